@@ -1,0 +1,185 @@
+//! Clustering: verified pairs → connected components → one kept document per cluster.
+//!
+//! [`UnionFind`] joins verified pairs (path halving, union by size). [`KeepPolicy`] then names the
+//! member of each cluster that stays; every other member is removed as a duplicate of it.
+
+use crate::error::ConfigError;
+
+/// Disjoint sets over `0..n`, with path halving and union by size.
+#[derive(Debug, Clone)]
+pub struct UnionFind {
+    parent: Vec<u32>,
+    size: Vec<u32>,
+}
+
+impl UnionFind {
+    pub fn new(n: usize) -> Self {
+        UnionFind {
+            parent: (0..n as u32).collect(),
+            size: vec![1; n],
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.parent.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.parent.is_empty()
+    }
+
+    /// The representative of `x`'s set.
+    pub fn find(&mut self, mut x: u32) -> u32 {
+        while self.parent[x as usize] != x {
+            let grandparent = self.parent[self.parent[x as usize] as usize];
+            self.parent[x as usize] = grandparent;
+            x = grandparent;
+        }
+        x
+    }
+
+    /// Joins the sets of `a` and `b`; returns false when they were already one set.
+    pub fn union(&mut self, a: u32, b: u32) -> bool {
+        let (mut ra, mut rb) = (self.find(a), self.find(b));
+        if ra == rb {
+            return false;
+        }
+        if self.size[ra as usize] < self.size[rb as usize] {
+            std::mem::swap(&mut ra, &mut rb);
+        }
+        self.parent[rb as usize] = ra;
+        self.size[ra as usize] += self.size[rb as usize];
+        true
+    }
+
+    /// Size of `x`'s set.
+    pub fn set_size(&mut self, x: u32) -> usize {
+        let root = self.find(x);
+        self.size[root as usize] as usize
+    }
+}
+
+/// Which member of a cluster is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum KeepPolicy {
+    /// The first in input order.
+    #[default]
+    First,
+    /// The one with the longest text (in bytes); ties go to input order.
+    Longest,
+    /// The one with the largest value of a numeric JSON field; a missing or non-numeric value counts
+    /// as lowest; ties go to input order.
+    Max(String),
+}
+
+impl KeepPolicy {
+    /// The JSON field this policy reads, if any.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            KeepPolicy::Max(field) => Some(field),
+            _ => None,
+        }
+    }
+
+    /// Picks the kept member from the members' scores, given in input order (text length for
+    /// `Longest`, the field's value for `Max`, ignored by `First`). Returns the chosen index.
+    pub fn choose(&self, scores: impl Iterator<Item = f64>) -> usize {
+        match self {
+            KeepPolicy::First => 0,
+            KeepPolicy::Longest | KeepPolicy::Max(_) => {
+                let mut best = (0, f64::NEG_INFINITY);
+                for (i, score) in scores.enumerate() {
+                    // Strictly greater: ties stay with the earlier member. NaN never wins.
+                    if score > best.1 {
+                        best = (i, score);
+                    }
+                }
+                best.0
+            }
+        }
+    }
+}
+
+impl std::str::FromStr for KeepPolicy {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "first" => Ok(KeepPolicy::First),
+            "longest" => Ok(KeepPolicy::Longest),
+            _ => match s.strip_prefix("max:") {
+                Some(field) if !field.is_empty() => Ok(KeepPolicy::Max(field.to_string())),
+                _ => Err(ConfigError::KeepPolicy(s.to_string())),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for KeepPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeepPolicy::First => f.write_str("first"),
+            KeepPolicy::Longest => f.write_str("longest"),
+            KeepPolicy::Max(field) => write!(f, "max:{field}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn union_find_joins_transitively() {
+        let mut uf = UnionFind::new(6);
+        assert!(uf.union(0, 1));
+        assert!(uf.union(1, 2));
+        assert!(!uf.union(0, 2));
+        uf.union(4, 5);
+        assert_eq!(uf.find(0), uf.find(2));
+        assert_ne!(uf.find(0), uf.find(4));
+        assert_eq!(uf.set_size(2), 3);
+        assert_eq!(uf.set_size(3), 1);
+    }
+
+    #[test]
+    fn union_by_size_keeps_trees_shallow() {
+        let n = 1 << 12;
+        let mut uf = UnionFind::new(n);
+        for i in 1..n as u32 {
+            uf.union(i - 1, i);
+        }
+        assert_eq!(uf.set_size(0), n);
+        // Every node reaches the root within log2(n) steps.
+        for x in 0..n as u32 {
+            let (mut steps, mut y) = (0, x);
+            while uf.parent[y as usize] != y {
+                y = uf.parent[y as usize];
+                steps += 1;
+            }
+            assert!(steps <= 12, "depth {steps}");
+        }
+    }
+
+    #[test]
+    fn keep_policies_break_ties_by_input_order() {
+        let scores = [3.0, 7.0, 7.0, 1.0];
+        assert_eq!(KeepPolicy::First.choose(scores.into_iter()), 0);
+        assert_eq!(KeepPolicy::Longest.choose(scores.into_iter()), 1);
+        let all_missing = [f64::NEG_INFINITY; 3];
+        assert_eq!(
+            KeepPolicy::Max("n".into()).choose(all_missing.into_iter()),
+            0
+        );
+        assert_eq!(KeepPolicy::Longest.choose([f64::NAN, 1.0].into_iter()), 1);
+    }
+
+    #[test]
+    fn parses_policies() {
+        assert_eq!(
+            "max:score".parse::<KeepPolicy>(),
+            Ok(KeepPolicy::Max("score".into()))
+        );
+        assert!("max:".parse::<KeepPolicy>().is_err());
+        assert!("biggest".parse::<KeepPolicy>().is_err());
+    }
+}

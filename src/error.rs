@@ -1,0 +1,151 @@
+//! Typed errors of the library.
+//!
+//! Two families:
+//! - [`Error`]: something that stops a run (a bad setting, an output that cannot be written, a
+//!   `--strict` run meeting bad input). `Display` shows one layer; `source()` links the cause.
+//! - [`RejectReason`]: why one input record was set aside. A rejection is not an error of the run:
+//!   the record is counted, reported with its file and line, and the run goes on.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// An error that stops a run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A setting was out of range or inconsistent; caught by a builder's `build()`.
+    #[error("invalid setting: {0}")]
+    Config(#[from] ConfigError),
+    /// An input could not be opened or read at all.
+    #[error("cannot read {path}")]
+    Input {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// An output could not be written.
+    #[error("cannot write {what}")]
+    Output {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// More distinct documents than one run can index (2^32).
+    #[error("more than 2^32 distinct documents in one run")]
+    TooManyDocuments,
+    /// An input gave a different number of records on the second read (it changed during the run).
+    #[error("an input changed between the two passes of the run")]
+    InputChanged,
+    /// `strict` mode met a bad record.
+    #[error("{0}")]
+    Rejected(Rejection),
+}
+
+impl Error {
+    /// True when the error is a closed pipe on an output (the reader went away, as `head` does).
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, Error::Output { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+}
+
+/// A bad setting, found once when a builder validates its configuration.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("threshold must lie in (0, 1], got {0}")]
+    Threshold(f64),
+    #[error("num_perm must be between 1 and 8192, got {0}")]
+    NumPerm(usize),
+    #[error(
+        "num_bands × rows_per_band = {num_bands} × {rows_per_band} = {product} exceeds num_perm = {num_perm}"
+    )]
+    BandsExceedPerm {
+        num_bands: usize,
+        rows_per_band: usize,
+        product: usize,
+        num_perm: usize,
+    },
+    #[error("{0} must be at least 1")]
+    Zero(&'static str),
+    #[error(
+        "only one of --bands/--rows was given; give both, or neither to derive them from the threshold"
+    )]
+    HalfBands,
+    #[error("shingle spec {0:?} is not 'word:N' or 'char:K' (N, K ≥ 1)")]
+    ShingleSpec(String),
+    #[error("keep policy {0:?} is not 'first', 'longest' or 'max:FIELD'")]
+    KeepPolicy(String),
+    #[error("verify mode {0:?} is not 'signature' or 'exact'")]
+    VerifyMode(String),
+    #[error("format {0:?} is not 'jsonl', 'lines' or 'files'")]
+    Format(String),
+    #[error("stdin ('-') may be given only once")]
+    StdinTwice,
+    #[error("no input given")]
+    NoInput,
+    #[error("max_doc_bytes must be at least 1")]
+    MaxDocBytes,
+}
+
+/// Where a record came from: the input's display name and its 1-based line (0 for a whole file).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Origin {
+    pub file: String,
+    pub line: u64,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}", self.file)
+        } else {
+            write!(f, "{}:{}", self.file, self.line)
+        }
+    }
+}
+
+/// Why a record was rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RejectReason {
+    /// The record's bytes are not UTF-8; `offset` is the first bad byte within the record.
+    InvalidUtf8 { offset: usize },
+    /// The line is not a JSON object.
+    InvalidJson(String),
+    /// The text field is absent.
+    MissingField(String),
+    /// The text field exists but is not a string.
+    NotAString(String),
+    /// The record is larger than the configured limit; it was skipped without being held in memory.
+    TooLarge { limit: usize },
+    /// A blank line in a JSON Lines input.
+    BlankLine,
+    /// The input could not be opened or read (including truncated or corrupt compressed streams).
+    Unreadable(String),
+}
+
+impl fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RejectReason::InvalidUtf8 { offset } => write!(f, "invalid UTF-8 at byte {offset}"),
+            RejectReason::InvalidJson(msg) => write!(f, "invalid JSON: {msg}"),
+            RejectReason::MissingField(name) => write!(f, "missing field {name:?}"),
+            RejectReason::NotAString(name) => write!(f, "field {name:?} is not a string"),
+            RejectReason::TooLarge { limit } => {
+                write!(f, "document larger than the limit of {limit} bytes")
+            }
+            RejectReason::BlankLine => write!(f, "blank line, not a JSON object"),
+            RejectReason::Unreadable(msg) => write!(f, "unreadable input: {msg}"),
+        }
+    }
+}
+
+/// One rejected record: where, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub origin: Origin,
+    pub reason: RejectReason,
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.origin, self.reason)
+    }
+}

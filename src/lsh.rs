@@ -1,0 +1,292 @@
+//! Locality-sensitive hashing: group signatures that agree on a whole band into candidate pairs.
+//!
+//! A signature of `num_perm` values is cut into `num_bands` bands of `rows_per_band` values; each band
+//! hashes to a [`BandKey`]. Two documents become candidates when any band key is equal, which happens
+//! with probability `1 - (1 - s^rows)^bands` at Jaccard `s` (the S-curve).
+//!
+//! [`LshParams::from_threshold`] picks bands × rows minimizing the weighted false-positive and
+//! false-negative areas under that curve, as in datasketch and Mining of Massive Datasets ch. 3.
+//!
+//! [`BandTables`] holds band records as flat vectors of `(BandKey, slot)`, one per band: sorting a
+//! band lines up its buckets. This is the same record a sharded run exchanges by key, and what a
+//! spilling run would write as sorted runs.
+
+use rayon::prelude::*;
+use xxhash_rust::xxh3::xxh3_64_with_seed;
+
+use crate::error::ConfigError;
+
+/// How a signature is cut into bands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LshParams {
+    pub num_bands: usize,
+    pub rows_per_band: usize,
+}
+
+/// Weights of false positives and false negatives when choosing parameters.
+const FALSE_POSITIVE_WEIGHT: f64 = 0.5;
+const FALSE_NEGATIVE_WEIGHT: f64 = 0.5;
+
+impl LshParams {
+    /// Explicit bands × rows, checked against `num_perm`.
+    pub fn new(
+        num_bands: usize,
+        rows_per_band: usize,
+        num_perm: usize,
+    ) -> Result<Self, ConfigError> {
+        if num_bands == 0 {
+            return Err(ConfigError::Zero("num_bands"));
+        }
+        if rows_per_band == 0 {
+            return Err(ConfigError::Zero("rows_per_band"));
+        }
+        let product = num_bands.saturating_mul(rows_per_band);
+        if product > num_perm {
+            return Err(ConfigError::BandsExceedPerm {
+                num_bands,
+                rows_per_band,
+                product,
+                num_perm,
+            });
+        }
+        Ok(LshParams {
+            num_bands,
+            rows_per_band,
+        })
+    }
+
+    /// The bands × rows (with bands × rows ≤ `num_perm`) minimizing
+    /// `0.5 · ∫₀ᵗ P(s) ds + 0.5 · ∫ₜ¹ (1 − P(s)) ds`.
+    pub fn from_threshold(threshold: f64, num_perm: usize) -> Result<Self, ConfigError> {
+        if !(threshold > 0.0 && threshold <= 1.0) {
+            return Err(ConfigError::Threshold(threshold));
+        }
+        if num_perm == 0 || num_perm > crate::minhash::MAX_NUM_PERM {
+            return Err(ConfigError::NumPerm(num_perm));
+        }
+        let mut best = (f64::INFINITY, LshParams::new(1, 1, num_perm)?);
+        for num_bands in 1..=num_perm {
+            for rows_per_band in 1..=num_perm / num_bands {
+                let params = LshParams {
+                    num_bands,
+                    rows_per_band,
+                };
+                let false_positive = integrate(|s| params.probability(s), 0.0, threshold);
+                let false_negative = integrate(|s| 1.0 - params.probability(s), threshold, 1.0);
+                let error =
+                    FALSE_POSITIVE_WEIGHT * false_positive + FALSE_NEGATIVE_WEIGHT * false_negative;
+                if error < best.0 {
+                    best = (error, params);
+                }
+            }
+        }
+        Ok(best.1)
+    }
+
+    /// Signature positions used by the bands.
+    pub fn used_perm(&self) -> usize {
+        self.num_bands * self.rows_per_band
+    }
+
+    /// Probability that two documents of Jaccard `s` share at least one band.
+    pub fn probability(&self, s: f64) -> f64 {
+        1.0 - (1.0 - s.powi(self.rows_per_band as i32)).powi(self.num_bands as i32)
+    }
+
+    /// The Jaccard at which the S-curve is steepest, about `(1/bands)^(1/rows)`.
+    pub fn knee(&self) -> f64 {
+        (1.0 / self.num_bands as f64).powf(1.0 / self.rows_per_band as f64)
+    }
+
+    /// `(s, P(s))` at s = 0.50, 0.55, … 0.95.
+    pub fn s_curve(&self) -> Vec<(f64, f64)> {
+        (10..=19)
+            .map(|i| {
+                let s = i as f64 * 0.05;
+                (s, self.probability(s))
+            })
+            .collect()
+    }
+
+    /// The band keys of one signature, in band order.
+    pub fn band_keys(&self, signature: &[u32], out: &mut Vec<BandKey>) {
+        out.clear();
+        for band in 0..self.num_bands {
+            let rows = &signature[band * self.rows_per_band..(band + 1) * self.rows_per_band];
+            let mut bytes = [0u8; 4 * 64];
+            let key = if rows.len() <= 64 {
+                for (chunk, v) in bytes.chunks_exact_mut(4).zip(rows) {
+                    chunk.copy_from_slice(&v.to_le_bytes());
+                }
+                xxh3_64_with_seed(&bytes[..rows.len() * 4], band as u64)
+            } else {
+                let all: Vec<u8> = rows.iter().flat_map(|v| v.to_le_bytes()).collect();
+                xxh3_64_with_seed(&all, band as u64)
+            };
+            out.push(BandKey(key));
+        }
+    }
+}
+
+/// Simpson's rule with 200 intervals: smooth integrands, plenty for choosing parameters.
+fn integrate(f: impl Fn(f64) -> f64, from: f64, to: f64) -> f64 {
+    const STEPS: usize = 200;
+    let h = (to - from) / STEPS as f64;
+    let mut sum = f(from) + f(to);
+    for i in 1..STEPS {
+        let weight = if i % 2 == 1 { 4.0 } else { 2.0 };
+        sum += weight * f(from + i as f64 * h);
+    }
+    sum * h / 3.0
+}
+
+/// The hash of one band of one signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BandKey(pub u64);
+
+/// A candidate pair of signature slots, smaller slot first.
+pub type CandidatePair = (u32, u32);
+
+/// Within a bucket, each member is paired with at most this many earlier members. Buckets up to
+/// `ANCHORS + 1` members give all their pairs; larger ones (almost always one big family of
+/// copies) give `ANCHORS` pairs per member instead of a quadratic number.
+pub const ANCHORS: usize = 64;
+
+/// Band records of many signatures: per band, a vector of `(key, slot)`.
+#[derive(Debug, Clone)]
+pub struct BandTables {
+    params: LshParams,
+    bands: Vec<Vec<(BandKey, u32)>>,
+}
+
+impl BandTables {
+    pub fn new(params: LshParams) -> Self {
+        BandTables {
+            params,
+            bands: vec![Vec::new(); params.num_bands],
+        }
+    }
+
+    pub fn params(&self) -> LshParams {
+        self.params
+    }
+
+    /// Records the band keys (in band order) of the signature at `slot`.
+    pub fn insert(&mut self, slot: u32, keys: &[BandKey]) {
+        for (band, key) in self.bands.iter_mut().zip(keys) {
+            band.push((*key, slot));
+        }
+    }
+
+    /// Bytes held by the band records.
+    pub fn heap_bytes(&self) -> usize {
+        self.bands
+            .iter()
+            .map(|b| b.capacity() * std::mem::size_of::<(BandKey, u32)>())
+            .sum()
+    }
+
+    /// Sorts every band and returns the distinct candidate pairs, sorted. Consumes the tables:
+    /// after this, only pairs are needed.
+    pub fn into_candidate_pairs(self) -> Vec<CandidatePair> {
+        let per_band: Vec<Vec<CandidatePair>> = self
+            .bands
+            .into_par_iter()
+            .map(|mut band| {
+                band.par_sort_unstable();
+                let mut pairs = Vec::new();
+                for bucket in band.chunk_by(|x, y| x.0 == y.0) {
+                    if bucket.len() < 2 {
+                        continue;
+                    }
+                    for (i, &(_, later)) in bucket.iter().enumerate().skip(1) {
+                        for &(_, earlier) in &bucket[..i.min(ANCHORS)] {
+                            pairs.push((earlier, later));
+                        }
+                    }
+                }
+                pairs
+            })
+            .collect();
+        let mut pairs: Vec<CandidatePair> = per_band.into_iter().flatten().collect();
+        pairs.par_sort_unstable();
+        pairs.dedup();
+        pairs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threshold_0_8_with_128_perm_gives_9_by_13() {
+        // The pair datasketch's optimizer picks for the same weights (see shared NOTES).
+        let p = LshParams::from_threshold(0.8, 128).unwrap();
+        assert_eq!((p.num_bands, p.rows_per_band), (9, 13));
+        assert!(p.used_perm() <= 128);
+    }
+
+    #[test]
+    fn lower_thresholds_use_more_bands_of_fewer_rows() {
+        let low = LshParams::from_threshold(0.5, 128).unwrap();
+        let high = LshParams::from_threshold(0.9, 128).unwrap();
+        assert!(low.rows_per_band < high.rows_per_band);
+        assert!(low.knee() < high.knee());
+    }
+
+    #[test]
+    fn s_curve_is_increasing_and_crosses_near_the_threshold() {
+        let p = LshParams::from_threshold(0.8, 128).unwrap();
+        let curve = p.s_curve();
+        assert!(curve.windows(2).all(|w| w[0].1 <= w[1].1));
+        assert!(p.probability(0.5) < 0.05);
+        assert!(p.probability(0.95) > 0.99);
+        assert!((p.knee() - 0.8).abs() < 0.1);
+    }
+
+    #[test]
+    fn bad_settings_are_typed_errors() {
+        assert_eq!(
+            LshParams::from_threshold(1.5, 128).unwrap_err(),
+            ConfigError::Threshold(1.5)
+        );
+        assert!(LshParams::from_threshold(f64::NAN, 128).is_err());
+        assert!(matches!(
+            LshParams::new(20, 10, 128),
+            Err(ConfigError::BandsExceedPerm { product: 200, .. })
+        ));
+        assert_eq!(
+            LshParams::new(0, 4, 128).unwrap_err(),
+            ConfigError::Zero("num_bands")
+        );
+    }
+
+    #[test]
+    fn equal_bands_make_candidates_and_pairs_are_distinct() {
+        let p = LshParams::new(2, 2, 4).unwrap();
+        let mut tables = BandTables::new(p);
+        let mut keys = Vec::new();
+        let sigs: [[u32; 4]; 4] = [[1, 2, 3, 4], [1, 2, 9, 9], [1, 2, 3, 4], [7, 7, 7, 7]];
+        for (slot, sig) in sigs.iter().enumerate() {
+            p.band_keys(sig, &mut keys);
+            tables.insert(slot as u32, &keys);
+        }
+        // 0 and 2 share both bands (one pair, not two); 0-1 and 1-2 share band 0.
+        assert_eq!(tables.into_candidate_pairs(), vec![(0, 1), (0, 2), (1, 2)]);
+    }
+
+    #[test]
+    fn large_buckets_pair_with_anchors_only() {
+        let p = LshParams::new(1, 1, 1).unwrap();
+        let mut tables = BandTables::new(p);
+        let members = ANCHORS as u32 + 10;
+        for slot in 0..members {
+            tables.insert(slot, &[BandKey(5)]);
+        }
+        let pairs = tables.into_candidate_pairs();
+        let full = (ANCHORS * (ANCHORS + 1)) / 2;
+        assert_eq!(pairs.len(), full + 9 * ANCHORS);
+        assert!(pairs.iter().all(|&(a, b)| a < b && (a as usize) < ANCHORS));
+    }
+}

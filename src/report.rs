@@ -1,0 +1,234 @@
+//! Reporting: what leaves a run, through one [`Sink`].
+//!
+//! The pipeline calls the sink with every rejected record (while reading), every removed document
+//! (in input order), every cluster (largest first) and, when the sink asks for them, every kept
+//! record's original bytes (in input order). The CLI's sink writes files; tests collect into
+//! vectors. The run ends with a [`Summary`] whose counts always add up:
+//! `docs_read = kept + exact_duplicates + near_duplicates + rejected`.
+
+use serde::Serialize;
+
+use crate::error::{Error, Origin, Rejection};
+use crate::lsh::LshParams;
+
+/// Position of a record in the input stream, counting every record (rejected ones too) from 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct DocId(pub u64);
+
+/// Why a removed document counts as a duplicate of the kept one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DuplicateKind {
+    /// Same normalized text as the kept document.
+    Exact,
+    /// In the kept document's cluster of verified near-duplicate pairs.
+    Near,
+}
+
+/// One removed document.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Removal<'a> {
+    #[serde(skip)]
+    pub doc: DocId,
+    pub id: &'a str,
+    pub duplicate_of: &'a str,
+    /// Similarity to the kept document: 1 for exact duplicates; otherwise the signature estimate,
+    /// or exact shingle Jaccard under `--verify exact`. A member that joined its cluster through a
+    /// chain of verified pairs may lie below the threshold to the kept document itself.
+    pub similarity: f64,
+    pub kind: DuplicateKind,
+}
+
+/// One member of a cluster.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MemberReport<'a> {
+    #[serde(skip)]
+    pub doc: DocId,
+    pub id: &'a str,
+    pub similarity: f64,
+}
+
+/// One cluster of two or more documents.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClusterReport<'a> {
+    /// 0 for the largest cluster, counting up.
+    pub cluster: usize,
+    pub kept: &'a str,
+    pub size: usize,
+    /// All members (the kept one included, with similarity 1), in input order.
+    pub members: Vec<MemberReport<'a>>,
+}
+
+/// A kept record: its position, origin and original bytes (without the line terminator).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeptRecord<'a> {
+    pub doc: DocId,
+    pub origin: &'a Origin,
+    pub bytes: &'a [u8],
+}
+
+/// How far reading has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub docs: u64,
+    /// Bytes read from the inputs as stored.
+    pub bytes: u64,
+    /// Total bytes of the inputs, when known (regular files).
+    pub total_bytes: Option<u64>,
+}
+
+/// Where results go. Every method has a default that ignores its input.
+pub trait Sink {
+    /// A record was rejected (called while reading, in input order).
+    fn rejected(&mut self, _rejection: &Rejection) -> Result<(), Error> {
+        Ok(())
+    }
+
+    /// Reading progressed (called after each batch).
+    fn progress(&mut self, _progress: &Progress) {}
+
+    /// A document was removed (called in input order, after clustering).
+    fn removed(&mut self, _removal: &Removal<'_>) -> Result<(), Error> {
+        Ok(())
+    }
+
+    /// A cluster of two or more (called largest first, after clustering).
+    fn cluster(&mut self, _cluster: &ClusterReport<'_>) -> Result<(), Error> {
+        Ok(())
+    }
+
+    /// Whether the pipeline should read the inputs a second time to hand over kept records.
+    fn wants_kept_records(&self) -> bool {
+        false
+    }
+
+    /// A kept record (called in input order, during the second pass).
+    fn kept(&mut self, _record: &KeptRecord<'_>) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+/// The counts of a run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    pub docs_read: u64,
+    pub kept: u64,
+    pub exact_duplicates: u64,
+    pub near_duplicates: u64,
+    pub rejected: u64,
+    /// Kept documents with no shingles (empty after normalization); never matched.
+    pub empty: u64,
+    pub clusters: u64,
+    /// Documents in the largest cluster.
+    pub largest_cluster: u64,
+    /// Candidate pairs from LSH, and those that passed verification.
+    pub candidate_pairs: u64,
+    pub verified_pairs: u64,
+    /// Duplicates removed as a share of the documents that were not rejected, in percent.
+    pub redundancy_percent: f64,
+    pub bytes_read: u64,
+    pub seconds: f64,
+    pub docs_per_second: f64,
+    pub num_perm: usize,
+    pub num_bands: usize,
+    pub rows_per_band: usize,
+    pub threshold: f64,
+}
+
+impl Summary {
+    pub(crate) fn empty(params: LshParams, num_perm: usize, threshold: f64) -> Self {
+        Summary {
+            docs_read: 0,
+            kept: 0,
+            exact_duplicates: 0,
+            near_duplicates: 0,
+            rejected: 0,
+            empty: 0,
+            clusters: 0,
+            largest_cluster: 0,
+            candidate_pairs: 0,
+            verified_pairs: 0,
+            redundancy_percent: 0.0,
+            bytes_read: 0,
+            seconds: 0.0,
+            docs_per_second: 0.0,
+            num_perm,
+            num_bands: params.num_bands,
+            rows_per_band: params.rows_per_band,
+            threshold,
+        }
+    }
+
+    /// True when every document read is accounted for exactly once.
+    pub fn adds_up(&self) -> bool {
+        self.docs_read == self.kept + self.exact_duplicates + self.near_duplicates + self.rejected
+    }
+
+    /// A few human-readable lines, as printed by the CLI.
+    pub fn to_text(&self) -> String {
+        format!(
+            "documents read     {:>12}\n\
+             kept               {:>12}  ({} empty)\n\
+             exact duplicates   {:>12}\n\
+             near duplicates    {:>12}\n\
+             rejected           {:>12}\n\
+             clusters           {:>12}  (largest {})\n\
+             redundancy         {:>11.2}%\n\
+             time               {:>11.2}s  ({:.0} docs/s)\n",
+            self.docs_read,
+            self.kept,
+            self.empty,
+            self.exact_duplicates,
+            self.near_duplicates,
+            self.rejected,
+            self.clusters,
+            self.largest_cluster,
+            self.redundancy_percent,
+            self.seconds,
+            self.docs_per_second,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removal_serializes_with_the_documented_keys() {
+        let r = Removal {
+            doc: DocId(3),
+            id: "b",
+            duplicate_of: "a",
+            similarity: 0.875,
+            kind: DuplicateKind::Near,
+        };
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"{"id":"b","duplicate_of":"a","similarity":0.875,"kind":"near"}"#
+        );
+    }
+
+    #[test]
+    fn summary_text_names_every_count() {
+        let mut s = Summary::empty(LshParams::new(9, 13, 128).unwrap(), 128, 0.8);
+        s.docs_read = 10;
+        s.kept = 7;
+        s.exact_duplicates = 1;
+        s.near_duplicates = 1;
+        s.rejected = 1;
+        assert!(s.adds_up());
+        let text = s.to_text();
+        for word in [
+            "documents read",
+            "kept",
+            "exact",
+            "near",
+            "rejected",
+            "clusters",
+            "redundancy",
+        ] {
+            assert!(text.contains(word), "{word} missing from {text}");
+        }
+    }
+}
