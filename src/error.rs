@@ -63,6 +63,8 @@ pub enum ConfigError {
         product: usize,
         num_perm: usize,
     },
+    #[error("false-negative weight must lie in [0, 1], got {0}")]
+    Weight(f64),
     #[error("{0} must be at least 1")]
     Zero(&'static str),
     #[error(

@@ -23,9 +23,10 @@ pub struct LshParams {
     pub rows_per_band: usize,
 }
 
-/// Weights of false positives and false negatives when choosing parameters.
-const FALSE_POSITIVE_WEIGHT: f64 = 0.5;
-const FALSE_NEGATIVE_WEIGHT: f64 = 0.5;
+/// Weight of the false-negative area when choosing parameters (false positives weigh `1 - this`).
+/// datasketch weighs both 0.5. neardup verifies every candidate, so a false positive costs one
+/// signature comparison while a false negative loses a duplicate for good: it weighs misses 9×.
+pub const DEFAULT_FALSE_NEGATIVE_WEIGHT: f64 = 0.9;
 
 impl LshParams {
     /// Explicit bands × rows, checked against `num_perm`.
@@ -55,9 +56,21 @@ impl LshParams {
         })
     }
 
-    /// The bands × rows (with bands × rows ≤ `num_perm`) minimizing
-    /// `0.5 · ∫₀ᵗ P(s) ds + 0.5 · ∫ₜ¹ (1 − P(s)) ds`.
+    /// The bands × rows for `threshold`, weighing misses by [`DEFAULT_FALSE_NEGATIVE_WEIGHT`].
     pub fn from_threshold(threshold: f64, num_perm: usize) -> Result<Self, ConfigError> {
+        Self::from_threshold_weighted(threshold, num_perm, DEFAULT_FALSE_NEGATIVE_WEIGHT)
+    }
+
+    /// The bands × rows (with bands × rows ≤ `num_perm`) minimizing
+    /// `(1 − w) · ∫₀ᵗ P(s) ds + w · ∫ₜ¹ (1 − P(s)) ds` where `w` is `false_negative_weight`.
+    pub fn from_threshold_weighted(
+        threshold: f64,
+        num_perm: usize,
+        false_negative_weight: f64,
+    ) -> Result<Self, ConfigError> {
+        if !(0.0..=1.0).contains(&false_negative_weight) {
+            return Err(ConfigError::Weight(false_negative_weight));
+        }
         if !(threshold > 0.0 && threshold <= 1.0) {
             return Err(ConfigError::Threshold(threshold));
         }
@@ -73,8 +86,8 @@ impl LshParams {
                 };
                 let false_positive = integrate(|s| params.probability(s), 0.0, threshold);
                 let false_negative = integrate(|s| 1.0 - params.probability(s), threshold, 1.0);
-                let error =
-                    FALSE_POSITIVE_WEIGHT * false_positive + FALSE_NEGATIVE_WEIGHT * false_negative;
+                let error = (1.0 - false_negative_weight) * false_positive
+                    + false_negative_weight * false_negative;
                 if error < best.0 {
                     best = (error, params);
                 }
@@ -220,11 +233,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn threshold_0_8_with_128_perm_gives_9_by_13() {
-        // The pair datasketch's optimizer picks for the same weights (see shared NOTES).
-        let p = LshParams::from_threshold(0.8, 128).unwrap();
+    fn equal_weights_at_0_8_with_128_perm_give_datasketchs_9_by_13() {
+        // The pair datasketch's optimizer picks for equal weights (see shared NOTES).
+        let p = LshParams::from_threshold_weighted(0.8, 128, 0.5).unwrap();
         assert_eq!((p.num_bands, p.rows_per_band), (9, 13));
-        assert!(p.used_perm() <= 128);
+    }
+
+    #[test]
+    fn default_weights_favour_recall() {
+        let equal = LshParams::from_threshold_weighted(0.8, 128, 0.5).unwrap();
+        let default = LshParams::from_threshold(0.8, 128).unwrap();
+        assert!(default.used_perm() <= 128);
+        assert!(default.probability(0.8) > equal.probability(0.8));
+        assert!(default.probability(0.8) > 0.8, "{default:?}");
+        assert!(LshParams::from_threshold_weighted(0.8, 128, 1.5).is_err());
     }
 
     #[test]

@@ -602,14 +602,15 @@ impl Dedup {
             if doc >= docs.states.len() {
                 return Err(Error::InputChanged);
             }
-            if let Frame::Record(record) = &frame {
-                if docs.states[doc] != DocState::Rejected && !removed[doc] {
-                    sink.kept(&KeptRecord {
-                        doc: DocId(doc as u64),
-                        origin: &record.origin,
-                        bytes: &record.bytes,
-                    })?;
-                }
+            if let Frame::Record(record) = &frame
+                && docs.states[doc] != DocState::Rejected
+                && !removed[doc]
+            {
+                sink.kept(&KeptRecord {
+                    doc: DocId(doc as u64),
+                    origin: &record.origin,
+                    bytes: &record.bytes,
+                })?;
             }
             doc += 1;
         }

@@ -1,0 +1,13 @@
+//! The one integration-test binary. Modules follow the pipeline's outside edges:
+//! - `cli`: the `neardup` binary end to end on fixtures (formats, compression, stdin, outputs).
+//! - `bad_input`: every kind of bad record is rejected with file, line and reason; counts add up.
+//! - `oracle`: on generated corpora, clusters match the exact Jaccard graph.
+//! - `determinism`: byte-identical output whatever the thread count.
+//! - `regressions`: one test per issue, named after it.
+
+mod bad_input;
+mod cli;
+mod determinism;
+mod oracle;
+mod regressions;
+mod util;
