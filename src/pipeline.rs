@@ -636,10 +636,7 @@ mod tests {
             Err(ConfigError::BandsExceedPerm { .. })
         ));
         let dedup = DedupBuilder::new().build().unwrap();
-        assert_eq!(
-            (dedup.params().num_bands, dedup.params().rows_per_band),
-            (9, 13)
-        );
+        assert_eq!(dedup.params(), LshParams::from_threshold(0.8, 128).unwrap());
         assert_eq!(dedup.fields.keep, None);
         let dedup = DedupBuilder::new()
             .keep(KeepPolicy::Max("q".into()))
