@@ -222,7 +222,7 @@ impl Sink for CliSink {
             }
             let seconds = bar.elapsed().as_secs_f64().max(1e-3);
             bar.set_message(format!(
-                "{} docs, {:.0} docs/s",
+                "{} docs {:.0}/s",
                 progress.docs,
                 progress.docs as f64 / seconds
             ));
@@ -269,12 +269,12 @@ fn progress_bar(quiet: bool, total: Option<u64>) -> Option<ProgressBar> {
     let bar = match total {
         Some(total) => ProgressBar::new(total).with_style(
             ProgressStyle::with_template(
-                "{bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
+                "{bar:24} {percent:>3}% {binary_bytes_per_sec:>11} ETA {eta:>3} {msg}",
             )
             .expect("valid template"),
         ),
         None => ProgressBar::new_spinner().with_style(
-            ProgressStyle::with_template("{spinner} {bytes} {binary_bytes_per_sec} {msg}")
+            ProgressStyle::with_template("{spinner} {bytes:>10} {binary_bytes_per_sec:>11} {msg}")
                 .expect("valid template"),
         ),
     };

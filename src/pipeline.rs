@@ -85,8 +85,8 @@ impl Default for DedupBuilder {
             keep: KeepPolicy::default(),
             fields: Fields::default(),
             strict: false,
-            batch_docs: 16 * 1024,
-            batch_bytes: 64 << 20,
+            batch_docs: 4096,
+            batch_bytes: 16 << 20,
         }
     }
 }
