@@ -12,13 +12,14 @@ and F1 of predicted pairs against the pairs of the connected components of the e
 share of exact edges whose two documents were clustered together.
 
 usage: evaluate.py --clusters CLUSTERS.jsonl [--truth TRUTH.tsv] [--docs DOCS.jsonl]
-                   [--threshold 0.8] [--ngram 5] [--json OUT.json]
+                   [--threshold 0.8] [--ngram 5] [--json OUT.json] [--pairs-cache FILE]
 """
 
 import argparse
 import collections
 import json
 import math
+import os
 import re
 import sys
 
@@ -158,6 +159,7 @@ def main():
     ap.add_argument("--threshold", type=float, default=0.8)
     ap.add_argument("--ngram", type=int, default=5)
     ap.add_argument("--json")
+    ap.add_argument("--pairs-cache", help="store the exact pairs here, and reuse them when present")
     args = ap.parse_args()
 
     predicted_groups = read_clusters(args.clusters)
@@ -200,7 +202,18 @@ def main():
                 if line.strip():
                     r = json.loads(line)
                     docs[str(r["id"])] = r.get("text", "")
-        edges = exact_pairs(docs, args.threshold, args.ngram)
+        edges = None
+        key = f"{args.docs}|{args.threshold}|{args.ngram}"
+        if args.pairs_cache and os.path.exists(args.pairs_cache):
+            with open(args.pairs_cache, encoding="utf-8") as f:
+                cached = json.load(f)
+            if cached.get("key") == key:
+                edges = {(a, b): j for a, b, j in cached["pairs"]}
+        if edges is None:
+            edges = exact_pairs(docs, args.threshold, args.ngram)
+            if args.pairs_cache:
+                with open(args.pairs_cache, "w", encoding="utf-8") as f:
+                    json.dump({"key": key, "pairs": [[a, b, j] for (a, b), j in edges.items()]}, f)
         groups = components(edges.keys(), list(docs))
         report["exact_components"] = prf(predicted, pairs_of(groups))
         together = sum(1 for a, b in edges if (min(a, b), max(a, b)) in predicted)

@@ -29,15 +29,34 @@ impl Default for NormalizeOptions {
     }
 }
 
-/// Normalizes text according to its options. Cheap to copy; holds no state.
-#[derive(Debug, Clone, Copy, Default)]
+/// Normalizes text according to its options. Immutable; share it across threads.
+#[derive(Debug, Clone)]
 pub struct Normalizer {
     options: NormalizeOptions,
+    /// What each ASCII byte becomes (lowercased, punctuation turned to a space, as configured).
+    ascii: [u8; 128],
+}
+
+impl Default for Normalizer {
+    fn default() -> Self {
+        Normalizer::new(NormalizeOptions::default())
+    }
 }
 
 impl Normalizer {
     pub fn new(options: NormalizeOptions) -> Self {
-        Normalizer { options }
+        let mut ascii = [0u8; 128];
+        for (b, slot) in ascii.iter_mut().enumerate() {
+            let mut c = b as u8;
+            if options.lowercase {
+                c = c.to_ascii_lowercase();
+            }
+            if options.strip_punctuation && !c.is_ascii_alphanumeric() {
+                c = b' ';
+            }
+            *slot = c;
+        }
+        Normalizer { options, ascii }
     }
 
     pub fn options(&self) -> NormalizeOptions {
@@ -47,28 +66,46 @@ impl Normalizer {
     /// Writes the normalized form of `text` into `out` (cleared first).
     pub fn normalize_into(&self, text: &str, out: &mut String) {
         out.clear();
+        if text.is_ascii() {
+            self.normalize_ascii(text.as_bytes(), out);
+            return;
+        }
         out.reserve(text.len());
         let mut sink = Collapser {
             out,
             collapse: self.options.collapse_whitespace,
             pending_space: false,
         };
-        if text.is_ascii() {
-            for &b in text.as_bytes() {
-                let mut c = b as char;
-                if self.options.lowercase {
-                    c = c.to_ascii_lowercase();
-                }
-                if self.options.strip_punctuation && !c.is_ascii_alphanumeric() {
-                    c = ' ';
-                }
-                sink.push(c);
-            }
-        } else if self.options.nfkc {
+        if self.options.nfkc {
             self.push_chars(text.nfkc(), &mut sink);
         } else {
             self.push_chars(text.chars(), &mut sink);
         }
+    }
+
+    /// The ASCII path: a table lookup per byte, whitespace collapsed on the fly. ASCII is its own
+    /// NFKC form, so nothing else is needed.
+    fn normalize_ascii(&self, text: &[u8], out: &mut String) {
+        let mut bytes = std::mem::take(out).into_bytes();
+        bytes.reserve(text.len());
+        if self.options.collapse_whitespace {
+            let mut pending_space = false;
+            for &b in text {
+                let c = self.ascii[b as usize];
+                if c.is_ascii_whitespace() {
+                    pending_space = !bytes.is_empty();
+                } else {
+                    if pending_space {
+                        bytes.push(b' ');
+                        pending_space = false;
+                    }
+                    bytes.push(c);
+                }
+            }
+        } else {
+            bytes.extend(text.iter().map(|&b| self.ascii[b as usize]));
+        }
+        *out = String::from_utf8(bytes).expect("ASCII in, ASCII out");
     }
 
     /// Returns the normalized form of `text`.

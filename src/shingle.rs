@@ -12,6 +12,7 @@ use unicode_segmentation::UnicodeSegmentation;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use crate::error::ConfigError;
+use crate::minhash::mix64;
 
 /// What a shingle is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -88,7 +89,7 @@ impl Shingler {
         out.clear();
         match self.kind {
             ShingleKind::Words(n) => {
-                let mut tokens = Vec::new();
+                let mut tokens = Vec::with_capacity(text.len() / 5);
                 if self.ascii_words_are_spaced && text.is_ascii() {
                     tokens.extend(
                         text.split_ascii_whitespace()
@@ -115,18 +116,20 @@ impl Shingler {
         out
     }
 
+    /// Combines each window of token hashes into one: position `j` rotated by `9j` bits, XORed, then
+    /// mixed. Token hashes are already uniform, so the XOR is too; the rotation makes order count.
     fn word_ngrams(&self, tokens: &[u64], n: usize, out: &mut Vec<u64>) {
         if tokens.is_empty() {
             return;
         }
         let window = n.min(tokens.len());
-        let mut bytes = Vec::with_capacity(window * 8);
+        out.reserve(tokens.len() + 1 - window);
         for gram in tokens.windows(window) {
-            bytes.clear();
-            for t in gram {
-                bytes.extend_from_slice(&t.to_le_bytes());
+            let mut h = window as u64;
+            for (j, t) in gram.iter().enumerate() {
+                h ^= t.rotate_left((9 * j as u32) % 64);
             }
-            out.push(xxh3_64_with_seed(&bytes, self.seed));
+            out.push(mix64(h));
         }
     }
 
