@@ -80,7 +80,7 @@ impl MinHasher {
             }
             let mut probe = self.key ^ (bin as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
             loop {
-                let source = ((splitmix64(&mut probe) >> 32) * bins >> 32) as usize;
+                let source = (((splitmix64(&mut probe) >> 32) * bins) >> 32) as usize;
                 if occupied(source) {
                     out[bin] = out[source];
                     break;
