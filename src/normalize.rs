@@ -33,8 +33,6 @@ impl Default for NormalizeOptions {
 #[derive(Debug, Clone)]
 pub struct Normalizer {
     options: NormalizeOptions,
-    /// What each ASCII byte becomes (lowercased, punctuation turned to a space, as configured).
-    ascii: [u8; 128],
 }
 
 impl Default for Normalizer {
@@ -45,18 +43,7 @@ impl Default for Normalizer {
 
 impl Normalizer {
     pub fn new(options: NormalizeOptions) -> Self {
-        let mut ascii = [0u8; 128];
-        for (b, slot) in ascii.iter_mut().enumerate() {
-            let mut c = b as u8;
-            if options.lowercase {
-                c = c.to_ascii_lowercase();
-            }
-            if options.strip_punctuation && !c.is_ascii_alphanumeric() {
-                c = b' ';
-            }
-            *slot = c;
-        }
-        Normalizer { options, ascii }
+        Normalizer { options }
     }
 
     pub fn options(&self) -> NormalizeOptions {
@@ -83,27 +70,26 @@ impl Normalizer {
         }
     }
 
-    /// The ASCII path: a table lookup per byte, whitespace collapsed on the fly. ASCII is its own
-    /// NFKC form, so nothing else is needed.
+    /// The ASCII path. ASCII is its own NFKC form, so it is a byte map (branch-free, so the compiler
+    /// vectorizes it) followed, when collapsing, by an in-place pass that joins the words found by
+    /// `memchr` with single spaces.
     fn normalize_ascii(&self, text: &[u8], out: &mut String) {
         let mut bytes = std::mem::take(out).into_bytes();
-        bytes.reserve(text.len());
-        if self.options.collapse_whitespace {
-            let mut pending_space = false;
-            for &b in text {
-                let c = self.ascii[b as usize];
-                if c.is_ascii_whitespace() {
-                    pending_space = !bytes.is_empty();
-                } else {
-                    if pending_space {
-                        bytes.push(b' ');
-                        pending_space = false;
-                    }
-                    bytes.push(c);
-                }
+        bytes.clear();
+        bytes.resize(text.len(), 0);
+        let o = &self.options;
+        let space_out = o.collapse_whitespace;
+        let pairs = bytes.iter_mut().zip(text);
+        match (o.lowercase, o.strip_punctuation) {
+            (true, true) => pairs.for_each(|(c, &b)| *c = map_ascii::<true, true>(b, space_out)),
+            (true, false) => pairs.for_each(|(c, &b)| *c = map_ascii::<true, false>(b, space_out)),
+            (false, true) => pairs.for_each(|(c, &b)| *c = map_ascii::<false, true>(b, space_out)),
+            (false, false) => {
+                pairs.for_each(|(c, &b)| *c = map_ascii::<false, false>(b, space_out))
             }
-        } else {
-            bytes.extend(text.iter().map(|&b| self.ascii[b as usize]));
+        }
+        if o.collapse_whitespace {
+            collapse_spaces(&mut bytes);
         }
         *out = String::from_utf8(bytes).expect("ASCII in, ASCII out");
     }
@@ -134,6 +120,42 @@ impl Normalizer {
             c
         }
     }
+}
+
+/// One ASCII byte, normalized: lowercased if `LOWER`, a space if `STRIP` and not alphanumeric, and
+/// ASCII whitespace as a space when `space_out` (whitespace is about to be collapsed).
+#[inline(always)]
+fn map_ascii<const LOWER: bool, const STRIP: bool>(b: u8, space_out: bool) -> u8 {
+    let is_upper = b.wrapping_sub(b'A') < 26;
+    let is_lower = b.wrapping_sub(b'a') < 26;
+    let is_digit = b.wrapping_sub(b'0') < 10;
+    let is_space = b == b' ' || b.wrapping_sub(b'\t') < 5; // \t \n \x0b \x0c \r
+    let mut c = if LOWER && is_upper { b | 0x20 } else { b };
+    if STRIP && !(is_upper || is_lower || is_digit) {
+        c = b' ';
+    }
+    if space_out && is_space {
+        c = b' ';
+    }
+    c
+}
+
+/// Removes leading and trailing spaces and turns runs of spaces into one, in place. Branch-free:
+/// every byte is copied down; the write position advances unless the byte is a space after a space.
+fn collapse_spaces(bytes: &mut Vec<u8>) {
+    let mut write = 0;
+    let mut after_space = true;
+    for read in 0..bytes.len() {
+        let c = bytes[read];
+        let is_space = c == b' ';
+        bytes[write] = c;
+        write += usize::from(!(is_space && after_space));
+        after_space = is_space;
+    }
+    if write > 0 && bytes[write - 1] == b' ' {
+        write -= 1;
+    }
+    bytes.truncate(write);
 }
 
 /// Appends characters, turning whitespace runs into one space between words when collapsing.
@@ -215,5 +237,27 @@ mod tests {
         };
         n.push_chars(ascii.nfkc(), &mut sink);
         assert_eq!(n.normalize(ascii), via_unicode);
+    }
+
+    #[test]
+    fn ascii_and_unicode_paths_agree_for_every_option_combination() {
+        let text = "  Tabs\tand\nnew-lines,\r\n CAPS & digits 42!  ";
+        for bits in 0..16u8 {
+            let options = NormalizeOptions {
+                nfkc: true,
+                lowercase: bits & 1 != 0,
+                strip_punctuation: bits & 2 != 0,
+                collapse_whitespace: bits & 4 != 0,
+            };
+            let n = Normalizer::new(options);
+            let mut via_unicode = String::new();
+            let mut sink = Collapser {
+                out: &mut via_unicode,
+                collapse: options.collapse_whitespace,
+                pending_space: false,
+            };
+            n.push_chars(text.chars(), &mut sink);
+            assert_eq!(n.normalize(text), via_unicode, "{options:?}");
+        }
     }
 }

@@ -16,6 +16,7 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -359,86 +360,102 @@ impl Dedup {
         let mut tables = BandTables::new(self.params);
         let mut first_copy: HashMap<u128, u32> = HashMap::new();
         let mut frames = inputs.frames();
-        let mut batch = Vec::new();
-        while frames.next_batch(self.batch_docs, self.batch_bytes, &mut batch) {
-            let prepared: Vec<Prepared> =
-                batch.par_iter().map(|f| self.prepare(&parser, f)).collect();
-            batch.clear();
-
-            // Exact duplicates, in input order; collect the new distinct texts to sign.
-            let mut to_sign: Vec<Vec<u64>> = Vec::new();
-            for item in prepared {
-                match item {
-                    Prepared::Rejected(rejection) => {
-                        if self.strict {
-                            return Err(Error::Rejected(rejection));
-                        }
-                        sink.rejected(&rejection)?;
-                        analysis
-                            .docs
-                            .push("", DocState::Rejected, f64::NEG_INFINITY);
-                    }
-                    Prepared::Doc {
-                        id,
-                        score,
-                        shingles,
-                        ..
-                    } if shingles.is_empty() => {
-                        analysis.docs.push(&id, DocState::Empty, score);
-                    }
-                    Prepared::Doc {
-                        id,
-                        score,
-                        text_hash,
-                        shingles,
-                    } => {
-                        let next_slot = analysis.signatures.len() + to_sign.len();
-                        let next_slot =
-                            u32::try_from(next_slot).map_err(|_| Error::TooManyDocuments)?;
-                        let state = match first_copy.entry(text_hash) {
-                            Entry::Occupied(e) => DocState::Exact(*e.get()),
-                            Entry::Vacant(e) => {
-                                e.insert(next_slot);
-                                to_sign.push(shingles);
-                                DocState::Unique(next_slot)
-                            }
-                        };
-                        analysis.docs.push(&id, state, score);
+        let bytes_read = frames.byte_counter();
+        // A reader thread frames the next batches while this one processes the current batch.
+        std::thread::scope(|scope| {
+            let (sender, batches) = std::sync::mpsc::sync_channel::<Vec<Frame>>(2);
+            scope.spawn(move || {
+                loop {
+                    let mut batch = Vec::with_capacity(self.batch_docs);
+                    if !frames.next_batch(self.batch_docs, self.batch_bytes, &mut batch)
+                        || sender.send(batch).is_err()
+                    {
+                        break;
                     }
                 }
-            }
-
-            // Sign the new distinct texts in parallel, into one flat buffer, then band them.
-            let mut signatures = vec![0u32; to_sign.len() * num_perm];
-            signatures
-                .par_chunks_mut(num_perm)
-                .zip(&to_sign)
-                .for_each(|(out, shingles)| self.hasher.sign_into(shingles, out));
-            let keys: Vec<Vec<BandKey>> = signatures
-                .par_chunks(num_perm)
-                .map(|sig| {
-                    let mut keys = Vec::with_capacity(self.params.num_bands);
-                    self.params.band_keys(sig, &mut keys);
-                    keys
-                })
-                .collect();
-            for ((sig, keys), shingles) in signatures.chunks(num_perm).zip(&keys).zip(&mut to_sign)
-            {
-                let slot = analysis.signatures.push(sig) as u32;
-                tables.insert(slot, keys);
-                if self.verify == VerifyMode::Exact {
-                    shingles.sort_unstable();
-                    shingles.dedup();
-                    analysis.shingle_sets.push(shingles);
-                }
-            }
-            analysis.bytes_read = frames.bytes_read();
-            sink.progress(&Progress {
-                docs: analysis.docs.states.len() as u64,
-                bytes: analysis.bytes_read,
-                total_bytes,
             });
-        }
+            // Returning early drops `batches`, which stops the reader.
+            for batch in batches {
+                let prepared: Vec<Prepared> =
+                    batch.par_iter().map(|f| self.prepare(&parser, f)).collect();
+
+                // Exact duplicates, in input order; collect the new distinct texts to sign.
+                let mut to_sign: Vec<Vec<u64>> = Vec::new();
+                for item in prepared {
+                    match item {
+                        Prepared::Rejected(rejection) => {
+                            if self.strict {
+                                return Err(Error::Rejected(rejection));
+                            }
+                            sink.rejected(&rejection)?;
+                            analysis
+                                .docs
+                                .push("", DocState::Rejected, f64::NEG_INFINITY);
+                        }
+                        Prepared::Doc {
+                            id,
+                            score,
+                            shingles,
+                            ..
+                        } if shingles.is_empty() => {
+                            analysis.docs.push(&id, DocState::Empty, score);
+                        }
+                        Prepared::Doc {
+                            id,
+                            score,
+                            text_hash,
+                            shingles,
+                        } => {
+                            let next_slot = analysis.signatures.len() + to_sign.len();
+                            let next_slot =
+                                u32::try_from(next_slot).map_err(|_| Error::TooManyDocuments)?;
+                            let state = match first_copy.entry(text_hash) {
+                                Entry::Occupied(e) => DocState::Exact(*e.get()),
+                                Entry::Vacant(e) => {
+                                    e.insert(next_slot);
+                                    to_sign.push(shingles);
+                                    DocState::Unique(next_slot)
+                                }
+                            };
+                            analysis.docs.push(&id, state, score);
+                        }
+                    }
+                }
+
+                // Sign the new distinct texts in parallel, into one flat buffer, then band them.
+                let mut signatures = vec![0u32; to_sign.len() * num_perm];
+                signatures
+                    .par_chunks_mut(num_perm)
+                    .zip(&to_sign)
+                    .for_each(|(out, shingles)| self.hasher.sign_into(shingles, out));
+                let keys: Vec<Vec<BandKey>> = signatures
+                    .par_chunks(num_perm)
+                    .map(|sig| {
+                        let mut keys = Vec::with_capacity(self.params.num_bands);
+                        self.params.band_keys(sig, &mut keys);
+                        keys
+                    })
+                    .collect();
+                for ((sig, keys), shingles) in
+                    signatures.chunks(num_perm).zip(&keys).zip(&mut to_sign)
+                {
+                    let slot = analysis.signatures.push(sig) as u32;
+                    tables.insert(slot, keys);
+                    if self.verify == VerifyMode::Exact {
+                        shingles.sort_unstable();
+                        shingles.dedup();
+                        analysis.shingle_sets.push(shingles);
+                    }
+                }
+                analysis.bytes_read = bytes_read.load(Ordering::Relaxed);
+                sink.progress(&Progress {
+                    docs: analysis.docs.states.len() as u64,
+                    bytes: analysis.bytes_read,
+                    total_bytes,
+                });
+            }
+            Ok::<(), Error>(())
+        })?;
         Ok((analysis, tables))
     }
 

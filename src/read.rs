@@ -229,6 +229,11 @@ impl Frames<'_> {
         self.bytes_read.load(Ordering::Relaxed)
     }
 
+    /// A handle on the byte count, readable from another thread while this one reads.
+    pub fn byte_counter(&self) -> Arc<AtomicU64> {
+        self.bytes_read.clone()
+    }
+
     /// Appends up to `max_records` frames, or fewer once `max_bytes` of record text is gathered.
     /// Returns false once every input is exhausted and nothing was appended.
     pub fn next_batch(

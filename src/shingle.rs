@@ -91,15 +91,9 @@ impl Shingler {
             ShingleKind::Words(n) => {
                 let mut tokens = Vec::with_capacity(text.len() / 5);
                 if self.ascii_words_are_spaced && text.is_ascii() {
-                    tokens.extend(
-                        text.split_ascii_whitespace()
-                            .map(|w| xxh3_64_with_seed(w.as_bytes(), self.seed)),
-                    );
+                    self.ascii_token_hashes(text.as_bytes(), &mut tokens);
                 } else {
-                    tokens.extend(
-                        text.unicode_words()
-                            .map(|w| xxh3_64_with_seed(w.as_bytes(), self.seed)),
-                    );
+                    tokens.extend(text.unicode_words().map(|w| self.token_hash(w.as_bytes())));
                 }
                 self.word_ngrams(&tokens, n, out);
             }
@@ -116,20 +110,88 @@ impl Shingler {
         out
     }
 
-    /// Combines each window of token hashes into one: position `j` rotated by `9j` bits, XORed, then
+    /// The hash of one word: up to 16 bytes read as two little-endian `u64`s (zero-padded) and
+    /// mixed with the length; longer words go through xxh3.
+    #[inline]
+    fn token_hash(&self, word: &[u8]) -> u64 {
+        if word.len() > 16 {
+            return xxh3_64_with_seed(word, self.seed);
+        }
+        let mut buf = [0u8; 16];
+        buf[..word.len()].copy_from_slice(word);
+        self.short_hash(&buf, word.len())
+    }
+
+    #[inline(always)]
+    fn short_hash(&self, buf: &[u8; 16], len: usize) -> u64 {
+        let low = u64::from_le_bytes(buf[..8].try_into().expect("8 bytes"));
+        let high = u64::from_le_bytes(buf[8..].try_into().expect("8 bytes"));
+        self.mix_words(low, high, len)
+    }
+
+    /// Words of up to 8 bytes (most) take one mixing round; the length enters through the key.
+    #[inline(always)]
+    fn mix_words(&self, low: u64, high: u64, len: usize) -> u64 {
+        let key = self.seed ^ (len as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        if len <= 8 {
+            mix64(low ^ key)
+        } else {
+            mix64(low ^ key ^ mix64(high ^ 0x243f_6a88_85a3_08d3))
+        }
+    }
+
+    /// Token hashes of space-separated ASCII words. A word is read straight from the text with one or
+    /// two 8-byte loads, masked to its length; the hash equals [`Self::token_hash`] of the word.
+    fn ascii_token_hashes(&self, text: &[u8], out: &mut Vec<u64>) {
+        let mut start = 0;
+        while start < text.len() {
+            let len = text[start..]
+                .iter()
+                .position(|&b| b == b' ')
+                .unwrap_or(text.len() - start);
+            if len > 0 {
+                let word = &text[start..start + len];
+                let hash = if len <= 16 && start + 16 <= text.len() {
+                    let low =
+                        u64::from_le_bytes(text[start..start + 8].try_into().expect("8 bytes"));
+                    let high = u64::from_le_bytes(
+                        text[start + 8..start + 16].try_into().expect("8 bytes"),
+                    );
+                    let (low, high) = if len <= 8 {
+                        (low & low_mask(len), 0)
+                    } else {
+                        (low, high & low_mask(len - 8))
+                    };
+                    self.mix_words(low, high, len)
+                } else {
+                    self.token_hash(word)
+                };
+                out.push(hash);
+            }
+            start += len + 1;
+        }
+    }
+
+    /// Combines each window of token hashes: position `j` rotated left by `9j` bits, XORed, then
     /// mixed. Token hashes are already uniform, so the XOR is too; the rotation makes order count.
+    /// The XOR is rolled: sliding the window drops the first token (XOR, then rotate right by 9)
+    /// and adds the new last one, so each shingle costs O(1) whatever N.
     fn word_ngrams(&self, tokens: &[u64], n: usize, out: &mut Vec<u64>) {
         if tokens.is_empty() {
             return;
         }
         let window = n.min(tokens.len());
+        let last_rotation = (9 * (window as u32 - 1)) % 64;
+        let length_key = (window as u64).wrapping_mul(0xa076_1d64_78bd_642f);
         out.reserve(tokens.len() + 1 - window);
-        for gram in tokens.windows(window) {
-            let mut h = window as u64;
-            for (j, t) in gram.iter().enumerate() {
-                h ^= t.rotate_left((9 * j as u32) % 64);
-            }
-            out.push(mix64(h));
+        let mut rolling = 0u64;
+        for (j, t) in tokens[..window].iter().enumerate() {
+            rolling ^= t.rotate_left((9 * j as u32) % 64);
+        }
+        out.push(mix64(rolling ^ length_key));
+        for (first, next) in tokens.iter().zip(&tokens[window..]) {
+            rolling = (rolling ^ first).rotate_right(9) ^ next.rotate_left(last_rotation);
+            out.push(mix64(rolling ^ length_key));
         }
     }
 
@@ -150,6 +212,12 @@ impl Shingler {
             out.push(xxh3_64_with_seed(piece.as_bytes(), self.seed));
         }
     }
+}
+
+/// A mask of the low `bytes` bytes (1 to 8).
+#[inline(always)]
+fn low_mask(bytes: usize) -> u64 {
+    u64::MAX >> (64 - 8 * bytes)
 }
 
 /// Exact Jaccard similarity of two sorted, deduplicated sets. Two empty sets have similarity 0:
@@ -194,6 +262,32 @@ mod tests {
     }
 
     #[test]
+    fn rolling_ngrams_equal_direct_ones_and_depend_on_order() {
+        let s = words(5);
+        let tokens: Vec<u64> = (0..20u64).map(|i| mix64(i * 7 + 1)).collect();
+        let mut rolled = Vec::new();
+        s.word_ngrams(&tokens, 5, &mut rolled);
+        let length_key = 5u64.wrapping_mul(0xa076_1d64_78bd_642f);
+        let direct: Vec<u64> = tokens
+            .windows(5)
+            .map(|w| {
+                let x = w
+                    .iter()
+                    .enumerate()
+                    .fold(0, |h, (j, t)| h ^ t.rotate_left(9 * j as u32));
+                mix64(x ^ length_key)
+            })
+            .collect();
+        assert_eq!(rolled, direct);
+        let mut swapped = tokens.clone();
+        swapped.swap(0, 1);
+        let mut other = Vec::new();
+        s.word_ngrams(&swapped, 5, &mut other);
+        assert_ne!(rolled[0], other[0]);
+        assert_eq!(rolled[2..], other[2..]);
+    }
+
+    #[test]
     fn short_and_empty_texts() {
         let s = words(5);
         assert_eq!(s.shingle_set("two words").len(), 1);
@@ -208,6 +302,22 @@ mod tests {
         let slow = Shingler::new(ShingleKind::Words(2), 1, false);
         let text = "the quick brown fox 42 jumps";
         assert_eq!(fast.shingle_set(text), slow.shingle_set(text));
+    }
+
+    #[test]
+    fn packed_ascii_token_hashes_equal_per_word_hashes() {
+        let s = words(1);
+        let text = "a bb ccc a-very-long-word-of-more-than-16-bytes exactly16bytes! x";
+        let mut packed = Vec::new();
+        s.ascii_token_hashes(text.as_bytes(), &mut packed);
+        let each: Vec<u64> = text
+            .split(' ')
+            .map(|w| s.token_hash(w.as_bytes()))
+            .collect();
+        assert_eq!(packed, each);
+        let mut doubled = Vec::new();
+        s.ascii_token_hashes(b" a  b ", &mut doubled);
+        assert_eq!(doubled, [s.token_hash(b"a"), s.token_hash(b"b")]);
     }
 
     #[test]
