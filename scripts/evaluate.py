@@ -12,7 +12,8 @@ and F1 of predicted pairs against the pairs of the connected components of the e
 share of exact edges whose two documents were clustered together.
 
 usage: evaluate.py --clusters CLUSTERS.jsonl [--truth TRUTH.tsv] [--docs DOCS.jsonl]
-                   [--threshold 0.8] [--ngram 5] [--json OUT.json] [--pairs-cache FILE]
+                   [--truth-clusters REF.jsonl] [--threshold 0.8] [--ngram 5] [--json OUT.json]
+                   [--pairs-cache FILE]
 """
 
 import argparse
@@ -160,6 +161,9 @@ def main():
     ap.add_argument("--ngram", type=int, default=5)
     ap.add_argument("--json")
     ap.add_argument("--pairs-cache", help="store the exact pairs here, and reuse them when present")
+    ap.add_argument("--truth-clusters",
+                    help="reference clusters (JSON lines with members), e.g. the exact components "
+                         "written by `cargo run --release --example exact_truth`")
     args = ap.parse_args()
 
     predicted_groups = read_clusters(args.clusters)
@@ -219,6 +223,9 @@ def main():
         together = sum(1 for a, b in edges if (min(a, b), max(a, b)) in predicted)
         report["exact_edges"] = {"pairs": len(edges), "clustered_together": together,
                                  "recall": together / len(edges) if edges else 1.0}
+
+    if args.truth_clusters:
+        report["truth_clusters"] = prf(predicted, pairs_of(read_clusters(args.truth_clusters)))
 
     text = json.dumps(report, indent=2)
     print(text)

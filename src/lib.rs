@@ -19,6 +19,8 @@
 //!   every distinct text's signature in one flat buffer.
 //! - [`lsh`]: [`lsh::LshParams`] (bands × rows, chosen from the threshold) cuts signatures into
 //!   [`lsh::BandKey`]s; [`lsh::BandTables`] sorts band records into candidate pairs.
+//! - [`verify`]: [`verify::Verifier`] decides candidate pairs on the signature estimate, or on
+//!   exact Jaccard for pairs near the threshold (default) or for all pairs.
 //! - [`cluster`]: [`cluster::UnionFind`] joins verified pairs; [`cluster::KeepPolicy`] picks the
 //!   member each cluster keeps.
 //! - [`report`]: everything leaves through a [`report::Sink`]; a run returns a [`report::Summary`].
@@ -72,7 +74,9 @@ pub mod read;
 pub mod report;
 pub mod shingle;
 pub mod synth;
+pub mod verify;
 
 pub use error::{ConfigError, Error};
-pub use pipeline::{Dedup, DedupBuilder, VerifyMode};
+pub use pipeline::{Dedup, DedupBuilder};
 pub use read::{Format, Input, InputSet};
+pub use verify::VerifyMode;

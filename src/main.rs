@@ -85,8 +85,10 @@ struct Common {
     /// Seed of the hash functions; the same seed gives the same output.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// How candidate pairs are checked: signature (estimate) or exact (shingle Jaccard).
-    #[arg(long, default_value = "signature")]
+    /// How candidate pairs are checked: signature (estimate only), borderline (exact Jaccard for
+    /// pairs whose estimate is near the threshold; reads the inputs once more) or exact (exact
+    /// Jaccard for every candidate pair).
+    #[arg(long, default_value = "borderline")]
     verify: String,
     /// Which member of a cluster stays: first, longest, or max:FIELD.
     #[arg(long, default_value = "first")]

@@ -17,6 +17,7 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::sync::atomic::Ordering;
+use std::sync::mpsc::sync_channel;
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -25,38 +26,17 @@ use xxhash_rust::xxh3::xxh3_128;
 use crate::cluster::{KeepPolicy, UnionFind};
 use crate::error::{ConfigError, Error, Rejection};
 use crate::lsh::{BandKey, BandTables, LshParams};
-use crate::minhash::{MinHasher, SignatureStore, estimate_jaccard};
+use crate::minhash::{MinHasher, SignatureStore};
 use crate::normalize::{NormalizeOptions, Normalizer};
 use crate::read::{Fields, Frame, InputSet, Parser};
 use crate::report::{
     ClusterReport, DocId, DuplicateKind, KeptRecord, MemberReport, Progress, Removal, Sink, Summary,
 };
-use crate::shingle::{ShingleKind, Shingler, jaccard};
-
-/// How a candidate pair is checked before it joins a cluster.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum VerifyMode {
-    /// Estimated Jaccard over the full signature must reach the threshold.
-    #[default]
-    Signature,
-    /// Exact Jaccard of the shingle sets must reach the threshold (keeps every distinct document's
-    /// shingle hashes in memory).
-    Exact,
-}
-
-impl std::str::FromStr for VerifyMode {
-    type Err = ConfigError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "signature" | "sig" => Ok(VerifyMode::Signature),
-            "exact" => Ok(VerifyMode::Exact),
-            other => Err(ConfigError::VerifyMode(other.to_string())),
-        }
-    }
-}
+use crate::shingle::{ShingleKind, Shingler};
+use crate::verify::{ExactSets, Verifier, VerifyMode, reported_similarity};
 
 /// Settings for a [`Dedup`]. Defaults: threshold 0.8, 128 permutations, word 5-grams, all
-/// normalization steps, bands × rows derived from the threshold, signature verification, keep first.
+/// normalization steps, bands × rows derived from the threshold, borderline verification, keep first.
 #[derive(Debug, Clone)]
 pub struct DedupBuilder {
     threshold: f64,
@@ -223,21 +203,36 @@ enum DocState {
     Exact(u32),
 }
 
-/// Per-document facts kept for the whole run: ids in one arena, states, keep scores.
+/// Per-document facts kept for the whole run: ids in one arena, states, and keep scores when the
+/// keep policy uses them.
 #[derive(Debug, Default)]
 struct DocTable {
     id_bytes: String,
     id_ends: Vec<usize>,
     states: Vec<DocState>,
+    keeps_scores: bool,
     scores: Vec<f64>,
 }
 
 impl DocTable {
+    fn new(keep: &KeepPolicy) -> Self {
+        DocTable {
+            keeps_scores: *keep != KeepPolicy::First,
+            ..DocTable::default()
+        }
+    }
+
     fn push(&mut self, id: &str, state: DocState, score: f64) {
         self.id_bytes.push_str(id);
         self.id_ends.push(self.id_bytes.len());
         self.states.push(state);
-        self.scores.push(score);
+        if self.keeps_scores {
+            self.scores.push(score);
+        }
+    }
+
+    fn score(&self, doc: usize) -> f64 {
+        self.scores.get(doc).copied().unwrap_or(0.0)
     }
 
     fn id(&self, doc: usize) -> &str {
@@ -250,26 +245,6 @@ impl DocTable {
             DocState::Unique(slot) | DocState::Exact(slot) => Some(slot),
             DocState::Rejected | DocState::Empty => None,
         }
-    }
-}
-
-/// Shingle sets of distinct documents, one after another (only under `--verify exact`).
-#[derive(Debug, Default)]
-struct ShingleSets {
-    hashes: Vec<u64>,
-    ends: Vec<usize>,
-}
-
-impl ShingleSets {
-    fn push(&mut self, set: &[u64]) {
-        self.hashes.extend_from_slice(set);
-        self.ends.push(self.hashes.len());
-    }
-
-    fn get(&self, slot: u32) -> &[u64] {
-        let slot = slot as usize;
-        let start = if slot == 0 { 0 } else { self.ends[slot - 1] };
-        &self.hashes[start..self.ends[slot]]
     }
 }
 
@@ -288,7 +263,6 @@ enum Prepared {
 struct Analysis {
     docs: DocTable,
     signatures: SignatureStore,
-    shingle_sets: ShingleSets,
     bytes_read: u64,
 }
 
@@ -311,7 +285,7 @@ impl Dedup {
         let (analysis, tables) = self.analyse(inputs, sink)?;
         let mut summary = Summary::empty(self.params, self.num_perm(), self.threshold);
         summary.bytes_read = analysis.bytes_read;
-        let removed = self.cluster(&analysis, tables, sink, &mut summary)?;
+        let removed = self.cluster(inputs, &analysis, tables, sink, &mut summary)?;
         if sink.wants_kept_records() {
             self.write_kept(inputs, &analysis.docs, &removed, sink)?;
         }
@@ -352,30 +326,14 @@ impl Dedup {
         let total_bytes = inputs.total_bytes();
         let num_perm = self.num_perm();
         let mut analysis = Analysis {
-            docs: DocTable::default(),
+            docs: DocTable::new(&self.keep),
             signatures: SignatureStore::new(num_perm),
-            shingle_sets: ShingleSets::default(),
             bytes_read: 0,
         };
         let mut tables = BandTables::new(self.params);
         let mut first_copy: HashMap<u128, u32> = HashMap::new();
-        let mut frames = inputs.frames();
-        let bytes_read = frames.byte_counter();
-        // A reader thread frames the next batches while this one processes the current batch.
-        std::thread::scope(|scope| {
-            let (sender, batches) = std::sync::mpsc::sync_channel::<Vec<Frame>>(2);
-            scope.spawn(move || {
-                loop {
-                    let mut batch = Vec::with_capacity(self.batch_docs);
-                    if !frames.next_batch(self.batch_docs, self.batch_bytes, &mut batch)
-                        || sender.send(batch).is_err()
-                    {
-                        break;
-                    }
-                }
-            });
-            // Returning early drops `batches`, which stops the reader.
-            for batch in batches {
+        self.for_each_batch(inputs, |batch, bytes_read| {
+            {
                 let prepared: Vec<Prepared> =
                     batch.par_iter().map(|f| self.prepare(&parser, f)).collect();
 
@@ -436,27 +394,49 @@ impl Dedup {
                         keys
                     })
                     .collect();
-                for ((sig, keys), shingles) in
-                    signatures.chunks(num_perm).zip(&keys).zip(&mut to_sign)
-                {
+                for (sig, keys) in signatures.chunks(num_perm).zip(&keys) {
                     let slot = analysis.signatures.push(sig) as u32;
                     tables.insert(slot, keys);
-                    if self.verify == VerifyMode::Exact {
-                        shingles.sort_unstable();
-                        shingles.dedup();
-                        analysis.shingle_sets.push(shingles);
-                    }
                 }
-                analysis.bytes_read = bytes_read.load(Ordering::Relaxed);
+                analysis.bytes_read = bytes_read;
                 sink.progress(&Progress {
                     docs: analysis.docs.states.len() as u64,
                     bytes: analysis.bytes_read,
                     total_bytes,
                 });
             }
-            Ok::<(), Error>(())
+            Ok(())
         })?;
         Ok((analysis, tables))
+    }
+
+    /// Frames `inputs` in batches on a reader thread, which reads ahead while `each` processes the
+    /// current batch; `each` also gets the bytes read so far. Stops at the first error of `each`.
+    fn for_each_batch(
+        &self,
+        inputs: &mut InputSet,
+        mut each: impl FnMut(Vec<Frame>, u64) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let mut frames = inputs.frames();
+        let counter = frames.byte_counter();
+        std::thread::scope(|scope| {
+            let (sender, batches) = sync_channel::<Vec<Frame>>(2);
+            scope.spawn(move || {
+                loop {
+                    let mut batch = Vec::with_capacity(self.batch_docs);
+                    if !frames.next_batch(self.batch_docs, self.batch_bytes, &mut batch)
+                        || sender.send(batch).is_err()
+                    {
+                        break;
+                    }
+                }
+            });
+            // Returning early drops `batches`, which stops the reader.
+            for batch in batches {
+                each(batch, counter.load(Ordering::Relaxed))?;
+            }
+            Ok(())
+        })
     }
 
     /// Stage A for one frame: parse, normalize, hash the normalized text, shingle.
@@ -480,8 +460,7 @@ impl Dedup {
             KeepPolicy::Max(_) => doc.keep_value,
         };
         let normalized = self.normalizer.normalize(&doc.text);
-        let mut shingles = Vec::new();
-        self.shingler.shingles_into(&normalized, &mut shingles);
+        let shingles = self.shingles(&normalized);
         Prepared::Doc {
             id: doc.id.into_owned(),
             score,
@@ -490,23 +469,54 @@ impl Dedup {
         }
     }
 
-    /// The similarity used for verification and reporting between two distinct texts.
-    fn similarity(&self, analysis: &Analysis, a: u32, b: u32) -> f64 {
-        match self.verify {
-            VerifyMode::Signature => estimate_jaccard(
-                analysis.signatures.get(a as usize),
-                analysis.signatures.get(b as usize),
-            ),
-            VerifyMode::Exact => {
-                jaccard(analysis.shingle_sets.get(a), analysis.shingle_sets.get(b))
+    fn shingles(&self, normalized: &str) -> Vec<u64> {
+        let mut shingles = Vec::new();
+        self.shingler.shingles_into(normalized, &mut shingles);
+        shingles
+    }
+
+    /// Reads the inputs again and computes the shingle sets of the distinct documents whose slot
+    /// is flagged in `needed` (for exact verification).
+    fn load_sets(
+        &self,
+        inputs: &mut InputSet,
+        docs: &DocTable,
+        needed: &[bool],
+    ) -> Result<ExactSets, Error> {
+        let parser = Parser::new(inputs.format(), self.fields.clone());
+        let mut sets = ExactSets::default();
+        let mut next_doc = 0usize;
+        self.for_each_batch(inputs, |batch, _| {
+            let first = next_doc;
+            next_doc += batch.len();
+            let loaded: Vec<(u32, Vec<u64>)> = batch
+                .par_iter()
+                .enumerate()
+                .filter_map(|(i, frame)| {
+                    let slot = match docs.states.get(first + i)? {
+                        DocState::Unique(slot) if needed[*slot as usize] => *slot,
+                        _ => return None,
+                    };
+                    let Frame::Record(record) = frame else {
+                        return None;
+                    };
+                    let doc = parser.parse(record).ok()?;
+                    Some((slot, self.shingles(&self.normalizer.normalize(&doc.text))))
+                })
+                .collect();
+            for (slot, set) in loaded {
+                sets.insert(slot, set);
             }
-        }
+            Ok(())
+        })?;
+        Ok(sets)
     }
 
     /// Pass 2: candidates → verified pairs → clusters → removals. Returns, per document, whether it
     /// was removed.
     fn cluster(
         &self,
+        inputs: &mut InputSet,
         analysis: &Analysis,
         tables: BandTables,
         sink: &mut dyn Sink,
@@ -514,17 +524,18 @@ impl Dedup {
     ) -> Result<Vec<bool>, Error> {
         let docs = &analysis.docs;
         let pairs = tables.into_candidate_pairs();
-        let verified: Vec<(u32, u32)> = pairs
-            .par_iter()
-            .copied()
-            .filter(|&(a, b)| self.similarity(analysis, a, b) >= self.threshold)
-            .collect();
+        let verifier = Verifier::new(self.verify, self.threshold, self.num_perm());
+        let verified = verifier.verify(&pairs, &analysis.signatures, |needed| {
+            self.load_sets(inputs, docs, needed)
+        })?;
         summary.candidate_pairs = pairs.len() as u64;
-        summary.verified_pairs = verified.len() as u64;
+        summary.exact_checks = verified.exact_checks;
+        summary.verified_pairs = verified.pairs.len() as u64;
         drop(pairs);
+        let exact_sets = verified.sets;
 
         let mut sets = UnionFind::new(analysis.signatures.len());
-        for &(a, b) in &verified {
+        for &(a, b) in &verified.pairs {
             sets.union(a, b);
         }
 
@@ -557,7 +568,7 @@ impl Dedup {
 
         let mut removals: Vec<(usize, usize, f64, DuplicateKind)> = Vec::new();
         for (number, cluster) in members.iter().enumerate() {
-            let kept = cluster[self.keep.choose(cluster.iter().map(|&d| docs.scores[d]))];
+            let kept = cluster[self.keep.choose(cluster.iter().map(|&d| docs.score(d)))];
             let kept_slot = docs.slot(kept).expect("cluster members have slots");
             let mut reports = Vec::with_capacity(cluster.len());
             for &doc in cluster {
@@ -566,7 +577,7 @@ impl Dedup {
                     (1.0, DuplicateKind::Exact)
                 } else {
                     (
-                        self.similarity(analysis, slot, kept_slot),
+                        reported_similarity(&analysis.signatures, &exact_sets, slot, kept_slot),
                         DuplicateKind::Near,
                     )
                 };
@@ -615,22 +626,25 @@ impl Dedup {
         sink: &mut dyn Sink,
     ) -> Result<(), Error> {
         let mut doc = 0usize;
-        for frame in inputs.frames() {
-            if doc >= docs.states.len() {
-                return Err(Error::InputChanged);
+        self.for_each_batch(inputs, |batch, _| {
+            for frame in &batch {
+                if doc >= docs.states.len() {
+                    return Err(Error::InputChanged);
+                }
+                if let Frame::Record(record) = frame
+                    && docs.states[doc] != DocState::Rejected
+                    && !removed[doc]
+                {
+                    sink.kept(&KeptRecord {
+                        doc: DocId(doc as u64),
+                        origin: &record.origin,
+                        bytes: &record.bytes,
+                    })?;
+                }
+                doc += 1;
             }
-            if let Frame::Record(record) = &frame
-                && docs.states[doc] != DocState::Rejected
-                && !removed[doc]
-            {
-                sink.kept(&KeptRecord {
-                    doc: DocId(doc as u64),
-                    origin: &record.origin,
-                    bytes: &record.bytes,
-                })?;
-            }
-            doc += 1;
-        }
+            Ok(())
+        })?;
         if doc != docs.states.len() {
             return Err(Error::InputChanged);
         }
@@ -664,7 +678,7 @@ mod tests {
 
     #[test]
     fn doc_table_ids_round_trip() {
-        let mut t = DocTable::default();
+        let mut t = DocTable::new(&KeepPolicy::First);
         t.push("a", DocState::Empty, 0.0);
         t.push("", DocState::Rejected, 0.0);
         t.push("ccc", DocState::Unique(0), 0.0);

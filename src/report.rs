@@ -123,6 +123,8 @@ pub struct Summary {
     pub largest_cluster: u64,
     /// Candidate pairs from LSH, and those that passed verification.
     pub candidate_pairs: u64,
+    /// Candidate pairs decided on exact Jaccard (borderline or exact verification).
+    pub exact_checks: u64,
     pub verified_pairs: u64,
     /// Duplicates removed as a share of the documents that were not rejected, in percent.
     pub redundancy_percent: f64,
@@ -147,6 +149,7 @@ impl Summary {
             clusters: 0,
             largest_cluster: 0,
             candidate_pairs: 0,
+            exact_checks: 0,
             verified_pairs: 0,
             redundancy_percent: 0.0,
             bytes_read: 0,

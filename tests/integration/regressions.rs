@@ -74,8 +74,8 @@ fn issue_2_short_documents_still_match() {
 }
 
 /// Issue 2: on the shipped Clough & Stevenson sample, every answer whose exact word-5-gram Jaccard
-/// to its task's original clears the threshold (with a margin for signature noise) is clustered
-/// with it, and independent answers (`non`) stay apart. Most `cut` answers copy only part of the
+/// to its task's original clears the threshold (with a margin for LSH misses) is clustered with it,
+/// and independent answers (`non`) stay apart. Most `cut` answers copy only part of the
 /// original and sit near Jaccard 0.3: finding those is containment's job, not Jaccard's.
 #[test]
 fn issue_2_clough_stevenson_copies_found_non_apart() {
@@ -119,7 +119,7 @@ fn issue_2_clough_stevenson_copies_found_non_apart() {
             mates.insert(id.clone(), ids.clone());
         }
     }
-    let (mut expected, mut found_cut) = (0, 0);
+    let (mut expected, mut found_cut, mut cut_above) = (0, 0, 0);
     for d in &docs {
         let (id, category) = (d["id"].as_str().unwrap(), d["category"].as_str().unwrap());
         let original = format!("orig_{}", &id[id.len() - 5..]);
@@ -130,8 +130,10 @@ fn issue_2_clough_stevenson_copies_found_non_apart() {
                 "{id} is independent but was clustered"
             ),
             "cut" | "light" | "heavy" => {
+                let similarity = jaccard(&set(id), &set(&original));
                 found_cut += usize::from(category == "cut" && together);
-                if jaccard(&set(id), &set(&original)) >= threshold + 0.1 {
+                cut_above += usize::from(category == "cut" && similarity >= threshold);
+                if similarity >= threshold + 0.1 {
                     expected += 1;
                     assert!(together, "{id} ({category}) is a clear copy of {original}");
                 }
@@ -140,8 +142,11 @@ fn issue_2_clough_stevenson_copies_found_non_apart() {
         }
     }
     assert!(expected >= 5, "the sample has clear copies ({expected})");
+    // Cut answers at or above the threshold are found (one may slip through LSH); the others copy
+    // too little of the original for Jaccard, whatever the tool.
     assert!(
-        found_cut >= 10,
-        "most cut answers are found at 0.3 ({found_cut} of 19)"
+        found_cut + 1 >= cut_above,
+        "cut: found {found_cut}, {cut_above} at or above 0.3"
     );
+    assert!(cut_above >= 5);
 }
