@@ -1,7 +1,7 @@
 //! Ground truth for the benchmark, independent of neardup's pipeline: every pair of documents with
 //! exact word-5-gram Jaccard ≥ the threshold (lowercase `\w+` runs, as scripts/evaluate.py does), found
-//! by prefix filtering (under one global order of shingles, two sets at Jaccard ≥ t share a shingle
-//! among their first `|x| - ceil(t·|x|) + 1`), then the connected components of that graph, written as
+//! by prefix filtering (shingles ordered rarest first; two sets at Jaccard ≥ t share a shingle among
+//! their first `|x| - ceil(t·|x|) + 1`), then the connected components of that graph, written as
 //! clusters JSON lines that `scripts/evaluate.py --truth-clusters` reads.
 //!
 //! usage: exact_truth DOCS.jsonl CLUSTERS.jsonl [THRESHOLD]
@@ -49,10 +49,30 @@ fn main() {
         })
         .unzip();
     drop(lines);
-    // Any fixed global order of shingles is correct for prefix filtering; the sets are sorted by hash
-    // value already, and 5-grams of real or generated text are almost all rare, so hash order costs
-    // little over rarest-first and needs no frequency table.
+    // Any fixed global order of shingles is correct for prefix filtering; rarest first keeps the
+    // posting lists short (boilerplate shingles, shared by thousands of documents, come last and
+    // stay out of the prefixes). Frequencies come from one sort of all shingles; only shingles seen
+    // more than once are kept in the table.
+    let mut all: Vec<u64> = sets.iter().flatten().copied().collect();
+    all.par_sort_unstable();
+    let frequency: std::collections::HashMap<u64, u32> = all
+        .chunk_by(|a, b| a == b)
+        .filter(|run| run.len() > 1)
+        .map(|run| (run[0], run.len() as u32))
+        .collect();
+    drop(all);
     let prefix_len = |n: usize| n - (threshold * n as f64 - 1e-9).ceil() as usize + 1;
+    let prefixes: Vec<Vec<u64>> = sets
+        .par_iter()
+        .map(|set| {
+            let mut order: Vec<(u32, u64)> =
+                set.iter().map(|s| (frequency.get(s).copied().unwrap_or(1), *s)).collect();
+            order.sort_unstable();
+            order.truncate(prefix_len(order.len()).min(order.len()));
+            order.into_iter().map(|(_, s)| s).collect::<Vec<u64>>()
+        })
+        .collect();
+    drop(frequency);
     let mut postings: Vec<(u64, u32)> = sets
         .iter()
         .enumerate()

@@ -94,6 +94,65 @@ impl Normalizer {
         *out = String::from_utf8(bytes).expect("ASCII in, ASCII out");
     }
 
+    /// Like [`Self::normalize_into`], and also records the byte range of every word of the output
+    /// in `words` when that comes for free: for ASCII text with punctuation stripped and whitespace
+    /// collapsed (the defaults), one pass maps, collapses and finds the words. Returns whether
+    /// `words` was filled; when it returns false, `out` is still the normalized text.
+    pub fn normalize_words_into(
+        &self,
+        text: &str,
+        out: &mut String,
+        words: &mut Vec<(u32, u32)>,
+    ) -> bool {
+        words.clear();
+        let o = &self.options;
+        if !(text.is_ascii()
+            && o.strip_punctuation
+            && o.collapse_whitespace
+            && text.len() < u32::MAX as usize)
+        {
+            self.normalize_into(text, out);
+            return false;
+        }
+        let table = if o.lowercase {
+            &WORD_BYTES_LOWER
+        } else {
+            &WORD_BYTES
+        };
+        let mut bytes = std::mem::take(out).into_bytes();
+        bytes.clear();
+        bytes.resize(text.len() + 1, 0);
+        // Branch-free, as word/separator changes are too frequent to predict: every byte writes its
+        // mapped form (a separator writes a space), and the write position advances for a word
+        // byte or for the first separator after a word. Each word/separator change records the
+        // write position, so `bounds` alternates word starts and ends.
+        let mut bounds = vec![0u32; text.len() + 2];
+        let (mut len, mut changes, mut in_word) = (0usize, 0usize, 0usize);
+        for &b in text.as_bytes() {
+            let c = table[b as usize];
+            let is_word = usize::from(c != 0);
+            bytes[len] = if is_word == 1 { c } else { b' ' };
+            bounds[changes] = len as u32;
+            changes += is_word ^ in_word;
+            len += is_word | in_word;
+            in_word = is_word;
+        }
+        if in_word == 1 {
+            bounds[changes] = len as u32;
+            changes += 1;
+        } else if len > 0 {
+            len -= 1; // the space written after the last word
+        }
+        words.extend(
+            bounds[..changes]
+                .chunks_exact(2)
+                .map(|pair| (pair[0], pair[1])),
+        );
+        bytes.truncate(len);
+        *out = String::from_utf8(bytes).expect("ASCII in, ASCII out");
+        true
+    }
+
     /// Returns the normalized form of `text`.
     pub fn normalize(&self, text: &str) -> String {
         let mut out = String::new();
@@ -120,6 +179,24 @@ impl Normalizer {
             c
         }
     }
+}
+
+/// For each byte: itself if an ASCII letter or digit, else 0 (a separator).
+const WORD_BYTES: [u8; 256] = word_table(false);
+/// For each byte: itself lowercased if an ASCII letter or digit, else 0 (a separator).
+const WORD_BYTES_LOWER: [u8; 256] = word_table(true);
+
+const fn word_table(lower: bool) -> [u8; 256] {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_alphanumeric() {
+            table[b] = if lower { c.to_ascii_lowercase() } else { c };
+        }
+        b += 1;
+    }
+    table
 }
 
 /// One ASCII byte, normalized: lowercased if `LOWER`, a space if `STRIP` and not alphanumeric, and
@@ -237,6 +314,30 @@ mod tests {
         };
         n.push_chars(ascii.nfkc(), &mut sink);
         assert_eq!(n.normalize(ascii), via_unicode);
+    }
+
+    #[test]
+    fn word_bounds_come_with_the_fast_path_and_match_the_text() {
+        let n = Normalizer::default();
+        let (mut out, mut words) = (String::new(), Vec::new());
+        assert!(n.normalize_words_into("  Hello,  WORLD!! it's 42 ", &mut out, &mut words));
+        assert_eq!(out, n.normalize("  Hello,  WORLD!! it's 42 "));
+        let found: Vec<&str> = words
+            .iter()
+            .map(|&(s, e)| &out[s as usize..e as usize])
+            .collect();
+        assert_eq!(found, ["hello", "world", "it", "s", "42"]);
+        assert!(n.normalize_words_into("", &mut out, &mut words));
+        assert!(out.is_empty() && words.is_empty());
+        // Non-ASCII text, or options that keep punctuation, take the general path.
+        assert!(!n.normalize_words_into("café", &mut out, &mut words));
+        assert_eq!(out, "café");
+        let keep = Normalizer::new(NormalizeOptions {
+            strip_punctuation: false,
+            ..Default::default()
+        });
+        assert!(!keep.normalize_words_into("a, b", &mut out, &mut words));
+        assert_eq!(out, "a, b");
     }
 
     #[test]

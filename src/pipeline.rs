@@ -459,8 +459,7 @@ impl Dedup {
             KeepPolicy::Longest => doc.text.len() as f64,
             KeepPolicy::Max(_) => doc.keep_value,
         };
-        let normalized = self.normalizer.normalize(&doc.text);
-        let shingles = self.shingles(&normalized);
+        let (normalized, shingles) = self.normalize_and_shingle(&doc.text);
         Prepared::Doc {
             id: doc.id.into_owned(),
             score,
@@ -469,10 +468,19 @@ impl Dedup {
         }
     }
 
-    fn shingles(&self, normalized: &str) -> Vec<u64> {
-        let mut shingles = Vec::new();
-        self.shingler.shingles_into(normalized, &mut shingles);
-        shingles
+    /// The normalized text and its shingle hashes (in text order, repeats included).
+    fn normalize_and_shingle(&self, text: &str) -> (String, Vec<u64>) {
+        let (mut normalized, mut words, mut shingles) = (String::new(), Vec::new(), Vec::new());
+        if self
+            .normalizer
+            .normalize_words_into(text, &mut normalized, &mut words)
+        {
+            self.shingler
+                .shingles_from_words(&normalized, &words, &mut shingles);
+        } else {
+            self.shingler.shingles_into(&normalized, &mut shingles);
+        }
+        (normalized, shingles)
     }
 
     /// Reads the inputs again and computes the shingle sets of the distinct documents whose slot
@@ -501,7 +509,7 @@ impl Dedup {
                         return None;
                     };
                     let doc = parser.parse(record).ok()?;
-                    Some((slot, self.shingles(&self.normalizer.normalize(&doc.text))))
+                    Some((slot, self.normalize_and_shingle(&doc.text).1))
                 })
                 .collect();
             for (slot, set) in loaded {

@@ -101,6 +101,22 @@ impl Shingler {
         }
     }
 
+    /// Like [`Self::shingles_into`] for text whose word ranges are already known (from
+    /// [`crate::normalize::Normalizer::normalize_words_into`]); gives the same hashes without
+    /// scanning for words again. Character shingles ignore `words`.
+    pub fn shingles_from_words(&self, text: &str, words: &[(u32, u32)], out: &mut Vec<u64>) {
+        let ShingleKind::Words(n) = self.kind else {
+            return self.shingles_into(text, out);
+        };
+        out.clear();
+        let bytes = text.as_bytes();
+        let tokens: Vec<u64> = words
+            .iter()
+            .map(|&(start, end)| self.word_hash_at(bytes, start as usize, end as usize))
+            .collect();
+        self.word_ngrams(&tokens, n, out);
+    }
+
     /// The sorted set of distinct shingle hashes of `text`.
     pub fn shingle_set(&self, text: &str) -> Vec<u64> {
         let mut out = Vec::new();
@@ -140,8 +156,7 @@ impl Shingler {
         }
     }
 
-    /// Token hashes of space-separated ASCII words. A word is read straight from the text with one or
-    /// two 8-byte loads, masked to its length; the hash equals [`Self::token_hash`] of the word.
+    /// Token hashes of space-separated ASCII words; equal to [`Self::token_hash`] of each word.
     fn ascii_token_hashes(&self, text: &[u8], out: &mut Vec<u64>) {
         let mut start = 0;
         while start < text.len() {
@@ -150,26 +165,28 @@ impl Shingler {
                 .position(|&b| b == b' ')
                 .unwrap_or(text.len() - start);
             if len > 0 {
-                let word = &text[start..start + len];
-                let hash = if len <= 16 && start + 16 <= text.len() {
-                    let low =
-                        u64::from_le_bytes(text[start..start + 8].try_into().expect("8 bytes"));
-                    let high = u64::from_le_bytes(
-                        text[start + 8..start + 16].try_into().expect("8 bytes"),
-                    );
-                    let (low, high) = if len <= 8 {
-                        (low & low_mask(len), 0)
-                    } else {
-                        (low, high & low_mask(len - 8))
-                    };
-                    self.mix_words(low, high, len)
-                } else {
-                    self.token_hash(word)
-                };
-                out.push(hash);
+                out.push(self.word_hash_at(text, start, start + len));
             }
             start += len + 1;
         }
+    }
+
+    /// [`Self::token_hash`] of `text[start..end]`, reading the word straight from the text with one
+    /// or two 8-byte loads masked to its length when 16 bytes are available from `start`.
+    #[inline]
+    fn word_hash_at(&self, text: &[u8], start: usize, end: usize) -> u64 {
+        let len = end - start;
+        if len > 16 || start + 16 > text.len() {
+            return self.token_hash(&text[start..end]);
+        }
+        let low = u64::from_le_bytes(text[start..start + 8].try_into().expect("8 bytes"));
+        let high = u64::from_le_bytes(text[start + 8..start + 16].try_into().expect("8 bytes"));
+        let (low, high) = if len <= 8 {
+            (low & low_mask(len), 0)
+        } else {
+            (low, high & low_mask(len - 8))
+        };
+        self.mix_words(low, high, len)
     }
 
     /// Combines each window of token hashes: position `j` rotated left by `9j` bits, XORed, then
@@ -318,6 +335,26 @@ mod tests {
         let mut doubled = Vec::new();
         s.ascii_token_hashes(b" a  b ", &mut doubled);
         assert_eq!(doubled, [s.token_hash(b"a"), s.token_hash(b"b")]);
+    }
+
+    #[test]
+    fn shingles_from_known_words_equal_shingles_from_scanning() {
+        let normalizer = crate::normalize::Normalizer::default();
+        let text =
+            "The quick, brown fox -- jumps over 13 lazy dogs; a-very-long-hyphenated-compound!";
+        let (mut normalized, mut words) = (String::new(), Vec::new());
+        assert!(normalizer.normalize_words_into(text, &mut normalized, &mut words));
+        for kind in [
+            ShingleKind::Words(1),
+            ShingleKind::Words(3),
+            ShingleKind::Chars(4),
+        ] {
+            let s = Shingler::new(kind, 7, true);
+            let (mut scanned, mut known) = (Vec::new(), Vec::new());
+            s.shingles_into(&normalized, &mut scanned);
+            s.shingles_from_words(&normalized, &words, &mut known);
+            assert_eq!(scanned, known, "{kind}");
+        }
     }
 
     #[test]
