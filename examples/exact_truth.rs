@@ -65,23 +65,22 @@ fn main() {
     let prefixes: Vec<Vec<u64>> = sets
         .par_iter()
         .map(|set| {
-            let mut order: Vec<(u32, u64)> =
-                set.iter().map(|s| (frequency.get(s).copied().unwrap_or(1), *s)).collect();
+            let mut order: Vec<(u32, u64)> = set
+                .iter()
+                .map(|s| (frequency.get(s).copied().unwrap_or(1), *s))
+                .collect();
             order.sort_unstable();
             order.truncate(prefix_len(order.len()).min(order.len()));
             order.into_iter().map(|(_, s)| s).collect::<Vec<u64>>()
         })
         .collect();
     drop(frequency);
-    let mut postings: Vec<(u64, u32)> = sets
+    let mut postings: Vec<(u64, u32)> = prefixes
         .iter()
         .enumerate()
-        .flat_map(|(doc, set)| {
-            set[..prefix_len(set.len()).min(set.len())]
-                .iter()
-                .map(move |&s| (s, doc as u32))
-        })
+        .flat_map(|(doc, prefix)| prefix.iter().map(move |&s| (s, doc as u32)))
         .collect();
+    drop(prefixes);
     postings.par_sort_unstable();
     let mut candidates: Vec<(u32, u32)> = postings
         .par_chunk_by(|a, b| a.0 == b.0)

@@ -140,8 +140,8 @@ impl Normalizer {
         if in_word == 1 {
             bounds[changes] = len as u32;
             changes += 1;
-        } else if len > 0 {
-            len -= 1; // the space written after the last word
+        } else {
+            len = len.saturating_sub(1); // the space written after the last word
         }
         words.extend(
             bounds[..changes]

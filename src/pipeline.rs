@@ -513,7 +513,7 @@ impl Dedup {
                 })
                 .collect();
             for (slot, set) in loaded {
-                sets.insert(slot, set);
+                sets.insert(slot, &set);
             }
             Ok(())
         })?;
