@@ -39,6 +39,7 @@ fn parse(c: &mut Criterion) {
             bytes: serde_json::json!({"id": i, "text": t, "url": "http://example.com/x"})
                 .to_string()
                 .into_bytes(),
+            location: None,
         })
         .collect();
     let parser = Parser::new(Format::Jsonl, Fields::default());

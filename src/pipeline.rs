@@ -24,11 +24,12 @@ use rayon::prelude::*;
 use xxhash_rust::xxh3::xxh3_128;
 
 use crate::cluster::{KeepPolicy, UnionFind};
+use crate::error::Origin;
 use crate::error::{ConfigError, Error, Rejection};
 use crate::lsh::{BandKey, BandTables, LshParams};
 use crate::minhash::{MinHasher, SignatureStore};
 use crate::normalize::{NormalizeOptions, Normalizer};
-use crate::read::{Fields, Frame, InputSet, Parser};
+use crate::read::{Fields, Frame, InputSet, Location, Parser, Record};
 use crate::report::{
     ClusterReport, DocId, DuplicateKind, KeptRecord, MemberReport, Progress, Removal, Sink, Summary,
 };
@@ -256,6 +257,7 @@ enum Prepared {
         score: f64,
         text_hash: u128,
         shingles: Vec<u64>,
+        location: Option<Location>,
     },
 }
 
@@ -263,6 +265,8 @@ enum Prepared {
 struct Analysis {
     docs: DocTable,
     signatures: SignatureStore,
+    /// Per slot, where its first copy can be read again (when its input is a plain file).
+    locations: Vec<Option<Location>>,
     bytes_read: u64,
 }
 
@@ -328,6 +332,7 @@ impl Dedup {
         let mut analysis = Analysis {
             docs: DocTable::new(&self.keep),
             signatures: SignatureStore::new(num_perm),
+            locations: Vec::new(),
             bytes_read: 0,
         };
         let mut tables = BandTables::new(self.params);
@@ -363,6 +368,7 @@ impl Dedup {
                             score,
                             text_hash,
                             shingles,
+                            location,
                         } => {
                             let next_slot = analysis.signatures.len() + to_sign.len();
                             let next_slot =
@@ -371,6 +377,7 @@ impl Dedup {
                                 Entry::Occupied(e) => DocState::Exact(*e.get()),
                                 Entry::Vacant(e) => {
                                     e.insert(next_slot);
+                                    analysis.locations.push(location);
                                     to_sign.push(shingles);
                                     DocState::Unique(next_slot)
                                 }
@@ -465,6 +472,7 @@ impl Dedup {
             score,
             text_hash: xxh3_128(normalized.as_bytes()),
             shingles,
+            location: record.location,
         }
     }
 
@@ -483,9 +491,65 @@ impl Dedup {
         (normalized, shingles)
     }
 
-    /// Reads the inputs again and computes the shingle sets of the distinct documents whose slot
-    /// is flagged in `needed` (for exact verification).
+    /// Computes the shingle sets of the distinct documents whose slot is flagged in `needed` (for
+    /// exact verification): by reading just those records back by location when every one of them
+    /// sits in a plain file, otherwise by reading the inputs again from the start.
     fn load_sets(
+        &self,
+        inputs: &mut InputSet,
+        analysis: &Analysis,
+        needed: &[bool],
+    ) -> Result<ExactSets, Error> {
+        let wanted: Vec<u32> = (0..needed.len() as u32)
+            .filter(|&s| needed[s as usize])
+            .collect();
+        let located: Option<Vec<(u32, Location)>> = wanted
+            .iter()
+            .map(|&slot| {
+                Some((
+                    slot,
+                    analysis.locations.get(slot as usize).copied().flatten()?,
+                ))
+            })
+            .collect();
+        match located {
+            Some(located) => self.load_sets_by_location(inputs, &located),
+            None => self.load_sets_by_rereading(inputs, &analysis.docs, needed),
+        }
+    }
+
+    fn load_sets_by_location(
+        &self,
+        inputs: &InputSet,
+        located: &[(u32, Location)],
+    ) -> Result<ExactSets, Error> {
+        let parser = Parser::new(inputs.format(), self.fields.clone());
+        let reader = inputs.record_reader();
+        let mut sets = ExactSets::default();
+        for chunk in located.chunks(self.batch_docs) {
+            let loaded: Vec<(u32, Vec<u64>)> = chunk
+                .par_iter()
+                .filter_map(|&(slot, location)| {
+                    let record = Record {
+                        origin: Origin {
+                            file: String::new(),
+                            line: 0,
+                        },
+                        bytes: reader.read(location).ok()?,
+                        location: Some(location),
+                    };
+                    let doc = parser.parse(&record).ok()?;
+                    Some((slot, self.normalize_and_shingle(&doc.text).1))
+                })
+                .collect();
+            for (slot, set) in loaded {
+                sets.insert(slot, &set);
+            }
+        }
+        Ok(sets)
+    }
+
+    fn load_sets_by_rereading(
         &self,
         inputs: &mut InputSet,
         docs: &DocTable,
@@ -534,7 +598,7 @@ impl Dedup {
         let pairs = tables.into_candidate_pairs();
         let verifier = Verifier::new(self.verify, self.threshold, self.num_perm());
         let verified = verifier.verify(&pairs, &analysis.signatures, |needed| {
-            self.load_sets(inputs, docs, needed)
+            self.load_sets(inputs, analysis, needed)
         })?;
         summary.candidate_pairs = pairs.len() as u64;
         summary.exact_checks = verified.exact_checks;

@@ -85,6 +85,37 @@ impl fmt::Display for Input {
 pub struct Record {
     pub origin: Origin,
     pub bytes: Vec<u8>,
+    /// Where the bytes sit in an uncompressed regular file, so they can be read again directly.
+    pub location: Option<Location>,
+}
+
+/// A record's place in an uncompressed input file: input number, byte offset, length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Location {
+    pub input: u32,
+    pub offset: u64,
+    pub len: u32,
+}
+
+/// Reads records back by [`Location`], from any thread.
+#[derive(Debug)]
+pub struct RecordReader {
+    files: Vec<Option<File>>,
+}
+
+impl RecordReader {
+    /// The bytes at `location`.
+    pub fn read(&self, location: Location) -> io::Result<Vec<u8>> {
+        use std::os::unix::fs::FileExt;
+        let file = self
+            .files
+            .get(location.input as usize)
+            .and_then(Option::as_ref)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "input is not a plain file"))?;
+        let mut bytes = vec![0; location.len as usize];
+        file.read_exact_at(&mut bytes, location.offset)?;
+        Ok(bytes)
+    }
 }
 
 /// What framing yields, in input order.
@@ -149,6 +180,20 @@ impl InputSet {
         Some(total)
     }
 
+    /// Opens every path input for reading records back by [`Location`].
+    pub fn record_reader(&self) -> RecordReader {
+        RecordReader {
+            files: self
+                .inputs
+                .iter()
+                .map(|input| match input {
+                    Input::Path(p) => File::open(p).ok(),
+                    Input::Stdin => None,
+                })
+                .collect(),
+        }
+    }
+
     /// Starts a pass over all inputs. The first pass over stdin spools it; later passes replay the spool.
     pub fn frames(&mut self) -> Frames<'_> {
         Frames {
@@ -200,7 +245,9 @@ impl InputSet {
             inner: raw,
             counter: counter.clone(),
         };
-        let reader = decompress(BufReader::with_capacity(1 << 16, counted)).map_err(unreadable)?;
+        let (reader, compressed) =
+            decompress(BufReader::with_capacity(1 << 16, counted)).map_err(unreadable)?;
+        let seekable = !compressed && matches!(self.inputs[index], Input::Path(_));
         Ok(match self.format {
             Format::Files => Source::WholeFile {
                 name,
@@ -210,6 +257,8 @@ impl InputSet {
                 name,
                 reader,
                 line: 0,
+                position: 0,
+                input: seekable.then_some(index as u32),
             },
         })
     }
@@ -297,6 +346,10 @@ enum Source {
         name: String,
         reader: Box<dyn BufRead + Send>,
         line: u64,
+        /// Bytes consumed so far, to locate each line.
+        position: u64,
+        /// The input's number when its lines can be read back by location.
+        input: Option<u32>,
     },
     WholeFile {
         name: String,
@@ -312,17 +365,30 @@ enum Source {
 impl Source {
     fn next_frame(&mut self, max: usize, counter: &Arc<AtomicU64>) -> Option<Frame> {
         match self {
-            Source::Lines { name, reader, line } => {
+            Source::Lines {
+                name,
+                reader,
+                line,
+                position,
+                input,
+            } => {
                 let mut bytes = Vec::new();
                 *line += 1;
                 let origin = || Origin {
                     file: name.clone(),
                     line: *line,
                 };
-                match read_line_capped(reader.as_mut(), &mut bytes, max) {
+                let start = *position;
+                let read = read_line_capped(reader.as_mut(), &mut bytes, max, position);
+                match read {
                     Ok(LineRead::Eof) => None,
                     Ok(LineRead::Line) => Some(Frame::Record(Record {
                         origin: origin(),
+                        location: input.map(|input| Location {
+                            input,
+                            offset: start,
+                            len: bytes.len() as u32,
+                        }),
                         bytes,
                     })),
                     Ok(LineRead::TooLong) => Some(Frame::Rejected(Rejection {
@@ -353,6 +419,7 @@ impl Source {
                         inner: Box::new(f),
                         counter: counter.clone(),
                     }))
+                    .map(|(reader, _)| reader)
                 });
                 Some(match opened {
                     Ok(reader) => read_whole(name, reader, max),
@@ -380,7 +447,11 @@ fn read_whole(name: String, reader: Box<dyn BufRead + Send>, max: usize) -> Fram
             origin,
             reason: RejectReason::TooLarge { limit: max },
         }),
-        Ok(_) => Frame::Record(Record { origin, bytes }),
+        Ok(_) => Frame::Record(Record {
+            origin,
+            bytes,
+            location: None,
+        }),
         Err(e) => Frame::Rejected(Rejection {
             origin,
             reason: RejectReason::Unreadable(e.to_string()),
@@ -437,17 +508,20 @@ fn dir_or_file_size(path: &Path) -> Option<u64> {
     }
 }
 
-/// Wraps a buffered reader in a decoder when its first bytes are a gzip or zstd magic number.
-fn decompress<R: BufRead + Send + 'static>(mut reader: R) -> io::Result<Box<dyn BufRead + Send>> {
+/// Wraps a buffered reader in a decoder when its first bytes are a gzip or zstd magic number, and
+/// says whether it did.
+fn decompress<R: BufRead + Send + 'static>(
+    mut reader: R,
+) -> io::Result<(Box<dyn BufRead + Send>, bool)> {
     let head = reader.fill_buf()?;
     if head.starts_with(&[0x1f, 0x8b]) {
         let decoder = flate2::bufread::MultiGzDecoder::new(reader);
-        Ok(Box::new(BufReader::with_capacity(1 << 16, decoder)))
+        Ok((Box::new(BufReader::with_capacity(1 << 16, decoder)), true))
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
         let decoder = zstd::stream::read::Decoder::with_buffer(reader)?;
-        Ok(Box::new(BufReader::with_capacity(1 << 16, decoder)))
+        Ok((Box::new(BufReader::with_capacity(1 << 16, decoder)), true))
     } else {
-        Ok(Box::new(reader))
+        Ok((Box::new(reader), false))
     }
 }
 
@@ -457,12 +531,13 @@ enum LineRead {
     TooLong,
 }
 
-/// Reads one line (without its `\n`) into `buf`. A line longer than `max` bytes is consumed and
-/// dropped without being stored, and reported as `TooLong`.
+/// Reads one line (without its `\n`) into `buf`, adding the bytes consumed to `position`. A line
+/// longer than `max` bytes is consumed and dropped without being stored, and reported as `TooLong`.
 fn read_line_capped(
     reader: &mut dyn BufRead,
     buf: &mut Vec<u8>,
     max: usize,
+    position: &mut u64,
 ) -> io::Result<LineRead> {
     buf.clear();
     let mut seen_any = false;
@@ -489,7 +564,9 @@ fn read_line_capped(
                 buf.extend_from_slice(&chunk[..take]);
             }
         }
-        reader.consume(if done { take + 1 } else { take });
+        let consumed = if done { take + 1 } else { take };
+        reader.consume(consumed);
+        *position += consumed as u64;
         if done {
             break;
         }
@@ -737,6 +814,7 @@ mod tests {
                 line: 7,
             },
             bytes: bytes.to_vec(),
+            location: None,
         }
     }
 
@@ -809,14 +887,42 @@ mod tests {
         let mut reader: &[u8] = data;
         let mut buf = Vec::new();
         let mut seen = Vec::new();
+        let mut position = 0;
         loop {
-            match read_line_capped(&mut reader, &mut buf, 10).unwrap() {
+            match read_line_capped(&mut reader, &mut buf, 10, &mut position).unwrap() {
                 LineRead::Eof => break,
                 LineRead::Line => seen.push(String::from_utf8(buf.clone()).unwrap()),
                 LineRead::TooLong => seen.push("<too long>".into()),
             }
         }
         assert_eq!(seen, ["short", "<too long>", "ok", "<too long>"]);
+        assert_eq!(position, data.len() as u64);
+    }
+
+    #[test]
+    fn records_of_plain_files_can_be_read_back_by_location() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("a.jsonl");
+        std::fs::write(&plain, "first\n\nthird line\r\nlast").unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"zipped\n").unwrap();
+        let zipped = dir.path().join("b.gz");
+        std::fs::write(&zipped, gz.finish().unwrap()).unwrap();
+        let inputs = vec![Input::Path(plain), Input::Path(zipped)];
+        let mut set = InputSet::new(inputs, Format::Lines, 1 << 20).unwrap();
+        let records: Vec<Record> = set
+            .frames()
+            .filter_map(|f| match f {
+                Frame::Record(r) => Some(r),
+                Frame::Rejected(_) => None,
+            })
+            .collect();
+        assert_eq!(records.len(), 5);
+        let reader = set.record_reader();
+        for r in &records[..4] {
+            assert_eq!(reader.read(r.location.unwrap()).unwrap(), r.bytes);
+        }
+        assert_eq!(records[4].location, None, "compressed input");
     }
 
     #[test]
@@ -830,6 +936,7 @@ mod tests {
             let mut out = Vec::new();
             decompress(io::Cursor::new(data))
                 .unwrap()
+                .0
                 .read_to_end(&mut out)
                 .unwrap();
             assert_eq!(out, plain);

@@ -41,3 +41,36 @@ fn output_is_byte_identical_for_one_and_two_threads() {
     assert_eq!(one, two);
     assert_eq!(one, flag);
 }
+
+#[test]
+fn borderline_checks_give_the_same_clusters_from_plain_compressed_and_piped_input() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let docs: Vec<String> = neardup::synth::Corpus::new(neardup::synth::CorpusSpec {
+        docs: 1500,
+        seed: 12,
+        dup_fraction: 0.5,
+        mean_words: 120,
+    })
+    .map(|d| record(&d.id, &d.text))
+    .collect();
+    let text = docs.join("\n") + "\n";
+    write(dir.path(), "in.jsonl", text.as_bytes());
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(text.as_bytes()).unwrap();
+    write(dir.path(), "in.jsonl.gz", &gz.finish().unwrap());
+    let run = |input: &str, stdin: &[u8], out: &str| {
+        let args = ["clusters", input, "-o", out, "--stats-json", "s.json", "-q"];
+        ok(&run_in(dir.path(), &args, stdin));
+        let s = stats(&dir.path().join("s.json"));
+        assert!(
+            s["exact_checks"].as_u64().unwrap() > 0,
+            "some pairs are borderline"
+        );
+        std::fs::read(dir.path().join(out)).unwrap()
+    };
+    // Plain files are read back by location; compressed files and stdin are read again in full.
+    let plain = run("in.jsonl", b"", "plain.jsonl");
+    assert_eq!(plain, run("in.jsonl.gz", b"", "gz.jsonl"));
+    assert_eq!(plain, run("-", text.as_bytes(), "stdin.jsonl"));
+}
