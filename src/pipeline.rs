@@ -67,8 +67,8 @@ impl Default for DedupBuilder {
             keep: KeepPolicy::default(),
             fields: Fields::default(),
             strict: false,
-            batch_docs: 4096,
-            batch_bytes: 16 << 20,
+            batch_docs: 2048,
+            batch_bytes: 8 << 20,
         }
     }
 }
