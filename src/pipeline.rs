@@ -34,7 +34,7 @@ use crate::report::{
     ClusterReport, DocId, DuplicateKind, KeptRecord, MemberReport, Progress, Removal, Sink, Summary,
 };
 use crate::shingle::{ShingleKind, Shingler};
-use crate::verify::{ExactSets, Verifier, VerifyMode, reported_similarity};
+use crate::verify::{ExactSets, MAX_SETS_PER_ROUND, Verifier, VerifyMode, exact_jaccards};
 
 /// Settings for a [`Dedup`]. Defaults: threshold 0.8, 128 permutations, word 5-grams, all
 /// normalization steps, bands × rows derived from the threshold, borderline verification, keep first.
@@ -597,14 +597,21 @@ impl Dedup {
         let docs = &analysis.docs;
         let pairs = tables.into_candidate_pairs();
         let verifier = Verifier::new(self.verify, self.threshold, self.num_perm());
-        let verified = verifier.verify(&pairs, &analysis.signatures, |needed| {
+        // Sets are loaded in bounded rounds when records can be read back by location; a round
+        // that must re-read whole inputs (compressed files, stdin) is done once.
+        let max_sets = if analysis.locations.iter().all(Option::is_some) {
+            MAX_SETS_PER_ROUND
+        } else {
+            usize::MAX
+        };
+        let verified = verifier.verify(&pairs, &analysis.signatures, max_sets, &mut |needed| {
             self.load_sets(inputs, analysis, needed)
         })?;
         summary.candidate_pairs = pairs.len() as u64;
         summary.exact_checks = verified.exact_checks;
         summary.verified_pairs = verified.pairs.len() as u64;
         drop(pairs);
-        let exact_sets = verified.sets;
+        let mut exact = verified.exact;
 
         let mut sets = UnionFind::new(analysis.signatures.len());
         for &(a, b) in &verified.pairs {
@@ -638,9 +645,41 @@ impl Dedup {
         summary.clusters = members.len() as u64;
         summary.largest_cluster = members.first().map_or(0, |m| m.len() as u64);
 
+        // The kept member of each cluster, and, under exact verification, the exact similarity of
+        // every member to it (a member joined through a chain was never paired with it).
+        let kept_of: Vec<usize> = members
+            .iter()
+            .map(|c| c[self.keep.choose(c.iter().map(|&d| docs.score(d)))])
+            .collect();
+        if self.verify == VerifyMode::Exact {
+            let mut report_pairs: Vec<(u32, u32)> = Vec::new();
+            for (cluster, &kept) in members.iter().zip(&kept_of) {
+                let kept_slot = docs.slot(kept).expect("cluster members have slots");
+                for &doc in cluster {
+                    let slot = docs.slot(doc).expect("cluster members have slots");
+                    let pair = (slot.min(kept_slot), slot.max(kept_slot));
+                    if slot != kept_slot && !exact.contains_key(&pair) {
+                        report_pairs.push(pair);
+                    }
+                }
+            }
+            report_pairs.sort_unstable();
+            report_pairs.dedup();
+            let values = exact_jaccards(
+                &report_pairs,
+                analysis.signatures.len(),
+                max_sets,
+                &mut |needed| self.load_sets(inputs, analysis, needed),
+            )?;
+            exact.extend(report_pairs.into_iter().zip(values));
+        }
+        let similarity = |a: u32, b: u32| match exact.get(&(a.min(b), a.max(b))) {
+            Some(j) if !j.is_nan() => *j,
+            _ => analysis.signatures.similarity(a as usize, b as usize),
+        };
+
         let mut removals: Vec<(usize, usize, f64, DuplicateKind)> = Vec::new();
-        for (number, cluster) in members.iter().enumerate() {
-            let kept = cluster[self.keep.choose(cluster.iter().map(|&d| docs.score(d)))];
+        for (number, (cluster, &kept)) in members.iter().zip(&kept_of).enumerate() {
             let kept_slot = docs.slot(kept).expect("cluster members have slots");
             let mut reports = Vec::with_capacity(cluster.len());
             for &doc in cluster {
@@ -648,10 +687,7 @@ impl Dedup {
                 let (similarity, kind) = if slot == kept_slot {
                     (1.0, DuplicateKind::Exact)
                 } else {
-                    (
-                        reported_similarity(&analysis.signatures, &exact_sets, slot, kept_slot),
-                        DuplicateKind::Near,
-                    )
+                    (similarity(slot, kept_slot), DuplicateKind::Near)
                 };
                 if doc != kept {
                     removals.push((doc, kept, similarity, kind));

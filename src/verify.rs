@@ -16,6 +16,7 @@ use std::collections::HashMap;
 
 use rayon::prelude::*;
 
+use crate::cluster::UnionFind;
 use crate::error::{ConfigError, Error};
 use crate::lsh::CandidatePair;
 use crate::minhash::SignatureStore;
@@ -81,8 +82,79 @@ pub struct Verified {
     pub pairs: Vec<CandidatePair>,
     /// Pairs decided on exact Jaccard.
     pub exact_checks: u64,
-    /// Sets loaded for those checks (used again for reported similarities).
-    pub sets: ExactSets,
+    /// The exact Jaccard of every pair decided on it (used again for reported similarities).
+    pub exact: HashMap<CandidatePair, f64>,
+}
+
+/// Loads the shingle sets of the slots flagged `true`.
+pub type LoadSets<'a> = dyn FnMut(&[bool]) -> Result<ExactSets, Error> + 'a;
+
+/// Most shingle sets held at once by [`exact_jaccards`] when records can be read back cheaply:
+/// 65,536 sets of ~400 shingles are about 100 MB.
+pub const MAX_SETS_PER_ROUND: usize = 1 << 16;
+
+/// Exact Jaccard of each pair (NaN where a set could not be loaded), holding at most `max_sets`
+/// sets at a time: the pairs are split into connected components, and components are gathered into
+/// rounds of at most `max_sets` slots (a larger component is a round of its own); each round loads
+/// its sets, computes its pairs, and drops them. With `usize::MAX`, one round.
+pub fn exact_jaccards(
+    pairs: &[CandidatePair],
+    num_slots: usize,
+    max_sets: usize,
+    load: &mut LoadSets<'_>,
+) -> Result<Vec<f64>, Error> {
+    let mut out = vec![f64::NAN; pairs.len()];
+    if pairs.is_empty() {
+        return Ok(out);
+    }
+    let mut components = UnionFind::new(num_slots);
+    for &(a, b) in pairs {
+        components.union(a, b);
+    }
+    // Round of each component, assigned in order of first appearance.
+    let mut round_of_root: HashMap<u32, usize> = HashMap::new();
+    let (mut rounds, mut open_size) = (0usize, 0usize);
+    let mut round_of_pair = Vec::with_capacity(pairs.len());
+    for &(a, _) in pairs {
+        let root = components.find(a);
+        let size = components.set_size(root);
+        let round = *round_of_root.entry(root).or_insert_with(|| {
+            if rounds == 0 || (open_size > 0 && open_size + size > max_sets) {
+                rounds += 1;
+                open_size = 0;
+            }
+            open_size += size;
+            rounds - 1
+        });
+        round_of_pair.push(round);
+    }
+    for round in 0..rounds {
+        let mut needed = vec![false; num_slots];
+        for (&(a, b), _) in pairs
+            .iter()
+            .zip(&round_of_pair)
+            .filter(|(_, r)| **r == round)
+        {
+            needed[a as usize] = true;
+            needed[b as usize] = true;
+        }
+        let sets = load(&needed)?;
+        drop(needed);
+        let values: Vec<(usize, f64)> = pairs
+            .par_iter()
+            .zip(&round_of_pair)
+            .enumerate()
+            .filter(|(_, (_, r))| **r == round)
+            .map(|(i, (&(a, b), _))| match (sets.get(a), sets.get(b)) {
+                (Some(x), Some(y)) => (i, jaccard(x, y)),
+                _ => (i, f64::NAN),
+            })
+            .collect();
+        for (i, value) in values {
+            out[i] = value;
+        }
+    }
+    Ok(out)
 }
 
 /// Checks candidate pairs against a threshold.
@@ -109,83 +181,53 @@ impl Verifier {
         self.margin
     }
 
-    /// Verifies `pairs`. `load` is called at most once, with a flag per slot saying which shingle
-    /// sets are needed, and returns them.
+    /// Verifies `pairs`. Pairs that need exact Jaccard go through [`exact_jaccards`] with `load`
+    /// and at most `max_sets` sets held at once.
     pub fn verify(
         &self,
         pairs: &[CandidatePair],
         signatures: &SignatureStore,
-        load: impl FnOnce(&[bool]) -> Result<ExactSets, Error>,
+        max_sets: usize,
+        load: &mut LoadSets<'_>,
     ) -> Result<Verified, Error> {
-        #[derive(Clone, Copy, PartialEq)]
-        enum Call {
-            Yes,
-            No,
-            Exact,
-        }
-        let calls: Vec<Call> = pairs
+        // Some(decision) when the estimate decides; None when exact Jaccard must.
+        let calls: Vec<Option<bool>> = pairs
             .par_iter()
             .map(|&(a, b)| {
                 if self.mode == VerifyMode::Exact {
-                    return Call::Exact;
+                    return None;
                 }
                 let estimate = signatures.similarity(a as usize, b as usize);
                 let clear = self.mode == VerifyMode::Signature
                     || (estimate - self.threshold).abs() > self.margin;
-                match (clear, estimate >= self.threshold) {
-                    (true, true) => Call::Yes,
-                    (true, false) => Call::No,
-                    (false, _) => Call::Exact,
-                }
+                clear.then_some(estimate >= self.threshold)
             })
             .collect();
-        let mut needed = vec![false; signatures.len()];
-        let mut exact_checks = 0;
-        for (&(a, b), call) in pairs.iter().zip(&calls) {
-            if *call == Call::Exact {
-                needed[a as usize] = true;
-                needed[b as usize] = true;
-                exact_checks += 1;
-            }
-        }
-        let sets = if exact_checks > 0 {
-            load(&needed)?
-        } else {
-            ExactSets::default()
-        };
-        drop(needed);
-        let keep: Vec<bool> = pairs
-            .par_iter()
+        let to_check: Vec<CandidatePair> = pairs
+            .iter()
             .zip(&calls)
-            .map(|(&(a, b), call)| match call {
-                Call::Yes => true,
-                Call::No => false,
-                Call::Exact => match (sets.get(a), sets.get(b)) {
-                    (Some(x), Some(y)) => jaccard(x, y) >= self.threshold,
-                    // A set the loader could not find (the input changed): fall back on the estimate.
+            .filter_map(|(&pair, call)| call.is_none().then_some(pair))
+            .collect();
+        let values = exact_jaccards(&to_check, signatures.len(), max_sets, load)?;
+        let exact: HashMap<CandidatePair, f64> = to_check.iter().copied().zip(values).collect();
+        let verified = pairs
+            .iter()
+            .zip(&calls)
+            .filter(|&(&(a, b), call)| match call {
+                Some(decision) => *decision,
+                None => match exact.get(&(a, b)) {
+                    Some(j) if !j.is_nan() => *j >= self.threshold,
+                    // A set that could not be loaded (the input changed): fall back on the estimate.
                     _ => signatures.similarity(a as usize, b as usize) >= self.threshold,
                 },
             })
-            .collect();
-        let verified = pairs
-            .iter()
-            .zip(keep)
-            .filter_map(|(&pair, keep)| keep.then_some(pair))
+            .map(|(&pair, _)| pair)
             .collect();
         Ok(Verified {
             pairs: verified,
-            exact_checks,
-            sets,
+            exact_checks: to_check.len() as u64,
+            exact,
         })
-    }
-}
-
-/// The similarity reported between two distinct texts: exact when both sets were loaded, the
-/// signature estimate otherwise.
-pub fn reported_similarity(signatures: &SignatureStore, sets: &ExactSets, a: u32, b: u32) -> f64 {
-    match (sets.get(a), sets.get(b)) {
-        (Some(x), Some(y)) => jaccard(x, y),
-        _ => signatures.similarity(a as usize, b as usize),
     }
 }
 
@@ -208,35 +250,56 @@ mod tests {
         (store, vec![base, near, far])
     }
 
-    fn loader(
-        sets: &[Vec<u64>],
-        calls: &mut usize,
-    ) -> impl FnOnce(&[bool]) -> Result<ExactSets, Error> {
-        *calls += 1;
-        let sets = sets.to_vec();
+    /// A loader over in-memory sets that records which slots each call loaded.
+    fn loader<'a>(
+        sets: &'a [Vec<u64>],
+        calls: &'a mut Vec<Vec<u32>>,
+    ) -> impl FnMut(&[bool]) -> Result<ExactSets, Error> + 'a {
         move |needed: &[bool]| {
             let mut out = ExactSets::default();
-            for (slot, set) in sets.into_iter().enumerate() {
+            let mut loaded = Vec::new();
+            for (slot, set) in sets.iter().enumerate() {
                 if needed[slot] {
-                    out.insert(slot as u32, &set);
+                    out.insert(slot as u32, set);
+                    loaded.push(slot as u32);
                 }
             }
+            calls.push(loaded);
             Ok(out)
         }
+    }
+
+    fn no_load(_: &[bool]) -> Result<ExactSets, Error> {
+        panic!("nothing to load")
     }
 
     #[test]
     fn exact_mode_decides_on_exact_jaccard_and_loads_only_candidates() {
         let (store, sets) = fixture();
-        let mut calls = 0;
+        let mut calls = Vec::new();
         let v = Verifier::new(VerifyMode::Exact, 0.8, 128)
-            .verify(&[(0, 1)], &store, loader(&sets, &mut calls))
+            .verify(
+                &[(0, 1)],
+                &store,
+                usize::MAX,
+                &mut loader(&sets, &mut calls),
+            )
             .unwrap();
         assert_eq!(v.pairs, [(0, 1)]);
         assert_eq!(v.exact_checks, 1);
-        assert_eq!(v.sets.len(), 2, "slot 2 is in no pair and is not loaded");
+        assert_eq!(
+            calls,
+            [vec![0, 1]],
+            "slot 2 is in no pair and is not loaded"
+        );
+        assert!((v.exact[&(0, 1)] - 181.0 / 219.0).abs() < 1e-12);
         let v = Verifier::new(VerifyMode::Exact, 0.85, 128)
-            .verify(&[(0, 1), (0, 2)], &store, loader(&sets, &mut calls))
+            .verify(
+                &[(0, 1), (0, 2)],
+                &store,
+                usize::MAX,
+                &mut loader(&sets, &mut Vec::new()),
+            )
             .unwrap();
         assert!(v.pairs.is_empty());
     }
@@ -244,21 +307,22 @@ mod tests {
     #[test]
     fn borderline_mode_checks_only_pairs_near_the_threshold() {
         let (store, sets) = fixture();
-        let mut calls = 0;
         let verifier = Verifier::new(VerifyMode::Borderline, 0.8, 128);
         assert!((verifier.margin() - 0.107).abs() < 0.005);
+        let mut calls = Vec::new();
         let v = verifier
-            .verify(&[(0, 1), (0, 2)], &store, loader(&sets, &mut calls))
+            .verify(
+                &[(0, 1), (0, 2)],
+                &store,
+                usize::MAX,
+                &mut loader(&sets, &mut calls),
+            )
             .unwrap();
         // 0-2 is far below: decided on the estimate. 0-1 sits at 0.83: checked exactly.
         assert_eq!(v.exact_checks, 1);
         assert_eq!(v.pairs, [(0, 1)]);
-        assert!(v.sets.get(2).is_none());
-        let far_only = verifier.verify(
-            &[(0, 2)],
-            &store,
-            |_: &[bool]| -> Result<ExactSets, Error> { panic!("nothing to load") },
-        );
+        assert_eq!(calls, [vec![0, 1]]);
+        let far_only = verifier.verify(&[(0, 2)], &store, usize::MAX, &mut no_load);
         assert!(far_only.unwrap().pairs.is_empty());
     }
 
@@ -266,13 +330,31 @@ mod tests {
     fn signature_mode_never_loads() {
         let (store, _) = fixture();
         let v = Verifier::new(VerifyMode::Signature, 0.8, 128)
-            .verify(
-                &[(0, 1), (0, 2)],
-                &store,
-                |_: &[bool]| -> Result<ExactSets, Error> { panic!("signature mode loads nothing") },
-            )
+            .verify(&[(0, 1), (0, 2)], &store, usize::MAX, &mut no_load)
             .unwrap();
         assert_eq!(v.exact_checks, 0);
         assert!(!v.pairs.contains(&(0, 2)));
+    }
+
+    #[test]
+    fn exact_jaccards_in_bounded_rounds_equal_one_round() {
+        // Ten components of three slots each, joined by pairs.
+        let sets: Vec<Vec<u64>> = (0..30u64)
+            .map(|i| ((i / 3) * 100..(i / 3) * 100 + 20 + i % 3).collect())
+            .collect();
+        let pairs: Vec<CandidatePair> = (0..10u32)
+            .flat_map(|c| [(3 * c, 3 * c + 1), (3 * c + 1, 3 * c + 2)])
+            .collect();
+        let mut one_call = Vec::new();
+        let once =
+            exact_jaccards(&pairs, 30, usize::MAX, &mut loader(&sets, &mut one_call)).unwrap();
+        let mut calls = Vec::new();
+        let rounds = exact_jaccards(&pairs, 30, 7, &mut loader(&sets, &mut calls)).unwrap();
+        assert_eq!(once, rounds);
+        assert_eq!(one_call.len(), 1);
+        // Components are never split; at most 7 sets (two components of 3) per round.
+        assert_eq!(calls.len(), 5);
+        assert!(calls.iter().all(|c| c.len() <= 7));
+        assert!((once[0] - 20.0 / 21.0).abs() < 1e-12);
     }
 }
