@@ -126,28 +126,37 @@ impl Normalizer {
         // mapped form (a separator writes a space), and the write position advances for a word
         // byte or for the first separator after a word. Each word/separator change records the
         // write position, so `bounds` alternates word starts and ends.
-        let mut bounds = vec![0u32; text.len() + 2];
-        let (mut len, mut changes, mut in_word) = (0usize, 0usize, 0usize);
-        for &b in text.as_bytes() {
-            let c = table[b as usize];
-            let is_word = usize::from(c != 0);
-            bytes[len] = if is_word == 1 { c } else { b' ' };
-            bounds[changes] = len as u32;
-            changes += is_word ^ in_word;
-            len += is_word | in_word;
-            in_word = is_word;
-        }
-        if in_word == 1 {
-            bounds[changes] = len as u32;
-            changes += 1;
-        } else {
-            len = len.saturating_sub(1); // the space written after the last word
-        }
-        words.extend(
-            bounds[..changes]
-                .chunks_exact(2)
-                .map(|pair| (pair[0], pair[1])),
-        );
+        let len = WORD_BOUNDS.with_borrow_mut(|bounds| {
+            // Every slot read below is written first, so a reused buffer needs no clearing.
+            if bounds.len() < text.len() + 2 {
+                bounds.resize(text.len() + 2, 0);
+            }
+            let (mut len, mut changes, mut in_word) = (0usize, 0usize, 0usize);
+            for &b in text.as_bytes() {
+                let c = table[b as usize];
+                let is_word = usize::from(c != 0);
+                bytes[len] = if is_word == 1 { c } else { b' ' };
+                bounds[changes] = len as u32;
+                changes += is_word ^ in_word;
+                len += is_word | in_word;
+                in_word = is_word;
+            }
+            if in_word == 1 {
+                bounds[changes] = len as u32;
+                changes += 1;
+            } else {
+                len = len.saturating_sub(1); // the space written after the last word
+            }
+            words.extend(
+                bounds[..changes]
+                    .chunks_exact(2)
+                    .map(|pair| (pair[0], pair[1])),
+            );
+            if bounds.len() > MAX_KEPT_BOUNDS {
+                *bounds = Vec::new(); // a giant document's buffer is not kept
+            }
+            len
+        });
         bytes.truncate(len);
         *out = String::from_utf8(bytes).expect("ASCII in, ASCII out");
         true
@@ -180,6 +189,14 @@ impl Normalizer {
         }
     }
 }
+
+thread_local! {
+    /// Scratch for word bounds, reused from document to document on each thread.
+    static WORD_BOUNDS: std::cell::RefCell<Vec<u32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Scratch buffers larger than this (entries) are dropped after use rather than kept.
+const MAX_KEPT_BOUNDS: usize = 1 << 20;
 
 /// For each byte: itself if an ASCII letter or digit, else 0 (a separator).
 const WORD_BYTES: [u8; 256] = word_table(false);
