@@ -199,14 +199,6 @@ impl BandTables {
         }
     }
 
-    /// Bytes held by the band records.
-    pub fn heap_bytes(&self) -> usize {
-        self.bands
-            .iter()
-            .map(|b| b.capacity() * std::mem::size_of::<u64>())
-            .sum()
-    }
-
     /// Sorts every band and returns the distinct candidate pairs, sorted. Consumes the tables:
     /// after this, only pairs are needed.
     pub fn into_candidate_pairs(self) -> Vec<CandidatePair> {

@@ -167,11 +167,6 @@ impl SignatureStore {
     pub fn similarity(&self, a: usize, b: usize) -> f64 {
         estimate_jaccard_bbit(self.get(a), self.get(b))
     }
-
-    /// Bytes held by the signatures.
-    pub fn heap_bytes(&self) -> usize {
-        self.values.capacity()
-    }
 }
 
 /// SplitMix64: a small, well-mixed generator for deriving per-permutation constants from a seed.

@@ -273,11 +273,6 @@ pub struct Frames<'a> {
 }
 
 impl Frames<'_> {
-    /// Bytes read so far from the inputs as stored (compressed bytes for compressed inputs).
-    pub fn bytes_read(&self) -> u64 {
-        self.bytes_read.load(Ordering::Relaxed)
-    }
-
     /// A handle on the byte count, readable from another thread while this one reads.
     pub fn byte_counter(&self) -> Arc<AtomicU64> {
         self.bytes_read.clone()

@@ -65,14 +65,6 @@ impl ExactSets {
     pub fn get(&self, slot: u32) -> Option<&[u32]> {
         self.sets.get(&slot).map(|s| &s[..])
     }
-
-    pub fn len(&self) -> usize {
-        self.sets.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.sets.is_empty()
-    }
 }
 
 /// The outcome of verification.
