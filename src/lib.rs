@@ -66,6 +66,7 @@
 
 pub mod cluster;
 pub mod error;
+pub mod index;
 pub mod lsh;
 pub mod minhash;
 pub mod normalize;

@@ -1,0 +1,563 @@
+//! One immutable segment file of an index: the documents one `index build`, `index add` or
+//! `dedup --update` contributed.
+//!
+//! Layout (little-endian, every section 8-byte aligned):
+//!
+//! | bytes | what |
+//! |---|---|
+//! | 64 | header: magic `NEARDUPS`, format version, num_perm, num_bands, rows_per_band, parameter fingerprint, document count, id bytes |
+//! | 16 · n | text hashes (128-bit xxh3 of the normalized text), sorted |
+//! | 4 · n | the ordinal of each sorted hash |
+//! | num_perm · n | signatures (8-bit values), by ordinal |
+//! | 8 · n per band | band records `key << 32 \| ordinal`, sorted, band after band |
+//! | 8 · n | end offset of each id in the id bytes |
+//! | id bytes | the ids, UTF-8, one after another |
+//! | 16 | xxh3-64 of everything before, then magic `NDUPEND1` |
+//!
+//! The length of the file follows from the header, so truncation is caught before anything is
+//! read; the checksum catches any flipped byte. The file is written to a temporary name, synced
+//! and renamed, so it is never seen half-written. Lookups memory-map the file and touch only the
+//! pages they search.
+
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+use xxhash_rust::xxh3::Xxh3;
+
+use super::IndexError;
+use crate::lsh::BandKey;
+
+const MAGIC: &[u8; 8] = b"NEARDUPS";
+const END_MAGIC: &[u8; 8] = b"NDUPEND1";
+const HEADER_BYTES: u64 = 64;
+/// Version of the segment layout; bumped on any change.
+pub const SEGMENT_VERSION: u32 = 1;
+
+/// What a new segment holds, by ordinal (0-based, in the order documents were added).
+#[derive(Debug, Clone, Default)]
+pub struct SegmentData {
+    pub num_perm: usize,
+    pub num_bands: usize,
+    /// Ids, one after another, and the end of each.
+    pub id_bytes: String,
+    pub id_ends: Vec<u64>,
+    pub text_hashes: Vec<u128>,
+    /// `num_perm` bytes per document.
+    pub signatures: Vec<u8>,
+    /// Per band, the keys by ordinal.
+    pub band_keys: Vec<Vec<BandKey>>,
+}
+
+impl SegmentData {
+    pub fn new(num_perm: usize, num_bands: usize) -> Self {
+        SegmentData {
+            num_perm,
+            num_bands,
+            band_keys: vec![Vec::new(); num_bands],
+            ..SegmentData::default()
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.text_hashes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.text_hashes.is_empty()
+    }
+
+    /// Adds one document; `signature` has `num_perm` bytes and `keys` one key per band.
+    pub fn push(&mut self, id: &str, text_hash: u128, signature: &[u8], keys: &[BandKey]) {
+        debug_assert_eq!(signature.len(), self.num_perm);
+        debug_assert_eq!(keys.len(), self.num_bands);
+        self.id_bytes.push_str(id);
+        self.id_ends.push(self.id_bytes.len() as u64);
+        self.text_hashes.push(text_hash);
+        self.signatures.extend_from_slice(signature);
+        for (band, key) in self.band_keys.iter_mut().zip(keys) {
+            band.push(*key);
+        }
+    }
+}
+
+/// Where each section starts, from the header's counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Layout {
+    num_docs: u64,
+    num_perm: u64,
+    num_bands: u64,
+    hashes: u64,
+    hash_ordinals: u64,
+    signatures: u64,
+    bands: u64,
+    id_ends: u64,
+    id_bytes: u64,
+    trailer: u64,
+}
+
+fn align8(n: u64) -> u64 {
+    n.div_ceil(8) * 8
+}
+
+impl Layout {
+    fn new(num_docs: u64, num_perm: u64, num_bands: u64, id_bytes: u64) -> Option<Layout> {
+        let hashes = HEADER_BYTES;
+        let hash_ordinals = hashes.checked_add(num_docs.checked_mul(16)?)?;
+        let signatures = hash_ordinals.checked_add(align8(num_docs.checked_mul(4)?))?;
+        let bands = signatures.checked_add(align8(num_docs.checked_mul(num_perm)?))?;
+        let id_ends = bands.checked_add(num_docs.checked_mul(8)?.checked_mul(num_bands)?)?;
+        let id_start = id_ends.checked_add(num_docs.checked_mul(8)?)?;
+        let trailer = id_start.checked_add(align8(id_bytes))?;
+        Some(Layout {
+            num_docs,
+            num_perm,
+            num_bands,
+            hashes,
+            hash_ordinals,
+            signatures,
+            bands,
+            id_ends,
+            id_bytes: id_start,
+            trailer,
+        })
+    }
+
+    fn file_len(&self) -> u64 {
+        self.trailer + 16
+    }
+}
+
+/// Writes `data` as a segment at `path` (through a temporary file in the same directory, synced
+/// and renamed). Returns the file's length and checksum.
+pub fn write_segment(
+    path: &Path,
+    data: &SegmentData,
+    fingerprint: u64,
+    rows_per_band: usize,
+) -> Result<(u64, u64), IndexError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let io = |source| IndexError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut temp = tempfile::Builder::new()
+        .prefix(".tmp-segment-")
+        .tempfile_in(dir)
+        .map_err(io)?;
+    let n = data.len() as u64;
+    let mut out = HashingWriter {
+        inner: BufWriter::with_capacity(1 << 20, temp.as_file_mut()),
+        hasher: Xxh3::new(),
+        written: 0,
+    };
+    let mut header = Vec::with_capacity(HEADER_BYTES as usize);
+    header.extend_from_slice(MAGIC);
+    header.extend_from_slice(&SEGMENT_VERSION.to_le_bytes());
+    header.extend_from_slice(&(data.num_perm as u32).to_le_bytes());
+    header.extend_from_slice(&(data.num_bands as u32).to_le_bytes());
+    header.extend_from_slice(&(rows_per_band as u32).to_le_bytes());
+    header.extend_from_slice(&fingerprint.to_le_bytes());
+    header.extend_from_slice(&n.to_le_bytes());
+    header.extend_from_slice(&(data.id_bytes.len() as u64).to_le_bytes());
+    header.resize(HEADER_BYTES as usize, 0);
+    out.put(&header).map_err(io)?;
+
+    let mut by_hash: Vec<(u128, u32)> = data
+        .text_hashes
+        .iter()
+        .enumerate()
+        .map(|(ordinal, &h)| (h, ordinal as u32))
+        .collect();
+    by_hash.sort_unstable();
+    for (hash, _) in &by_hash {
+        out.put(&hash.to_le_bytes()).map_err(io)?;
+    }
+    for (_, ordinal) in &by_hash {
+        out.put(&ordinal.to_le_bytes()).map_err(io)?;
+    }
+    out.pad8().map_err(io)?;
+    drop(by_hash);
+    out.put(&data.signatures).map_err(io)?;
+    out.pad8().map_err(io)?;
+    for keys in &data.band_keys {
+        let mut records: Vec<u64> = keys
+            .iter()
+            .enumerate()
+            .map(|(ordinal, key)| (u64::from(key.0) << 32) | ordinal as u64)
+            .collect();
+        records.sort_unstable();
+        for record in records {
+            out.put(&record.to_le_bytes()).map_err(io)?;
+        }
+    }
+    for end in &data.id_ends {
+        out.put(&end.to_le_bytes()).map_err(io)?;
+    }
+    out.put(data.id_bytes.as_bytes()).map_err(io)?;
+    out.pad8().map_err(io)?;
+    let checksum = out.hasher.digest();
+    out.inner.write_all(&checksum.to_le_bytes()).map_err(io)?;
+    out.inner.write_all(END_MAGIC).map_err(io)?;
+    let len = out.written + 16;
+    out.inner.flush().map_err(io)?;
+    drop(out);
+    temp.as_file().sync_all().map_err(io)?;
+    temp.persist(path).map_err(|e| io(e.error))?;
+    Ok((len, checksum))
+}
+
+/// A writer that hashes and counts what passes through it.
+struct HashingWriter<W: Write> {
+    inner: W,
+    hasher: Xxh3,
+    written: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    fn put(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.hasher.update(bytes);
+        self.written += bytes.len() as u64;
+        self.inner.write_all(bytes)
+    }
+
+    fn pad8(&mut self) -> std::io::Result<()> {
+        let pad = (align8(self.written) - self.written) as usize;
+        self.put(&[0u8; 8][..pad])
+    }
+}
+
+/// An open, checked segment.
+#[derive(Debug)]
+pub struct Segment {
+    path: PathBuf,
+    map: Mmap,
+    layout: Layout,
+    fingerprint: u64,
+    rows_per_band: usize,
+}
+
+fn le_u32(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"))
+}
+
+fn le_u64(bytes: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"))
+}
+
+impl Segment {
+    /// Opens the segment at `path`: checks magic, version, length, and the checksum of every byte
+    /// (read in chunks, not mapped, so checking does not grow the process's memory), then maps it.
+    pub fn open(path: &Path) -> Result<Segment, IndexError> {
+        let corrupt = |what: String| IndexError::Corrupt {
+            path: path.to_path_buf(),
+            what,
+        };
+        let io = |source| IndexError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut file = File::open(path).map_err(io)?;
+        let actual_len = file.metadata().map_err(io)?.len();
+        let mut header = [0u8; HEADER_BYTES as usize];
+        if actual_len < HEADER_BYTES {
+            return Err(corrupt(format!(
+                "file is {actual_len} bytes, shorter than a segment header"
+            )));
+        }
+        file.read_exact(&mut header).map_err(io)?;
+        if &header[..8] != MAGIC {
+            return Err(corrupt("not a neardup segment (bad magic number)".into()));
+        }
+        let version = le_u32(&header, 8);
+        if version != SEGMENT_VERSION {
+            return Err(corrupt(format!(
+                "segment format version {version}; this neardup reads version {SEGMENT_VERSION}"
+            )));
+        }
+        let num_perm = u64::from(le_u32(&header, 12));
+        let num_bands = u64::from(le_u32(&header, 16));
+        let rows_per_band = le_u32(&header, 20) as usize;
+        let fingerprint = le_u64(&header, 24);
+        let num_docs = le_u64(&header, 32);
+        let id_bytes = le_u64(&header, 40);
+        let layout = Layout::new(num_docs, num_perm, num_bands, id_bytes)
+            .ok_or_else(|| corrupt("header counts overflow".into()))?;
+        if layout.file_len() != actual_len {
+            return Err(corrupt(format!(
+                "file is {actual_len} bytes but its header describes {} (truncated or damaged)",
+                layout.file_len()
+            )));
+        }
+        // Checksum every byte before the trailer.
+        let mut hasher = Xxh3::new();
+        hasher.update(&header);
+        let mut remaining = layout.trailer - HEADER_BYTES;
+        let mut buffer = vec![0u8; 1 << 20];
+        while remaining > 0 {
+            let take = remaining.min(buffer.len() as u64) as usize;
+            file.read_exact(&mut buffer[..take]).map_err(io)?;
+            hasher.update(&buffer[..take]);
+            remaining -= take as u64;
+        }
+        let mut trailer = [0u8; 16];
+        file.read_exact(&mut trailer).map_err(io)?;
+        if &trailer[8..] != END_MAGIC {
+            return Err(corrupt("bad end marker (truncated or damaged)".into()));
+        }
+        let stored = le_u64(&trailer, 0);
+        if stored != hasher.digest() {
+            return Err(corrupt(format!(
+                "checksum mismatch (stored {stored:016x}, computed {:016x}): the file is damaged",
+                hasher.digest()
+            )));
+        }
+        // SAFETY: the file is only ever written under a temporary name and renamed into place;
+        // index files are never modified after that, so the mapping does not change under us.
+        let map = unsafe { Mmap::map(&file) }.map_err(io)?;
+        if map.len() as u64 != actual_len {
+            return Err(corrupt("file changed while being opened".into()));
+        }
+        Ok(Segment {
+            path: path.to_path_buf(),
+            map,
+            layout,
+            fingerprint,
+            rows_per_band,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn len(&self) -> u64 {
+        self.layout.num_docs
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.layout.num_docs == 0
+    }
+
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
+
+    /// `(num_perm, num_bands, rows_per_band)` as written in the header.
+    pub fn shape(&self) -> (usize, usize, usize) {
+        (
+            self.layout.num_perm as usize,
+            self.layout.num_bands as usize,
+            self.rows_per_band,
+        )
+    }
+
+    pub fn file_len(&self) -> u64 {
+        self.layout.file_len()
+    }
+
+    fn hash_at(&self, i: u64) -> u128 {
+        let at = (self.layout.hashes + 16 * i) as usize;
+        u128::from_le_bytes(self.map[at..at + 16].try_into().expect("16 bytes"))
+    }
+
+    /// The ordinal of a document with this normalized-text hash, if any (the first added).
+    pub fn find_text(&self, hash: u128) -> Option<u32> {
+        let n = self.layout.num_docs;
+        let first = partition_point(n, |i| self.hash_at(i) < hash);
+        (first < n && self.hash_at(first) == hash)
+            .then(|| le_u32(&self.map, (self.layout.hash_ordinals + 4 * first) as usize))
+    }
+
+    fn band_record(&self, band: u64, i: u64) -> u64 {
+        le_u64(
+            &self.map,
+            (self.layout.bands + 8 * (band * self.layout.num_docs + i)) as usize,
+        )
+    }
+
+    /// Appends to `out` the ordinals whose band `band` has `key`, in ordinal order, at most `limit`.
+    pub fn find_band(&self, band: usize, key: BandKey, limit: usize, out: &mut Vec<u32>) {
+        let n = self.layout.num_docs;
+        let band = band as u64;
+        let low = u64::from(key.0) << 32;
+        let mut i = partition_point(n, |i| self.band_record(band, i) < low);
+        let mut taken = 0;
+        while i < n && taken < limit {
+            let record = self.band_record(band, i);
+            if record >> 32 != u64::from(key.0) {
+                break;
+            }
+            out.push(record as u32);
+            taken += 1;
+            i += 1;
+        }
+    }
+
+    /// The signature (8-bit values) of `ordinal`.
+    pub fn signature(&self, ordinal: u32) -> &[u8] {
+        let width = self.layout.num_perm as usize;
+        let at = self.layout.signatures as usize + ordinal as usize * width;
+        &self.map[at..at + width]
+    }
+
+    /// The id of `ordinal`.
+    pub fn id(&self, ordinal: u32) -> Result<&str, IndexError> {
+        let ends = self.layout.id_ends as usize;
+        let end_of = |i: usize| le_u64(&self.map, ends + 8 * i) as usize;
+        let start = if ordinal == 0 {
+            0
+        } else {
+            end_of(ordinal as usize - 1)
+        };
+        let end = end_of(ordinal as usize);
+        let base = self.layout.id_bytes as usize;
+        let bytes = self
+            .map
+            .get(base + start..base + end)
+            .filter(|_| start <= end)
+            .ok_or_else(|| IndexError::Corrupt {
+                path: self.path.clone(),
+                what: format!("id {ordinal} out of range"),
+            })?;
+        std::str::from_utf8(bytes).map_err(|_| IndexError::Corrupt {
+            path: self.path.clone(),
+            what: format!("id {ordinal} is not UTF-8"),
+        })
+    }
+
+    /// Appends this segment's documents to `data` (for compaction).
+    pub fn copy_into(&self, data: &mut SegmentData) -> Result<(), IndexError> {
+        let n = self.layout.num_docs;
+        let mut hash_of = vec![0u128; n as usize];
+        for i in 0..n {
+            let ordinal = le_u32(&self.map, (self.layout.hash_ordinals + 4 * i) as usize);
+            *hash_of
+                .get_mut(ordinal as usize)
+                .ok_or_else(|| IndexError::Corrupt {
+                    path: self.path.clone(),
+                    what: "hash ordinal out of range".into(),
+                })? = self.hash_at(i);
+        }
+        let mut keys = vec![vec![BandKey(0); n as usize]; self.layout.num_bands as usize];
+        for (band, band_keys) in keys.iter_mut().enumerate() {
+            for i in 0..n {
+                let record = self.band_record(band as u64, i);
+                if let Some(slot) = band_keys.get_mut(record as u32 as usize) {
+                    *slot = BandKey((record >> 32) as u32);
+                }
+            }
+        }
+        let mut row = Vec::with_capacity(keys.len());
+        for ordinal in 0..n as u32 {
+            row.clear();
+            row.extend(keys.iter().map(|k| k[ordinal as usize]));
+            data.push(
+                self.id(ordinal)?,
+                hash_of[ordinal as usize],
+                self.signature(ordinal),
+                &row,
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The first `i` in `0..n` for which `is_before(i)` is false (`is_before` is true then false).
+fn partition_point(n: u64, is_before: impl Fn(u64) -> bool) -> u64 {
+    let (mut low, mut high) = (0u64, n);
+    while low < high {
+        let mid = low + (high - low) / 2;
+        if is_before(mid) {
+            low = mid + 1;
+        } else {
+            high = mid;
+        }
+    }
+    low
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> SegmentData {
+        let mut data = SegmentData::new(4, 2);
+        data.push("a", 30, &[1, 2, 3, 4], &[BandKey(7), BandKey(9)]);
+        data.push("bb", 10, &[5, 6, 7, 8], &[BandKey(7), BandKey(1)]);
+        data.push("", 20, &[9, 9, 9, 9], &[BandKey(u32::MAX), BandKey(1)]);
+        data
+    }
+
+    #[test]
+    fn written_segment_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.nds");
+        let (len, _) = write_segment(&path, &sample(), 42, 2).unwrap();
+        let seg = Segment::open(&path).unwrap();
+        assert_eq!(seg.file_len(), len);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), len);
+        assert_eq!(
+            (seg.len(), seg.fingerprint(), seg.shape()),
+            (3, 42, (4, 2, 2))
+        );
+        assert_eq!(seg.find_text(20), Some(2));
+        assert_eq!(seg.find_text(10), Some(1));
+        assert_eq!(seg.find_text(11), None);
+        let mut out = Vec::new();
+        seg.find_band(0, BandKey(7), 10, &mut out);
+        assert_eq!(out, vec![0, 1]);
+        out.clear();
+        seg.find_band(0, BandKey(7), 1, &mut out);
+        assert_eq!(out, vec![0]);
+        out.clear();
+        seg.find_band(0, BandKey(u32::MAX), 10, &mut out);
+        seg.find_band(1, BandKey(8), 10, &mut out);
+        assert_eq!(out, vec![2]);
+        assert_eq!(seg.signature(1), &[5, 6, 7, 8]);
+        assert_eq!(
+            (seg.id(0).unwrap(), seg.id(1).unwrap(), seg.id(2).unwrap()),
+            ("a", "bb", "")
+        );
+        let mut copy = SegmentData::new(4, 2);
+        seg.copy_into(&mut copy).unwrap();
+        assert_eq!(copy.text_hashes, sample().text_hashes);
+        assert_eq!(copy.band_keys, sample().band_keys);
+        assert_eq!(copy.id_bytes, "abb");
+    }
+
+    #[test]
+    fn every_flipped_byte_and_every_truncation_is_detected() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.nds");
+        write_segment(&path, &sample(), 1, 2).unwrap();
+        let good = std::fs::read(&path).unwrap();
+        for at in 0..good.len() {
+            let mut bad = good.clone();
+            bad[at] ^= 0x10;
+            std::fs::write(&path, &bad).unwrap();
+            assert!(
+                matches!(Segment::open(&path), Err(IndexError::Corrupt { .. })),
+                "flip at {at} not detected"
+            );
+        }
+        for len in 0..good.len() {
+            std::fs::write(&path, &good[..len]).unwrap();
+            assert!(
+                matches!(Segment::open(&path), Err(IndexError::Corrupt { .. })),
+                "truncation to {len} not detected"
+            );
+        }
+    }
+
+    #[test]
+    fn empty_segment_is_valid() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.nds");
+        write_segment(&path, &SegmentData::new(8, 2), 1, 4).unwrap();
+        let seg = Segment::open(&path).unwrap();
+        assert!(seg.is_empty());
+        assert_eq!(seg.find_text(0), None);
+    }
+}
