@@ -1,0 +1,277 @@
+//! Pass 1 (read, exact-hash, shingle, sign, band) and the reading helpers the later passes share.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::sync_channel;
+
+use rayon::prelude::*;
+use xxhash_rust::xxh3::xxh3_128;
+
+use super::*;
+
+impl Dedup {
+    /// Pass 1: read, find exact copies, sign distinct texts, record band keys.
+    pub(super) fn analyse(
+        &self,
+        inputs: &mut InputSet,
+        sink: &mut dyn Sink,
+    ) -> Result<(Analysis, BandTables), Error> {
+        let parser = Parser::new(inputs.format(), self.fields.clone());
+        let total_bytes = inputs.total_bytes();
+        let num_perm = self.num_perm();
+        let mut analysis = Analysis {
+            docs: DocTable::new(&self.keep),
+            signatures: SignatureStore::new(num_perm),
+            locations: Vec::new(),
+            bytes_read: 0,
+        };
+        let mut tables = BandTables::new(self.params);
+        let mut first_copy: HashMap<u128, u32> = HashMap::new();
+        self.for_each_batch(inputs, |batch, bytes_read| {
+            {
+                let prepared: Vec<Prepared> =
+                    batch.par_iter().map(|f| self.prepare(&parser, f)).collect();
+
+                // Exact duplicates, in input order; collect the new distinct texts to sign.
+                let mut to_sign: Vec<Vec<u64>> = Vec::new();
+                for item in prepared {
+                    match item {
+                        Prepared::Rejected(rejection) => {
+                            if self.strict {
+                                return Err(Error::Rejected(rejection));
+                            }
+                            sink.rejected(&rejection)?;
+                            analysis
+                                .docs
+                                .push("", DocState::Rejected, f64::NEG_INFINITY);
+                        }
+                        Prepared::Doc {
+                            id,
+                            score,
+                            shingles,
+                            ..
+                        } if shingles.is_empty() => {
+                            analysis.docs.push(&id, DocState::Empty, score);
+                        }
+                        Prepared::Doc {
+                            id,
+                            score,
+                            text_hash,
+                            shingles,
+                            location,
+                        } => {
+                            let next_slot = analysis.signatures.len() + to_sign.len();
+                            let next_slot =
+                                u32::try_from(next_slot).map_err(|_| Error::TooManyDocuments)?;
+                            let state = match first_copy.entry(text_hash) {
+                                Entry::Occupied(e) => DocState::Exact(*e.get()),
+                                Entry::Vacant(e) => {
+                                    e.insert(next_slot);
+                                    analysis.locations.push(location);
+                                    to_sign.push(shingles);
+                                    DocState::Unique(next_slot)
+                                }
+                            };
+                            analysis.docs.push(&id, state, score);
+                        }
+                    }
+                }
+
+                // Sign the new distinct texts in parallel, into one flat buffer, then band them.
+                let mut signatures = vec![0u32; to_sign.len() * num_perm];
+                signatures
+                    .par_chunks_mut(num_perm)
+                    .zip(&to_sign)
+                    .for_each(|(out, shingles)| self.hasher.sign_into(shingles, out));
+                let keys: Vec<Vec<BandKey>> = signatures
+                    .par_chunks(num_perm)
+                    .map(|sig| {
+                        let mut keys = Vec::with_capacity(self.params.num_bands);
+                        self.params.band_keys(sig, &mut keys);
+                        keys
+                    })
+                    .collect();
+                for (sig, keys) in signatures.chunks(num_perm).zip(&keys) {
+                    let slot = analysis.signatures.push(sig) as u32;
+                    tables.insert(slot, keys);
+                }
+                analysis.bytes_read = bytes_read;
+                sink.progress(&Progress {
+                    docs: analysis.docs.states.len() as u64,
+                    bytes: analysis.bytes_read,
+                    total_bytes,
+                });
+            }
+            Ok(())
+        })?;
+        Ok((analysis, tables))
+    }
+
+    /// Frames `inputs` in batches on a reader thread, which reads ahead while `each` processes the
+    /// current batch; `each` also gets the bytes read so far. Stops at the first error of `each`.
+    pub(super) fn for_each_batch(
+        &self,
+        inputs: &mut InputSet,
+        mut each: impl FnMut(Vec<Frame>, u64) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let mut frames = inputs.frames();
+        let counter = frames.byte_counter();
+        std::thread::scope(|scope| {
+            let (sender, batches) = sync_channel::<Vec<Frame>>(2);
+            scope.spawn(move || {
+                loop {
+                    let mut batch = Vec::with_capacity(self.batch_docs);
+                    if !frames.next_batch(self.batch_docs, self.batch_bytes, &mut batch)
+                        || sender.send(batch).is_err()
+                    {
+                        break;
+                    }
+                }
+            });
+            // Returning early drops `batches`, which stops the reader.
+            for batch in batches {
+                each(batch, counter.load(Ordering::Relaxed))?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Stage A for one frame: parse, normalize, hash the normalized text, shingle.
+    fn prepare(&self, parser: &Parser, frame: &Frame) -> Prepared {
+        let record = match frame {
+            Frame::Rejected(rejection) => return Prepared::Rejected(rejection.clone()),
+            Frame::Record(record) => record,
+        };
+        let doc = match parser.parse(record) {
+            Ok(doc) => doc,
+            Err(reason) => {
+                return Prepared::Rejected(Rejection {
+                    origin: record.origin.clone(),
+                    reason,
+                });
+            }
+        };
+        let score = match self.keep {
+            KeepPolicy::First => 0.0,
+            KeepPolicy::Longest => doc.text.len() as f64,
+            KeepPolicy::Max(_) => doc.keep_value,
+        };
+        let (normalized, shingles) = self.normalize_and_shingle(&doc.text);
+        Prepared::Doc {
+            id: doc.id.into_owned(),
+            score,
+            text_hash: xxh3_128(normalized.as_bytes()),
+            shingles,
+            location: record.location,
+        }
+    }
+
+    /// The normalized text and its shingle hashes (in text order, repeats included).
+    pub(super) fn normalize_and_shingle(&self, text: &str) -> (String, Vec<u64>) {
+        let (mut normalized, mut words, mut shingles) = (String::new(), Vec::new(), Vec::new());
+        if self
+            .normalizer
+            .normalize_words_into(text, &mut normalized, &mut words)
+        {
+            self.shingler
+                .shingles_from_words(&normalized, &words, &mut shingles);
+        } else {
+            self.shingler.shingles_into(&normalized, &mut shingles);
+        }
+        (normalized, shingles)
+    }
+
+    /// Computes the shingle sets of the distinct documents whose slot is flagged in `needed` (for
+    /// exact verification): by reading just those records back by location when every one of them
+    /// sits in a plain file, otherwise by reading the inputs again from the start.
+    pub(super) fn load_sets(
+        &self,
+        inputs: &mut InputSet,
+        analysis: &Analysis,
+        needed: &[bool],
+    ) -> Result<ExactSets, Error> {
+        let wanted: Vec<u32> = (0..needed.len() as u32)
+            .filter(|&s| needed[s as usize])
+            .collect();
+        let located: Option<Vec<(u32, Location)>> = wanted
+            .iter()
+            .map(|&slot| {
+                Some((
+                    slot,
+                    analysis.locations.get(slot as usize).copied().flatten()?,
+                ))
+            })
+            .collect();
+        match located {
+            Some(located) => self.load_sets_by_location(inputs, &located),
+            None => self.load_sets_by_rereading(inputs, &analysis.docs, needed),
+        }
+    }
+
+    fn load_sets_by_location(
+        &self,
+        inputs: &InputSet,
+        located: &[(u32, Location)],
+    ) -> Result<ExactSets, Error> {
+        let parser = Parser::new(inputs.format(), self.fields.clone());
+        let reader = inputs.record_reader();
+        let mut sets = ExactSets::default();
+        for chunk in located.chunks(self.batch_docs) {
+            let loaded: Vec<(u32, Vec<u64>)> = chunk
+                .par_iter()
+                .filter_map(|&(slot, location)| {
+                    let record = Record {
+                        origin: Origin {
+                            file: String::new(),
+                            line: 0,
+                        },
+                        bytes: reader.read(location).ok()?,
+                        location: Some(location),
+                    };
+                    let doc = parser.parse(&record).ok()?;
+                    Some((slot, self.normalize_and_shingle(&doc.text).1))
+                })
+                .collect();
+            for (slot, set) in loaded {
+                sets.insert(slot, &set);
+            }
+        }
+        Ok(sets)
+    }
+
+    fn load_sets_by_rereading(
+        &self,
+        inputs: &mut InputSet,
+        docs: &DocTable,
+        needed: &[bool],
+    ) -> Result<ExactSets, Error> {
+        let parser = Parser::new(inputs.format(), self.fields.clone());
+        let mut sets = ExactSets::default();
+        let mut next_doc = 0usize;
+        self.for_each_batch(inputs, |batch, _| {
+            let first = next_doc;
+            next_doc += batch.len();
+            let loaded: Vec<(u32, Vec<u64>)> = batch
+                .par_iter()
+                .enumerate()
+                .filter_map(|(i, frame)| {
+                    let slot = match docs.states.get(first + i)? {
+                        DocState::Unique(slot) if needed[*slot as usize] => *slot,
+                        _ => return None,
+                    };
+                    let Frame::Record(record) = frame else {
+                        return None;
+                    };
+                    let doc = parser.parse(record).ok()?;
+                    Some((slot, self.normalize_and_shingle(&doc.text).1))
+                })
+                .collect();
+            for (slot, set) in loaded {
+                sets.insert(slot, &set);
+            }
+            Ok(())
+        })?;
+        Ok(sets)
+    }
+}

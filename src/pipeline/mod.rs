@@ -1,0 +1,354 @@
+//! The pipeline: configure with [`DedupBuilder`], run with [`Dedup::run`].
+//!
+//! One run is two passes over the inputs:
+//! 1. **Analyse.** Frames are read in bounded batches. Each batch is parsed, normalized, exact-hashed
+//!    and shingled in parallel; exact duplicates are then found in input order with a map of 128-bit
+//!    hashes; only the first copy of each text is MinHash-signed (in parallel) and its band keys
+//!    recorded. What stays in memory per document is its id, a few bytes of state, and for each
+//!    distinct text its signature and band records, never its text.
+//! 2. **Cluster.** Band tables give candidate pairs; each pair is verified (signature estimate or exact
+//!    Jaccard) in parallel; union-find joins verified pairs; exact copies join their first copy's set.
+//!    The keep policy picks one member per cluster; clusters and removals go to the sink.
+//! 3. **Write.** If the sink wants kept records, the inputs are framed again (stdin from its spool)
+//!    and each kept record's original bytes are handed over in input order.
+//!
+//! Every parallel step collects in input order, so output does not depend on the thread count.
+
+mod analyse;
+mod decide;
+
+use std::time::Instant;
+
+use crate::cluster::{KeepPolicy, UnionFind};
+use crate::error::Origin;
+use crate::error::{ConfigError, Error, Rejection};
+use crate::lsh::{BandKey, BandTables, LshParams};
+use crate::minhash::{MinHasher, SignatureStore};
+use crate::normalize::{NormalizeOptions, Normalizer};
+use crate::read::{Fields, Frame, InputSet, Location, Parser, Record};
+use crate::report::{
+    ClusterReport, DocId, DuplicateKind, KeptRecord, MemberReport, Progress, Removal, Sink, Summary,
+};
+use crate::shingle::{ShingleKind, Shingler};
+use crate::verify::{ExactSets, MAX_SETS_PER_ROUND, Verifier, VerifyMode, exact_jaccards};
+
+/// Settings for a [`Dedup`]. Defaults: threshold 0.8, 128 permutations, word 5-grams, all
+/// normalization steps, bands × rows derived from the threshold, borderline verification, keep first.
+#[derive(Debug, Clone)]
+pub struct DedupBuilder {
+    threshold: f64,
+    num_perm: usize,
+    seed: u64,
+    bands: Option<(usize, usize)>,
+    shingle: ShingleKind,
+    normalize: NormalizeOptions,
+    verify: VerifyMode,
+    keep: KeepPolicy,
+    fields: Fields,
+    strict: bool,
+    batch_docs: usize,
+    batch_bytes: usize,
+}
+
+impl Default for DedupBuilder {
+    fn default() -> Self {
+        DedupBuilder {
+            threshold: 0.8,
+            num_perm: 128,
+            seed: 1,
+            bands: None,
+            shingle: ShingleKind::default(),
+            normalize: NormalizeOptions::default(),
+            verify: VerifyMode::default(),
+            keep: KeepPolicy::default(),
+            fields: Fields::default(),
+            strict: false,
+            batch_docs: 2048,
+            batch_bytes: 8 << 20,
+        }
+    }
+}
+
+impl DedupBuilder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Jaccard similarity at or above which two documents are duplicates.
+    pub fn threshold(mut self, threshold: f64) -> Self {
+        self.threshold = threshold;
+        self
+    }
+
+    pub fn num_perm(mut self, num_perm: usize) -> Self {
+        self.num_perm = num_perm;
+        self
+    }
+
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Sets bands × rows instead of deriving them from the threshold.
+    pub fn bands(mut self, num_bands: usize, rows_per_band: usize) -> Self {
+        self.bands = Some((num_bands, rows_per_band));
+        self
+    }
+
+    pub fn shingle(mut self, shingle: ShingleKind) -> Self {
+        self.shingle = shingle;
+        self
+    }
+
+    pub fn normalize(mut self, options: NormalizeOptions) -> Self {
+        self.normalize = options;
+        self
+    }
+
+    pub fn verify(mut self, verify: VerifyMode) -> Self {
+        self.verify = verify;
+        self
+    }
+
+    pub fn keep(mut self, keep: KeepPolicy) -> Self {
+        self.keep = keep;
+        self
+    }
+
+    /// JSON field names of the text and id (the keep field comes from the keep policy).
+    pub fn fields(mut self, text_field: &str, id_field: &str) -> Self {
+        self.fields.text = text_field.to_string();
+        self.fields.id = id_field.to_string();
+        self
+    }
+
+    /// Stop at the first rejected record with [`Error::Rejected`] instead of counting it.
+    pub fn strict(mut self, strict: bool) -> Self {
+        self.strict = strict;
+        self
+    }
+
+    /// Records per batch, and bytes of record text per batch, whichever is reached first.
+    pub fn batch(mut self, docs: usize, bytes: usize) -> Self {
+        self.batch_docs = docs;
+        self.batch_bytes = bytes;
+        self
+    }
+
+    /// Validates the settings once and returns the immutable worker.
+    pub fn build(self) -> Result<Dedup, ConfigError> {
+        if !(self.threshold > 0.0 && self.threshold <= 1.0) {
+            return Err(ConfigError::Threshold(self.threshold));
+        }
+        let hasher = MinHasher::new(self.num_perm, self.seed)?;
+        let params = match self.bands {
+            Some((num_bands, rows_per_band)) => {
+                LshParams::new(num_bands, rows_per_band, self.num_perm)?
+            }
+            None => LshParams::from_threshold(self.threshold, self.num_perm)?,
+        };
+        if self.batch_docs == 0 {
+            return Err(ConfigError::Zero("batch_docs"));
+        }
+        if self.batch_bytes == 0 {
+            return Err(ConfigError::Zero("batch_bytes"));
+        }
+        let mut fields = self.fields;
+        fields.keep = self.keep.field().map(str::to_string);
+        Ok(Dedup {
+            normalizer: Normalizer::new(self.normalize),
+            shingler: Shingler::new(self.shingle, self.seed, self.normalize.strip_punctuation),
+            hasher,
+            params,
+            threshold: self.threshold,
+            verify: self.verify,
+            keep: self.keep,
+            fields,
+            strict: self.strict,
+            batch_docs: self.batch_docs,
+            batch_bytes: self.batch_bytes,
+        })
+    }
+}
+
+/// A configured deduplicator. Immutable; one value can run many times.
+#[derive(Debug, Clone)]
+pub struct Dedup {
+    normalizer: Normalizer,
+    shingler: Shingler,
+    hasher: MinHasher,
+    params: LshParams,
+    threshold: f64,
+    verify: VerifyMode,
+    keep: KeepPolicy,
+    fields: Fields,
+    strict: bool,
+    batch_docs: usize,
+    batch_bytes: usize,
+}
+
+/// What the first pass learned about one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DocState {
+    Rejected,
+    /// No shingles: kept, never matched.
+    Empty,
+    /// The first copy of its normalized text; its signature is in this slot.
+    Unique(u32),
+    /// Same normalized text as an earlier document, which holds the given slot.
+    Exact(u32),
+}
+
+/// Per-document facts kept for the whole run: ids in one arena, states, and keep scores when the
+/// keep policy uses them.
+#[derive(Debug, Default)]
+struct DocTable {
+    id_bytes: String,
+    id_ends: Vec<usize>,
+    states: Vec<DocState>,
+    keeps_scores: bool,
+    scores: Vec<f64>,
+}
+
+impl DocTable {
+    fn new(keep: &KeepPolicy) -> Self {
+        DocTable {
+            keeps_scores: *keep != KeepPolicy::First,
+            ..DocTable::default()
+        }
+    }
+
+    fn push(&mut self, id: &str, state: DocState, score: f64) {
+        self.id_bytes.push_str(id);
+        self.id_ends.push(self.id_bytes.len());
+        self.states.push(state);
+        if self.keeps_scores {
+            self.scores.push(score);
+        }
+    }
+
+    fn score(&self, doc: usize) -> f64 {
+        self.scores.get(doc).copied().unwrap_or(0.0)
+    }
+
+    fn id(&self, doc: usize) -> &str {
+        let start = if doc == 0 { 0 } else { self.id_ends[doc - 1] };
+        &self.id_bytes[start..self.id_ends[doc]]
+    }
+
+    fn slot(&self, doc: usize) -> Option<u32> {
+        match self.states[doc] {
+            DocState::Unique(slot) | DocState::Exact(slot) => Some(slot),
+            DocState::Rejected | DocState::Empty => None,
+        }
+    }
+}
+
+/// Stage A's result for one frame.
+enum Prepared {
+    Rejected(Rejection),
+    Doc {
+        id: String,
+        score: f64,
+        text_hash: u128,
+        shingles: Vec<u64>,
+        location: Option<Location>,
+    },
+}
+
+/// Everything the first pass gathers.
+struct Analysis {
+    docs: DocTable,
+    signatures: SignatureStore,
+    /// Per slot, where its first copy can be read again (when its input is a plain file).
+    locations: Vec<Option<Location>>,
+    bytes_read: u64,
+}
+
+impl Dedup {
+    pub fn params(&self) -> LshParams {
+        self.params
+    }
+
+    pub fn num_perm(&self) -> usize {
+        self.hasher.num_perm()
+    }
+
+    pub fn threshold(&self) -> f64 {
+        self.threshold
+    }
+
+    /// Runs both passes over `inputs`, reporting to `sink`.
+    pub fn run(&self, inputs: &mut InputSet, sink: &mut dyn Sink) -> Result<Summary, Error> {
+        let started = Instant::now();
+        let (analysis, tables) = self.analyse(inputs, sink)?;
+        let mut summary = Summary::empty(self.params, self.num_perm(), self.threshold);
+        summary.bytes_read = analysis.bytes_read;
+        let removed = self.cluster(inputs, &analysis, tables, sink, &mut summary)?;
+        if sink.wants_kept_records() {
+            self.write_kept(inputs, &analysis.docs, &removed, sink)?;
+        }
+        let docs = &analysis.docs;
+        summary.docs_read = docs.states.len() as u64;
+        summary.rejected = docs
+            .states
+            .iter()
+            .filter(|s| **s == DocState::Rejected)
+            .count() as u64;
+        summary.empty = docs
+            .states
+            .iter()
+            .filter(|s| **s == DocState::Empty)
+            .count() as u64;
+        summary.kept = summary.docs_read
+            - summary.rejected
+            - summary.exact_duplicates
+            - summary.near_duplicates;
+        let counted = summary.docs_read - summary.rejected;
+        summary.redundancy_percent = if counted == 0 {
+            0.0
+        } else {
+            100.0 * (summary.exact_duplicates + summary.near_duplicates) as f64 / counted as f64
+        };
+        summary.seconds = started.elapsed().as_secs_f64();
+        summary.docs_per_second = summary.docs_read as f64 / summary.seconds.max(1e-9);
+        Ok(summary)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builder_validates_once() {
+        assert_eq!(
+            DedupBuilder::new().threshold(0.0).build().unwrap_err(),
+            ConfigError::Threshold(0.0)
+        );
+        assert!(matches!(
+            DedupBuilder::new().num_perm(64).bands(10, 10).build(),
+            Err(ConfigError::BandsExceedPerm { .. })
+        ));
+        let dedup = DedupBuilder::new().build().unwrap();
+        assert_eq!(dedup.params(), LshParams::from_threshold(0.8, 128).unwrap());
+        assert_eq!(dedup.fields.keep, None);
+        let dedup = DedupBuilder::new()
+            .keep(KeepPolicy::Max("q".into()))
+            .build()
+            .unwrap();
+        assert_eq!(dedup.fields.keep.as_deref(), Some("q"));
+    }
+
+    #[test]
+    fn doc_table_ids_round_trip() {
+        let mut t = DocTable::new(&KeepPolicy::First);
+        t.push("a", DocState::Empty, 0.0);
+        t.push("", DocState::Rejected, 0.0);
+        t.push("ccc", DocState::Unique(0), 0.0);
+        assert_eq!((t.id(0), t.id(1), t.id(2)), ("a", "", "ccc"));
+        assert_eq!(t.slot(2), Some(0));
+        assert_eq!(t.slot(1), None);
+    }
+}
