@@ -35,6 +35,9 @@ pub enum Error {
     /// An input gave a different number of records on the second read (it changed during the run).
     #[error("an input changed between the two passes of the run")]
     InputChanged,
+    /// An index could not be opened, read, written, or does not match the run's parameters.
+    #[error(transparent)]
+    Index(#[from] crate::index::IndexError),
     /// `strict` mode met a bad record.
     #[error("{0}")]
     Rejected(Rejection),

@@ -199,6 +199,23 @@ impl BandTables {
         }
     }
 
+    /// The band keys of slots `0..num_slots`, per band, by slot (for lookups in an index and for
+    /// writing index segments). A slot never inserted gets key 0.
+    pub fn keys_by_slot(&self, num_slots: usize) -> Vec<Vec<BandKey>> {
+        self.bands
+            .par_iter()
+            .map(|band| {
+                let mut keys = vec![BandKey(0); num_slots];
+                for &record in band {
+                    if let Some(key) = keys.get_mut(record as u32 as usize) {
+                        *key = BandKey((record >> 32) as u32);
+                    }
+                }
+                keys
+            })
+            .collect()
+    }
+
     /// Sorts every band and returns the distinct candidate pairs, sorted. Consumes the tables:
     /// after this, only pairs are needed.
     pub fn into_candidate_pairs(self) -> Vec<CandidatePair> {

@@ -2,19 +2,21 @@
 //! sink receives to files. All deduplication logic lives in the library.
 
 mod output;
+mod sink;
 
-use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
-use neardup::error::{Origin, Rejection};
+use neardup::index::{Index, SegmentData};
 use neardup::normalize::NormalizeOptions;
-use neardup::report::{ClusterReport, KeptRecord, Progress, Removal, Sink, Summary};
+use neardup::pipeline::RunOptions;
+use neardup::report::Summary;
 use neardup::{ConfigError, DedupBuilder, Error, Format, Input, InputSet};
 
 use output::Output;
+use sink::{CliSink, progress_bar, write_json};
 
 #[derive(Parser)]
 #[command(
@@ -42,6 +44,11 @@ enum Command {
         /// Also write the clusters (as the `clusters` command does).
         #[arg(long, value_name = "FILE")]
         clusters: Option<String>,
+        #[command(flatten)]
+        against: Against,
+        /// Append the kept documents to the first --against index (created if DIR holds none).
+        #[arg(long, requires = "dirs")]
+        update: bool,
     },
     /// List the clusters of duplicates, largest first, one JSON line each.
     Clusters {
@@ -50,11 +57,68 @@ enum Command {
         /// Clusters go here ('-' for stdout; .gz/.zst compress).
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: String,
+        #[command(flatten)]
+        against: Against,
+    },
+    /// Build, extend, inspect or compact a persistent index of documents already seen.
+    Index {
+        #[command(subcommand)]
+        command: IndexCommand,
     },
 }
 
 #[derive(Args)]
+struct Against {
+    /// An index of documents kept before (repeatable): a document that duplicates one of them is
+    /// removed, with `duplicate_of` naming the indexed id. Its parameters must match this run's.
+    #[arg(long = "against", value_name = "DIR")]
+    dirs: Vec<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum IndexCommand {
+    /// Create an index in DIR holding every distinct document of INPUT (first copy's id).
+    Build {
+        #[command(flatten)]
+        common: Common,
+        /// The index directory (created; must not hold an index yet).
+        #[arg(long, value_name = "DIR")]
+        index: PathBuf,
+    },
+    /// Append INPUT's distinct documents as a new segment, with the index's own parameters.
+    Add {
+        #[command(flatten)]
+        input: InputArgs,
+        #[arg(long, value_name = "DIR")]
+        index: PathBuf,
+    },
+    /// Print the index's parameters, segments and counts (checking every checksum).
+    Info {
+        #[arg(long, value_name = "DIR")]
+        index: PathBuf,
+        /// Print the manifest and counts as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Merge all segments into one.
+    Compact {
+        #[arg(long, value_name = "DIR")]
+        index: PathBuf,
+    },
+}
+
+/// Every option of a detecting run: where documents come from and how they are compared.
+#[derive(Args)]
 struct Common {
+    #[command(flatten)]
+    input: InputArgs,
+    #[command(flatten)]
+    detect: DetectArgs,
+}
+
+/// Where documents come from, and the run's reporting.
+#[derive(Args)]
+struct InputArgs {
     /// Input files ('-' for stdin), read in order.
     #[arg(required = true, value_name = "INPUT")]
     inputs: Vec<String>,
@@ -67,44 +131,6 @@ struct Common {
     /// JSON field holding the id (a record without one is named FILE:LINE).
     #[arg(long, default_value = "id")]
     id_field: String,
-    /// Shingles: word:N (N-word grams) or char:K (K-character grams).
-    #[arg(long, default_value = "word:5")]
-    shingle: String,
-    /// Jaccard similarity at or above which documents are duplicates.
-    #[arg(long, default_value_t = 0.8)]
-    threshold: f64,
-    /// MinHash permutations per signature.
-    #[arg(long, default_value_t = 128)]
-    num_perm: usize,
-    /// LSH bands (with --rows; default: chosen from the threshold).
-    #[arg(long)]
-    bands: Option<usize>,
-    /// LSH rows per band (with --bands).
-    #[arg(long)]
-    rows: Option<usize>,
-    /// Seed of the hash functions; the same seed gives the same output.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// How candidate pairs are checked: signature (estimate only), borderline (exact Jaccard for
-    /// pairs whose estimate is near the threshold; reads the inputs once more) or exact (exact
-    /// Jaccard for every candidate pair).
-    #[arg(long, default_value = "borderline")]
-    verify: String,
-    /// Which member of a cluster stays: first, longest, or max:FIELD.
-    #[arg(long, default_value = "first")]
-    keep: String,
-    /// Skip Unicode NFKC normalization.
-    #[arg(long)]
-    no_nfkc: bool,
-    /// Keep case.
-    #[arg(long)]
-    no_lowercase: bool,
-    /// Keep punctuation and symbols.
-    #[arg(long)]
-    keep_punctuation: bool,
-    /// Keep whitespace runs as they are.
-    #[arg(long)]
-    keep_whitespace: bool,
     /// Records larger than this many bytes are rejected without being held in memory.
     #[arg(long, default_value_t = 64 << 20)]
     max_doc_bytes: usize,
@@ -128,7 +154,51 @@ struct Common {
     quiet: bool,
 }
 
-impl Common {
+/// How documents are compared.
+#[derive(Args)]
+struct DetectArgs {
+    /// Shingles: word:N (N-word grams) or char:K (K-character grams).
+    #[arg(long, default_value = "word:5")]
+    shingle: String,
+    /// Jaccard similarity at or above which documents are duplicates.
+    #[arg(long, default_value_t = 0.8)]
+    threshold: f64,
+    /// MinHash permutations per signature.
+    #[arg(long, default_value_t = 128)]
+    num_perm: usize,
+    /// LSH bands (with --rows; default: chosen from the threshold).
+    #[arg(long)]
+    bands: Option<usize>,
+    /// LSH rows per band (with --bands).
+    #[arg(long)]
+    rows: Option<usize>,
+    /// Seed of the hash functions; the same seed gives the same output.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// How candidate pairs are checked: signature (estimate only), borderline (exact Jaccard for
+    /// pairs whose estimate is near the threshold; reads the inputs once more) or exact (exact
+    /// Jaccard for every candidate pair). Pairs with an indexed document use the estimate.
+    #[arg(long, default_value = "borderline")]
+    verify: String,
+    /// Which member of a cluster stays: first, longest, or max:FIELD. A cluster holding an
+    /// indexed document keeps that one.
+    #[arg(long, default_value = "first")]
+    keep: String,
+    /// Skip Unicode NFKC normalization.
+    #[arg(long)]
+    no_nfkc: bool,
+    /// Keep case.
+    #[arg(long)]
+    no_lowercase: bool,
+    /// Keep punctuation and symbols.
+    #[arg(long)]
+    keep_punctuation: bool,
+    /// Keep whitespace runs as they are.
+    #[arg(long)]
+    keep_whitespace: bool,
+}
+
+impl DetectArgs {
     fn builder(&self) -> Result<DedupBuilder, ConfigError> {
         let mut builder = DedupBuilder::new()
             .threshold(self.threshold)
@@ -137,8 +207,6 @@ impl Common {
             .shingle(self.shingle.parse()?)
             .verify(self.verify.parse()?)
             .keep(self.keep.parse()?)
-            .fields(&self.text_field, &self.id_field)
-            .strict(self.strict)
             .normalize(NormalizeOptions {
                 nfkc: !self.no_nfkc,
                 lowercase: !self.no_lowercase,
@@ -152,135 +220,74 @@ impl Common {
         }
         Ok(builder)
     }
+}
+
+impl InputArgs {
+    /// Adds the input-side settings (fields, strictness) to `builder`.
+    fn configure(&self, builder: DedupBuilder) -> DedupBuilder {
+        builder
+            .fields(&self.text_field, &self.id_field)
+            .strict(self.strict)
+    }
 
     fn input_set(&self) -> Result<InputSet, ConfigError> {
         let format: Format = self.format.parse()?;
         let inputs = self.inputs.iter().map(|s| Input::parse(s)).collect();
         InputSet::new(inputs, format, self.max_doc_bytes)
     }
-}
 
-/// How many rejections are printed to stderr before the rest go only to --rejected.
-const REJECTIONS_SHOWN: u64 = 10;
-
-/// Writes what the pipeline reports to the files the user named.
-struct CliSink {
-    format: Format,
-    kept: Option<Output>,
-    removed: Option<Output>,
-    clusters: Option<Output>,
-    rejected: Option<Output>,
-    rejections: u64,
-    quiet: bool,
-    bar: Option<ProgressBar>,
-}
-
-fn write_json<T: serde::Serialize>(out: &mut Output, value: &T) -> Result<(), Error> {
-    serde_json::to_writer(&mut *out, value).map_err(|e| out.error(e.into()))?;
-    out.write_all(b"\n").map_err(|e| out.error(e))
-}
-
-impl Sink for CliSink {
-    fn rejected(&mut self, rejection: &Rejection) -> Result<(), Error> {
-        self.rejections += 1;
-        if !self.quiet && self.rejections <= REJECTIONS_SHOWN {
-            let message = format!("rejected {rejection}");
-            match &self.bar {
-                Some(bar) => bar.println(message),
-                None => eprintln!("{message}"),
-            }
-            if self.rejections == REJECTIONS_SHOWN {
-                eprintln!("(further rejections are counted, not shown; --rejected FILE lists all)");
-            }
-        }
-        if let Some(out) = &mut self.rejected {
-            #[derive(serde::Serialize)]
-            struct Line<'a> {
-                file: &'a str,
-                line: u64,
-                reason: String,
-            }
-            let Origin { file, line } = &rejection.origin;
-            write_json(
-                out,
-                &Line {
-                    file,
-                    line: *line,
-                    reason: rejection.reason.to_string(),
-                },
-            )?;
+    fn start_threads(&self) -> Result<()> {
+        if let Some(threads) = self.threads {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build_global()
+                .context("cannot start the thread pool")?;
         }
         Ok(())
     }
 
-    fn progress(&mut self, progress: &Progress) {
-        if let Some(bar) = &self.bar {
-            match progress.total_bytes {
-                Some(total) => {
-                    bar.set_length(total);
-                    bar.set_position(progress.bytes);
-                }
-                None => bar.set_position(progress.bytes),
-            }
-            let seconds = bar.elapsed().as_secs_f64().max(1e-3);
-            bar.set_message(format!(
-                "{} docs {:.0}/s",
-                progress.docs,
-                progress.docs as f64 / seconds
-            ));
+    /// A sink writing the given outputs, plus --rejected, with a progress bar on a terminal.
+    fn sink(
+        &self,
+        inputs: &InputSet,
+        kept: Option<&String>,
+        removed: Option<&String>,
+        clusters: Option<&String>,
+    ) -> Result<CliSink, Error> {
+        let open = |path: Option<&String>| path.map(|p| Output::create(p)).transpose();
+        Ok(CliSink {
+            format: inputs.format(),
+            kept: open(kept)?,
+            removed: open(removed)?,
+            clusters: open(clusters)?,
+            rejected: open(self.rejected.as_ref())?,
+            rejections: 0,
+            quiet: self.quiet,
+            bar: progress_bar(self.quiet, inputs.total_bytes()),
+        })
+    }
+
+    /// Commits every output of `sink`, then writes --stats-json and prints the summary.
+    fn finish(&self, sink: CliSink, summary: &Summary) -> Result<()> {
+        if let Some(bar) = &sink.bar {
+            bar.finish_and_clear();
         }
-    }
-
-    fn removed(&mut self, removal: &Removal<'_>) -> Result<(), Error> {
-        match &mut self.removed {
-            Some(out) => write_json(out, removal),
-            None => Ok(()),
+        for out in [sink.kept, sink.removed, sink.clusters, sink.rejected]
+            .into_iter()
+            .flatten()
+        {
+            out.finish()?;
         }
-    }
-
-    fn cluster(&mut self, cluster: &ClusterReport<'_>) -> Result<(), Error> {
-        match &mut self.clusters {
-            Some(out) => write_json(out, cluster),
-            None => Ok(()),
+        if let Some(path) = &self.stats_json {
+            let mut out = Output::create(path)?;
+            write_json(&mut out, summary)?;
+            out.finish()?;
         }
-    }
-
-    fn wants_kept_records(&self) -> bool {
-        self.kept.is_some()
-    }
-
-    fn kept(&mut self, record: &KeptRecord<'_>) -> Result<(), Error> {
-        let Some(out) = &mut self.kept else {
-            return Ok(());
-        };
-        if self.format == Format::Files {
-            // A file has no line of its own to copy: write it as a JSON record.
-            let text = String::from_utf8_lossy(record.bytes);
-            let value = serde_json::json!({"id": record.origin.file, "text": text});
-            return write_json(out, &value);
+        if !self.quiet {
+            eprint!("{}", summary.to_text());
         }
-        out.write_all(record.bytes).map_err(|e| out.error(e))?;
-        out.write_all(b"\n").map_err(|e| out.error(e))
+        Ok(())
     }
-}
-
-fn progress_bar(quiet: bool, total: Option<u64>) -> Option<ProgressBar> {
-    if quiet || !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let bar = match total {
-        Some(total) => ProgressBar::new(total).with_style(
-            ProgressStyle::with_template(
-                "{bar:24} {percent:>3}% {binary_bytes_per_sec:>11} ETA {eta:>3} {msg}",
-            )
-            .expect("valid template"),
-        ),
-        None => ProgressBar::new_spinner().with_style(
-            ProgressStyle::with_template("{spinner} {bytes:>10} {binary_bytes_per_sec:>11} {msg}")
-                .expect("valid template"),
-        ),
-    };
-    Some(bar)
 }
 
 fn print_parameters(dedup: &neardup::Dedup) {
@@ -300,57 +307,195 @@ fn print_parameters(dedup: &neardup::Dedup) {
     }
 }
 
-fn run(cli: Cli) -> Result<Summary> {
-    let (common, kept_path, removed_path, clusters_path) = match &cli.command {
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
         Command::Dedup {
             common,
             output,
             removed,
             clusters,
-        } => (common, Some(output), removed.as_ref(), clusters.as_ref()),
-        Command::Clusters { common, output } => (common, None, None, Some(output)),
-    };
-    if let Some(threads) = common.threads {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build_global()
-            .context("cannot start the thread pool")?;
+            against,
+            update,
+        } => detect(
+            &common,
+            Some(&output),
+            removed.as_ref(),
+            clusters.as_ref(),
+            &against.dirs,
+            update,
+        ),
+        Command::Clusters {
+            common,
+            output,
+            against,
+        } => detect(&common, None, None, Some(&output), &against.dirs, false),
+        Command::Index { command } => run_index(command),
     }
-    let dedup = common.builder()?.build()?;
-    let mut inputs = common.input_set()?;
-    if common.verbose && !common.quiet {
+}
+
+/// `dedup` and `clusters`.
+fn detect(
+    common: &Common,
+    kept: Option<&String>,
+    removed: Option<&String>,
+    clusters: Option<&String>,
+    against: &[PathBuf],
+    update: bool,
+) -> Result<()> {
+    let input = &common.input;
+    input.start_threads()?;
+    let dedup = input.configure(common.detect.builder()?).build()?;
+    // With --update, a directory without an index yet gets a new, empty one.
+    if update && !against[0].join("MANIFEST").exists() {
+        Index::create(&against[0], dedup.index_params())?;
+    }
+    let indexes = against
+        .iter()
+        .map(|dir| {
+            let index = Index::open(dir)?;
+            dedup.check_index(&index)?;
+            Ok(index)
+        })
+        .collect::<Result<Vec<Index>, Error>>()?;
+    let mut inputs = input.input_set()?;
+    if input.verbose && !input.quiet {
         print_parameters(&dedup);
+        for index in &indexes {
+            eprintln!(
+                "against {}: {} documents in {} segments",
+                index.dir().display(),
+                index.num_docs(),
+                index.segments().len()
+            );
+        }
     }
-    let open = |path: Option<&String>| path.map(|p| Output::create(p)).transpose();
-    let mut sink = CliSink {
-        format: inputs.format(),
-        kept: open(kept_path)?,
-        removed: open(removed_path)?,
-        clusters: open(clusters_path)?,
-        rejected: open(common.rejected.as_ref())?,
-        rejections: 0,
-        quiet: common.quiet,
-        bar: progress_bar(common.quiet, inputs.total_bytes()),
+    let mut sink = input.sink(&inputs, kept, removed, clusters)?;
+    let options = RunOptions {
+        against: &indexes,
+        collect_kept: update,
     };
-    let summary = dedup.run(&mut inputs, &mut sink)?;
-    if let Some(bar) = &sink.bar {
-        bar.finish_and_clear();
+    let output = dedup.run_with(&mut inputs, options, &mut sink)?;
+    // Outputs are committed before the index learns of the kept documents: a run stopped in
+    // between leaves them out of the index, never in it without having been written.
+    input.finish(sink, &output.summary)?;
+    if let Some(kept) = output.kept {
+        let mut indexes = indexes;
+        append(&mut indexes[0], &kept, input.quiet)?;
     }
-    for out in [sink.kept, sink.removed, sink.clusters, sink.rejected]
-        .into_iter()
-        .flatten()
-    {
-        out.finish()?;
+    Ok(())
+}
+
+fn append(index: &mut Index, segment: &SegmentData, quiet: bool) -> Result<()> {
+    index.append(segment)?;
+    if !quiet {
+        eprintln!(
+            "index {}: added {} documents; now {} documents in {} segments ({} bytes)",
+            index.dir().display(),
+            segment.len(),
+            index.num_docs(),
+            index.segments().len(),
+            index.bytes()
+        );
     }
-    if let Some(path) = &common.stats_json {
-        let mut out = Output::create(path)?;
-        write_json(&mut out, &summary)?;
-        out.finish()?;
+    Ok(())
+}
+
+fn run_index(command: IndexCommand) -> Result<()> {
+    match command {
+        IndexCommand::Build { common, index } => {
+            let input = &common.input;
+            input.start_threads()?;
+            let dedup = input.configure(common.detect.builder()?).build()?;
+            let mut created = Index::create(&index, dedup.index_params())?;
+            if input.verbose && !input.quiet {
+                print_parameters(&dedup);
+            }
+            index_inputs(&dedup, input, &mut created)
+        }
+        IndexCommand::Add { input, index } => {
+            input.start_threads()?;
+            let mut opened = Index::open(&index)?;
+            let builder = DedupBuilder::new().index_params(opened.params());
+            let dedup = input.configure(builder).build()?;
+            index_inputs(&dedup, &input, &mut opened)
+        }
+        IndexCommand::Info { index, json } => {
+            let index = Index::open(&index)?;
+            if json {
+                let value = serde_json::json!({
+                    "manifest": index.manifest(),
+                    "documents": index.num_docs(),
+                    "bytes": index.bytes(),
+                });
+                println!("{value}");
+            } else {
+                print!("{}", index_info(&index));
+            }
+            Ok(())
+        }
+        IndexCommand::Compact { index } => {
+            let mut index = Index::open(&index)?;
+            let before = index.segments().len();
+            index.compact()?;
+            eprintln!(
+                "index {}: {} segments merged into {}; {} documents, {} bytes",
+                index.dir().display(),
+                before,
+                index.segments().len(),
+                index.num_docs(),
+                index.bytes()
+            );
+            Ok(())
+        }
     }
-    if !common.quiet {
-        eprint!("{}", summary.to_text());
+}
+
+/// Reads `input`'s distinct documents and appends them to `index` as one segment.
+fn index_inputs(dedup: &neardup::Dedup, input: &InputArgs, index: &mut Index) -> Result<()> {
+    let mut inputs = input.input_set()?;
+    let mut sink = input.sink(&inputs, None, None, None)?;
+    let (summary, segment) = dedup.index_segment(&mut inputs, &mut sink)?;
+    input.finish(sink, &summary)?;
+    append(index, &segment, input.quiet)
+}
+
+fn index_info(index: &Index) -> String {
+    let m = index.manifest();
+    let p = &m.params;
+    let mut out = format!(
+        "index        {}\n\
+         format       {} version {}\n\
+         documents    {}\n\
+         bytes        {} ({:.1} per document)\n\
+         segments     {}\n\
+         num_perm     {} ({}-bit values), seed {}\n\
+         bands        {} × {} rows ({}-bit keys), chosen for threshold {}\n\
+         shingles     {:?}\n\
+         normalize    {:?}\n",
+        index.dir().display(),
+        m.format,
+        m.format_version,
+        index.num_docs(),
+        index.bytes(),
+        index.bytes() as f64 / index.num_docs().max(1) as f64,
+        m.segments.len(),
+        p.num_perm,
+        p.signature_bits,
+        p.seed,
+        p.num_bands,
+        p.rows_per_band,
+        p.band_key_bits,
+        p.threshold,
+        p.shingle,
+        p.normalize,
+    );
+    for s in &m.segments {
+        out.push_str(&format!(
+            "  {}  {} documents  {} bytes  xxh3 {}\n",
+            s.file, s.docs, s.bytes, s.checksum
+        ));
     }
-    Ok(summary)
+    out
 }
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {
@@ -367,11 +512,21 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(_) => ExitCode::SUCCESS,
+        Ok(()) => ExitCode::SUCCESS,
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("neardup: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        super::Cli::command().debug_assert();
     }
 }

@@ -32,6 +32,9 @@ pub struct Removal<'a> {
     pub doc: DocId,
     pub id: &'a str,
     pub duplicate_of: &'a str,
+    /// The index holding `duplicate_of`, when it was kept by an earlier run (`--against`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate_in: Option<&'a str>,
     /// Similarity to the kept document: 1 for exact duplicates; otherwise the signature estimate,
     /// or exact shingle Jaccard under `--verify exact`. A member that joined its cluster through a
     /// chain of verified pairs may lie below the threshold to the kept document itself.
@@ -54,8 +57,12 @@ pub struct ClusterReport<'a> {
     /// 0 for the largest cluster, counting up.
     pub cluster: usize,
     pub kept: &'a str,
+    /// The index holding `kept`, when the cluster keeps a document of an earlier run; `members`
+    /// then lists only this run's documents and `size` counts the kept one too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kept_in: Option<&'a str>,
     pub size: usize,
-    /// All members (the kept one included, with similarity 1), in input order.
+    /// All members of this run (the kept one included, with similarity 1), in input order.
     pub members: Vec<MemberReport<'a>>,
 }
 
@@ -126,6 +133,8 @@ pub struct Summary {
     /// Candidate pairs decided on exact Jaccard (borderline or exact verification).
     pub exact_checks: u64,
     pub verified_pairs: u64,
+    /// Removed documents whose kept copy is in an index (`--against`).
+    pub indexed_duplicates: u64,
     /// Duplicates removed as a share of the documents that were not rejected, in percent.
     pub redundancy_percent: f64,
     pub bytes_read: u64,
@@ -151,6 +160,7 @@ impl Summary {
             candidate_pairs: 0,
             exact_checks: 0,
             verified_pairs: 0,
+            indexed_duplicates: 0,
             redundancy_percent: 0.0,
             bytes_read: 0,
             seconds: 0.0,
@@ -168,12 +178,28 @@ impl Summary {
     }
 
     /// A few human-readable lines, as printed by the CLI.
+    /// Duplicates as a share of the documents not rejected, in percent.
+    pub fn redundancy(&self) -> f64 {
+        let counted = self.docs_read - self.rejected;
+        if counted == 0 {
+            0.0
+        } else {
+            100.0 * (self.exact_duplicates + self.near_duplicates) as f64 / counted as f64
+        }
+    }
+
     pub fn to_text(&self) -> String {
+        let indexed = if self.indexed_duplicates > 0 {
+            format!("  of which in an index {:>6}\n", self.indexed_duplicates)
+        } else {
+            String::new()
+        };
         format!(
             "documents read     {:>12}\n\
              kept               {:>12}  ({} empty)\n\
              exact duplicates   {:>12}\n\
              near duplicates    {:>12}\n\
+             {}\
              rejected           {:>12}\n\
              clusters           {:>12}  (largest {})\n\
              redundancy         {:>11.2}%\n\
@@ -183,6 +209,7 @@ impl Summary {
             self.empty,
             self.exact_duplicates,
             self.near_duplicates,
+            indexed,
             self.rejected,
             self.clusters,
             self.largest_cluster,
@@ -203,6 +230,7 @@ mod tests {
             doc: DocId(3),
             id: "b",
             duplicate_of: "a",
+            duplicate_in: None,
             similarity: 0.875,
             kind: DuplicateKind::Near,
         };

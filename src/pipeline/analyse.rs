@@ -24,6 +24,7 @@ impl Dedup {
             docs: DocTable::new(&self.keep),
             signatures: SignatureStore::new(num_perm),
             locations: Vec::new(),
+            text_hashes: Vec::new(),
             bytes_read: 0,
         };
         let mut tables = BandTables::new(self.params);
@@ -105,6 +106,10 @@ impl Dedup {
             }
             Ok(())
         })?;
+        analysis.text_hashes = vec![0; analysis.signatures.len()];
+        for (hash, slot) in first_copy {
+            analysis.text_hashes[slot as usize] = hash;
+        }
         Ok((analysis, tables))
     }
 

@@ -2,20 +2,46 @@
 
 use std::collections::HashMap;
 
+use super::against::IndexMatches;
 use super::*;
+use crate::minhash::estimate_jaccard_bbit;
+
+/// What pass 2 decided.
+pub(super) struct Decided {
+    /// Per document, whether it was removed.
+    pub removed: Vec<bool>,
+    /// The kept documents as an index segment, when asked for.
+    pub kept: Option<SegmentData>,
+}
+
+/// Which document a cluster keeps.
+#[derive(Debug, Clone, Copy)]
+enum Kept {
+    /// A document of this run.
+    Local(usize),
+    /// An indexed document (its node in [`IndexMatches::nodes`]): kept before, it wins.
+    Indexed(u32),
+}
 
 impl Dedup {
-    /// Pass 2: candidates → verified pairs → clusters → removals. Returns, per document, whether it
-    /// was removed.
+    /// Pass 2: candidates → verified pairs (and links to indexed documents) → clusters → removals.
     pub(super) fn cluster(
         &self,
         inputs: &mut InputSet,
         analysis: &Analysis,
         tables: BandTables,
+        options: RunOptions<'_>,
         sink: &mut dyn Sink,
         summary: &mut Summary,
-    ) -> Result<Vec<bool>, Error> {
+    ) -> Result<Decided, Error> {
         let docs = &analysis.docs;
+        let slots = analysis.signatures.len();
+        let keys = (options.collect_kept || !options.against.is_empty())
+            .then(|| tables.keys_by_slot(slots));
+        let matches = match &keys {
+            Some(keys) => self.match_indexes(analysis, keys, options.against),
+            None => IndexMatches::default(),
+        };
         let pairs = tables.into_candidate_pairs();
         let verifier = Verifier::new(self.verify, self.threshold, self.num_perm());
         // Sets are loaded in bounded rounds when records can be read back by location; a round
@@ -28,25 +54,41 @@ impl Dedup {
         let verified = verifier.verify(&pairs, &analysis.signatures, max_sets, &mut |needed| {
             self.load_sets(inputs, analysis, needed)
         })?;
-        summary.candidate_pairs = pairs.len() as u64;
+        summary.candidate_pairs = pairs.len() as u64 + matches.candidates;
         summary.exact_checks = verified.exact_checks;
-        summary.verified_pairs = verified.pairs.len() as u64;
+        summary.verified_pairs = (verified.pairs.len() + matches.links.len()) as u64;
         drop(pairs);
         let mut exact = verified.exact;
 
-        let mut sets = UnionFind::new(analysis.signatures.len());
+        let mut sets = UnionFind::new(slots + matches.nodes.len());
         for &(a, b) in &verified.pairs {
             sets.union(a, b);
         }
+        let mut link_of: HashMap<(u32, u32), (f64, bool)> = HashMap::new();
+        for link in &matches.links {
+            sets.union(link.slot, (slots + link.node as usize) as u32);
+            link_of.insert((link.slot, link.node), (link.similarity, link.exact));
+        }
+        // The earliest indexed document of each set that has one (nodes are sorted).
+        let mut indexed_of_root: HashMap<u32, u32> = HashMap::new();
+        for node in 0..matches.nodes.len() as u32 {
+            let root = sets.find((slots + node as usize) as u32);
+            indexed_of_root.entry(root).or_insert(node);
+        }
 
-        // Group documents by their set's root, in input order.
+        // Group documents by their set's root, in input order. A set forms a cluster when it has
+        // two documents of this run, or one and an indexed document.
         let mut cluster_of_root: HashMap<u32, usize> = HashMap::new();
         let mut members: Vec<Vec<usize>> = Vec::new();
-        let mut root_count = vec![0u32; analysis.signatures.len()];
+        let mut roots: Vec<u32> = Vec::new();
+        let mut root_count = vec![0u32; slots + matches.nodes.len()];
         for doc in 0..docs.states.len() {
             if let Some(slot) = docs.slot(doc) {
                 root_count[sets.find(slot) as usize] += 1;
             }
+        }
+        for root in indexed_of_root.keys() {
+            root_count[*root as usize] += 1;
         }
         for doc in 0..docs.states.len() {
             let Some(slot) = docs.slot(doc) else { continue };
@@ -56,25 +98,41 @@ impl Dedup {
             }
             let index = *cluster_of_root.entry(root).or_insert_with(|| {
                 members.push(Vec::new());
+                roots.push(root);
                 members.len() - 1
             });
             members[index].push(doc);
         }
         drop(root_count);
-        // Largest first; ties by first member (input order).
-        members.sort_by(|a, b| b.len().cmp(&a.len()).then(a[0].cmp(&b[0])));
-        summary.clusters = members.len() as u64;
-        summary.largest_cluster = members.first().map_or(0, |m| m.len() as u64);
-
-        // The kept member of each cluster, and, under exact verification, the exact similarity of
-        // every member to it (a member joined through a chain was never paired with it).
-        let kept_of: Vec<usize> = members
-            .iter()
-            .map(|c| c[self.keep.choose(c.iter().map(|&d| docs.score(d)))])
+        let kept_of_members = |c: &Vec<usize>, root: u32| match indexed_of_root.get(&root) {
+            Some(&node) => Kept::Indexed(node),
+            None => Kept::Local(c[self.keep.choose(c.iter().map(|&d| docs.score(d)))]),
+        };
+        let size =
+            |c: &Vec<usize>, kept: Kept| c.len() + usize::from(matches!(kept, Kept::Indexed(_)));
+        let mut clusters: Vec<(Vec<usize>, Kept)> = members
+            .into_iter()
+            .zip(roots)
+            .map(|(c, root)| {
+                let kept = kept_of_members(&c, root);
+                (c, kept)
+            })
             .collect();
+        // Largest first; ties by first member (input order).
+        clusters.sort_by(|a, b| {
+            size(&b.0, b.1)
+                .cmp(&size(&a.0, a.1))
+                .then(a.0[0].cmp(&b.0[0]))
+        });
+        summary.clusters = clusters.len() as u64;
+        summary.largest_cluster = clusters.first().map_or(0, |c| size(&c.0, c.1) as u64);
+
+        // Under exact verification, the exact similarity of every member to its local kept
+        // document (a member joined through a chain was never paired with it).
         if self.verify == VerifyMode::Exact {
             let mut report_pairs: Vec<(u32, u32)> = Vec::new();
-            for (cluster, &kept) in members.iter().zip(&kept_of) {
+            for (cluster, kept) in &clusters {
+                let Kept::Local(kept) = *kept else { continue };
                 let kept_slot = docs.slot(kept).expect("cluster members have slots");
                 for &doc in cluster {
                     let slot = docs.slot(doc).expect("cluster members have slots");
@@ -86,32 +144,57 @@ impl Dedup {
             }
             report_pairs.sort_unstable();
             report_pairs.dedup();
-            let values = exact_jaccards(
-                &report_pairs,
-                analysis.signatures.len(),
-                max_sets,
-                &mut |needed| self.load_sets(inputs, analysis, needed),
-            )?;
+            let values = exact_jaccards(&report_pairs, slots, max_sets, &mut |needed| {
+                self.load_sets(inputs, analysis, needed)
+            })?;
             exact.extend(report_pairs.into_iter().zip(values));
         }
-        let similarity = |a: u32, b: u32| match exact.get(&(a.min(b), a.max(b))) {
+        let local_similarity = |a: u32, b: u32| match exact.get(&(a.min(b), a.max(b))) {
             Some(j) if !j.is_nan() => *j,
             _ => analysis.signatures.similarity(a as usize, b as usize),
         };
+        let index_names: Vec<String> = options
+            .against
+            .iter()
+            .map(|i| i.dir().display().to_string())
+            .collect();
+        let indexed_id = |node: u32| -> Result<&str, Error> {
+            let r = matches.nodes[node as usize];
+            Ok(options.against[r.index as usize].id(r.doc)?)
+        };
+        // (slot, kept) → similarity and kind.
+        let judge = |slot: u32, kept: Kept| -> (f64, DuplicateKind) {
+            match kept {
+                Kept::Local(kept) => {
+                    let kept_slot = docs.slot(kept).expect("cluster members have slots");
+                    if slot == kept_slot {
+                        (1.0, DuplicateKind::Exact)
+                    } else {
+                        (local_similarity(slot, kept_slot), DuplicateKind::Near)
+                    }
+                }
+                Kept::Indexed(node) => match link_of.get(&(slot, node)) {
+                    Some(&(_, true)) => (1.0, DuplicateKind::Exact),
+                    Some(&(similarity, false)) => (similarity, DuplicateKind::Near),
+                    None => {
+                        let r = matches.nodes[node as usize];
+                        let indexed = options.against[r.index as usize].signature(r.doc);
+                        let similarity =
+                            estimate_jaccard_bbit(analysis.signatures.get(slot as usize), indexed);
+                        (similarity, DuplicateKind::Near)
+                    }
+                },
+            }
+        };
 
-        let mut removals: Vec<(usize, usize, f64, DuplicateKind)> = Vec::new();
-        for (number, (cluster, &kept)) in members.iter().zip(&kept_of).enumerate() {
-            let kept_slot = docs.slot(kept).expect("cluster members have slots");
+        let mut removals: Vec<(usize, Kept, f64, DuplicateKind)> = Vec::new();
+        for (number, (cluster, kept)) in clusters.iter().enumerate() {
             let mut reports = Vec::with_capacity(cluster.len());
             for &doc in cluster {
                 let slot = docs.slot(doc).expect("cluster members have slots");
-                let (similarity, kind) = if slot == kept_slot {
-                    (1.0, DuplicateKind::Exact)
-                } else {
-                    (similarity(slot, kept_slot), DuplicateKind::Near)
-                };
-                if doc != kept {
-                    removals.push((doc, kept, similarity, kind));
+                let (similarity, kind) = judge(slot, *kept);
+                if !matches!(kept, Kept::Local(k) if *k == doc) {
+                    removals.push((doc, *kept, similarity, kind));
                 }
                 reports.push(MemberReport {
                     doc: DocId(doc as u64),
@@ -119,10 +202,18 @@ impl Dedup {
                     similarity,
                 });
             }
+            let (kept_id, kept_in) = match *kept {
+                Kept::Local(kept) => (docs.id(kept), None),
+                Kept::Indexed(node) => (
+                    indexed_id(node)?,
+                    Some(index_names[matches.nodes[node as usize].index as usize].as_str()),
+                ),
+            };
             sink.cluster(&ClusterReport {
                 cluster: number,
-                kept: docs.id(kept),
-                size: cluster.len(),
+                kept: kept_id,
+                kept_in,
+                size: size(cluster, *kept),
                 members: reports,
             })?;
         }
@@ -135,15 +226,29 @@ impl Dedup {
                 DuplicateKind::Exact => summary.exact_duplicates += 1,
                 DuplicateKind::Near => summary.near_duplicates += 1,
             }
+            let (duplicate_of, duplicate_in) = match kept {
+                Kept::Local(kept) => (docs.id(kept), None),
+                Kept::Indexed(node) => {
+                    summary.indexed_duplicates += 1;
+                    (
+                        indexed_id(node)?,
+                        Some(index_names[matches.nodes[node as usize].index as usize].as_str()),
+                    )
+                }
+            };
             sink.removed(&Removal {
                 doc: DocId(doc as u64),
                 id: docs.id(doc),
-                duplicate_of: docs.id(kept),
+                duplicate_of,
+                duplicate_in,
                 similarity,
                 kind,
             })?;
         }
-        Ok(removed)
+        let kept = options
+            .collect_kept
+            .then(|| self.segment_of_kept(analysis, keys.as_deref().unwrap_or_default(), &removed));
+        Ok(Decided { removed, kept })
     }
 
     /// Pass 3: frame the inputs again and hand every kept record to the sink, in input order.

@@ -14,6 +14,7 @@
 //!
 //! Every parallel step collects in input order, so output does not depend on the thread count.
 
+mod against;
 mod analyse;
 mod decide;
 
@@ -22,6 +23,7 @@ use std::time::Instant;
 use crate::cluster::{KeepPolicy, UnionFind};
 use crate::error::Origin;
 use crate::error::{ConfigError, Error, Rejection};
+use crate::index::{Index, IndexParams, SegmentData};
 use crate::lsh::{BandKey, BandTables, LshParams};
 use crate::minhash::{MinHasher, SignatureStore};
 use crate::normalize::{NormalizeOptions, Normalizer};
@@ -136,6 +138,18 @@ impl DedupBuilder {
         self
     }
 
+    /// Takes every setting that signatures and band keys depend on from an index, so that this
+    /// run's documents can be compared with (or added to) it.
+    pub fn index_params(mut self, params: &IndexParams) -> Self {
+        self.normalize = params.normalize;
+        self.shingle = params.shingle;
+        self.num_perm = params.num_perm;
+        self.seed = params.seed;
+        self.bands = Some((params.num_bands, params.rows_per_band));
+        self.threshold = params.threshold;
+        self
+    }
+
     /// Validates the settings once and returns the immutable worker.
     pub fn build(self) -> Result<Dedup, ConfigError> {
         if !(self.threshold > 0.0 && self.threshold <= 1.0) {
@@ -160,6 +174,7 @@ impl DedupBuilder {
             normalizer: Normalizer::new(self.normalize),
             shingler: Shingler::new(self.shingle, self.seed, self.normalize.strip_punctuation),
             hasher,
+            seed: self.seed,
             params,
             threshold: self.threshold,
             verify: self.verify,
@@ -178,6 +193,7 @@ pub struct Dedup {
     normalizer: Normalizer,
     shingler: Shingler,
     hasher: MinHasher,
+    seed: u64,
     params: LshParams,
     threshold: f64,
     verify: VerifyMode,
@@ -263,7 +279,29 @@ struct Analysis {
     signatures: SignatureStore,
     /// Per slot, where its first copy can be read again (when its input is a plain file).
     locations: Vec<Option<Location>>,
+    /// Per slot, the 128-bit hash of its normalized text.
+    text_hashes: Vec<u128>,
     bytes_read: u64,
+}
+
+/// What a run is checked against, and what it gives back besides its reports.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RunOptions<'a> {
+    /// Documents already kept elsewhere: a document that duplicates one of them is removed, with
+    /// `duplicate_of` naming the indexed id. Their parameters must match the run's
+    /// ([`Dedup::check_index`]).
+    pub against: &'a [Index],
+    /// Return the kept documents as an index segment ([`RunOutput::kept`]), for `--update`.
+    pub collect_kept: bool,
+}
+
+/// The result of [`Dedup::run_with`].
+#[derive(Debug)]
+pub struct RunOutput {
+    pub summary: Summary,
+    /// The kept documents (distinct texts with shingles), ready to append to an index, when
+    /// [`RunOptions::collect_kept`] was set.
+    pub kept: Option<SegmentData>,
 }
 
 impl Dedup {
@@ -279,15 +317,48 @@ impl Dedup {
         self.threshold
     }
 
-    /// Runs both passes over `inputs`, reporting to `sink`.
+    /// The parameters an index must share with this deduplicator.
+    pub fn index_params(&self) -> IndexParams {
+        IndexParams {
+            normalize: self.normalizer.options(),
+            shingle: self.shingler.kind(),
+            num_perm: self.num_perm(),
+            seed: self.seed,
+            num_bands: self.params.num_bands,
+            rows_per_band: self.params.rows_per_band,
+            signature_bits: 8,
+            band_key_bits: 32,
+            threshold: self.threshold,
+        }
+    }
+
+    /// Refuses an index whose parameters differ from this deduplicator's.
+    pub fn check_index(&self, index: &Index) -> Result<(), Error> {
+        Ok(index.check_params(&self.index_params())?)
+    }
+
+    /// Runs all passes over `inputs`, reporting to `sink`.
     pub fn run(&self, inputs: &mut InputSet, sink: &mut dyn Sink) -> Result<Summary, Error> {
+        Ok(self.run_with(inputs, RunOptions::default(), sink)?.summary)
+    }
+
+    /// Runs all passes over `inputs` with `options`, reporting to `sink`.
+    pub fn run_with(
+        &self,
+        inputs: &mut InputSet,
+        options: RunOptions<'_>,
+        sink: &mut dyn Sink,
+    ) -> Result<RunOutput, Error> {
         let started = Instant::now();
+        for index in options.against {
+            self.check_index(index)?;
+        }
         let (analysis, tables) = self.analyse(inputs, sink)?;
         let mut summary = Summary::empty(self.params, self.num_perm(), self.threshold);
         summary.bytes_read = analysis.bytes_read;
-        let removed = self.cluster(inputs, &analysis, tables, sink, &mut summary)?;
+        let decided = self.cluster(inputs, &analysis, tables, options, sink, &mut summary)?;
         if sink.wants_kept_records() {
-            self.write_kept(inputs, &analysis.docs, &removed, sink)?;
+            self.write_kept(inputs, &analysis.docs, &decided.removed, sink)?;
         }
         let docs = &analysis.docs;
         summary.docs_read = docs.states.len() as u64;
@@ -305,15 +376,69 @@ impl Dedup {
             - summary.rejected
             - summary.exact_duplicates
             - summary.near_duplicates;
-        let counted = summary.docs_read - summary.rejected;
-        summary.redundancy_percent = if counted == 0 {
-            0.0
-        } else {
-            100.0 * (summary.exact_duplicates + summary.near_duplicates) as f64 / counted as f64
-        };
+        summary.redundancy_percent = summary.redundancy();
         summary.seconds = started.elapsed().as_secs_f64();
         summary.docs_per_second = summary.docs_read as f64 / summary.seconds.max(1e-9);
-        Ok(summary)
+        Ok(RunOutput {
+            summary,
+            kept: decided.kept,
+        })
+    }
+
+    /// Reads `inputs` and returns every distinct text with shingles as an index segment (the
+    /// first copy's id), without clustering: what `index build` and `index add` store. Exact
+    /// copies are counted as exact duplicates; nothing is counted as a near duplicate.
+    pub fn index_segment(
+        &self,
+        inputs: &mut InputSet,
+        sink: &mut dyn Sink,
+    ) -> Result<(Summary, SegmentData), Error> {
+        let started = Instant::now();
+        let (analysis, tables) = self.analyse(inputs, sink)?;
+        let keys = tables.keys_by_slot(analysis.signatures.len());
+        drop(tables);
+        let removed = vec![false; analysis.docs.states.len()];
+        let segment = self.segment_of_kept(&analysis, &keys, &removed);
+        let mut summary = Summary::empty(self.params, self.num_perm(), self.threshold);
+        summary.bytes_read = analysis.bytes_read;
+        let states = &analysis.docs.states;
+        summary.docs_read = states.len() as u64;
+        let count = |f: &dyn Fn(&DocState) -> bool| states.iter().filter(|s| f(s)).count() as u64;
+        summary.rejected = count(&|s| *s == DocState::Rejected);
+        summary.empty = count(&|s| *s == DocState::Empty);
+        summary.exact_duplicates = count(&|s| matches!(s, DocState::Exact(_)));
+        summary.kept = summary.docs_read - summary.rejected - summary.exact_duplicates;
+        summary.redundancy_percent = summary.redundancy();
+        summary.seconds = started.elapsed().as_secs_f64();
+        summary.docs_per_second = summary.docs_read as f64 / summary.seconds.max(1e-9);
+        Ok((summary, segment))
+    }
+
+    /// The documents that hold a slot (first copies) and were not removed, as a segment.
+    fn segment_of_kept(
+        &self,
+        analysis: &Analysis,
+        keys: &[Vec<BandKey>],
+        removed: &[bool],
+    ) -> SegmentData {
+        let mut segment = SegmentData::new(self.num_perm(), self.params.num_bands);
+        let mut row = Vec::with_capacity(keys.len());
+        for (doc, state) in analysis.docs.states.iter().enumerate() {
+            if let DocState::Unique(slot) = *state
+                && !removed[doc]
+            {
+                let slot = slot as usize;
+                row.clear();
+                row.extend(keys.iter().map(|band| band[slot]));
+                segment.push(
+                    analysis.docs.id(doc),
+                    analysis.text_hashes[slot],
+                    analysis.signatures.get(slot),
+                    &row,
+                );
+            }
+        }
+        segment
     }
 }
 

@@ -3,11 +3,13 @@
 //! - `bad_input`: every kind of bad record is rejected with file, line and reason; counts add up.
 //! - `oracle`: on generated corpora, clusters match the exact Jaccard graph.
 //! - `determinism`: byte-identical output whatever the thread count.
+//! - `index`: the persistent index: build, add, compact, --against, --update, damage, crashes.
 //! - `regressions`: one test per issue, named after it.
 
 mod bad_input;
 mod cli;
 mod determinism;
+mod index;
 mod oracle;
 mod regressions;
 mod util;
