@@ -333,11 +333,12 @@ impl Index {
         }
     }
 
-    pub fn signature(&self, doc: IndexDoc) -> &[u8] {
-        self.segments[doc.segment as usize].signature(doc.ordinal)
+    /// Reads the signature of `doc` into `out`.
+    pub fn signature_into(&self, doc: IndexDoc, out: &mut Vec<u8>) -> Result<(), IndexError> {
+        self.segments[doc.segment as usize].signature_into(doc.ordinal, out)
     }
 
-    pub fn id(&self, doc: IndexDoc) -> Result<&str, IndexError> {
+    pub fn id(&self, doc: IndexDoc) -> Result<String, IndexError> {
         self.segments[doc.segment as usize].id(doc.ordinal)
     }
 
@@ -562,7 +563,7 @@ mod tests {
         assert_eq!(index.id(c).unwrap(), "c");
         let mut found = Vec::new();
         index.find_band(1, BandKey(1), 10, &mut found);
-        let ids: Vec<&str> = found.iter().map(|&d| index.id(d).unwrap()).collect();
+        let ids: Vec<String> = found.iter().map(|&d| index.id(d).unwrap()).collect();
         assert_eq!(ids, ["a", "b", "c"]);
 
         let mut index = Index::open(&path).unwrap();
@@ -570,7 +571,7 @@ mod tests {
         assert_eq!((index.num_docs(), index.segments().len()), (3, 1));
         let mut found = Vec::new();
         index.find_band(1, BandKey(1), 10, &mut found);
-        let ids: Vec<&str> = found.iter().map(|&d| index.id(d).unwrap()).collect();
+        let ids: Vec<String> = found.iter().map(|&d| index.id(d).unwrap()).collect();
         assert_eq!(ids, ["a", "b", "c"]);
         assert_eq!(index.id(index.find_text(101).unwrap()).unwrap(), "b");
         let files: Vec<String> = std::fs::read_dir(&path)

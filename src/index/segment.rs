@@ -232,6 +232,10 @@ impl<W: Write> HashingWriter<W> {
 #[derive(Debug)]
 pub struct Segment {
     path: PathBuf,
+    /// For reads of single records (signatures, ids), which would otherwise fault in a whole page
+    /// (and its neighbours) each.
+    file: File,
+    /// For binary searches over the sorted tables.
     map: Mmap,
     layout: Layout,
     fingerprint: u64,
@@ -319,8 +323,12 @@ impl Segment {
         if map.len() as u64 != actual_len {
             return Err(corrupt("file changed while being opened".into()));
         }
+        // Lookups jump around: read only the pages they touch, not the neighbours too.
+        #[cfg(unix)]
+        map.advise(memmap2::Advice::Random).map_err(io)?;
         Ok(Segment {
             path: path.to_path_buf(),
+            file,
             map,
             layout,
             fingerprint,
@@ -395,33 +403,60 @@ impl Segment {
         }
     }
 
-    /// The signature (8-bit values) of `ordinal`.
-    pub fn signature(&self, ordinal: u32) -> &[u8] {
-        let width = self.layout.num_perm as usize;
-        let at = self.layout.signatures as usize + ordinal as usize * width;
-        &self.map[at..at + width]
+    /// Reads `out.len()` bytes at `at`.
+    fn read_at(&self, at: u64, out: &mut [u8]) -> Result<(), IndexError> {
+        use std::os::unix::fs::FileExt;
+        self.file
+            .read_exact_at(out, at)
+            .map_err(|source| IndexError::Io {
+                path: self.path.clone(),
+                source,
+            })
     }
 
-    /// The id of `ordinal`.
-    pub fn id(&self, ordinal: u32) -> Result<&str, IndexError> {
-        let ends = self.layout.id_ends as usize;
-        let end_of = |i: usize| le_u64(&self.map, ends + 8 * i) as usize;
-        let start = if ordinal == 0 {
-            0
+    fn check_ordinal(&self, ordinal: u32) -> Result<(), IndexError> {
+        if u64::from(ordinal) < self.layout.num_docs {
+            Ok(())
         } else {
-            end_of(ordinal as usize - 1)
+            Err(IndexError::Corrupt {
+                path: self.path.clone(),
+                what: format!("ordinal {ordinal} out of range"),
+            })
+        }
+    }
+
+    /// Reads the signature (8-bit values) of `ordinal` into `out`.
+    pub fn signature_into(&self, ordinal: u32, out: &mut Vec<u8>) -> Result<(), IndexError> {
+        self.check_ordinal(ordinal)?;
+        let width = self.layout.num_perm;
+        out.resize(width as usize, 0);
+        self.read_at(self.layout.signatures + u64::from(ordinal) * width, out)
+    }
+
+    /// Reads the id of `ordinal`.
+    pub fn id(&self, ordinal: u32) -> Result<String, IndexError> {
+        self.check_ordinal(ordinal)?;
+        let mut ends = [0u8; 16];
+        let (start, end) = if ordinal == 0 {
+            self.read_at(self.layout.id_ends, &mut ends[8..])?;
+            (0, le_u64(&ends, 8))
+        } else {
+            self.read_at(
+                self.layout.id_ends + 8 * (u64::from(ordinal) - 1),
+                &mut ends,
+            )?;
+            (le_u64(&ends, 0), le_u64(&ends, 8))
         };
-        let end = end_of(ordinal as usize);
-        let base = self.layout.id_bytes as usize;
-        let bytes = self
-            .map
-            .get(base + start..base + end)
-            .filter(|_| start <= end)
-            .ok_or_else(|| IndexError::Corrupt {
+        let limit = self.layout.trailer - self.layout.id_bytes;
+        if start > end || end > limit {
+            return Err(IndexError::Corrupt {
                 path: self.path.clone(),
                 what: format!("id {ordinal} out of range"),
-            })?;
-        std::str::from_utf8(bytes).map_err(|_| IndexError::Corrupt {
+            });
+        }
+        let mut bytes = vec![0u8; (end - start) as usize];
+        self.read_at(self.layout.id_bytes + start, &mut bytes)?;
+        String::from_utf8(bytes).map_err(|_| IndexError::Corrupt {
             path: self.path.clone(),
             what: format!("id {ordinal} is not UTF-8"),
         })
@@ -450,13 +485,16 @@ impl Segment {
             }
         }
         let mut row = Vec::with_capacity(keys.len());
+        let width = self.layout.num_perm as usize;
+        let signatures = self.layout.signatures as usize;
         for ordinal in 0..n as u32 {
             row.clear();
             row.extend(keys.iter().map(|k| k[ordinal as usize]));
+            let at = signatures + ordinal as usize * width;
             data.push(
-                self.id(ordinal)?,
+                &self.id(ordinal)?,
                 hash_of[ordinal as usize],
-                self.signature(ordinal),
+                &self.map[at..at + width],
                 &row,
             );
         }
@@ -515,7 +553,10 @@ mod tests {
         seg.find_band(0, BandKey(u32::MAX), 10, &mut out);
         seg.find_band(1, BandKey(8), 10, &mut out);
         assert_eq!(out, vec![2]);
-        assert_eq!(seg.signature(1), &[5, 6, 7, 8]);
+        let mut signature = Vec::new();
+        seg.signature_into(1, &mut signature).unwrap();
+        assert_eq!(signature, [5, 6, 7, 8]);
+        assert!(seg.signature_into(3, &mut signature).is_err());
         assert_eq!(
             (seg.id(0).unwrap(), seg.id(1).unwrap(), seg.id(2).unwrap()),
             ("a", "bb", "")

@@ -47,16 +47,16 @@ impl Dedup {
         analysis: &Analysis,
         keys: &[Vec<BandKey>],
         indexes: &[Index],
-    ) -> IndexMatches {
+    ) -> Result<IndexMatches, Error> {
         if indexes.is_empty() {
-            return IndexMatches::default();
+            return Ok(IndexMatches::default());
         }
         let slots = analysis.signatures.len();
         // Per slot: candidates examined, and verified (document, similarity, exact) links.
         type SlotLinks = (u64, Vec<(IndexedRef, f64, bool)>);
         let per_slot: Vec<SlotLinks> = (0..slots)
             .into_par_iter()
-            .map(|slot| {
+            .map(|slot| -> Result<SlotLinks, Error> {
                 let hash = analysis.text_hashes[slot];
                 let exact = indexes.iter().enumerate().find_map(|(i, index)| {
                     index.find_text(hash).map(|doc| IndexedRef {
@@ -65,7 +65,7 @@ impl Dedup {
                     })
                 });
                 if let Some(found) = exact {
-                    return (0, vec![(found, 1.0, true)]);
+                    return Ok((0, vec![(found, 1.0, true)]));
                 }
                 let mut candidates: Vec<IndexedRef> = Vec::new();
                 let mut docs = Vec::new();
@@ -82,17 +82,18 @@ impl Dedup {
                 candidates.sort_unstable();
                 candidates.dedup();
                 let signature = analysis.signatures.get(slot);
-                let links = candidates
-                    .iter()
-                    .filter_map(|&r| {
-                        let indexed = indexes[r.index as usize].signature(r.doc);
-                        let similarity = estimate_jaccard_bbit(signature, indexed);
-                        (similarity >= self.threshold).then_some((r, similarity, false))
-                    })
-                    .collect();
-                (candidates.len() as u64, links)
+                let mut indexed = Vec::new();
+                let mut links = Vec::new();
+                for &r in &candidates {
+                    indexes[r.index as usize].signature_into(r.doc, &mut indexed)?;
+                    let similarity = estimate_jaccard_bbit(signature, &indexed);
+                    if similarity >= self.threshold {
+                        links.push((r, similarity, false));
+                    }
+                }
+                Ok((candidates.len() as u64, links))
             })
-            .collect();
+            .collect::<Result<_, Error>>()?;
 
         let mut nodes: Vec<IndexedRef> = per_slot
             .iter()
@@ -116,6 +117,6 @@ impl Dedup {
             }
         }
         matches.nodes = nodes;
-        matches
+        Ok(matches)
     }
 }

@@ -1,5 +1,6 @@
 //! Pass 2 (candidates, verification, clusters, removals) and pass 3 (writing kept records).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use super::against::IndexMatches;
@@ -39,7 +40,7 @@ impl Dedup {
         let keys = (options.collect_kept || !options.against.is_empty())
             .then(|| tables.keys_by_slot(slots));
         let matches = match &keys {
-            Some(keys) => self.match_indexes(analysis, keys, options.against),
+            Some(keys) => self.match_indexes(analysis, keys, options.against)?,
             None => IndexMatches::default(),
         };
         let pairs = tables.into_candidate_pairs();
@@ -158,13 +159,14 @@ impl Dedup {
             .iter()
             .map(|i| i.dir().display().to_string())
             .collect();
-        let indexed_id = |node: u32| -> Result<&str, Error> {
+        let indexed_id = |node: u32| -> Result<String, Error> {
             let r = matches.nodes[node as usize];
             Ok(options.against[r.index as usize].id(r.doc)?)
         };
         // (slot, kept) → similarity and kind.
-        let judge = |slot: u32, kept: Kept| -> (f64, DuplicateKind) {
-            match kept {
+        let mut indexed = Vec::new();
+        let mut judge = |slot: u32, kept: Kept| -> Result<(f64, DuplicateKind), Error> {
+            Ok(match kept {
                 Kept::Local(kept) => {
                     let kept_slot = docs.slot(kept).expect("cluster members have slots");
                     if slot == kept_slot {
@@ -178,13 +180,13 @@ impl Dedup {
                     Some(&(similarity, false)) => (similarity, DuplicateKind::Near),
                     None => {
                         let r = matches.nodes[node as usize];
-                        let indexed = options.against[r.index as usize].signature(r.doc);
+                        options.against[r.index as usize].signature_into(r.doc, &mut indexed)?;
                         let similarity =
-                            estimate_jaccard_bbit(analysis.signatures.get(slot as usize), indexed);
+                            estimate_jaccard_bbit(analysis.signatures.get(slot as usize), &indexed);
                         (similarity, DuplicateKind::Near)
                     }
                 },
-            }
+            })
         };
 
         let mut removals: Vec<(usize, Kept, f64, DuplicateKind)> = Vec::new();
@@ -192,7 +194,7 @@ impl Dedup {
             let mut reports = Vec::with_capacity(cluster.len());
             for &doc in cluster {
                 let slot = docs.slot(doc).expect("cluster members have slots");
-                let (similarity, kind) = judge(slot, *kept);
+                let (similarity, kind) = judge(slot, *kept)?;
                 if !matches!(kept, Kept::Local(k) if *k == doc) {
                     removals.push((doc, *kept, similarity, kind));
                 }
@@ -203,15 +205,15 @@ impl Dedup {
                 });
             }
             let (kept_id, kept_in) = match *kept {
-                Kept::Local(kept) => (docs.id(kept), None),
+                Kept::Local(kept) => (Cow::Borrowed(docs.id(kept)), None),
                 Kept::Indexed(node) => (
-                    indexed_id(node)?,
+                    Cow::Owned(indexed_id(node)?),
                     Some(index_names[matches.nodes[node as usize].index as usize].as_str()),
                 ),
             };
             sink.cluster(&ClusterReport {
                 cluster: number,
-                kept: kept_id,
+                kept: &kept_id,
                 kept_in,
                 size: size(cluster, *kept),
                 members: reports,
@@ -227,11 +229,11 @@ impl Dedup {
                 DuplicateKind::Near => summary.near_duplicates += 1,
             }
             let (duplicate_of, duplicate_in) = match kept {
-                Kept::Local(kept) => (docs.id(kept), None),
+                Kept::Local(kept) => (Cow::Borrowed(docs.id(kept)), None),
                 Kept::Indexed(node) => {
                     summary.indexed_duplicates += 1;
                     (
-                        indexed_id(node)?,
+                        Cow::Owned(indexed_id(node)?),
                         Some(index_names[matches.nodes[node as usize].index as usize].as_str()),
                     )
                 }
@@ -239,7 +241,7 @@ impl Dedup {
             sink.removed(&Removal {
                 doc: DocId(doc as u64),
                 id: docs.id(doc),
-                duplicate_of,
+                duplicate_of: &duplicate_of,
                 duplicate_in,
                 similarity,
                 kind,
