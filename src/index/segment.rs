@@ -558,8 +558,8 @@ mod tests {
         assert_eq!(signature, [5, 6, 7, 8]);
         assert!(seg.signature_into(3, &mut signature).is_err());
         assert_eq!(
-            (seg.id(0).unwrap(), seg.id(1).unwrap(), seg.id(2).unwrap()),
-            ("a", "bb", "")
+            [seg.id(0).unwrap(), seg.id(1).unwrap(), seg.id(2).unwrap()],
+            ["a", "bb", ""]
         );
         let mut copy = SegmentData::new(4, 2);
         seg.copy_into(&mut copy).unwrap();
