@@ -86,6 +86,12 @@ pub enum ConfigError {
     StdinTwice,
     #[error("no input given")]
     NoInput,
+    #[error("a streaming run keeps the first copy it sees; the keep policy must be 'first'")]
+    StreamKeep,
+    #[error("mode {0:?} is not 'auto', 'batch' or 'stream'")]
+    Mode(String),
+    #[error("memory size {0:?} is not a number of bytes with an optional K, M, G or T suffix")]
+    MemorySize(String),
     #[error("max_doc_bytes must be at least 1")]
     MaxDocBytes,
 }

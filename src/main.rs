@@ -49,6 +49,11 @@ enum Command {
         /// Append the kept documents to the first --against index (created if DIR holds none).
         #[arg(long, requires = "dirs")]
         update: bool,
+        /// batch: read everything, then decide (clusters, keep policies, exact verification).
+        /// stream: decide each document as it arrives, first seen wins, kept records written at
+        /// once. auto: stream when reading only stdin and writing kept records to stdout.
+        #[arg(long, default_value = "auto")]
+        mode: String,
     },
     /// List the clusters of duplicates, largest first, one JSON line each.
     Clusters {
@@ -316,19 +321,37 @@ fn run(cli: Cli) -> Result<()> {
             clusters,
             against,
             update,
-        } => detect(
-            &common,
-            Some(&output),
-            removed.as_ref(),
-            clusters.as_ref(),
-            &against.dirs,
-            update,
-        ),
+            mode,
+        } => {
+            let streaming = match mode.as_str() {
+                "batch" => false,
+                "stream" => true,
+                "auto" => output == "-" && common.input.inputs.iter().all(|i| i == "-"),
+                _ => return Err(ConfigError::Mode(mode).into()),
+            };
+            detect(
+                &common,
+                Some(&output),
+                removed.as_ref(),
+                clusters.as_ref(),
+                &against.dirs,
+                update,
+                streaming,
+            )
+        }
         Command::Clusters {
             common,
             output,
             against,
-        } => detect(&common, None, None, Some(&output), &against.dirs, false),
+        } => detect(
+            &common,
+            None,
+            None,
+            Some(&output),
+            &against.dirs,
+            false,
+            false,
+        ),
         Command::Index { command } => run_index(command),
     }
 }
@@ -341,6 +364,7 @@ fn detect(
     clusters: Option<&String>,
     against: &[PathBuf],
     update: bool,
+    streaming: bool,
 ) -> Result<()> {
     let input = &common.input;
     input.start_threads()?;
@@ -374,7 +398,12 @@ fn detect(
         against: &indexes,
         collect_kept: update,
     };
-    let output = dedup.run_with(&mut inputs, options, &mut sink)?;
+    let output = if streaming {
+        let mut inputs = inputs.single_pass();
+        dedup.run_streaming(&mut inputs, options, &mut sink)?
+    } else {
+        dedup.run_with(&mut inputs, options, &mut sink)?
+    };
     // Outputs are committed before the index learns of the kept documents: a run stopped in
     // between leaves them out of the index, never in it without having been written.
     input.finish(sink, &output.summary)?;

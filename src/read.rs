@@ -133,6 +133,8 @@ pub struct InputSet {
     max_doc_bytes: usize,
     stdin_spool: Option<File>,
     stdin_consumed: bool,
+    /// Whether stdin is copied to a temporary file so that a later pass can read it again.
+    spool_stdin: bool,
 }
 
 impl InputSet {
@@ -157,7 +159,15 @@ impl InputSet {
             max_doc_bytes,
             stdin_spool: None,
             stdin_consumed: false,
+            spool_stdin: true,
         })
+    }
+
+    /// Reads stdin once only, without copying it to a temporary file: for a streaming run, which
+    /// never reads its input twice (and may read an endless stream).
+    pub fn single_pass(mut self) -> Self {
+        self.spool_stdin = false;
+        self
     }
 
     pub fn inputs(&self) -> &[Input] {
@@ -213,11 +223,18 @@ impl InputSet {
                     let mut spool = self
                         .stdin_spool
                         .as_ref()
-                        .ok_or_else(|| RejectReason::Unreadable("stdin spool missing".into()))?
+                        .ok_or_else(|| {
+                            RejectReason::Unreadable(
+                                "stdin was already read (single-pass input)".into(),
+                            )
+                        })?
                         .try_clone()
                         .map_err(unreadable)?;
                     spool.rewind().map_err(unreadable)?;
                     Box::new(spool)
+                } else if !self.spool_stdin {
+                    self.stdin_consumed = true;
+                    Box::new(io::stdin())
                 } else {
                     let spool = tempfile::tempfile().map_err(unreadable)?;
                     let writer = spool.try_clone().map_err(unreadable)?;

@@ -109,8 +109,14 @@ pub trait Sink {
         false
     }
 
-    /// A kept record (called in input order, during the second pass).
+    /// A kept record (called in input order, during the second pass; at once in streaming mode).
     fn kept(&mut self, _record: &KeptRecord<'_>) -> Result<(), Error> {
+        Ok(())
+    }
+
+    /// Everything decided so far has been handed over (streaming mode, after each batch): push
+    /// buffered output on to its reader.
+    fn flush(&mut self) -> Result<(), Error> {
         Ok(())
     }
 }

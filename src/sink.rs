@@ -95,6 +95,13 @@ impl Sink for CliSink {
         }
     }
 
+    fn flush(&mut self) -> Result<(), Error> {
+        for out in [&mut self.kept, &mut self.removed].into_iter().flatten() {
+            out.flush().map_err(|e| out.error(e))?;
+        }
+        Ok(())
+    }
+
     fn wants_kept_records(&self) -> bool {
         self.kept.is_some()
     }

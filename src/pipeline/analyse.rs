@@ -143,7 +143,7 @@ impl Dedup {
     }
 
     /// Stage A for one frame: parse, normalize, hash the normalized text, shingle.
-    fn prepare(&self, parser: &Parser, frame: &Frame) -> Prepared {
+    pub(super) fn prepare(&self, parser: &Parser, frame: &Frame) -> Prepared {
         let record = match frame {
             Frame::Rejected(rejection) => return Prepared::Rejected(rejection.clone()),
             Frame::Record(record) => record,

@@ -17,6 +17,7 @@
 mod against;
 mod analyse;
 mod decide;
+mod stream;
 
 use std::time::Instant;
 

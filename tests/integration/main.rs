@@ -4,6 +4,7 @@
 //! - `oracle`: on generated corpora, clusters match the exact Jaccard graph.
 //! - `determinism`: byte-identical output whatever the thread count.
 //! - `index`: the persistent index: build, add, compact, --against, --update, damage, crashes.
+//! - `stream`: streaming mode: decisions as documents arrive, pipes, indexes.
 //! - `regressions`: one test per issue, named after it.
 
 mod bad_input;
@@ -12,4 +13,5 @@ mod determinism;
 mod index;
 mod oracle;
 mod regressions;
+mod stream;
 mod util;

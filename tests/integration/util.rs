@@ -104,3 +104,9 @@ pub fn story(seed: u64, words: usize) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+/// Asserts success and returns stdout.
+pub fn ok_stdout(out: &Output) -> Vec<u8> {
+    ok(out);
+    out.stdout.clone()
+}

@@ -1,0 +1,442 @@
+//! Streaming mode: decide each document as it arrives, first seen wins.
+//!
+//! A reader thread hands over frames one by one; the worker takes whatever has arrived (up to a
+//! batch), prepares and signs it in parallel, then decides each document in input order against
+//! everything kept so far (and the `--against` indexes): an exact copy or a verified near copy
+//! (signature estimate ≥ threshold against a bucket mate) is removed, anything else is kept,
+//! written at once, and added to the online tables. After each batch the sink is flushed, so a
+//! document waits at most one batch.
+//!
+//! Unlike a batch run there are no chains: a document is compared with kept documents only, so a
+//! removed document never pulls a later one into its cluster.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::mpsc::{TryRecvError, sync_channel};
+
+use rayon::prelude::*;
+
+use super::*;
+use crate::index::IndexDoc;
+use crate::lsh::ANCHORS;
+use crate::minhash::estimate_jaccard_bbit;
+
+/// No further bucket mate.
+const NONE: u32 = u32::MAX;
+
+/// What a streaming run keeps in memory: per kept document, its signature, its band records
+/// (a hash map from bucket to its latest member, and per member a link to the previous one) and
+/// its id; per removed document, its cluster entry.
+struct Online {
+    num_bands: usize,
+    exact: HashMap<u128, u32>,
+    /// `(band << 32) | key` → the latest kept document in that bucket.
+    buckets: HashMap<u64, u32>,
+    /// Per kept document and band, the previous kept document in the same bucket.
+    previous: Vec<u32>,
+    signatures: SignatureStore,
+    ids: DocTable,
+    /// Per kept document, its position in the input.
+    positions: Vec<u64>,
+    /// Removed documents: (kept document or indexed node, position, id end in `removed_ids`,
+    /// similarity).
+    removed: Vec<(Target, u64, f64)>,
+    removed_ids: DocTable,
+    /// Indexed documents that removed something, in order of first use.
+    indexed: Vec<(u32, IndexDoc)>,
+    indexed_node: HashMap<(u32, IndexDoc), u32>,
+    segment: Option<SegmentData>,
+}
+
+/// What a removed document duplicates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Target {
+    Kept(u32),
+    Indexed(u32),
+}
+
+/// One prepared and signed document of a batch.
+enum Signed {
+    Rejected(Rejection),
+    Doc {
+        id: String,
+        text_hash: u128,
+        /// Empty for a document without shingles.
+        signature: Vec<u32>,
+        keys: Vec<BandKey>,
+    },
+}
+
+impl Online {
+    fn candidates(&self, keys: &[BandKey], out: &mut Vec<u32>) {
+        out.clear();
+        for (band, key) in keys.iter().enumerate() {
+            let bucket = ((band as u64) << 32) | u64::from(key.0);
+            let mut member = self.buckets.get(&bucket).copied().unwrap_or(NONE);
+            let mut walked = 0;
+            while member != NONE && walked < ANCHORS {
+                out.push(member);
+                member = self.previous[member as usize * self.num_bands + band];
+                walked += 1;
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+    }
+
+    fn keep(
+        &mut self,
+        id: &str,
+        position: u64,
+        text_hash: u128,
+        signature: &[u32],
+        keys: &[BandKey],
+    ) {
+        let kept = self.positions.len() as u32;
+        self.exact.insert(text_hash, kept);
+        for (band, key) in keys.iter().enumerate() {
+            let bucket = ((band as u64) << 32) | u64::from(key.0);
+            let before = self.buckets.insert(bucket, kept).unwrap_or(NONE);
+            self.previous.push(before);
+        }
+        self.signatures.push(signature);
+        self.ids.push(id, DocState::Unique(kept), 0.0);
+        self.positions.push(position);
+        if let Some(segment) = &mut self.segment {
+            segment.push(id, text_hash, self.signatures.get(kept as usize), keys);
+        }
+    }
+
+    fn node(&mut self, index: u32, doc: IndexDoc) -> u32 {
+        let next = self.indexed.len() as u32;
+        *self.indexed_node.entry((index, doc)).or_insert_with(|| {
+            self.indexed.push((index, doc));
+            next
+        })
+    }
+}
+
+impl Dedup {
+    /// Decides each document as it arrives (first seen wins) and hands kept records to the sink
+    /// at once, flushing it after each batch. `options.against` indexes are consulted per
+    /// document; verification is on the signature estimate.
+    pub fn run_streaming(
+        &self,
+        inputs: &mut InputSet,
+        options: RunOptions<'_>,
+        sink: &mut dyn Sink,
+    ) -> Result<RunOutput, Error> {
+        let started = Instant::now();
+        if self.keep != KeepPolicy::First {
+            return Err(Error::Config(ConfigError::StreamKeep));
+        }
+        for index in options.against {
+            self.check_index(index)?;
+        }
+        let parser = Parser::new(inputs.format(), self.fields.clone());
+        let num_bands = self.params.num_bands;
+        let mut online = Online {
+            num_bands,
+            exact: HashMap::new(),
+            buckets: HashMap::new(),
+            previous: Vec::new(),
+            signatures: SignatureStore::new(self.num_perm()),
+            ids: DocTable::new(&KeepPolicy::First),
+            positions: Vec::new(),
+            removed: Vec::new(),
+            removed_ids: DocTable::new(&KeepPolicy::First),
+            indexed: Vec::new(),
+            indexed_node: HashMap::new(),
+            segment: options
+                .collect_kept
+                .then(|| SegmentData::new(self.num_perm(), num_bands)),
+        };
+        let mut summary = Summary::empty(self.params, self.num_perm(), self.threshold);
+        let total_bytes = inputs.total_bytes();
+        let mut frames = inputs.frames();
+        let counter = frames.byte_counter();
+        let mut position = 0u64;
+        std::thread::scope(|scope| -> Result<(), Error> {
+            let (sender, arrivals) = sync_channel::<Frame>(self.batch_docs);
+            scope.spawn(move || {
+                for frame in frames.by_ref() {
+                    if sender.send(frame).is_err() {
+                        break;
+                    }
+                }
+            });
+            let mut batch: Vec<Frame> = Vec::with_capacity(self.batch_docs);
+            // Block for the first frame, then take whatever else has arrived.
+            while let Ok(first) = arrivals.recv() {
+                batch.clear();
+                batch.push(first);
+                while batch.len() < self.batch_docs {
+                    match arrivals.try_recv() {
+                        Ok(frame) => batch.push(frame),
+                        Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                    }
+                }
+                let signed: Vec<Signed> = batch
+                    .par_iter()
+                    .map(|frame| self.sign_one(&parser, frame))
+                    .collect();
+                for (frame, item) in batch.iter().zip(signed) {
+                    self.decide_one(
+                        frame,
+                        item,
+                        position,
+                        &mut online,
+                        options.against,
+                        sink,
+                        &mut summary,
+                    )?;
+                    position += 1;
+                }
+                summary.bytes_read = counter.load(std::sync::atomic::Ordering::Relaxed);
+                sink.progress(&Progress {
+                    docs: position,
+                    bytes: summary.bytes_read,
+                    total_bytes,
+                });
+                sink.flush()?;
+            }
+            Ok(())
+        })?;
+        self.report_stream_clusters(&online, options.against, sink, &mut summary)?;
+        summary.docs_read = position;
+        summary.kept =
+            position - summary.rejected - summary.exact_duplicates - summary.near_duplicates;
+        summary.redundancy_percent = summary.redundancy();
+        summary.seconds = started.elapsed().as_secs_f64();
+        summary.docs_per_second = summary.docs_read as f64 / summary.seconds.max(1e-9);
+        Ok(RunOutput {
+            summary,
+            kept: online.segment,
+        })
+    }
+
+    fn sign_one(&self, parser: &Parser, frame: &Frame) -> Signed {
+        match self.prepare(parser, frame) {
+            Prepared::Rejected(rejection) => Signed::Rejected(rejection),
+            Prepared::Doc {
+                id,
+                text_hash,
+                shingles,
+                ..
+            } => {
+                let (mut signature, mut keys) = (Vec::new(), Vec::new());
+                if !shingles.is_empty() {
+                    signature = vec![0u32; self.num_perm()];
+                    self.hasher.sign_into(&shingles, &mut signature);
+                    self.params.band_keys(&signature, &mut keys);
+                }
+                Signed::Doc {
+                    id,
+                    text_hash,
+                    signature,
+                    keys,
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn decide_one(
+        &self,
+        frame: &Frame,
+        item: Signed,
+        position: u64,
+        online: &mut Online,
+        against: &[Index],
+        sink: &mut dyn Sink,
+        summary: &mut Summary,
+    ) -> Result<(), Error> {
+        let (id, text_hash, signature, keys) = match item {
+            Signed::Rejected(rejection) => {
+                if self.strict {
+                    return Err(Error::Rejected(rejection));
+                }
+                summary.rejected += 1;
+                return sink.rejected(&rejection);
+            }
+            Signed::Doc {
+                id,
+                text_hash,
+                signature,
+                keys,
+            } => (id, text_hash, signature, keys),
+        };
+        let Frame::Record(record) = frame else {
+            unreachable!("a rejected frame prepares as rejected")
+        };
+        if signature.is_empty() {
+            summary.empty += 1;
+            return self.keep_record(record, position, sink);
+        }
+        // Exact copies first, then near copies; this run's kept documents before indexed ones.
+        let mut found: Option<(Target, f64, DuplicateKind)> = None;
+        if let Some(&kept) = online.exact.get(&text_hash) {
+            found = Some((Target::Kept(kept), 1.0, DuplicateKind::Exact));
+        }
+        if found.is_none() {
+            for (i, index) in against.iter().enumerate() {
+                if let Some(doc) = index.find_text(text_hash) {
+                    let node = online.node(i as u32, doc);
+                    found = Some((Target::Indexed(node), 1.0, DuplicateKind::Exact));
+                    break;
+                }
+            }
+        }
+        let bits: Vec<u8> = signature.iter().map(|&v| v as u8).collect();
+        if found.is_none() {
+            let mut candidates = Vec::new();
+            online.candidates(&keys, &mut candidates);
+            let mut best: Option<(u32, f64)> = None;
+            for &kept in &candidates {
+                let s = estimate_jaccard_bbit(&bits, online.signatures.get(kept as usize));
+                if s >= self.threshold && best.is_none_or(|(_, b)| s > b) {
+                    best = Some((kept, s));
+                }
+            }
+            found = best.map(|(kept, s)| (Target::Kept(kept), s, DuplicateKind::Near));
+        }
+        if found.is_none() && !against.is_empty() {
+            let mut best: Option<((u32, IndexDoc), f64)> = None;
+            let (mut docs, mut indexed) = (Vec::new(), Vec::new());
+            for (i, index) in against.iter().enumerate() {
+                docs.clear();
+                for (band, key) in keys.iter().enumerate() {
+                    index.find_band(band, *key, ANCHORS, &mut docs);
+                }
+                docs.sort_unstable();
+                docs.dedup();
+                for &doc in &docs {
+                    index.signature_into(doc, &mut indexed)?;
+                    let s = estimate_jaccard_bbit(&bits, &indexed);
+                    if s >= self.threshold && best.is_none_or(|(_, b)| s > b) {
+                        best = Some(((i as u32, doc), s));
+                    }
+                }
+            }
+            if let Some(((i, doc), s)) = best {
+                let node = online.node(i, doc);
+                found = Some((Target::Indexed(node), s, DuplicateKind::Near));
+            }
+        }
+
+        let Some((target, similarity, kind)) = found else {
+            online.keep(&id, position, text_hash, &signature, &keys);
+            return self.keep_record(record, position, sink);
+        };
+        match kind {
+            DuplicateKind::Exact => summary.exact_duplicates += 1,
+            DuplicateKind::Near => summary.near_duplicates += 1,
+        }
+        let (duplicate_of, duplicate_in) = match target {
+            Target::Kept(kept) => (Cow::Borrowed(online.ids.id(kept as usize)), None),
+            Target::Indexed(node) => {
+                summary.indexed_duplicates += 1;
+                let (i, doc) = online.indexed[node as usize];
+                let index = &against[i as usize];
+                (
+                    Cow::Owned(index.id(doc)?),
+                    Some(index.dir().display().to_string()),
+                )
+            }
+        };
+        sink.removed(&Removal {
+            doc: DocId(position),
+            id: &id,
+            duplicate_of: &duplicate_of,
+            duplicate_in: duplicate_in.as_deref(),
+            similarity,
+            kind,
+        })?;
+        online.removed.push((target, position, similarity));
+        online.removed_ids.push(&id, DocState::Empty, 0.0);
+        Ok(())
+    }
+
+    fn keep_record(
+        &self,
+        record: &Record,
+        position: u64,
+        sink: &mut dyn Sink,
+    ) -> Result<(), Error> {
+        sink.kept(&KeptRecord {
+            doc: DocId(position),
+            origin: &record.origin,
+            bytes: &record.bytes,
+        })
+    }
+
+    /// At the end of a streaming run: every kept document with the documents removed as its
+    /// duplicates, largest cluster first.
+    fn report_stream_clusters(
+        &self,
+        online: &Online,
+        against: &[Index],
+        sink: &mut dyn Sink,
+        summary: &mut Summary,
+    ) -> Result<(), Error> {
+        let mut by_target: Vec<(Target, usize)> = online
+            .removed
+            .iter()
+            .enumerate()
+            .map(|(r, entry)| (entry.0, r))
+            .collect();
+        by_target.sort_unstable();
+        let mut clusters: Vec<(Target, &[(Target, usize)])> = by_target
+            .chunk_by(|a, b| a.0 == b.0)
+            .map(|group| (group[0].0, group))
+            .collect();
+        let first_position = |c: &(Target, &[(Target, usize)])| match c.0 {
+            Target::Kept(kept) => online.positions[kept as usize],
+            Target::Indexed(_) => online.removed[c.1[0].1].1,
+        };
+        clusters.sort_by(|a, b| {
+            (b.1.len())
+                .cmp(&a.1.len())
+                .then(first_position(a).cmp(&first_position(b)))
+        });
+        summary.clusters = clusters.len() as u64;
+        summary.largest_cluster = clusters.first().map_or(0, |c| c.1.len() as u64 + 1);
+        for (number, (target, removed)) in clusters.iter().enumerate() {
+            let mut members = Vec::with_capacity(removed.len() + 1);
+            let (kept, kept_in) = match *target {
+                Target::Kept(kept) => {
+                    members.push(MemberReport {
+                        doc: DocId(online.positions[kept as usize]),
+                        id: online.ids.id(kept as usize),
+                        similarity: 1.0,
+                    });
+                    (Cow::Borrowed(online.ids.id(kept as usize)), None)
+                }
+                Target::Indexed(node) => {
+                    let (i, doc) = online.indexed[node as usize];
+                    let index = &against[i as usize];
+                    (
+                        Cow::Owned(index.id(doc)?),
+                        Some(index.dir().display().to_string()),
+                    )
+                }
+            };
+            for &(_, r) in removed.iter() {
+                let (_, position, similarity) = online.removed[r];
+                members.push(MemberReport {
+                    doc: DocId(position),
+                    id: online.removed_ids.id(r),
+                    similarity,
+                });
+            }
+            sink.cluster(&ClusterReport {
+                cluster: number,
+                kept: &kept,
+                kept_in: kept_in.as_deref(),
+                size: removed.len() + 1,
+                members,
+            })?;
+        }
+        Ok(())
+    }
+}
