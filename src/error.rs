@@ -29,6 +29,13 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// Temporary files (spilled band runs) could not be written or read.
+    #[error("cannot use temporary files in {path}")]
+    Temp {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// More distinct documents than one run can index (2^32).
     #[error("more than 2^32 distinct documents in one run")]
     TooManyDocuments,
@@ -92,6 +99,8 @@ pub enum ConfigError {
     Mode(String),
     #[error("memory size {0:?} is not a number of bytes with an optional K, M, G or T suffix")]
     MemorySize(String),
+    #[error("memory budget of {0} bytes is below the minimum of 1 MiB")]
+    MemoryTooSmall(u64),
     #[error("max_doc_bytes must be at least 1")]
     MaxDocBytes,
 }

@@ -201,6 +201,33 @@ struct DetectArgs {
     /// Keep whitespace runs as they are.
     #[arg(long)]
     keep_whitespace: bool,
+    /// Memory budget, e.g. 512M or 4G: band tables beyond a quarter of it are spilled to sorted
+    /// runs on disk and merged back; exact checks load at most a quarter of it per round.
+    #[arg(long, value_name = "SIZE")]
+    memory: Option<String>,
+    /// Where spilled runs go (default: the system's temporary directory).
+    #[arg(long, value_name = "DIR")]
+    temp_dir: Option<PathBuf>,
+}
+
+/// Parses a size such as `1048576`, `512K`, `256M`, `4G` or `1T` (powers of 1024; a trailing `B`
+/// or `iB` is allowed).
+fn parse_size(text: &str) -> Result<u64, ConfigError> {
+    let bad = || ConfigError::MemorySize(text.to_string());
+    let trimmed = text.trim();
+    let trimmed = trimmed
+        .strip_suffix("iB")
+        .or_else(|| trimmed.strip_suffix('B'))
+        .unwrap_or(trimmed);
+    let (digits, shift) = match trimmed.chars().last().ok_or_else(bad)? {
+        'k' | 'K' => (&trimmed[..trimmed.len() - 1], 10),
+        'm' | 'M' => (&trimmed[..trimmed.len() - 1], 20),
+        'g' | 'G' => (&trimmed[..trimmed.len() - 1], 30),
+        't' | 'T' => (&trimmed[..trimmed.len() - 1], 40),
+        _ => (trimmed, 0),
+    };
+    let number: u64 = digits.trim().parse().map_err(|_| bad())?;
+    number.checked_mul(1 << shift).ok_or_else(bad)
 }
 
 impl DetectArgs {
@@ -222,6 +249,12 @@ impl DetectArgs {
             (Some(bands), Some(rows)) => builder = builder.bands(bands, rows),
             (None, None) => {}
             _ => return Err(ConfigError::HalfBands),
+        }
+        if let Some(size) = &self.memory {
+            builder = builder.memory(parse_size(size)?);
+        }
+        if let Some(dir) = &self.temp_dir {
+            builder = builder.temp_dir(dir);
         }
         Ok(builder)
     }
@@ -557,5 +590,18 @@ mod tests {
     #[test]
     fn command_line_definition_is_consistent() {
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sizes_parse_with_binary_suffixes() {
+        use super::parse_size;
+        assert_eq!(parse_size("1048576").unwrap(), 1 << 20);
+        assert_eq!(parse_size("256M").unwrap(), 256 << 20);
+        assert_eq!(parse_size("4G").unwrap(), 4 << 30);
+        assert_eq!(parse_size("4GiB").unwrap(), 4 << 30);
+        assert_eq!(parse_size("512kB").unwrap(), 512 << 10);
+        for bad in ["", "G", "4X", "-1M", "99999999999T"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -141,6 +141,8 @@ pub struct Summary {
     pub verified_pairs: u64,
     /// Removed documents whose kept copy is in an index (`--against`).
     pub indexed_duplicates: u64,
+    /// Sorted runs of band records written to disk under a memory budget.
+    pub spilled_runs: u64,
     /// Duplicates removed as a share of the documents that were not rejected, in percent.
     pub redundancy_percent: f64,
     pub bytes_read: u64,
@@ -167,6 +169,7 @@ impl Summary {
             exact_checks: 0,
             verified_pairs: 0,
             indexed_duplicates: 0,
+            spilled_runs: 0,
             redundancy_percent: 0.0,
             bytes_read: 0,
             seconds: 0.0,

@@ -27,7 +27,7 @@ impl Dedup {
             text_hashes: Vec::new(),
             bytes_read: 0,
         };
-        let mut tables = BandTables::new(self.params);
+        let mut tables = self.band_tables()?;
         let mut first_copy: HashMap<u128, u32> = HashMap::new();
         self.for_each_batch(inputs, |batch, bytes_read| {
             {
@@ -97,6 +97,9 @@ impl Dedup {
                     let slot = analysis.signatures.push(sig) as u32;
                     tables.insert(slot, keys);
                 }
+                tables
+                    .spill_if_over_budget()
+                    .map_err(|e| self.temp_error(e))?;
                 analysis.bytes_read = bytes_read;
                 sink.progress(&Progress {
                     docs: analysis.docs.states.len() as u64,

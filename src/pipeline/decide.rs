@@ -38,17 +38,22 @@ impl Dedup {
         let docs = &analysis.docs;
         let slots = analysis.signatures.len();
         let keys = (options.collect_kept || !options.against.is_empty())
-            .then(|| tables.keys_by_slot(slots));
+            .then(|| tables.keys_by_slot(slots))
+            .transpose()
+            .map_err(|e| self.temp_error(e))?;
         let matches = match &keys {
             Some(keys) => self.match_indexes(analysis, keys, options.against)?,
             None => IndexMatches::default(),
         };
-        let pairs = tables.into_candidate_pairs();
+        summary.spilled_runs = tables.runs_spilled() as u64;
+        let pairs = tables
+            .into_candidate_pairs()
+            .map_err(|e| self.temp_error(e))?;
         let verifier = Verifier::new(self.verify, self.threshold, self.num_perm());
         // Sets are loaded in bounded rounds when records can be read back by location; a round
         // that must re-read whole inputs (compressed files, stdin) is done once.
         let max_sets = if analysis.locations.iter().all(Option::is_some) {
-            MAX_SETS_PER_ROUND
+            self.max_sets_per_round()
         } else {
             usize::MAX
         };

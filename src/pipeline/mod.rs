@@ -19,6 +19,7 @@ mod analyse;
 mod decide;
 mod stream;
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::cluster::{KeepPolicy, UnionFind};
@@ -51,6 +52,8 @@ pub struct DedupBuilder {
     strict: bool,
     batch_docs: usize,
     batch_bytes: usize,
+    memory: Option<u64>,
+    temp_dir: PathBuf,
 }
 
 impl Default for DedupBuilder {
@@ -68,6 +71,8 @@ impl Default for DedupBuilder {
             strict: false,
             batch_docs: 2048,
             batch_bytes: 8 << 20,
+            memory: None,
+            temp_dir: std::env::temp_dir(),
         }
     }
 }
@@ -139,6 +144,21 @@ impl DedupBuilder {
         self
     }
 
+    /// A memory budget in bytes. A quarter of it bounds the band records held in memory (beyond
+    /// that they are spilled to sorted runs under the temporary directory and merged back), and a
+    /// quarter bounds the shingle sets loaded per round of exact checks. Signatures (`num_perm`
+    /// bytes per distinct text), ids and the exact-duplicate map stay in memory. At least 1 MiB.
+    pub fn memory(mut self, bytes: u64) -> Self {
+        self.memory = Some(bytes);
+        self
+    }
+
+    /// Where spilled band runs go (default: the system's temporary directory).
+    pub fn temp_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.temp_dir = dir.into();
+        self
+    }
+
     /// Takes every setting that signatures and band keys depend on from an index, so that this
     /// run's documents can be compared with (or added to) it.
     pub fn index_params(mut self, params: &IndexParams) -> Self {
@@ -169,6 +189,11 @@ impl DedupBuilder {
         if self.batch_bytes == 0 {
             return Err(ConfigError::Zero("batch_bytes"));
         }
+        if let Some(bytes) = self.memory
+            && bytes < MIN_MEMORY
+        {
+            return Err(ConfigError::MemoryTooSmall(bytes));
+        }
         let mut fields = self.fields;
         fields.keep = self.keep.field().map(str::to_string);
         Ok(Dedup {
@@ -184,6 +209,8 @@ impl DedupBuilder {
             strict: self.strict,
             batch_docs: self.batch_docs,
             batch_bytes: self.batch_bytes,
+            memory: self.memory,
+            temp_dir: self.temp_dir,
         })
     }
 }
@@ -203,7 +230,12 @@ pub struct Dedup {
     strict: bool,
     batch_docs: usize,
     batch_bytes: usize,
+    memory: Option<u64>,
+    temp_dir: PathBuf,
 }
+
+/// The smallest memory budget accepted.
+pub const MIN_MEMORY: u64 = 1 << 20;
 
 /// What the first pass learned about one record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -318,6 +350,31 @@ impl Dedup {
         self.threshold
     }
 
+    /// Band tables for one run: in memory, or with a spill budget.
+    fn band_tables(&self) -> Result<BandTables, Error> {
+        match self.memory {
+            None => Ok(BandTables::new(self.params)),
+            Some(bytes) => BandTables::with_budget(self.params, bytes / 4, &self.temp_dir)
+                .map_err(|e| self.temp_error(e)),
+        }
+    }
+
+    /// Shingle sets loaded per round of exact checks.
+    fn max_sets_per_round(&self) -> usize {
+        match self.memory {
+            None => MAX_SETS_PER_ROUND,
+            // About 2 KB per set (400 words as 32-bit hashes, plus slack).
+            Some(bytes) => ((bytes / 4 / 2048) as usize).clamp(64, MAX_SETS_PER_ROUND),
+        }
+    }
+
+    fn temp_error(&self, source: std::io::Error) -> Error {
+        Error::Temp {
+            path: self.temp_dir.clone(),
+            source,
+        }
+    }
+
     /// The parameters an index must share with this deduplicator.
     pub fn index_params(&self) -> IndexParams {
         IndexParams {
@@ -396,7 +453,9 @@ impl Dedup {
     ) -> Result<(Summary, SegmentData), Error> {
         let started = Instant::now();
         let (analysis, tables) = self.analyse(inputs, sink)?;
-        let keys = tables.keys_by_slot(analysis.signatures.len());
+        let keys = tables
+            .keys_by_slot(analysis.signatures.len())
+            .map_err(|e| self.temp_error(e))?;
         drop(tables);
         let removed = vec![false; analysis.docs.states.len()];
         let segment = self.segment_of_kept(&analysis, &keys, &removed);

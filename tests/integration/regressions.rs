@@ -150,3 +150,74 @@ fn issue_2_clough_stevenson_copies_found_non_apart() {
     );
     assert!(cut_above >= 5);
 }
+
+/// Issue 4: under a tiny memory budget the band tables spill to several sorted runs, and every
+/// output is byte-identical to the run without a budget.
+#[test]
+fn issue_4_tiny_memory_budget_spills_and_gives_identical_output() {
+    use neardup::synth::{Corpus, CorpusSpec};
+    let dir = tempfile::tempdir().unwrap();
+    let docs: String = Corpus::new(CorpusSpec {
+        docs: 12_000,
+        seed: 4,
+        dup_fraction: 0.4,
+        mean_words: 40,
+    })
+    .map(|d| record(&d.id, &d.text) + "\n")
+    .collect();
+    write(dir.path(), "in.jsonl", docs.as_bytes());
+    std::fs::create_dir(dir.path().join("tmp")).unwrap();
+    let run = |tag: &str, extra: &[&str]| {
+        let (kept, removed, clusters, stats) = (
+            format!("k{tag}.jsonl"),
+            format!("r{tag}.jsonl"),
+            format!("c{tag}.jsonl"),
+            format!("s{tag}.json"),
+        );
+        let mut args = vec![
+            "dedup",
+            "in.jsonl",
+            "-o",
+            &kept,
+            "--removed",
+            &removed,
+            "--clusters",
+            &clusters,
+            "--stats-json",
+            &stats,
+            "-q",
+        ];
+        args.extend_from_slice(extra);
+        ok(&run_in(dir.path(), &args, b""));
+        let read = |name: &str| std::fs::read(dir.path().join(name)).unwrap();
+        (
+            read(&kept),
+            read(&removed),
+            read(&clusters),
+            stats_adding_up(&dir.path().join(&stats)),
+        )
+    };
+    let free = run("free", &[]);
+    let tight = run("tight", &["--memory", "1M", "--temp-dir", "tmp"]);
+    assert_eq!(free.3["spilled_runs"], 0);
+    assert!(
+        tight.3["spilled_runs"].as_u64().unwrap() >= 3,
+        "{}",
+        tight.3
+    );
+    assert!(free.3["clusters"].as_u64().unwrap() > 100);
+    assert_eq!(free.0, tight.0, "kept records differ");
+    assert_eq!(free.1, tight.1, "removals differ");
+    assert_eq!(free.2, tight.2, "clusters differ");
+    // Runs live in a temporary directory that is gone after the run.
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+        0
+    );
+    let out = run_in(
+        dir.path(),
+        &["dedup", "in.jsonl", "-o", "k.jsonl", "--memory", "12Q"],
+        b"",
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("memory size \"12Q\""));
+}

@@ -16,6 +16,8 @@ use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use crate::error::ConfigError;
 
+mod runs;
+
 /// How a signature is cut into bands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LshParams {
@@ -173,11 +175,31 @@ pub type CandidatePair = (u32, u32);
 /// copies) give `ANCHORS` pairs per member instead of a quadratic number.
 pub const ANCHORS: usize = 64;
 
-/// Band records of many signatures: per band, a vector of packed `(key, slot)` records.
-#[derive(Debug, Clone)]
+/// Band records of many signatures: per band, a vector of packed `(key, slot)` records. With a
+/// record budget ([`BandTables::with_budget`]), [`BandTables::spill_if_over_budget`] moves them to
+/// sorted runs on disk whenever they outgrow it; reading them back merges the runs.
+#[derive(Debug)]
 pub struct BandTables {
     params: LshParams,
     bands: Vec<Vec<u64>>,
+    spill: Option<Spill>,
+}
+
+/// Where and when band records go to disk.
+#[derive(Debug)]
+struct Spill {
+    dir: tempfile::TempDir,
+    max_records: usize,
+    runs: Vec<runs::Run>,
+}
+
+/// Appends the pairs of one bucket (records sorted, so members in slot order).
+fn bucket_pairs(bucket: &[u64], pairs: &mut Vec<CandidatePair>) {
+    for (i, &later) in bucket.iter().enumerate().skip(1) {
+        for &earlier in &bucket[..i.min(ANCHORS)] {
+            pairs.push((earlier as u32, later as u32));
+        }
+    }
 }
 
 impl BandTables {
@@ -185,11 +207,38 @@ impl BandTables {
         BandTables {
             params,
             bands: vec![Vec::new(); params.num_bands],
+            spill: None,
         }
+    }
+
+    /// Tables that keep at most `max_bytes` of records in memory, spilling sorted runs to a new
+    /// temporary directory under `temp_dir`.
+    pub fn with_budget(
+        params: LshParams,
+        max_bytes: u64,
+        temp_dir: &std::path::Path,
+    ) -> std::io::Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("neardup-bands-")
+            .tempdir_in(temp_dir)?;
+        Ok(BandTables {
+            params,
+            bands: vec![Vec::new(); params.num_bands],
+            spill: Some(Spill {
+                dir,
+                max_records: (max_bytes / 8).max(1) as usize,
+                runs: Vec::new(),
+            }),
+        })
     }
 
     pub fn params(&self) -> LshParams {
         self.params
+    }
+
+    /// Sorted runs written so far.
+    pub fn runs_spilled(&self) -> usize {
+        self.spill.as_ref().map_or(0, |s| s.runs.len())
     }
 
     /// Records the band keys (in band order) of the signature at `slot`.
@@ -199,49 +248,84 @@ impl BandTables {
         }
     }
 
+    /// Writes the records in memory to a sorted run when they exceed the budget.
+    pub fn spill_if_over_budget(&mut self) -> std::io::Result<()> {
+        let Some(spill) = &mut self.spill else {
+            return Ok(());
+        };
+        let in_memory: usize = self.bands.iter().map(Vec::len).sum();
+        if in_memory > spill.max_records {
+            let run = runs::Run::spill(&mut self.bands, spill.dir.path())?;
+            spill.runs.push(run);
+        }
+        Ok(())
+    }
+
+    /// Calls `each` with the records of `band` in sorted order (sorting what is in memory).
+    fn for_each_sorted(
+        &self,
+        band: usize,
+        sorted_memory: &[u64],
+        each: impl FnMut(u64),
+    ) -> std::io::Result<()> {
+        let runs = self.spill.as_ref().map_or(&[][..], |s| &s.runs[..]);
+        runs::merge_band(runs, band, sorted_memory, each)
+    }
+
     /// The band keys of slots `0..num_slots`, per band, by slot (for lookups in an index and for
     /// writing index segments). A slot never inserted gets key 0.
-    pub fn keys_by_slot(&self, num_slots: usize) -> Vec<Vec<BandKey>> {
-        self.bands
-            .par_iter()
+    pub fn keys_by_slot(&self, num_slots: usize) -> std::io::Result<Vec<Vec<BandKey>>> {
+        (0..self.params.num_bands)
+            .into_par_iter()
             .map(|band| {
                 let mut keys = vec![BandKey(0); num_slots];
-                for &record in band {
+                let mut set = |record: u64| {
                     if let Some(key) = keys.get_mut(record as u32 as usize) {
                         *key = BandKey((record >> 32) as u32);
                     }
+                };
+                if self.runs_spilled() > 0 {
+                    self.for_each_sorted(band, &[], &mut set)?;
                 }
-                keys
+                self.bands[band].iter().for_each(|&r| set(r));
+                Ok(keys)
             })
             .collect()
     }
 
     /// Sorts every band and returns the distinct candidate pairs, sorted. Consumes the tables:
     /// after this, only pairs are needed.
-    pub fn into_candidate_pairs(self) -> Vec<CandidatePair> {
-        let per_band: Vec<Vec<CandidatePair>> = self
-            .bands
+    pub fn into_candidate_pairs(mut self) -> std::io::Result<Vec<CandidatePair>> {
+        let bands = std::mem::take(&mut self.bands);
+        let spilled = self.runs_spilled() > 0;
+        let per_band: Vec<Vec<CandidatePair>> = bands
             .into_par_iter()
-            .map(|mut band| {
+            .enumerate()
+            .map(|(number, mut band)| {
                 band.par_sort_unstable();
                 let mut pairs = Vec::new();
-                for bucket in band.chunk_by(|x, y| x >> 32 == y >> 32) {
-                    if bucket.len() < 2 {
-                        continue;
+                if !spilled {
+                    for bucket in band.chunk_by(|x, y| x >> 32 == y >> 32) {
+                        bucket_pairs(bucket, &mut pairs);
                     }
-                    for (i, &later) in bucket.iter().enumerate().skip(1) {
-                        for &earlier in &bucket[..i.min(ANCHORS)] {
-                            pairs.push((earlier as u32, later as u32));
-                        }
-                    }
+                    return Ok(pairs);
                 }
-                pairs
+                let mut bucket: Vec<u64> = Vec::new();
+                self.for_each_sorted(number, &band, |record| {
+                    if bucket.last().is_some_and(|last| last >> 32 != record >> 32) {
+                        bucket_pairs(&bucket, &mut pairs);
+                        bucket.clear();
+                    }
+                    bucket.push(record);
+                })?;
+                bucket_pairs(&bucket, &mut pairs);
+                Ok(pairs)
             })
-            .collect();
+            .collect::<std::io::Result<_>>()?;
         let mut pairs: Vec<CandidatePair> = per_band.into_iter().flatten().collect();
         pairs.par_sort_unstable();
         pairs.dedup();
-        pairs
+        Ok(pairs)
     }
 }
 
@@ -312,7 +396,10 @@ mod tests {
             tables.insert(slot as u32, &keys);
         }
         // 0 and 2 share both bands (one pair, not two); 0-1 and 1-2 share band 0.
-        assert_eq!(tables.into_candidate_pairs(), vec![(0, 1), (0, 2), (1, 2)]);
+        assert_eq!(
+            tables.into_candidate_pairs().unwrap(),
+            vec![(0, 1), (0, 2), (1, 2)]
+        );
     }
 
     #[test]
@@ -323,7 +410,7 @@ mod tests {
         for slot in 0..members {
             tables.insert(slot, &[BandKey(5)]);
         }
-        let pairs = tables.into_candidate_pairs();
+        let pairs = tables.into_candidate_pairs().unwrap();
         let full = (ANCHORS * (ANCHORS + 1)) / 2;
         assert_eq!(pairs.len(), full + 9 * ANCHORS);
         assert!(pairs.iter().all(|&(a, b)| a < b && (a as usize) < ANCHORS));
