@@ -166,7 +166,7 @@ fn lsh(c: &mut Criterion) {
                 params.band_keys(sig, &mut keys);
                 tables.insert(slot as u32, &keys);
             }
-            tables.into_candidate_pairs().len()
+            tables.into_candidate_pairs().expect("in memory").len()
         })
     });
     g.finish();
