@@ -123,20 +123,28 @@ pub fn estimate_jaccard_bbit(a: &[u8], b: &[u8]) -> f64 {
     ((agree - CHANCE) / (1.0 - CHANCE)).clamp(0.0, 1.0)
 }
 
-/// All signatures of a run, one after another, addressed by slot number. Each value is kept as its
-/// low 8 bits (b-bit minwise hashing): 128 bytes per document at 128 permutations instead of 512.
-/// Band keys are computed from the full values before they are stored.
+/// All signatures of a run, addressed by slot number. Each value is kept as its low 8 bits
+/// (b-bit minwise hashing): 128 bytes per document at 128 permutations instead of 512. Band keys
+/// are computed from the full values before they are stored.
+///
+/// Signatures live in fixed-size chunks of [`SIGNATURES_PER_CHUNK`], so the store grows without
+/// the up-to-2× slack and the copy of a doubling vector.
 #[derive(Debug, Clone)]
 pub struct SignatureStore {
     num_perm: usize,
-    values: Vec<u8>,
+    chunks: Vec<Vec<u8>>,
+    len: usize,
 }
+
+/// Signatures per chunk of a [`SignatureStore`].
+pub const SIGNATURES_PER_CHUNK: usize = 8192;
 
 impl SignatureStore {
     pub fn new(num_perm: usize) -> Self {
         SignatureStore {
             num_perm,
-            values: Vec::new(),
+            chunks: Vec::new(),
+            len: 0,
         }
     }
 
@@ -145,22 +153,30 @@ impl SignatureStore {
     }
 
     pub fn len(&self) -> usize {
-        self.values.len() / self.num_perm
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
+        self.len == 0
     }
 
     /// Appends a signature (keeping the low 8 bits of each value) and returns its slot.
     pub fn push(&mut self, signature: &[u32]) -> usize {
         debug_assert_eq!(signature.len(), self.num_perm);
-        self.values.extend(signature.iter().map(|&v| v as u8));
-        self.len() - 1
+        if self.len.is_multiple_of(SIGNATURES_PER_CHUNK) {
+            self.chunks
+                .push(Vec::with_capacity(SIGNATURES_PER_CHUNK * self.num_perm));
+        }
+        let chunk = self.chunks.last_mut().expect("a chunk with room");
+        chunk.extend(signature.iter().map(|&v| v as u8));
+        self.len += 1;
+        self.len - 1
     }
 
     pub fn get(&self, slot: usize) -> &[u8] {
-        &self.values[slot * self.num_perm..(slot + 1) * self.num_perm]
+        let chunk = &self.chunks[slot / SIGNATURES_PER_CHUNK];
+        let at = (slot % SIGNATURES_PER_CHUNK) * self.num_perm;
+        &chunk[at..at + self.num_perm]
     }
 
     /// The estimated Jaccard similarity of the signatures in two slots.

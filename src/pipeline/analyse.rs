@@ -11,10 +11,12 @@ use xxhash_rust::xxh3::xxh3_128;
 use super::*;
 
 impl Dedup {
-    /// Pass 1: read, find exact copies, sign distinct texts, record band keys.
+    /// Pass 1: read, find exact copies, sign distinct texts, record band keys. With
+    /// `keep_text_hashes`, each slot's normalized-text hash is kept too (for indexes).
     pub(super) fn analyse(
         &self,
         inputs: &mut InputSet,
+        keep_text_hashes: bool,
         sink: &mut dyn Sink,
     ) -> Result<(Analysis, BandTables), Error> {
         let parser = Parser::new(inputs.format(), self.fields.clone());
@@ -109,9 +111,11 @@ impl Dedup {
             }
             Ok(())
         })?;
-        analysis.text_hashes = vec![0; analysis.signatures.len()];
-        for (hash, slot) in first_copy {
-            analysis.text_hashes[slot as usize] = hash;
+        if keep_text_hashes {
+            analysis.text_hashes = vec![0; analysis.signatures.len()];
+            for (hash, slot) in first_copy {
+                analysis.text_hashes[slot as usize] = hash;
+            }
         }
         Ok((analysis, tables))
     }

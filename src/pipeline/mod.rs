@@ -312,7 +312,7 @@ struct Analysis {
     signatures: SignatureStore,
     /// Per slot, where its first copy can be read again (when its input is a plain file).
     locations: Vec<Option<Location>>,
-    /// Per slot, the 128-bit hash of its normalized text.
+    /// Per slot, the 128-bit hash of its normalized text (only when matching or building an index).
     text_hashes: Vec<u128>,
     bytes_read: u64,
 }
@@ -411,7 +411,8 @@ impl Dedup {
         for index in options.against {
             self.check_index(index)?;
         }
-        let (analysis, tables) = self.analyse(inputs, sink)?;
+        let for_index = options.collect_kept || !options.against.is_empty();
+        let (analysis, tables) = self.analyse(inputs, for_index, sink)?;
         let mut summary = Summary::empty(self.params, self.num_perm(), self.threshold);
         summary.bytes_read = analysis.bytes_read;
         let decided = self.cluster(inputs, &analysis, tables, options, sink, &mut summary)?;
@@ -452,7 +453,7 @@ impl Dedup {
         sink: &mut dyn Sink,
     ) -> Result<(Summary, SegmentData), Error> {
         let started = Instant::now();
-        let (analysis, tables) = self.analyse(inputs, sink)?;
+        let (analysis, tables) = self.analyse(inputs, true, sink)?;
         let keys = tables
             .keys_by_slot(analysis.signatures.len())
             .map_err(|e| self.temp_error(e))?;
