@@ -25,13 +25,13 @@ use crate::minhash::estimate_jaccard_bbit;
 const NONE: u32 = u32::MAX;
 
 /// What a streaming run keeps in memory: per kept document, its signature, its band records
-/// (a hash map from bucket to its latest member, and per member a link to the previous one) and
-/// its id; per removed document, its cluster entry.
+/// (per band a hash map from key to the bucket's latest member, and per member and band a link to
+/// the previous one) and its id; per removed document, its cluster entry.
 struct Online {
     num_bands: usize,
     exact: HashMap<u128, u32>,
-    /// `(band << 32) | key` → the latest kept document in that bucket.
-    buckets: HashMap<u64, u32>,
+    /// Per band, key → the latest kept document in that bucket.
+    buckets: Vec<HashMap<u32, u32>>,
     /// Per kept document and band, the previous kept document in the same bucket.
     previous: Vec<u32>,
     signatures: SignatureStore,
@@ -71,8 +71,7 @@ impl Online {
     fn candidates(&self, keys: &[BandKey], out: &mut Vec<u32>) {
         out.clear();
         for (band, key) in keys.iter().enumerate() {
-            let bucket = ((band as u64) << 32) | u64::from(key.0);
-            let mut member = self.buckets.get(&bucket).copied().unwrap_or(NONE);
+            let mut member = self.buckets[band].get(&key.0).copied().unwrap_or(NONE);
             let mut walked = 0;
             while member != NONE && walked < ANCHORS {
                 out.push(member);
@@ -95,8 +94,7 @@ impl Online {
         let kept = self.positions.len() as u32;
         self.exact.insert(text_hash, kept);
         for (band, key) in keys.iter().enumerate() {
-            let bucket = ((band as u64) << 32) | u64::from(key.0);
-            let before = self.buckets.insert(bucket, kept).unwrap_or(NONE);
+            let before = self.buckets[band].insert(key.0, kept).unwrap_or(NONE);
             self.previous.push(before);
         }
         self.signatures.push(signature);
@@ -138,7 +136,7 @@ impl Dedup {
         let mut online = Online {
             num_bands,
             exact: HashMap::new(),
-            buckets: HashMap::new(),
+            buckets: vec![HashMap::new(); num_bands],
             previous: Vec::new(),
             signatures: SignatureStore::new(self.num_perm()),
             ids: DocTable::new(&KeepPolicy::First),
@@ -291,6 +289,7 @@ impl Dedup {
         if found.is_none() {
             let mut candidates = Vec::new();
             online.candidates(&keys, &mut candidates);
+            summary.candidate_pairs += candidates.len() as u64;
             let mut best: Option<(u32, f64)> = None;
             for &kept in &candidates {
                 let s = estimate_jaccard_bbit(&bits, online.signatures.get(kept as usize));
@@ -299,6 +298,7 @@ impl Dedup {
                 }
             }
             found = best.map(|(kept, s)| (Target::Kept(kept), s, DuplicateKind::Near));
+            summary.verified_pairs += u64::from(found.is_some());
         }
         if found.is_none() && !against.is_empty() {
             let mut best: Option<((u32, IndexDoc), f64)> = None;
@@ -310,6 +310,7 @@ impl Dedup {
                 }
                 docs.sort_unstable();
                 docs.dedup();
+                summary.candidate_pairs += docs.len() as u64;
                 for &doc in &docs {
                     index.signature_into(doc, &mut indexed)?;
                     let s = estimate_jaccard_bbit(&bits, &indexed);
@@ -319,6 +320,7 @@ impl Dedup {
                 }
             }
             if let Some(((i, doc), s)) = best {
+                summary.verified_pairs += 1;
                 let node = online.node(i, doc);
                 found = Some((Target::Indexed(node), s, DuplicateKind::Near));
             }
