@@ -25,8 +25,11 @@
 //!   member each cluster keeps.
 //! - [`report`]: everything leaves through a [`report::Sink`]; a run returns a [`report::Summary`].
 //! - [`pipeline`]: [`DedupBuilder`] validates settings once and builds an immutable [`Dedup`] that
-//!   runs the stages above. Parallel stages use rayon and collect in input order, so output is the
-//!   same whatever the thread count.
+//!   runs the stages above ([`Dedup::run`], or [`Dedup::run_with`] against indexes). Parallel
+//!   stages use rayon and collect in input order, so output is the same whatever the thread count.
+//!   [`Dedup::run_streaming`] decides each document as it arrives instead (first seen wins).
+//! - [`index`]: [`index::Index`], a persistent, appendable, checksummed index of documents seen
+//!   before (segments of signatures, sorted band tables and ids), for `--against` and `--update`.
 //!
 //! Exact duplicates (same 128-bit hash of the normalized text) are found before any MinHash work;
 //! only the first copy of a text is signed.
