@@ -95,10 +95,24 @@ pub enum ConfigError {
     NoInput,
     #[error("a streaming run keeps the first copy it sees; the keep policy must be 'first'")]
     StreamKeep,
+    #[error("stripping boilerplate needs a counting pass over the whole input; use --mode batch")]
+    StreamStrip,
+    #[error("max_size_ratio must be a number ≥ 1, got {0}")]
+    SizeRatio(f64),
+    #[error(
+        "containment needs each document's shingle count, which indexes and streaming do not keep; use the Jaccard measure there"
+    )]
+    ContainmentIndex,
     #[error("mode {0:?} is not 'auto', 'batch' or 'stream'")]
     Mode(String),
     #[error("memory size {0:?} is not a number of bytes with an optional K, M, G or T suffix")]
     MemorySize(String),
+    #[error("min_docs must be at least 2 (a unit in one document is not repeated), got {0}")]
+    MinDocs(u32),
+    #[error("unit {0:?} is not 'line' or 'paragraph'")]
+    Unit(String),
+    #[error("measure {0:?} is not 'jaccard' or 'containment'")]
+    Measure(String),
     #[error("memory budget of {0} bytes is below the minimum of 1 MiB")]
     MemoryTooSmall(u64),
     #[error("max_doc_bytes must be at least 1")]

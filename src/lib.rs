@@ -67,6 +67,7 @@
 //!
 //! (The `!` is stripped by normalization, so `b` is an *exact* duplicate of `a`.)
 
+pub mod boilerplate;
 pub mod cluster;
 pub mod error;
 pub mod index;

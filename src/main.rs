@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
+use neardup::boilerplate::BoilerplateOptions;
 use neardup::index::{Index, SegmentData};
 use neardup::normalize::NormalizeOptions;
 use neardup::pipeline::RunOptions;
@@ -65,6 +66,17 @@ enum Command {
         #[command(flatten)]
         against: Against,
     },
+    /// Remove boilerplate lines (or paragraphs) repeated across documents from each text; JSON
+    /// records keep every field but the text's value as it was.
+    Lines {
+        #[command(flatten)]
+        input: InputArgs,
+        /// The stripped corpus goes here ('-' for stdout; .gz/.zst compress).
+        #[arg(short = 'o', long = "output", value_name = "OUT")]
+        output: String,
+        #[command(flatten)]
+        boilerplate: BoilerplateArgs,
+    },
     /// Build, extend, inspect or compact a persistent index of documents already seen.
     Index {
         #[command(subcommand)]
@@ -110,6 +122,34 @@ enum IndexCommand {
         #[arg(long, value_name = "DIR")]
         index: PathBuf,
     },
+}
+
+/// How boilerplate is recognized.
+#[derive(Args)]
+struct BoilerplateArgs {
+    /// A line (or paragraph) in at least this many documents is boilerplate.
+    #[arg(long, default_value_t = 3)]
+    min_docs: u32,
+    /// What is counted: line, or paragraph (lines between blank lines).
+    #[arg(long, default_value = "line")]
+    unit: String,
+    /// Count per group: the JSON field naming each document's site (a URL counts by its host),
+    /// so that only what repeats within one site is boilerplate.
+    #[arg(long, value_name = "FIELD")]
+    group_field: Option<String>,
+}
+
+impl BoilerplateArgs {
+    fn configure(&self, builder: DedupBuilder) -> Result<DedupBuilder, ConfigError> {
+        let mut builder = builder.strip_boilerplate(BoilerplateOptions {
+            min_docs: self.min_docs,
+            unit: self.unit.parse()?,
+        });
+        if let Some(field) = &self.group_field {
+            builder = builder.group_field(field);
+        }
+        Ok(builder)
+    }
 }
 
 /// Every option of a detecting run: where documents come from and how they are compared.
@@ -208,6 +248,21 @@ struct DetectArgs {
     /// Where spilled runs go (default: the system's temporary directory).
     #[arg(long, value_name = "DIR")]
     temp_dir: Option<PathBuf>,
+    /// What similarity means: jaccard, or containment (the smaller document mostly inside the
+    /// larger: syndicated stories in pages, excerpts, reprints). Removals then name each
+    /// document's role: copy or container.
+    #[arg(long, default_value = "jaccard")]
+    measure: String,
+    /// With --measure containment: the largest size ratio of a pair LSH is tuned to find (higher
+    /// finds more, with more candidates to check).
+    #[arg(long, default_value_t = neardup::pipeline::DEFAULT_MAX_SIZE_RATIO)]
+    max_size_ratio: f64,
+    /// Remove boilerplate lines (see the `lines` command and --min-docs) from each text before
+    /// it is compared; written records stay as they were.
+    #[arg(long)]
+    strip_boilerplate: bool,
+    #[command(flatten)]
+    boilerplate: BoilerplateArgs,
 }
 
 /// Parses a size such as `1048576`, `512K`, `256M`, `4G` or `1T` (powers of 1024; a trailing `B`
@@ -256,6 +311,12 @@ impl DetectArgs {
         if let Some(dir) = &self.temp_dir {
             builder = builder.temp_dir(dir);
         }
+        if self.strip_boilerplate {
+            builder = self.boilerplate.configure(builder)?;
+        }
+        builder = builder
+            .measure(self.measure.parse()?)
+            .max_size_ratio(self.max_size_ratio);
         Ok(builder)
     }
 }
@@ -338,7 +399,14 @@ fn print_parameters(dedup: &neardup::Dedup) {
         dedup.threshold(),
         p.knee()
     );
-    eprintln!("  similarity  P(candidate)");
+    if dedup.measure() == neardup::verify::Measure::Containment {
+        eprintln!(
+            "containment ≥ {}: LSH tuned for Jaccard ≥ {:.3}, the lowest such a pair has at the largest size ratio",
+            dedup.threshold(),
+            dedup.lsh_jaccard()
+        );
+    }
+    eprintln!("  Jaccard     P(candidate)");
     for (s, prob) in p.s_curve() {
         let bar = "#".repeat((prob * 40.0).round() as usize);
         eprintln!("  {s:>10.2}  {prob:>12.4} {bar}");
@@ -386,6 +454,34 @@ fn run(cli: Cli) -> Result<()> {
             false,
         ),
         Command::Index { command } => run_index(command),
+        Command::Lines {
+            input,
+            output,
+            boilerplate,
+        } => {
+            input.start_threads()?;
+            let dedup = boilerplate
+                .configure(input.configure(DedupBuilder::new()))?
+                .build()?;
+            let mut inputs = input.input_set()?;
+            let mut sink = input.sink(&inputs, Some(&output), None, None)?;
+            let summary = dedup.strip_records(&mut inputs, &mut sink)?;
+            if let Some(bar) = &sink.bar {
+                bar.finish_and_clear();
+            }
+            for out in [sink.kept, sink.rejected].into_iter().flatten() {
+                out.finish()?;
+            }
+            if let Some(path) = &input.stats_json {
+                let mut out = Output::create(path)?;
+                write_json(&mut out, &summary)?;
+                out.finish()?;
+            }
+            if !input.quiet {
+                eprint!("{}", summary.to_text());
+            }
+            Ok(())
+        }
     }
 }
 

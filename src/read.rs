@@ -634,6 +634,9 @@ pub struct Fields {
     pub id: String,
     /// A numeric field whose value decides which cluster member is kept (`--keep max:FIELD`).
     pub keep: Option<String>,
+    /// A field naming the document's group (a site, or a URL whose host is used) for counting
+    /// boilerplate per group.
+    pub group: Option<String>,
 }
 
 impl Default for Fields {
@@ -642,6 +645,7 @@ impl Default for Fields {
             text: "text".to_string(),
             id: "id".to_string(),
             keep: None,
+            group: None,
         }
     }
 }
@@ -653,6 +657,8 @@ pub struct Document<'a> {
     pub text: Cow<'a, str>,
     /// The keep field's value; `-inf` when absent or not a number.
     pub keep_value: f64,
+    /// The group field's value, when asked for and a string.
+    pub group: Option<Cow<'a, str>>,
 }
 
 /// Turns a record's bytes into a [`Document`].
@@ -676,6 +682,7 @@ impl Parser {
                 id: Cow::Owned(record.origin.to_string()),
                 text: Cow::Borrowed(text),
                 keep_value: f64::NEG_INFINITY,
+                group: None,
             }),
             Format::Jsonl => {
                 if text.trim().is_empty() {
@@ -702,13 +709,75 @@ impl Parser {
                     Picked::Other(v) if !v.is_null() => Cow::Owned(v.to_string()),
                     _ => Cow::Owned(record.origin.to_string()),
                 };
+                let group = match picked.group {
+                    Picked::Text(t) => Some(t),
+                    _ => None,
+                };
                 Ok(Document {
                     id,
                     text,
                     keep_value: picked.keep.unwrap_or(f64::NEG_INFINITY),
+                    group,
                 })
             }
         }
+    }
+}
+
+impl Parser {
+    /// The record with its text replaced by `new_text`: for JSON Lines, only the text field's
+    /// value is rewritten, every other byte stays; otherwise the record is the text.
+    pub fn replace_text(&self, record: &Record, new_text: &str) -> Result<Vec<u8>, RejectReason> {
+        if self.format != Format::Jsonl {
+            return Ok(new_text.as_bytes().to_vec());
+        }
+        let text = std::str::from_utf8(&record.bytes).map_err(|e| RejectReason::InvalidUtf8 {
+            offset: e.valid_up_to(),
+        })?;
+        let mut de = serde_json::Deserializer::from_str(text);
+        let raw = de::Deserializer::deserialize_map(
+            &mut de,
+            FindRaw {
+                field: &self.fields.text,
+            },
+        )
+        .map_err(|e| RejectReason::InvalidJson(e.to_string()))?
+        .ok_or_else(|| RejectReason::MissingField(self.fields.text.clone()))?;
+        // The raw value borrows from `text`: its offset there is where to splice.
+        let start = raw.as_ptr() as usize - text.as_ptr() as usize;
+        let end = start + raw.len();
+        let replacement = serde_json::to_string(new_text).expect("a string serializes");
+        let mut out = Vec::with_capacity(text.len() - raw.len() + replacement.len());
+        out.extend_from_slice(&text.as_bytes()[..start]);
+        out.extend_from_slice(replacement.as_bytes());
+        out.extend_from_slice(&text.as_bytes()[end..]);
+        Ok(out)
+    }
+}
+
+/// Finds the raw JSON of one field's value in an object.
+struct FindRaw<'f> {
+    field: &'f str,
+}
+
+impl<'de> Visitor<'de> for FindRaw<'_> {
+    type Value = Option<&'de str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found = None;
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if key == self.field && found.is_none() {
+                let raw: &'de serde_json::value::RawValue = map.next_value()?;
+                found = Some(raw.get());
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found)
     }
 }
 
@@ -722,6 +791,7 @@ struct PickedFields<'a> {
     text: Picked<'a>,
     id: Picked<'a>,
     keep: Option<f64>,
+    group: Picked<'a>,
 }
 
 /// Deserializes only the fields we need from a JSON object, skipping the rest without building it.
@@ -748,12 +818,15 @@ impl<'de> Visitor<'de> for PickFields<'_> {
             text: Picked::Missing,
             id: Picked::Missing,
             keep: None,
+            group: Picked::Missing,
         };
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
             if key == self.fields.text.as_str() {
                 out.text = map.next_value::<StrOrValue>()?.0;
             } else if key == self.fields.id.as_str() {
                 out.id = map.next_value::<StrOrValue>()?.0;
+            } else if self.fields.group.as_deref() == Some(key.as_ref()) {
+                out.group = map.next_value::<StrOrValue>()?.0;
             } else if self.fields.keep.as_deref() == Some(key.as_ref()) {
                 let v: serde_json::Value = map.next_value()?;
                 out.keep = v.as_f64();

@@ -25,6 +25,17 @@ pub enum DuplicateKind {
     Near,
 }
 
+/// Under the containment measure, which side of the pair a document is, relative to the cluster's
+/// kept document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// This document is (mostly) contained in the kept one: it is the copy.
+    Copy,
+    /// This document (mostly) contains the kept one: it is the container.
+    Container,
+}
+
 /// One removed document.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Removal<'a> {
@@ -40,6 +51,9 @@ pub struct Removal<'a> {
     /// chain of verified pairs may lie below the threshold to the kept document itself.
     pub similarity: f64,
     pub kind: DuplicateKind,
+    /// Under `--measure containment`: whether this document is the copy or the container.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
 }
 
 /// One member of a cluster.
@@ -49,6 +63,9 @@ pub struct MemberReport<'a> {
     pub doc: DocId,
     pub id: &'a str,
     pub similarity: f64,
+    /// Under `--measure containment`: this member's side relative to the kept document.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
 }
 
 /// One cluster of two or more documents.
@@ -143,6 +160,9 @@ pub struct Summary {
     pub indexed_duplicates: u64,
     /// Sorted runs of band records written to disk under a memory budget.
     pub spilled_runs: u64,
+    /// Boilerplate lines (or paragraphs) stripped before shingling, and their bytes.
+    pub boilerplate_units_removed: u64,
+    pub boilerplate_bytes_removed: u64,
     /// Duplicates removed as a share of the documents that were not rejected, in percent.
     pub redundancy_percent: f64,
     pub bytes_read: u64,
@@ -170,6 +190,8 @@ impl Summary {
             verified_pairs: 0,
             indexed_duplicates: 0,
             spilled_runs: 0,
+            boilerplate_units_removed: 0,
+            boilerplate_bytes_removed: 0,
             redundancy_percent: 0.0,
             bytes_read: 0,
             seconds: 0.0,
@@ -242,6 +264,7 @@ mod tests {
             duplicate_in: None,
             similarity: 0.875,
             kind: DuplicateKind::Near,
+            role: None,
         };
         assert_eq!(
             serde_json::to_string(&r).unwrap(),

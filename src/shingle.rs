@@ -243,6 +243,21 @@ pub fn jaccard<T: Ord>(a: &[T], b: &[T]) -> f64 {
     if a.is_empty() || b.is_empty() {
         return 0.0;
     }
+    let shared = overlap(a, b);
+    shared as f64 / (a.len() + b.len() - shared) as f64
+}
+
+/// Containment of the smaller of two sorted, deduplicated sets in the larger:
+/// `|a ∩ b| / min(|a|, |b|)`; 0 when either is empty.
+pub fn containment<T: Ord>(a: &[T], b: &[T]) -> f64 {
+    if a.is_empty() || b.is_empty() {
+        return 0.0;
+    }
+    overlap(a, b) as f64 / a.len().min(b.len()) as f64
+}
+
+/// `|a ∩ b|` of two sorted, deduplicated sets.
+pub fn overlap<T: Ord>(a: &[T], b: &[T]) -> usize {
     let (mut i, mut j, mut shared) = (0, 0, 0usize);
     while i < a.len() && j < b.len() {
         match a[i].cmp(&b[j]) {
@@ -255,7 +270,7 @@ pub fn jaccard<T: Ord>(a: &[T], b: &[T]) -> f64 {
             }
         }
     }
-    shared as f64 / (a.len() + b.len() - shared) as f64
+    shared
 }
 
 #[cfg(test)]

@@ -20,7 +20,61 @@ use crate::cluster::UnionFind;
 use crate::error::{ConfigError, Error};
 use crate::lsh::CandidatePair;
 use crate::minhash::SignatureStore;
-use crate::shingle::jaccard;
+use crate::shingle::{containment, jaccard};
+
+/// What "similar" means for a pair of documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Measure {
+    /// `|A ∩ B| / |A ∪ B|`: the two documents are mostly the same text.
+    #[default]
+    Jaccard,
+    /// `|A ∩ B| / min(|A|, |B|)`: the smaller document is mostly inside the larger (a syndicated
+    /// story inside a page, an excerpt, a reprint inside a collection).
+    Containment,
+}
+
+impl std::str::FromStr for Measure {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "jaccard" => Ok(Measure::Jaccard),
+            "containment" => Ok(Measure::Containment),
+            other => Err(ConfigError::Measure(other.to_string())),
+        }
+    }
+}
+
+impl Measure {
+    /// The measure for a pair with Jaccard `j` and `size_a`, `size_b` distinct shingles:
+    /// containment is `j (|A| + |B|) / ((1 + j) min(|A|, |B|))`.
+    pub fn from_jaccard(self, j: f64, size_a: u32, size_b: u32) -> f64 {
+        match self {
+            Measure::Jaccard => j,
+            Measure::Containment => {
+                let (a, b) = (f64::from(size_a), f64::from(size_b));
+                (j * (a + b) / ((1.0 + j) * a.min(b).max(1.0))).min(1.0)
+            }
+        }
+    }
+
+    /// The exact measure of two sorted, deduplicated shingle sets.
+    pub fn of_sets(self, a: &[u32], b: &[u32]) -> f64 {
+        match self {
+            Measure::Jaccard => jaccard(a, b),
+            Measure::Containment => containment(a, b),
+        }
+    }
+
+    /// The lowest Jaccard a pair at `threshold` can have when the larger document has at most
+    /// `max_size_ratio` times the smaller's shingles: what LSH must be tuned to find.
+    pub fn jaccard_floor(self, threshold: f64, max_size_ratio: f64) -> f64 {
+        match self {
+            Measure::Jaccard => threshold,
+            Measure::Containment => threshold / (1.0 + max_size_ratio - threshold),
+        }
+    }
+}
 
 /// How a candidate pair is checked before it joins a cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -81,7 +135,7 @@ pub struct Verified {
 /// Loads the shingle sets of the slots flagged `true`.
 pub type LoadSets<'a> = dyn FnMut(&[bool]) -> Result<ExactSets, Error> + 'a;
 
-/// Most shingle sets held at once by [`exact_jaccards`] when records can be read back cheaply:
+/// Most shingle sets held at once by [`exact_similarities`] when records can be read back cheaply:
 /// 65,536 sets of ~400 shingles are about 100 MB.
 pub const MAX_SETS_PER_ROUND: usize = 1 << 16;
 
@@ -89,10 +143,11 @@ pub const MAX_SETS_PER_ROUND: usize = 1 << 16;
 /// sets at a time: the pairs are split into connected components, and components are gathered into
 /// rounds of at most `max_sets` slots (a larger component is a round of its own); each round loads
 /// its sets, computes its pairs, and drops them. With `usize::MAX`, one round.
-pub fn exact_jaccards(
+pub fn exact_similarities(
     pairs: &[CandidatePair],
     num_slots: usize,
     max_sets: usize,
+    measure: Measure,
     load: &mut LoadSets<'_>,
 ) -> Result<Vec<f64>, Error> {
     let mut out = vec![f64::NAN; pairs.len()];
@@ -138,7 +193,7 @@ pub fn exact_jaccards(
             .enumerate()
             .filter(|(_, (_, r))| **r == round)
             .map(|(i, (&(a, b), _))| match (sets.get(a), sets.get(b)) {
-                (Some(x), Some(y)) => (i, jaccard(x, y)),
+                (Some(x), Some(y)) => (i, measure.of_sets(x, y)),
                 _ => (i, f64::NAN),
             })
             .collect();
@@ -153,6 +208,7 @@ pub fn exact_jaccards(
 #[derive(Debug, Clone, Copy)]
 pub struct Verifier {
     mode: VerifyMode,
+    measure: Measure,
     threshold: f64,
     margin: f64,
 }
@@ -163,8 +219,31 @@ impl Verifier {
         let sigma = (threshold * (1.0 - threshold) / num_perm as f64).sqrt() / (1.0 - 1.0 / 256.0);
         Verifier {
             mode,
+            measure: Measure::Jaccard,
             threshold,
             margin: (3.0 * sigma).max(0.02),
+        }
+    }
+
+    /// Verifies on `measure` instead of Jaccard (containment needs each slot's set size).
+    pub fn with_measure(mut self, measure: Measure) -> Self {
+        self.measure = measure;
+        self
+    }
+
+    /// The estimate of the measure for slots `a`, `b` from their signatures, and the margin
+    /// around the threshold within which the estimate is not trusted.
+    fn estimate(&self, signatures: &SignatureStore, sizes: &[u32], a: u32, b: u32) -> (f64, f64) {
+        let j = signatures.similarity(a as usize, b as usize);
+        match self.measure {
+            Measure::Jaccard => (j, self.margin),
+            Measure::Containment => {
+                let (x, y) = (sizes[a as usize], sizes[b as usize]);
+                let (fx, fy) = (f64::from(x), f64::from(y));
+                // Delta method: dC/dJ = (|A| + |B|) / (min · (1 + J)²).
+                let slope = (fx + fy) / (fx.min(fy).max(1.0) * (1.0 + j).powi(2));
+                (self.measure.from_jaccard(j, x, y), self.margin * slope)
+            }
         }
     }
 
@@ -173,25 +252,26 @@ impl Verifier {
         self.margin
     }
 
-    /// Verifies `pairs`. Pairs that need exact Jaccard go through [`exact_jaccards`] with `load`
+    /// Verifies `pairs`. Pairs that need exact Jaccard go through [`exact_similarities`] with `load`
     /// and at most `max_sets` sets held at once.
     pub fn verify(
         &self,
         pairs: &[CandidatePair],
         signatures: &SignatureStore,
+        sizes: &[u32],
         max_sets: usize,
         load: &mut LoadSets<'_>,
     ) -> Result<Verified, Error> {
-        // Some(decision) when the estimate decides; None when exact Jaccard must.
+        // Some(decision) when the estimate decides; None when the exact measure must.
         let calls: Vec<Option<bool>> = pairs
             .par_iter()
             .map(|&(a, b)| {
                 if self.mode == VerifyMode::Exact {
                     return None;
                 }
-                let estimate = signatures.similarity(a as usize, b as usize);
+                let (estimate, margin) = self.estimate(signatures, sizes, a, b);
                 let clear = self.mode == VerifyMode::Signature
-                    || (estimate - self.threshold).abs() > self.margin;
+                    || (estimate - self.threshold).abs() > margin;
                 clear.then_some(estimate >= self.threshold)
             })
             .collect();
@@ -200,7 +280,7 @@ impl Verifier {
             .zip(&calls)
             .filter_map(|(&pair, call)| call.is_none().then_some(pair))
             .collect();
-        let values = exact_jaccards(&to_check, signatures.len(), max_sets, load)?;
+        let values = exact_similarities(&to_check, signatures.len(), max_sets, self.measure, load)?;
         let exact: HashMap<CandidatePair, f64> = to_check.iter().copied().zip(values).collect();
         let verified = pairs
             .iter()
@@ -273,6 +353,7 @@ mod tests {
             .verify(
                 &[(0, 1)],
                 &store,
+                &[],
                 usize::MAX,
                 &mut loader(&sets, &mut calls),
             )
@@ -289,6 +370,7 @@ mod tests {
             .verify(
                 &[(0, 1), (0, 2)],
                 &store,
+                &[],
                 usize::MAX,
                 &mut loader(&sets, &mut Vec::new()),
             )
@@ -306,6 +388,7 @@ mod tests {
             .verify(
                 &[(0, 1), (0, 2)],
                 &store,
+                &[],
                 usize::MAX,
                 &mut loader(&sets, &mut calls),
             )
@@ -314,7 +397,7 @@ mod tests {
         assert_eq!(v.exact_checks, 1);
         assert_eq!(v.pairs, [(0, 1)]);
         assert_eq!(calls, [vec![0, 1]]);
-        let far_only = verifier.verify(&[(0, 2)], &store, usize::MAX, &mut no_load);
+        let far_only = verifier.verify(&[(0, 2)], &store, &[], usize::MAX, &mut no_load);
         assert!(far_only.unwrap().pairs.is_empty());
     }
 
@@ -322,14 +405,14 @@ mod tests {
     fn signature_mode_never_loads() {
         let (store, _) = fixture();
         let v = Verifier::new(VerifyMode::Signature, 0.8, 128)
-            .verify(&[(0, 1), (0, 2)], &store, usize::MAX, &mut no_load)
+            .verify(&[(0, 1), (0, 2)], &store, &[], usize::MAX, &mut no_load)
             .unwrap();
         assert_eq!(v.exact_checks, 0);
         assert!(!v.pairs.contains(&(0, 2)));
     }
 
     #[test]
-    fn exact_jaccards_in_bounded_rounds_equal_one_round() {
+    fn exact_similarities_in_bounded_rounds_equal_one_round() {
         // Ten components of three slots each, joined by pairs.
         let sets: Vec<Vec<u64>> = (0..30u64)
             .map(|i| ((i / 3) * 100..(i / 3) * 100 + 20 + i % 3).collect())
@@ -338,10 +421,23 @@ mod tests {
             .flat_map(|c| [(3 * c, 3 * c + 1), (3 * c + 1, 3 * c + 2)])
             .collect();
         let mut one_call = Vec::new();
-        let once =
-            exact_jaccards(&pairs, 30, usize::MAX, &mut loader(&sets, &mut one_call)).unwrap();
+        let once = exact_similarities(
+            &pairs,
+            30,
+            usize::MAX,
+            Measure::Jaccard,
+            &mut loader(&sets, &mut one_call),
+        )
+        .unwrap();
         let mut calls = Vec::new();
-        let rounds = exact_jaccards(&pairs, 30, 7, &mut loader(&sets, &mut calls)).unwrap();
+        let rounds = exact_similarities(
+            &pairs,
+            30,
+            7,
+            Measure::Jaccard,
+            &mut loader(&sets, &mut calls),
+        )
+        .unwrap();
         assert_eq!(once, rounds);
         assert_eq!(one_call.len(), 1);
         // Components are never split; at most 7 sets (two components of 3) per round.

@@ -78,6 +78,9 @@ pub struct IndexParams {
     /// Bits per band key.
     pub band_key_bits: u32,
     pub threshold: f64,
+    /// Boilerplate stripped before shingling (`UNIT:MIN_DOCS`), if any.
+    #[serde(default)]
+    pub boilerplate: Option<String>,
 }
 
 impl IndexParams {
@@ -138,6 +141,12 @@ impl IndexParams {
                 other.rows_per_band
             ),
             format!("{} × {}", self.num_bands, self.rows_per_band),
+        );
+        differ(
+            "boilerplate stripping",
+            self.boilerplate != other.boilerplate,
+            format!("{:?}", other.boilerplate),
+            format!("{:?}", self.boilerplate),
         );
         differ(
             "signature bits",
@@ -534,6 +543,7 @@ mod tests {
             signature_bits: 8,
             band_key_bits: 32,
             threshold: 0.8,
+            boilerplate: None,
         }
     }
 

@@ -8,7 +8,11 @@ use std::sync::mpsc::sync_channel;
 use rayon::prelude::*;
 use xxhash_rust::xxh3::xxh3_128;
 
+use std::borrow::Cow;
+
 use super::*;
+use crate::boilerplate::{BoilerplateOptions, UnitCounter, group_seed, unit_hashes};
+use crate::read::Document;
 
 impl Dedup {
     /// Pass 1: read, find exact copies, sign distinct texts, record band keys. With
@@ -28,6 +32,8 @@ impl Dedup {
             locations: Vec::new(),
             text_hashes: Vec::new(),
             bytes_read: 0,
+            stripped: (0, 0),
+            sizes: Vec::new(),
         };
         let mut tables = self.band_tables()?;
         let mut first_copy: HashMap<u128, u32> = HashMap::new();
@@ -39,6 +45,10 @@ impl Dedup {
                 // Exact duplicates, in input order; collect the new distinct texts to sign.
                 let mut to_sign: Vec<Vec<u64>> = Vec::new();
                 for item in prepared {
+                    if let Prepared::Doc { stripped, .. } = &item {
+                        analysis.stripped.0 += stripped.0;
+                        analysis.stripped.1 += stripped.1;
+                    }
                     match item {
                         Prepared::Rejected(rejection) => {
                             if self.strict {
@@ -63,6 +73,7 @@ impl Dedup {
                             text_hash,
                             shingles,
                             location,
+                            ..
                         } => {
                             let next_slot = analysis.signatures.len() + to_sign.len();
                             let next_slot =
@@ -81,6 +92,18 @@ impl Dedup {
                     }
                 }
 
+                if self.measure == Measure::Containment {
+                    let sizes: Vec<u32> = to_sign
+                        .par_iter()
+                        .map(|shingles| {
+                            let mut distinct = shingles.clone();
+                            distinct.sort_unstable();
+                            distinct.dedup();
+                            u32::try_from(distinct.len()).unwrap_or(u32::MAX)
+                        })
+                        .collect();
+                    analysis.sizes.extend(sizes);
+                }
                 // Sign the new distinct texts in parallel, into one flat buffer, then band them.
                 let mut signatures = vec![0u32; to_sign.len() * num_perm];
                 signatures
@@ -169,14 +192,65 @@ impl Dedup {
             KeepPolicy::Longest => doc.text.len() as f64,
             KeepPolicy::Max(_) => doc.keep_value,
         };
-        let (normalized, shingles) = self.normalize_and_shingle(&doc.text);
+        let (content, stripped) = self.content(&doc);
+        let (normalized, shingles) = self.normalize_and_shingle(&content);
         Prepared::Doc {
             id: doc.id.into_owned(),
             score,
             text_hash: xxh3_128(normalized.as_bytes()),
             shingles,
             location: record.location,
+            stripped,
         }
+    }
+
+    /// The text that is compared: the document's text, without its boilerplate when the run
+    /// strips it (with the units and bytes removed).
+    pub(super) fn content<'a>(&self, doc: &'a Document<'a>) -> (Cow<'a, str>, (u64, u64)) {
+        match &self.boilerplate {
+            None => (Cow::Borrowed(doc.text.as_ref()), (0, 0)),
+            Some(model) => {
+                let group = group_seed(doc.group.as_deref());
+                let stripped = model.strip(&doc.text, group);
+                let counts = (stripped.units_removed, stripped.bytes_removed);
+                (Cow::Owned(stripped.text), counts)
+            }
+        }
+    }
+
+    /// Pass 0 when stripping boilerplate: counts every unit of every document.
+    pub(super) fn count_units(
+        &self,
+        inputs: &mut InputSet,
+        options: BoilerplateOptions,
+    ) -> Result<UnitCounter, Error> {
+        let parser = Parser::new(inputs.format(), self.fields.clone());
+        // About one unit per 60 bytes of input.
+        let expected = inputs.total_bytes().unwrap_or(1 << 30) / 60;
+        let mut counter = UnitCounter::new(expected);
+        self.for_each_batch(inputs, |batch, _| {
+            let hashes: Vec<Vec<u64>> = batch
+                .par_iter()
+                .filter_map(|frame| {
+                    let Frame::Record(record) = frame else {
+                        return None;
+                    };
+                    let doc = parser.parse(record).ok()?;
+                    let group = group_seed(doc.group.as_deref());
+                    Some(
+                        unit_hashes(&doc.text, options.unit, group, &self.normalizer)
+                            .into_iter()
+                            .map(|(_, hash)| hash)
+                            .collect(),
+                    )
+                })
+                .collect();
+            for mut doc in hashes {
+                counter.add_document(&mut doc);
+            }
+            Ok(())
+        })?;
+        Ok(counter)
     }
 
     /// The normalized text and its shingle hashes (in text order, repeats included).
@@ -242,7 +316,7 @@ impl Dedup {
                         location: Some(location),
                     };
                     let doc = parser.parse(&record).ok()?;
-                    Some((slot, self.normalize_and_shingle(&doc.text).1))
+                    Some((slot, self.normalize_and_shingle(&self.content(&doc).0).1))
                 })
                 .collect();
             for (slot, set) in loaded {
@@ -276,7 +350,7 @@ impl Dedup {
                         return None;
                     };
                     let doc = parser.parse(record).ok()?;
-                    Some((slot, self.normalize_and_shingle(&doc.text).1))
+                    Some((slot, self.normalize_and_shingle(&self.content(&doc).0).1))
                 })
                 .collect();
             for (slot, set) in loaded {

@@ -49,7 +49,8 @@ impl Dedup {
         let pairs = tables
             .into_candidate_pairs()
             .map_err(|e| self.temp_error(e))?;
-        let verifier = Verifier::new(self.verify, self.threshold, self.num_perm());
+        let verifier =
+            Verifier::new(self.verify, self.threshold, self.num_perm()).with_measure(self.measure);
         // Sets are loaded in bounded rounds when records can be read back by location; a round
         // that must re-read whole inputs (compressed files, stdin) is done once.
         let max_sets = if analysis.locations.iter().all(Option::is_some) {
@@ -57,9 +58,13 @@ impl Dedup {
         } else {
             usize::MAX
         };
-        let verified = verifier.verify(&pairs, &analysis.signatures, max_sets, &mut |needed| {
-            self.load_sets(inputs, analysis, needed)
-        })?;
+        let verified = verifier.verify(
+            &pairs,
+            &analysis.signatures,
+            &analysis.sizes,
+            max_sets,
+            &mut |needed| self.load_sets(inputs, analysis, needed),
+        )?;
         summary.candidate_pairs = pairs.len() as u64 + matches.candidates;
         summary.exact_checks = verified.exact_checks;
         summary.verified_pairs = (verified.pairs.len() + matches.links.len()) as u64;
@@ -150,14 +155,18 @@ impl Dedup {
             }
             report_pairs.sort_unstable();
             report_pairs.dedup();
-            let values = exact_jaccards(&report_pairs, slots, max_sets, &mut |needed| {
-                self.load_sets(inputs, analysis, needed)
-            })?;
+            let values = exact_similarities(
+                &report_pairs,
+                slots,
+                max_sets,
+                self.measure,
+                &mut |needed| self.load_sets(inputs, analysis, needed),
+            )?;
             exact.extend(report_pairs.into_iter().zip(values));
         }
         let local_similarity = |a: u32, b: u32| match exact.get(&(a.min(b), a.max(b))) {
             Some(j) if !j.is_nan() => *j,
-            _ => analysis.signatures.similarity(a as usize, b as usize),
+            _ => self.estimate(analysis, a, b),
         };
         let index_names: Vec<String> = options
             .against
@@ -194,6 +203,21 @@ impl Dedup {
             })
         };
 
+        // Under containment: is the member at `slot` the copy or the container of the kept one?
+        let role = |slot: u32, kept: Kept| -> Option<Role> {
+            let Kept::Local(kept) = kept else { return None };
+            let kept_slot = docs.slot(kept).expect("cluster members have slots");
+            if self.measure != Measure::Containment || slot == kept_slot {
+                return None;
+            }
+            Some(
+                if analysis.sizes[slot as usize] <= analysis.sizes[kept_slot as usize] {
+                    Role::Copy
+                } else {
+                    Role::Container
+                },
+            )
+        };
         let mut removals: Vec<(usize, Kept, f64, DuplicateKind)> = Vec::new();
         for (number, (cluster, kept)) in clusters.iter().enumerate() {
             let mut reports = Vec::with_capacity(cluster.len());
@@ -207,6 +231,7 @@ impl Dedup {
                     doc: DocId(doc as u64),
                     id: docs.id(doc),
                     similarity,
+                    role: role(slot, *kept),
                 });
             }
             let (kept_id, kept_in) = match *kept {
@@ -243,6 +268,7 @@ impl Dedup {
                     )
                 }
             };
+            let slot = docs.slot(doc).expect("removed documents have slots");
             sink.removed(&Removal {
                 doc: DocId(doc as u64),
                 id: docs.id(doc),
@@ -250,6 +276,7 @@ impl Dedup {
                 duplicate_in,
                 similarity,
                 kind,
+                role: role(slot, kept),
             })?;
         }
         let kept = options

@@ -17,11 +17,16 @@
 mod against;
 mod analyse;
 mod decide;
+mod lines;
 mod stream;
 
+pub use lines::LinesSummary;
+
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
+use crate::boilerplate::{Boilerplate, BoilerplateOptions, Unit};
 use crate::cluster::{KeepPolicy, UnionFind};
 use crate::error::Origin;
 use crate::error::{ConfigError, Error, Rejection};
@@ -31,10 +36,13 @@ use crate::minhash::{MinHasher, SignatureStore};
 use crate::normalize::{NormalizeOptions, Normalizer};
 use crate::read::{Fields, Frame, InputSet, Location, Parser, Record};
 use crate::report::{
-    ClusterReport, DocId, DuplicateKind, KeptRecord, MemberReport, Progress, Removal, Sink, Summary,
+    ClusterReport, DocId, DuplicateKind, KeptRecord, MemberReport, Progress, Removal, Role, Sink,
+    Summary,
 };
 use crate::shingle::{ShingleKind, Shingler};
-use crate::verify::{ExactSets, MAX_SETS_PER_ROUND, Verifier, VerifyMode, exact_jaccards};
+use crate::verify::{
+    ExactSets, MAX_SETS_PER_ROUND, Measure, Verifier, VerifyMode, exact_similarities,
+};
 
 /// Settings for a [`Dedup`]. Defaults: threshold 0.8, 128 permutations, word 5-grams, all
 /// normalization steps, bands × rows derived from the threshold, borderline verification, keep first.
@@ -54,7 +62,13 @@ pub struct DedupBuilder {
     batch_bytes: usize,
     memory: Option<u64>,
     temp_dir: PathBuf,
+    boilerplate: Option<BoilerplateOptions>,
+    measure: Measure,
+    max_size_ratio: f64,
 }
+
+/// Default largest size ratio of a containment pair that LSH is tuned to find.
+pub const DEFAULT_MAX_SIZE_RATIO: f64 = 3.0;
 
 impl Default for DedupBuilder {
     fn default() -> Self {
@@ -73,6 +87,9 @@ impl Default for DedupBuilder {
             batch_bytes: 8 << 20,
             memory: None,
             temp_dir: std::env::temp_dir(),
+            boilerplate: None,
+            measure: Measure::Jaccard,
+            max_size_ratio: DEFAULT_MAX_SIZE_RATIO,
         }
     }
 }
@@ -144,6 +161,33 @@ impl DedupBuilder {
         self
     }
 
+    /// Strip boilerplate units (counted over the inputs in one extra pass) from each text before
+    /// it is normalized and shingled. Written records stay as they were.
+    pub fn strip_boilerplate(mut self, options: BoilerplateOptions) -> Self {
+        self.boilerplate = Some(options);
+        self
+    }
+
+    /// What similarity means: Jaccard (default) or containment of the smaller document in the
+    /// larger. With containment, LSH is tuned to the lowest Jaccard a pair at the threshold can
+    /// have when the larger document has up to `max_size_ratio` times the smaller's shingles.
+    pub fn measure(mut self, measure: Measure) -> Self {
+        self.measure = measure;
+        self
+    }
+
+    /// See [`DedupBuilder::measure`]; at least 1 (default 3).
+    pub fn max_size_ratio(mut self, ratio: f64) -> Self {
+        self.max_size_ratio = ratio;
+        self
+    }
+
+    /// The JSON field naming each document's group (site, or URL) for counting boilerplate.
+    pub fn group_field(mut self, field: &str) -> Self {
+        self.fields.group = Some(field.to_string());
+        self
+    }
+
     /// A memory budget in bytes. A quarter of it bounds the band records held in memory (beyond
     /// that they are spilled to sorted runs under the temporary directory and merged back), and a
     /// quarter bounds the shingle sets loaded per round of exact checks. Signatures (`num_perm`
@@ -181,13 +225,25 @@ impl DedupBuilder {
             Some((num_bands, rows_per_band)) => {
                 LshParams::new(num_bands, rows_per_band, self.num_perm)?
             }
-            None => LshParams::from_threshold(self.threshold, self.num_perm)?,
+            None => LshParams::from_threshold(
+                self.measure
+                    .jaccard_floor(self.threshold, self.max_size_ratio),
+                self.num_perm,
+            )?,
         };
         if self.batch_docs == 0 {
             return Err(ConfigError::Zero("batch_docs"));
         }
         if self.batch_bytes == 0 {
             return Err(ConfigError::Zero("batch_bytes"));
+        }
+        if !(self.max_size_ratio >= 1.0 && self.max_size_ratio.is_finite()) {
+            return Err(ConfigError::SizeRatio(self.max_size_ratio));
+        }
+        if let Some(options) = self.boilerplate
+            && options.min_docs < 2
+        {
+            return Err(ConfigError::MinDocs(options.min_docs));
         }
         if let Some(bytes) = self.memory
             && bytes < MIN_MEMORY
@@ -211,6 +267,12 @@ impl DedupBuilder {
             batch_bytes: self.batch_bytes,
             memory: self.memory,
             temp_dir: self.temp_dir,
+            strip: self.boilerplate,
+            boilerplate: None,
+            measure: self.measure,
+            lsh_jaccard: self
+                .measure
+                .jaccard_floor(self.threshold, self.max_size_ratio),
         })
     }
 }
@@ -232,6 +294,13 @@ pub struct Dedup {
     batch_bytes: usize,
     memory: Option<u64>,
     temp_dir: PathBuf,
+    /// Strip boilerplate, recognized with these options.
+    strip: Option<BoilerplateOptions>,
+    /// The counted boilerplate of the current run (set on the run's own copy).
+    boilerplate: Option<Arc<Boilerplate>>,
+    measure: Measure,
+    /// The Jaccard similarity LSH was tuned to find (the threshold itself under Jaccard).
+    lsh_jaccard: f64,
 }
 
 /// The smallest memory budget accepted.
@@ -303,6 +372,8 @@ enum Prepared {
         text_hash: u128,
         shingles: Vec<u64>,
         location: Option<Location>,
+        /// Boilerplate units and bytes stripped before shingling.
+        stripped: (u64, u64),
     },
 }
 
@@ -315,6 +386,10 @@ struct Analysis {
     /// Per slot, the 128-bit hash of its normalized text (only when matching or building an index).
     text_hashes: Vec<u128>,
     bytes_read: u64,
+    /// Boilerplate units and bytes stripped before shingling.
+    stripped: (u64, u64),
+    /// Per slot, its number of distinct shingles (containment only).
+    sizes: Vec<u32>,
 }
 
 /// What a run is checked against, and what it gives back besides its reports.
@@ -348,6 +423,28 @@ impl Dedup {
 
     pub fn threshold(&self) -> f64 {
         self.threshold
+    }
+
+    /// When this run strips boilerplate and has not counted it yet: a copy of `self` holding the
+    /// counts of `inputs` (one extra pass).
+    fn counted(&self, inputs: &mut InputSet) -> Result<Option<Dedup>, Error> {
+        let Some(options) = self.strip else {
+            return Ok(None);
+        };
+        if self.boilerplate.is_some() {
+            return Ok(None);
+        }
+        let counter = self.count_units(inputs, options)?;
+        let model = Boilerplate::new(counter, options, self.normalizer.clone());
+        Ok(Some(Dedup {
+            boilerplate: Some(Arc::new(model)),
+            ..self.clone()
+        }))
+    }
+
+    /// The boilerplate options this run strips with, if any.
+    pub fn strips_boilerplate(&self) -> Option<BoilerplateOptions> {
+        self.strip
     }
 
     /// Band tables for one run: in memory, or with a spill budget.
@@ -387,11 +484,43 @@ impl Dedup {
             signature_bits: 8,
             band_key_bits: 32,
             threshold: self.threshold,
+            boilerplate: self.strip.map(|o| {
+                let unit = match o.unit {
+                    Unit::Line => "line",
+                    Unit::Paragraph => "paragraph",
+                };
+                format!("{unit}:{}", o.min_docs)
+            }),
+        }
+    }
+
+    pub fn measure(&self) -> Measure {
+        self.measure
+    }
+
+    /// The Jaccard similarity the LSH parameters were chosen for: the threshold under Jaccard,
+    /// the lowest Jaccard of a pair at the threshold under containment.
+    pub fn lsh_jaccard(&self) -> f64 {
+        self.lsh_jaccard
+    }
+
+    /// The measure's value for two slots from their signatures (and sizes, for containment).
+    fn estimate(&self, analysis: &Analysis, a: u32, b: u32) -> f64 {
+        let j = analysis.signatures.similarity(a as usize, b as usize);
+        match self.measure {
+            Measure::Jaccard => j,
+            Measure::Containment => {
+                self.measure
+                    .from_jaccard(j, analysis.sizes[a as usize], analysis.sizes[b as usize])
+            }
         }
     }
 
     /// Refuses an index whose parameters differ from this deduplicator's.
     pub fn check_index(&self, index: &Index) -> Result<(), Error> {
+        if self.measure != Measure::Jaccard {
+            return Err(Error::Config(ConfigError::ContainmentIndex));
+        }
         Ok(index.check_params(&self.index_params())?)
     }
 
@@ -411,9 +540,18 @@ impl Dedup {
         for index in options.against {
             self.check_index(index)?;
         }
+        if let Some(counted) = self.counted(inputs)? {
+            let mut output = counted.run_with(inputs, options, sink)?;
+            output.summary.seconds = started.elapsed().as_secs_f64();
+            output.summary.docs_per_second =
+                output.summary.docs_read as f64 / output.summary.seconds.max(1e-9);
+            return Ok(output);
+        }
         let for_index = options.collect_kept || !options.against.is_empty();
         let (analysis, tables) = self.analyse(inputs, for_index, sink)?;
         let mut summary = Summary::empty(self.params, self.num_perm(), self.threshold);
+        summary.boilerplate_units_removed = analysis.stripped.0;
+        summary.boilerplate_bytes_removed = analysis.stripped.1;
         summary.bytes_read = analysis.bytes_read;
         let decided = self.cluster(inputs, &analysis, tables, options, sink, &mut summary)?;
         if sink.wants_kept_records() {
@@ -453,6 +591,9 @@ impl Dedup {
         sink: &mut dyn Sink,
     ) -> Result<(Summary, SegmentData), Error> {
         let started = Instant::now();
+        if let Some(counted) = self.counted(inputs)? {
+            return counted.index_segment(inputs, sink);
+        }
         let (analysis, tables) = self.analyse(inputs, true, sink)?;
         let keys = tables
             .keys_by_slot(analysis.signatures.len())

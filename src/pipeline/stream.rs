@@ -128,6 +128,12 @@ impl Dedup {
         if self.keep != KeepPolicy::First {
             return Err(Error::Config(ConfigError::StreamKeep));
         }
+        if self.strip.is_some() {
+            return Err(Error::Config(ConfigError::StreamStrip));
+        }
+        if self.measure != Measure::Jaccard {
+            return Err(Error::Config(ConfigError::ContainmentIndex));
+        }
         for index in options.against {
             self.check_index(index)?;
         }
@@ -353,6 +359,7 @@ impl Dedup {
             duplicate_in: duplicate_in.as_deref(),
             similarity,
             kind,
+            role: None,
         })?;
         online.removed.push((target, position, similarity));
         online.removed_ids.push(&id, DocState::Empty, 0.0);
@@ -411,6 +418,7 @@ impl Dedup {
                         doc: DocId(online.positions[kept as usize]),
                         id: online.ids.id(kept as usize),
                         similarity: 1.0,
+                        role: None,
                     });
                     (Cow::Borrowed(online.ids.id(kept as usize)), None)
                 }
@@ -429,6 +437,7 @@ impl Dedup {
                     doc: DocId(position),
                     id: online.removed_ids.id(r),
                     similarity,
+                    role: None,
                 });
             }
             sink.cluster(&ClusterReport {

@@ -1,0 +1,425 @@
+//! Boilerplate: lines (or paragraphs) repeated across many documents.
+//!
+//! A site repeats its navigation, headline lists, comment form and footer on every page, so two
+//! pages of one site look alike through them, and one story syndicated to several sites looks
+//! different inside each site's. Following CCNet and RefinedWeb, a *unit* (a line, or a paragraph:
+//! lines between blank lines) whose normalized text occurs in at least `min_docs` documents is
+//! boilerplate. Counting is per document (a unit repeated inside one document counts once).
+//! Optionally units are counted per *group* (`--group-field`, e.g. a site, or a URL whose host is
+//! used): then a unit is boilerplate when it repeats on `min_docs` pages of the same site, which
+//! keeps a story syndicated across many sites from being taken for boilerplate.
+//!
+//! [`UnitCounter`] is the compact counter: a Bloom filter remembers units seen once, and only
+//! units seen again get an exact 32-bit count in a hash map. Most lines of a crawl occur once, so
+//! they cost about ten bits each. A unit seen once may be taken as seen twice with the filter's
+//! false-positive rate (about 1%), so counts can be one too high, never too low.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use xxhash_rust::xxh3::xxh3_64_with_seed;
+
+use crate::error::ConfigError;
+use crate::minhash::mix64;
+use crate::normalize::Normalizer;
+
+/// What counts as one unit of text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unit {
+    /// One line.
+    #[default]
+    Line,
+    /// Lines between blank lines.
+    Paragraph,
+}
+
+impl std::str::FromStr for Unit {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "line" => Ok(Unit::Line),
+            "paragraph" => Ok(Unit::Paragraph),
+            other => Err(ConfigError::Unit(other.to_string())),
+        }
+    }
+}
+
+/// How boilerplate is recognized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BoilerplateOptions {
+    /// A unit in at least this many documents (of one group, with a group field) is boilerplate.
+    pub min_docs: u32,
+    pub unit: Unit,
+}
+
+impl Default for BoilerplateOptions {
+    fn default() -> Self {
+        BoilerplateOptions {
+            min_docs: 3,
+            unit: Unit::Line,
+        }
+    }
+}
+
+/// The byte ranges of the units of `text` (without their line terminators; blank lines and
+/// blank-separated gaps are not units).
+pub fn unit_ranges(text: &str, unit: Unit) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut paragraph: Option<Range<usize>> = None;
+    for line in text.split_inclusive('\n') {
+        let end = start + line.len();
+        let content = line.trim_end_matches(['\n', '\r']);
+        let range = start..start + content.len();
+        start = end;
+        match unit {
+            Unit::Line => {
+                if !content.trim().is_empty() {
+                    out.push(range);
+                }
+            }
+            Unit::Paragraph => {
+                if content.trim().is_empty() {
+                    out.extend(paragraph.take());
+                } else {
+                    paragraph = Some(match paragraph {
+                        Some(p) => p.start..range.end,
+                        None => range,
+                    });
+                }
+            }
+        }
+    }
+    out.extend(paragraph);
+    out
+}
+
+/// The group a document's units are counted in: a URL counts by its host, anything else as is.
+pub fn group_seed(group: Option<&str>) -> u64 {
+    match group {
+        None => 0,
+        Some(value) => {
+            let host = value
+                .split_once("://")
+                .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or(rest))
+                .unwrap_or(value);
+            let host = host.trim().trim_start_matches("www.").to_ascii_lowercase();
+            mix64(xxh3_64_with_seed(host.as_bytes(), 0x6709) | 1)
+        }
+    }
+}
+
+/// The hash of each unit of `text` that normalizes to something, with its range.
+pub fn unit_hashes(
+    text: &str,
+    unit: Unit,
+    group: u64,
+    normalizer: &Normalizer,
+) -> Vec<(Range<usize>, u64)> {
+    let mut normalized = String::new();
+    unit_ranges(text, unit)
+        .into_iter()
+        .filter_map(|range| {
+            normalizer.normalize_into(&text[range.clone()], &mut normalized);
+            (!normalized.is_empty())
+                .then(|| (range, xxh3_64_with_seed(normalized.as_bytes(), group)))
+        })
+        .collect()
+}
+
+/// Counts, per unit hash, the documents it occurs in.
+#[derive(Debug, Clone)]
+pub struct UnitCounter {
+    bloom: Vec<u64>,
+    /// Bits in `bloom` minus one (a power of two minus one).
+    mask: u64,
+    counts: HashMap<u64, u32>,
+    documents: u64,
+    units: u64,
+}
+
+/// Bloom-filter probes per unit.
+const PROBES: u32 = 7;
+
+impl UnitCounter {
+    /// A counter sized for about `expected_units` distinct units (10 bits each, at least 8 Mbit).
+    pub fn new(expected_units: u64) -> Self {
+        let bits = (expected_units.saturating_mul(10))
+            .max(1 << 23)
+            .next_power_of_two();
+        UnitCounter {
+            bloom: vec![0; (bits / 64) as usize],
+            mask: bits - 1,
+            counts: HashMap::new(),
+            documents: 0,
+            units: 0,
+        }
+    }
+
+    /// Sets the filter's bits for `hash`; returns whether they were all set already.
+    fn seen_before(&mut self, hash: u64) -> bool {
+        let (mut h, step) = (hash, mix64(hash) | 1);
+        let mut all = true;
+        for _ in 0..PROBES {
+            let bit = h & self.mask;
+            let word = &mut self.bloom[(bit / 64) as usize];
+            let flag = 1u64 << (bit % 64);
+            all &= *word & flag != 0;
+            *word |= flag;
+            h = h.wrapping_add(step);
+        }
+        all
+    }
+
+    /// Counts one document's unit hashes (repeats within the document count once).
+    pub fn add_document(&mut self, hashes: &mut Vec<u64>) {
+        hashes.sort_unstable();
+        hashes.dedup();
+        self.documents += 1;
+        self.units += hashes.len() as u64;
+        for &hash in hashes.iter() {
+            if let Some(count) = self.counts.get_mut(&hash) {
+                *count = count.saturating_add(1);
+            } else if self.seen_before(hash) {
+                self.counts.insert(hash, 2);
+            }
+        }
+    }
+
+    /// Documents the unit occurs in (1 for a unit never seen twice, 0 never reported).
+    pub fn count(&self, hash: u64) -> u32 {
+        self.counts.get(&hash).copied().unwrap_or(1)
+    }
+
+    pub fn documents(&self) -> u64 {
+        self.documents
+    }
+
+    /// Units with a count of at least `min_docs`.
+    pub fn repeated(&self, min_docs: u32) -> usize {
+        self.counts.values().filter(|&&c| c >= min_docs).count()
+    }
+}
+
+/// A counted corpus: tells which units are boilerplate and strips them.
+#[derive(Debug, Clone)]
+pub struct Boilerplate {
+    counter: UnitCounter,
+    options: BoilerplateOptions,
+    normalizer: Normalizer,
+}
+
+/// A text with its boilerplate removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stripped {
+    pub text: String,
+    pub units_removed: u64,
+    pub bytes_removed: u64,
+}
+
+impl Boilerplate {
+    pub fn new(counter: UnitCounter, options: BoilerplateOptions, normalizer: Normalizer) -> Self {
+        Boilerplate {
+            counter,
+            options,
+            normalizer,
+        }
+    }
+
+    pub fn counter(&self) -> &UnitCounter {
+        &self.counter
+    }
+
+    pub fn options(&self) -> BoilerplateOptions {
+        self.options
+    }
+
+    /// `text` without its boilerplate units (each removed with its line terminator).
+    pub fn strip(&self, text: &str, group: u64) -> Stripped {
+        let hashes = unit_hashes(text, self.options.unit, group, &self.normalizer);
+        let mut out = Stripped {
+            text: String::with_capacity(text.len()),
+            units_removed: 0,
+            bytes_removed: 0,
+        };
+        let mut copied = 0;
+        for (range, hash) in hashes {
+            if self.counter.count(hash) < self.options.min_docs {
+                continue;
+            }
+            let mut end = range.end;
+            for terminator in ["\r\n", "\n"] {
+                if text[end..].starts_with(terminator) {
+                    end += terminator.len();
+                    break;
+                }
+            }
+            out.text.push_str(&text[copied..range.start]);
+            out.units_removed += 1;
+            out.bytes_removed += (end - range.start) as u64;
+            copied = end;
+        }
+        out.text.push_str(&text[copied..]);
+        out
+    }
+}
+
+/// Within-document repetition as Gopher (Rae et al. 2021) defines it: the fraction of lines that
+/// duplicate another line of the same document, and the fraction of characters in such lines.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
+pub struct Repetition {
+    pub duplicate_line_fraction: f64,
+    pub duplicate_line_char_fraction: f64,
+}
+
+/// Gopher's repetition measures for one text (lines compared as they are, after trimming).
+pub fn repetition(text: &str) -> Repetition {
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if lines.is_empty() {
+        return Repetition::default();
+    }
+    let mut seen: HashMap<&str, u32> = HashMap::new();
+    for line in &lines {
+        *seen.entry(line).or_default() += 1;
+    }
+    let (mut dup_lines, mut dup_chars, mut chars) = (0usize, 0usize, 0usize);
+    for line in &lines {
+        let n = line.chars().count();
+        chars += n;
+        if seen[line] > 1 {
+            dup_lines += 1;
+            dup_chars += n;
+        }
+    }
+    Repetition {
+        duplicate_line_fraction: dup_lines as f64 / lines.len() as f64,
+        duplicate_line_char_fraction: if chars == 0 {
+            0.0
+        } else {
+            dup_chars as f64 / chars as f64
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(texts: &[&str], unit: Unit) -> Boilerplate {
+        let normalizer = Normalizer::default();
+        let mut counter = UnitCounter::new(0);
+        for text in texts {
+            let mut hashes: Vec<u64> = unit_hashes(text, unit, 0, &normalizer)
+                .into_iter()
+                .map(|(_, h)| h)
+                .collect();
+            counter.add_document(&mut hashes);
+        }
+        Boilerplate::new(
+            counter,
+            BoilerplateOptions { min_docs: 3, unit },
+            normalizer,
+        )
+    }
+
+    #[test]
+    fn units_are_non_blank_lines_or_blank_separated_paragraphs() {
+        let text = "a\n\n b \r\nc\n\n\nd";
+        let lines: Vec<&str> = unit_ranges(text, Unit::Line)
+            .into_iter()
+            .map(|r| &text[r])
+            .collect();
+        assert_eq!(lines, ["a", " b ", "c", "d"]);
+        let paragraphs: Vec<&str> = unit_ranges(text, Unit::Paragraph)
+            .into_iter()
+            .map(|r| &text[r])
+            .collect();
+        assert_eq!(paragraphs, ["a", " b \r\nc", "d"]);
+    }
+
+    #[test]
+    fn lines_in_enough_documents_are_stripped_and_counted_once_per_document() {
+        let bp = count(
+            &[
+                "Menu | Home\nstory one\nMenu | Home\n",
+                "MENU home!\nstory two\n",
+                "menu home\nstory three\nFooter\n",
+                "story one\nFooter\nFooter\nFooter\n",
+            ],
+            Unit::Line,
+        );
+        let stripped = bp.strip("Menu | Home\nstory one\nFooter\n", 0);
+        assert_eq!(stripped.text, "story one\nFooter\n");
+        assert_eq!((stripped.units_removed, stripped.bytes_removed), (1, 12));
+        // "Footer" is in two documents (repeats inside one count once); "story one" in two.
+        assert_eq!(bp.counter().repeated(3), 1);
+        assert_eq!(bp.counter().documents(), 4);
+    }
+
+    #[test]
+    fn groups_count_separately() {
+        let normalizer = Normalizer::default();
+        let mut counter = UnitCounter::new(0);
+        let site_a = group_seed(Some("https://www.a.example/news/1"));
+        assert_eq!(site_a, group_seed(Some("http://a.example/other?x")));
+        let site_b = group_seed(Some("https://b.example/1"));
+        assert_ne!(site_a, site_b);
+        for group in [site_a, site_a, site_b] {
+            let mut hashes: Vec<u64> = unit_hashes("nav bar\n", Unit::Line, group, &normalizer)
+                .into_iter()
+                .map(|(_, h)| h)
+                .collect();
+            counter.add_document(&mut hashes);
+        }
+        let bp = Boilerplate::new(
+            counter,
+            BoilerplateOptions {
+                min_docs: 2,
+                unit: Unit::Line,
+            },
+            normalizer,
+        );
+        assert_eq!(bp.strip("nav bar\nx\n", site_a).text, "x\n");
+        assert_eq!(bp.strip("nav bar\nx\n", site_b).text, "nav bar\nx\n");
+    }
+
+    #[test]
+    fn bloom_counter_never_undercounts() {
+        let mut counter = UnitCounter::new(1000);
+        let mut truth: HashMap<u64, u32> = HashMap::new();
+        let mut state = 5u64;
+        for _ in 0..2000 {
+            let mut doc: Vec<u64> = (0..20)
+                .map(|_| crate::minhash::splitmix64(&mut state) % 5000)
+                .collect();
+            let mut unique = doc.clone();
+            unique.sort_unstable();
+            unique.dedup();
+            for h in unique {
+                *truth.entry(h).or_default() += 1;
+            }
+            counter.add_document(&mut doc);
+        }
+        let mut over = 0;
+        for (h, &n) in &truth {
+            let c = counter.count(*h);
+            assert!(c >= n, "unit {h}: counted {c}, true {n}");
+            over += usize::from(c > n);
+            assert!(c <= n + 1);
+        }
+        assert!(over * 50 < truth.len(), "{over} of {} over", truth.len());
+    }
+
+    #[test]
+    fn gopher_repetition() {
+        let r = repetition("a\nbb\na\ncccc\n\n");
+        assert_eq!(r.duplicate_line_fraction, 0.5);
+        assert_eq!(r.duplicate_line_char_fraction, 2.0 / 8.0);
+        assert_eq!(repetition(""), Repetition::default());
+    }
+}
