@@ -97,7 +97,7 @@ enum IndexCommand {
     /// Create an index in DIR holding every distinct document of INPUT (first copy's id).
     Build {
         #[command(flatten)]
-        common: Common,
+        common: Box<Common>,
         /// The index directory (created; must not hold an index yet).
         #[arg(long, value_name = "DIR")]
         index: PathBuf,
