@@ -892,6 +892,34 @@ impl<'de> de::Deserialize<'de> for StrOrValue<'de> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn replace_text_rewrites_only_the_text_value() {
+        let parser = Parser::new(Format::Jsonl, Fields::default());
+        let record = Record {
+            origin: Origin {
+                file: "f".into(),
+                line: 1,
+            },
+            bytes: br#"{"a": [1, {"text": 2}],  "text" : "old \"q\"\n", "z":"\u00e9"}"#.to_vec(),
+            location: None,
+        };
+        let out = parser.replace_text(&record, "new \"text\"\nline").unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"a": [1, {"text": 2}],  "text" : "new \"text\"\nline", "z":"\u00e9"}"#
+        );
+        let missing = Record {
+            bytes: br#"{"body": "x"}"#.to_vec(),
+            ..record.clone()
+        };
+        assert!(matches!(
+            parser.replace_text(&missing, "y"),
+            Err(RejectReason::MissingField(_))
+        ));
+        let lines = Parser::new(Format::Lines, Fields::default());
+        assert_eq!(lines.replace_text(&record, "plain").unwrap(), b"plain");
+    }
+
     fn record(bytes: &[u8]) -> Record {
         Record {
             origin: Origin {

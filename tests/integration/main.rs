@@ -3,11 +3,13 @@
 //! - `bad_input`: every kind of bad record is rejected with file, line and reason; counts add up.
 //! - `oracle`: on generated corpora, clusters match the exact Jaccard graph.
 //! - `determinism`: byte-identical output whatever the thread count.
+//! - `boilerplate`: issue 5 on real text: syndicated pages, boilerplate lines, containment.
 //! - `index`: the persistent index: build, add, compact, --against, --update, damage, crashes.
 //! - `stream`: streaming mode: decisions as documents arrive, pipes, indexes.
 //! - `regressions`: one test per issue, named after it.
 
 mod bad_input;
+mod boilerplate;
 mod cli;
 mod determinism;
 mod index;

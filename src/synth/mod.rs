@@ -8,6 +8,8 @@
 //! made by one [`Transform`]: an exact copy, word edits at 1-15%, reordered paragraphs, truncation,
 //! or site boilerplate added around it. The truth names each document's family (its original's id).
 
+pub mod syndication;
+
 use crate::minhash::splitmix64;
 
 /// What was done to an original to make a copy.
