@@ -200,6 +200,20 @@ impl UnitCounter {
     pub fn repeated(&self, min_docs: u32) -> usize {
         self.counts.values().filter(|&&c| c >= min_docs).count()
     }
+
+    /// Distinct units per document, summed over documents.
+    pub fn units(&self) -> u64 {
+        self.units
+    }
+
+    /// Occurrences (one per document) of the units counted at least `min_docs` times.
+    pub fn occurrences_at_least(&self, min_docs: u32) -> u64 {
+        self.counts
+            .values()
+            .filter(|&&c| c >= min_docs)
+            .map(|&c| u64::from(c))
+            .sum()
+    }
 }
 
 /// A counted corpus: tells which units are boilerplate and strips them.

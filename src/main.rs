@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use neardup::boilerplate::BoilerplateOptions;
 use neardup::index::{Index, SegmentData};
 use neardup::normalize::NormalizeOptions;
-use neardup::pipeline::RunOptions;
+use neardup::pipeline::{RunOptions, StatsOptions};
 use neardup::report::Summary;
 use neardup::{ConfigError, DedupBuilder, Error, Format, Input, InputSet};
 
@@ -65,6 +65,21 @@ enum Command {
         output: String,
         #[command(flatten)]
         against: Against,
+    },
+    /// How redundant a corpus is, from one read: exact and near-duplicate rates at several
+    /// thresholds, boilerplate lines, repetition inside documents, cluster sizes, top clusters.
+    Stats {
+        #[command(flatten)]
+        common: Box<Common>,
+        /// Thresholds to report near-duplicate rates at (LSH is tuned to the lowest).
+        #[arg(long, value_delimiter = ',', default_value = "0.5,0.7,0.8,0.9")]
+        thresholds: Vec<f64>,
+        /// Largest clusters listed.
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+        /// Print the figures as JSON on stdout (the table still goes to stderr unless -q).
+        #[arg(long)]
+        json: bool,
     },
     /// Remove boilerplate lines (or paragraphs) repeated across documents from each text; JSON
     /// records keep every field but the text's value as it was.
@@ -140,11 +155,15 @@ struct BoilerplateArgs {
 }
 
 impl BoilerplateArgs {
-    fn configure(&self, builder: DedupBuilder) -> Result<DedupBuilder, ConfigError> {
-        let mut builder = builder.strip_boilerplate(BoilerplateOptions {
+    fn options(&self) -> Result<BoilerplateOptions, ConfigError> {
+        Ok(BoilerplateOptions {
             min_docs: self.min_docs,
             unit: self.unit.parse()?,
-        });
+        })
+    }
+
+    fn configure(&self, builder: DedupBuilder) -> Result<DedupBuilder, ConfigError> {
+        let mut builder = builder.strip_boilerplate(self.options()?);
         if let Some(field) = &self.group_field {
             builder = builder.group_field(field);
         }
@@ -454,6 +473,12 @@ fn run(cli: Cli) -> Result<()> {
             false,
         ),
         Command::Index { command } => run_index(command),
+        Command::Stats {
+            common,
+            thresholds,
+            top,
+            json,
+        } => run_stats(&common, thresholds, top, json),
         Command::Lines {
             input,
             output,
@@ -606,6 +631,56 @@ fn run_index(command: IndexCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn run_stats(common: &Common, thresholds: Vec<f64>, top: usize, json: bool) -> Result<()> {
+    let input = &common.input;
+    input.start_threads()?;
+    let lowest = thresholds
+        .iter()
+        .copied()
+        .chain([common.detect.threshold])
+        .fold(f64::INFINITY, f64::min);
+    let mut builder = input.configure(common.detect.builder()?);
+    if let Some(field) = &common.detect.boilerplate.group_field {
+        builder = builder.group_field(field);
+    }
+    if common.detect.bands.is_none() {
+        let params = neardup::lsh::LshParams::from_threshold(lowest, common.detect.num_perm)?;
+        builder = builder.bands(params.num_bands, params.rows_per_band);
+    }
+    let dedup = builder.build()?;
+    if input.verbose && !input.quiet {
+        print_parameters(&dedup);
+    }
+    let options = StatsOptions {
+        thresholds,
+        top,
+        boilerplate: common.detect.boilerplate.options()?,
+    };
+    let mut inputs = input.input_set()?;
+    let mut sink = input.sink(&inputs, None, None, None)?;
+    let stats = dedup.stats(&mut inputs, &options, &mut sink)?;
+    if let Some(bar) = &sink.bar {
+        bar.finish_and_clear();
+    }
+    if let Some(out) = sink.rejected {
+        out.finish()?;
+    }
+    if let Some(path) = &input.stats_json {
+        let mut out = Output::create(path)?;
+        write_json(&mut out, &stats)?;
+        out.finish()?;
+    }
+    if json {
+        let mut out = Output::create("-")?;
+        write_json(&mut out, &stats)?;
+        out.finish()?;
+    }
+    if !input.quiet {
+        eprint!("{}", stats.to_text());
+    }
+    Ok(())
 }
 
 /// Reads `input`'s distinct documents and appends them to `index` as one segment.

@@ -11,7 +11,7 @@ use xxhash_rust::xxh3::xxh3_128;
 use std::borrow::Cow;
 
 use super::*;
-use crate::boilerplate::{BoilerplateOptions, UnitCounter, group_seed, unit_hashes};
+use crate::boilerplate::{BoilerplateOptions, UnitCounter, group_seed, repetition, unit_hashes};
 use crate::read::Document;
 
 impl Dedup {
@@ -34,6 +34,9 @@ impl Dedup {
             bytes_read: 0,
             stripped: (0, 0),
             sizes: Vec::new(),
+            profile: self
+                .profile
+                .map(|_| CorpusProfile::new(inputs.total_bytes().unwrap_or(1 << 30) / 60)),
         };
         let mut tables = self.band_tables()?;
         let mut first_copy: HashMap<u128, u32> = HashMap::new();
@@ -44,10 +47,16 @@ impl Dedup {
 
                 // Exact duplicates, in input order; collect the new distinct texts to sign.
                 let mut to_sign: Vec<Vec<u64>> = Vec::new();
-                for item in prepared {
-                    if let Prepared::Doc { stripped, .. } = &item {
+                for mut item in prepared {
+                    if let Prepared::Doc {
+                        stripped, extras, ..
+                    } = &mut item
+                    {
                         analysis.stripped.0 += stripped.0;
                         analysis.stripped.1 += stripped.1;
+                        if let (Some(profile), Some(extras)) = (&mut analysis.profile, extras) {
+                            profile.add(extras);
+                        }
                     }
                     match item {
                         Prepared::Rejected(rejection) => {
@@ -194,6 +203,16 @@ impl Dedup {
         };
         let (content, stripped) = self.content(&doc);
         let (normalized, shingles) = self.normalize_and_shingle(&content);
+        let extras = self.profile.map(|options| {
+            let group = group_seed(doc.group.as_deref());
+            Box::new(DocExtras {
+                repetition: repetition(&doc.text),
+                units: unit_hashes(&doc.text, options.unit, group, &self.normalizer)
+                    .into_iter()
+                    .map(|(_, hash)| hash)
+                    .collect(),
+            })
+        });
         Prepared::Doc {
             id: doc.id.into_owned(),
             score,
@@ -201,6 +220,7 @@ impl Dedup {
             shingles,
             location: record.location,
             stripped,
+            extras,
         }
     }
 

@@ -18,9 +18,12 @@ mod against;
 mod analyse;
 mod decide;
 mod lines;
+mod stats;
 mod stream;
 
 pub use lines::LinesSummary;
+use stats::CorpusProfile;
+pub use stats::{CorpusStats, StatsOptions};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -270,6 +273,7 @@ impl DedupBuilder {
             strip: self.boilerplate,
             boilerplate: None,
             measure: self.measure,
+            profile: None,
             lsh_jaccard: self
                 .measure
                 .jaccard_floor(self.threshold, self.max_size_ratio),
@@ -299,6 +303,9 @@ pub struct Dedup {
     /// The counted boilerplate of the current run (set on the run's own copy).
     boilerplate: Option<Arc<Boilerplate>>,
     measure: Measure,
+    /// Gather boilerplate and repetition counts too, counting these units (`stats`, set on the
+    /// run's own copy).
+    profile: Option<BoilerplateOptions>,
     /// The Jaccard similarity LSH was tuned to find (the threshold itself under Jaccard).
     lsh_jaccard: f64,
 }
@@ -374,7 +381,17 @@ enum Prepared {
         location: Option<Location>,
         /// Boilerplate units and bytes stripped before shingling.
         stripped: (u64, u64),
+        /// What `stats` profiles besides duplicates.
+        extras: Option<Box<DocExtras>>,
     },
+}
+
+/// Per-document facts `stats` gathers besides duplicates.
+#[derive(Debug)]
+struct DocExtras {
+    repetition: crate::boilerplate::Repetition,
+    /// Hashes of the document's units, for counting boilerplate.
+    units: Vec<u64>,
 }
 
 /// Everything the first pass gathers.
@@ -390,6 +407,8 @@ struct Analysis {
     stripped: (u64, u64),
     /// Per slot, its number of distinct shingles (containment only).
     sizes: Vec<u32>,
+    /// Boilerplate and repetition counts (`stats` only).
+    profile: Option<CorpusProfile>,
 }
 
 /// What a run is checked against, and what it gives back besides its reports.

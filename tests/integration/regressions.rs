@@ -221,3 +221,76 @@ fn issue_4_tiny_memory_budget_spills_and_gives_identical_output() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("memory size \"12Q\""));
 }
+
+/// Issue 5: `stats` agrees with what `dedup` removes, at every threshold, from one read.
+#[test]
+fn issue_5_stats_agree_with_dedup_at_each_threshold() {
+    use neardup::synth::{Corpus, CorpusSpec};
+    let dir = tempfile::tempdir().unwrap();
+    let mut docs: String = Corpus::new(CorpusSpec {
+        docs: 600,
+        seed: 9,
+        dup_fraction: 0.5,
+        mean_words: 80,
+    })
+    .map(|d| record(&d.id, &d.text) + "\n")
+    .collect();
+    // A document repeating its own lines, and a line shared by many documents.
+    docs += &(record("rep", "same line\nsame line\nsame line\nother") + "\n");
+    write(dir.path(), "in.jsonl", docs.as_bytes());
+    let bands = ["--bands", "32", "--rows", "4", "--verify", "signature"];
+    let mut args = vec!["stats", "in.jsonl", "--json", "-q"];
+    args.extend_from_slice(&bands);
+    let out = run_in(dir.path(), &args, b"");
+    let s: serde_json::Value = serde_json::from_slice(&ok_stdout(&out)).unwrap();
+    let near = s["near"].as_array().unwrap();
+    assert_eq!(near.len(), 4);
+    let removed: Vec<u64> = near
+        .iter()
+        .map(|t| t["removed"].as_u64().unwrap())
+        .collect();
+    assert!(removed.windows(2).all(|w| w[0] >= w[1]), "{removed:?}");
+    for t in near {
+        let threshold = t["threshold"].as_f64().unwrap().to_string();
+        let mut args = vec![
+            "dedup",
+            "in.jsonl",
+            "-o",
+            "k.jsonl",
+            "--threshold",
+            &threshold,
+            "--stats-json",
+            "d.json",
+            "-q",
+        ];
+        args.extend_from_slice(&bands);
+        ok(&run_in(dir.path(), &args, b""));
+        let d = stats_adding_up(&dir.path().join("d.json"));
+        let dedup_removed =
+            d["exact_duplicates"].as_u64().unwrap() + d["near_duplicates"].as_u64().unwrap();
+        assert_eq!(
+            t["removed"].as_u64().unwrap(),
+            dedup_removed,
+            "at {threshold}"
+        );
+        // stats counts every repeated text as exact; dedup calls an exact copy of a document
+        // that was itself removed a near duplicate of the kept one.
+        assert!(s["exact_duplicates"].as_u64() >= d["exact_duplicates"].as_u64());
+    }
+    assert!(s["exact_duplicates"].as_u64().unwrap() > 0);
+    assert!(s["repetition"]["docs_over_line_limit"].as_u64().unwrap() >= 1);
+    let sizes: u64 = s["cluster_sizes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b[1].as_u64().unwrap())
+        .sum();
+    assert_eq!(sizes, near[2]["clusters"].as_u64().unwrap());
+    let histogram: u64 = s["candidate_similarity_histogram"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(histogram, s["candidate_pairs"].as_u64().unwrap());
+}

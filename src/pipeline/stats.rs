@@ -1,0 +1,385 @@
+//! `neardup stats`: how redundant a corpus is, from one read.
+//!
+//! One pass reads every document, finds exact copies, signs the distinct texts, counts every line
+//! (for boilerplate) and measures each document's own repetition (Gopher). Then LSH, tuned to the
+//! lowest threshold asked for, gives candidate pairs once; each pair's similarity is estimated from
+//! the signatures, and a union-find per threshold says how many documents a deduplication at that
+//! threshold would remove. No second read: near-duplicate figures rest on the signature estimate
+//! (standard error about 0.035 at 128 permutations), which `dedup` refines near the threshold.
+
+use std::collections::HashMap;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::*;
+use crate::boilerplate::{Unit, UnitCounter};
+
+/// What `stats` reports besides the defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatsOptions {
+    /// Thresholds to report near-duplicate rates at (LSH is tuned to the lowest).
+    pub thresholds: Vec<f64>,
+    /// Clusters listed by size.
+    pub top: usize,
+    pub boilerplate: BoilerplateOptions,
+}
+
+impl Default for StatsOptions {
+    fn default() -> Self {
+        StatsOptions {
+            thresholds: vec![0.5, 0.7, 0.8, 0.9],
+            top: 10,
+            boilerplate: BoilerplateOptions::default(),
+        }
+    }
+}
+
+/// Boilerplate and repetition counts gathered while reading.
+#[derive(Debug, Clone)]
+pub(super) struct CorpusProfile {
+    counter: UnitCounter,
+    docs: u64,
+    duplicate_line_fraction: f64,
+    duplicate_line_char_fraction: f64,
+    /// Documents over Gopher's limits (0.30 of lines, 0.20 of characters in duplicate lines).
+    over_line_limit: u64,
+    over_char_limit: u64,
+}
+
+impl CorpusProfile {
+    pub(super) fn new(expected_units: u64) -> Self {
+        CorpusProfile {
+            counter: UnitCounter::new(expected_units),
+            docs: 0,
+            duplicate_line_fraction: 0.0,
+            duplicate_line_char_fraction: 0.0,
+            over_line_limit: 0,
+            over_char_limit: 0,
+        }
+    }
+
+    pub(super) fn add(&mut self, extras: &mut DocExtras) {
+        self.counter.add_document(&mut extras.units);
+        let r = extras.repetition;
+        self.docs += 1;
+        self.duplicate_line_fraction += r.duplicate_line_fraction;
+        self.duplicate_line_char_fraction += r.duplicate_line_char_fraction;
+        self.over_line_limit += u64::from(r.duplicate_line_fraction > 0.30);
+        self.over_char_limit += u64::from(r.duplicate_line_char_fraction > 0.20);
+    }
+}
+
+/// Near duplicates at one threshold.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ThresholdStats {
+    pub threshold: f64,
+    /// Documents a dedup at this threshold removes (exact copies included).
+    pub removed: u64,
+    /// Of those, near (not exact) duplicates.
+    pub near_duplicates: u64,
+    /// `removed` over the documents not rejected, in percent.
+    pub redundancy_percent: f64,
+    /// Clusters of two or more, and the largest.
+    pub clusters: u64,
+    pub largest_cluster: u64,
+}
+
+/// Lines (or paragraphs) repeated across documents.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BoilerplateStats {
+    pub unit: Unit,
+    pub min_docs: u32,
+    /// Distinct units per document, summed over documents.
+    pub units: u64,
+    /// Of those, units that occur in at least `min_docs` documents.
+    pub boilerplate_units: u64,
+    pub boilerplate_percent: f64,
+    /// Distinct units that are boilerplate.
+    pub distinct_boilerplate_units: u64,
+}
+
+/// Repetition inside documents, as Gopher defines it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RepetitionStats {
+    /// Means over documents.
+    pub mean_duplicate_line_fraction: f64,
+    pub mean_duplicate_line_char_fraction: f64,
+    /// Documents Gopher's filters would drop: over 30% duplicate lines, over 20% of characters
+    /// in duplicate lines.
+    pub docs_over_line_limit: u64,
+    pub docs_over_char_limit: u64,
+}
+
+/// One of the largest clusters at the main threshold.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TopCluster {
+    pub size: u64,
+    /// The first member (what `dedup --keep first` keeps).
+    pub kept: String,
+    /// Up to five other members.
+    pub members: Vec<String>,
+}
+
+/// Everything `stats` reports.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CorpusStats {
+    pub docs_read: u64,
+    pub rejected: u64,
+    pub empty: u64,
+    pub distinct_texts: u64,
+    pub exact_duplicates: u64,
+    pub exact_duplicate_percent: f64,
+    pub near: Vec<ThresholdStats>,
+    /// The threshold cluster sizes and top clusters are given at.
+    pub main_threshold: f64,
+    /// Cluster sizes at the main threshold: `(smallest size of the bucket, clusters)` for
+    /// 2, 3-4, 5-8, 9-16, …
+    pub cluster_sizes: Vec<(u64, u64)>,
+    pub top_clusters: Vec<TopCluster>,
+    pub boilerplate: BoilerplateStats,
+    pub repetition: RepetitionStats,
+    /// Candidate pairs by estimated Jaccard, in 20 bins of 0.05.
+    pub candidate_similarity_histogram: Vec<u64>,
+    pub candidate_pairs: u64,
+    pub num_perm: usize,
+    pub num_bands: usize,
+    pub rows_per_band: usize,
+    pub bytes_read: u64,
+    pub seconds: f64,
+}
+
+impl CorpusStats {
+    /// A table for people.
+    pub fn to_text(&self) -> String {
+        let mut out = format!(
+            "documents          {:>12}  ({} rejected, {} empty)\n\
+             distinct texts     {:>12}\n\
+             exact duplicates   {:>12}  ({:.2}%)\n\n\
+             near duplicates (signature estimate, {} bands × {} rows)\n\
+             threshold   removed   near dup   redundancy   clusters   largest\n",
+            self.docs_read,
+            self.rejected,
+            self.empty,
+            self.distinct_texts,
+            self.exact_duplicates,
+            self.exact_duplicate_percent,
+            self.num_bands,
+            self.rows_per_band,
+        );
+        for t in &self.near {
+            out.push_str(&format!(
+                "{:>9.2} {:>9} {:>10} {:>11.2}% {:>10} {:>9}\n",
+                t.threshold,
+                t.removed,
+                t.near_duplicates,
+                t.redundancy_percent,
+                t.clusters,
+                t.largest_cluster
+            ));
+        }
+        let b = &self.boilerplate;
+        let r = &self.repetition;
+        out.push_str(&format!(
+            "\nboilerplate {}s   {:>12}  of {} ({:.2}%; {} distinct, in ≥ {} documents)\n\
+             repetition         mean duplicate lines {:.2}%, characters in them {:.2}%\n\
+             Gopher limits      {} documents over 30% duplicate lines, {} over 20% of characters\n",
+            match b.unit {
+                Unit::Line => "line",
+                Unit::Paragraph => "paragraph",
+            },
+            b.boilerplate_units,
+            b.units,
+            b.boilerplate_percent,
+            b.distinct_boilerplate_units,
+            b.min_docs,
+            100.0 * r.mean_duplicate_line_fraction,
+            100.0 * r.mean_duplicate_line_char_fraction,
+            r.docs_over_line_limit,
+            r.docs_over_char_limit,
+        ));
+        out.push_str(&format!("\ncluster sizes at {}: ", self.main_threshold));
+        let sizes: Vec<String> = self
+            .cluster_sizes
+            .iter()
+            .map(|(from, n)| {
+                if *from == 2 {
+                    format!("2: {n}")
+                } else {
+                    format!("{}-{}: {n}", from, from * 2 - 2)
+                }
+            })
+            .collect();
+        out.push_str(&sizes.join(", "));
+        out.push('\n');
+        for c in &self.top_clusters {
+            out.push_str(&format!(
+                "  {:>6}  {}  + {}{}\n",
+                c.size,
+                c.kept,
+                c.members.join(", "),
+                if c.size as usize > c.members.len() + 1 {
+                    ", …"
+                } else {
+                    ""
+                }
+            ));
+        }
+        out.push_str(&format!("time               {:>11.2}s\n", self.seconds));
+        out
+    }
+}
+
+/// Percent of `part` in `whole` (0 for an empty whole).
+fn percent(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        100.0 * part as f64 / whole as f64
+    }
+}
+
+impl Dedup {
+    /// Profiles `inputs` in one read. Bands × rows come from this deduplicator (build it with the
+    /// lowest threshold of `options`); cluster sizes and top clusters are at its threshold.
+    pub fn stats(
+        &self,
+        inputs: &mut InputSet,
+        options: &StatsOptions,
+        sink: &mut dyn Sink,
+    ) -> Result<CorpusStats, Error> {
+        let started = Instant::now();
+        let profiler = Dedup {
+            profile: Some(options.boilerplate),
+            ..self.clone()
+        };
+        let (mut analysis, tables) = profiler.analyse(inputs, false, sink)?;
+        let profile = analysis
+            .profile
+            .take()
+            .expect("a profiling run gathers a profile");
+        let docs = &analysis.docs;
+        let slots = analysis.signatures.len();
+        let pairs = tables
+            .into_candidate_pairs()
+            .map_err(|e| self.temp_error(e))?;
+        let similarities: Vec<f64> = pairs
+            .par_iter()
+            .map(|&(a, b)| self.estimate(&analysis, a, b))
+            .collect();
+        let mut histogram = vec![0u64; 20];
+        for s in &similarities {
+            histogram[((s * 20.0) as usize).min(19)] += 1;
+        }
+
+        let count =
+            |f: &dyn Fn(&DocState) -> bool| docs.states.iter().filter(|s| f(s)).count() as u64;
+        let rejected = count(&|s| *s == DocState::Rejected);
+        let empty = count(&|s| *s == DocState::Empty);
+        let exact = count(&|s| matches!(s, DocState::Exact(_)));
+        let counted = docs.states.len() as u64 - rejected;
+
+        let mut thresholds = options.thresholds.clone();
+        if !thresholds.contains(&self.threshold) {
+            thresholds.push(self.threshold);
+        }
+        thresholds.sort_by(f64::total_cmp);
+        let mut near = Vec::new();
+        let (mut cluster_sizes, mut top_clusters) = (Vec::new(), Vec::new());
+        for &threshold in &thresholds {
+            let mut sets = UnionFind::new(slots);
+            for (&(a, b), &s) in pairs.iter().zip(&similarities) {
+                if s >= threshold {
+                    sets.union(a, b);
+                }
+            }
+            // Documents per set (exact copies count with their first copy).
+            let mut members: HashMap<u32, Vec<usize>> = HashMap::new();
+            for doc in 0..docs.states.len() {
+                if let Some(slot) = docs.slot(doc) {
+                    members.entry(sets.find(slot)).or_default().push(doc);
+                }
+            }
+            let sets_count = members.len() as u64 + empty;
+            let removed = counted - sets_count;
+            let mut clusters: Vec<Vec<usize>> =
+                members.into_values().filter(|m| m.len() > 1).collect();
+            clusters.sort_by(|a, b| b.len().cmp(&a.len()).then(a[0].cmp(&b[0])));
+            if options.thresholds.contains(&threshold) {
+                near.push(ThresholdStats {
+                    threshold,
+                    removed,
+                    near_duplicates: removed - exact,
+                    redundancy_percent: percent(removed, counted),
+                    clusters: clusters.len() as u64,
+                    largest_cluster: clusters.first().map_or(0, |c| c.len() as u64),
+                });
+            }
+            if threshold == self.threshold {
+                let mut buckets: Vec<(u64, u64)> = Vec::new();
+                for c in &clusters {
+                    // Buckets 2, 3-4, 5-8, 9-16, …: one more than the largest power of two
+                    // below the size.
+                    let size = c.len() as u64;
+                    let from = (1u64 << (63 - (size - 1).leading_zeros())) + 1;
+                    match buckets.iter_mut().find(|(f, _)| *f == from) {
+                        Some(bucket) => bucket.1 += 1,
+                        None => buckets.push((from, 1)),
+                    }
+                }
+                buckets.sort_unstable();
+                cluster_sizes = buckets;
+                top_clusters = clusters
+                    .iter()
+                    .take(options.top)
+                    .map(|c| TopCluster {
+                        size: c.len() as u64,
+                        kept: docs.id(c[0]).to_string(),
+                        members: c[1..]
+                            .iter()
+                            .take(5)
+                            .map(|&d| docs.id(d).to_string())
+                            .collect(),
+                    })
+                    .collect();
+            }
+        }
+
+        let counter = &profile.counter;
+        let boilerplate_units = counter.occurrences_at_least(options.boilerplate.min_docs);
+        let profiled = profile.docs.max(1) as f64;
+        Ok(CorpusStats {
+            docs_read: docs.states.len() as u64,
+            rejected,
+            empty,
+            distinct_texts: slots as u64,
+            exact_duplicates: exact,
+            exact_duplicate_percent: percent(exact, counted),
+            near,
+            main_threshold: self.threshold,
+            cluster_sizes,
+            top_clusters,
+            boilerplate: BoilerplateStats {
+                unit: options.boilerplate.unit,
+                min_docs: options.boilerplate.min_docs,
+                units: counter.units(),
+                boilerplate_units,
+                boilerplate_percent: percent(boilerplate_units, counter.units()),
+                distinct_boilerplate_units: counter.repeated(options.boilerplate.min_docs) as u64,
+            },
+            repetition: RepetitionStats {
+                mean_duplicate_line_fraction: profile.duplicate_line_fraction / profiled,
+                mean_duplicate_line_char_fraction: profile.duplicate_line_char_fraction / profiled,
+                docs_over_line_limit: profile.over_line_limit,
+                docs_over_char_limit: profile.over_char_limit,
+            },
+            candidate_similarity_histogram: histogram,
+            candidate_pairs: pairs.len() as u64,
+            num_perm: self.num_perm(),
+            num_bands: self.params.num_bands,
+            rows_per_band: self.params.rows_per_band,
+            bytes_read: analysis.bytes_read,
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+}
