@@ -70,6 +70,7 @@
 pub mod boilerplate;
 pub mod cluster;
 pub mod error;
+pub mod html;
 pub mod index;
 pub mod lsh;
 pub mod minhash;

@@ -4,20 +4,22 @@
 mod output;
 mod sink;
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use neardup::boilerplate::BoilerplateOptions;
+use neardup::html::{ReportCluster, ReportData};
 use neardup::index::{Index, SegmentData};
 use neardup::normalize::NormalizeOptions;
 use neardup::pipeline::{RunOptions, StatsOptions};
-use neardup::report::Summary;
+use neardup::report::{DocId, Summary};
 use neardup::{ConfigError, DedupBuilder, Error, Format, Input, InputSet};
 
 use output::Output;
-use sink::{CliSink, progress_bar, write_json};
+use sink::{CliSink, ReportCollector, progress_bar, write_json};
 
 #[derive(Parser)]
 #[command(
@@ -50,6 +52,10 @@ enum Command {
         /// Append the kept documents to the first --against index (created if DIR holds none).
         #[arg(long, requires = "dirs")]
         update: bool,
+        /// Write a self-contained HTML page of the run (summary, cluster sizes, similarity of the
+        /// candidate pairs over the S-curve, the largest clusters with a diff of a member).
+        #[arg(long, value_name = "FILE.html")]
+        report: Option<String>,
         /// batch: read everything, then decide (clusters, keep policies, exact verification).
         /// stream: decide each document as it arrives, first seen wins, kept records written at
         /// once. auto: stream when reading only stdin and writing kept records to stdout.
@@ -65,6 +71,9 @@ enum Command {
         output: String,
         #[command(flatten)]
         against: Against,
+        /// Write a self-contained HTML page of the run (see `dedup --report`).
+        #[arg(long, value_name = "FILE.html")]
+        report: Option<String>,
     },
     /// How redundant a corpus is, from one read: exact and near-duplicate rates at several
     /// thresholds, boilerplate lines, repetition inside documents, cluster sizes, top clusters.
@@ -80,6 +89,9 @@ enum Command {
         /// Print the figures as JSON on stdout (the table still goes to stderr unless -q).
         #[arg(long)]
         json: bool,
+        /// Write a self-contained HTML page of the figures and the largest clusters.
+        #[arg(long, value_name = "FILE.html")]
+        report: Option<String>,
     },
     /// Remove boilerplate lines (or paragraphs) repeated across documents from each text; JSON
     /// records keep every field but the text's value as it was.
@@ -382,6 +394,7 @@ impl InputArgs {
             rejections: 0,
             quiet: self.quiet,
             bar: progress_bar(self.quiet, inputs.total_bytes()),
+            report: None,
         })
     }
 
@@ -442,6 +455,7 @@ fn run(cli: Cli) -> Result<()> {
             against,
             update,
             mode,
+            report,
         } => {
             let streaming = match mode.as_str() {
                 "batch" => false,
@@ -451,9 +465,12 @@ fn run(cli: Cli) -> Result<()> {
             };
             detect(
                 &common,
-                Some(&output),
-                removed.as_ref(),
-                clusters.as_ref(),
+                Outputs {
+                    kept: Some(&output),
+                    removed: removed.as_ref(),
+                    clusters: clusters.as_ref(),
+                    report: report.as_ref(),
+                },
                 &against.dirs,
                 update,
                 streaming,
@@ -463,11 +480,15 @@ fn run(cli: Cli) -> Result<()> {
             common,
             output,
             against,
+            report,
         } => detect(
             &common,
-            None,
-            None,
-            Some(&output),
+            Outputs {
+                kept: None,
+                removed: None,
+                clusters: Some(&output),
+                report: report.as_ref(),
+            },
             &against.dirs,
             false,
             false,
@@ -478,7 +499,8 @@ fn run(cli: Cli) -> Result<()> {
             thresholds,
             top,
             json,
-        } => run_stats(&common, thresholds, top, json),
+            report,
+        } => run_stats(&common, thresholds, top, json, report.as_ref()),
         Command::Lines {
             input,
             output,
@@ -510,12 +532,18 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// The files a detecting run writes.
+struct Outputs<'a> {
+    kept: Option<&'a String>,
+    removed: Option<&'a String>,
+    clusters: Option<&'a String>,
+    report: Option<&'a String>,
+}
+
 /// `dedup` and `clusters`.
 fn detect(
     common: &Common,
-    kept: Option<&String>,
-    removed: Option<&String>,
-    clusters: Option<&String>,
+    outputs: Outputs<'_>,
     against: &[PathBuf],
     update: bool,
     streaming: bool,
@@ -536,6 +564,9 @@ fn detect(
         })
         .collect::<Result<Vec<Index>, Error>>()?;
     let mut inputs = input.input_set()?;
+    if streaming {
+        inputs = inputs.single_pass();
+    }
     if input.verbose && !input.quiet {
         print_parameters(&dedup);
         for index in &indexes {
@@ -547,17 +578,34 @@ fn detect(
             );
         }
     }
-    let mut sink = input.sink(&inputs, kept, removed, clusters)?;
+    let mut sink = input.sink(&inputs, outputs.kept, outputs.removed, outputs.clusters)?;
+    if outputs.report.is_some() {
+        sink.report = Some(ReportCollector::default());
+    }
     let options = RunOptions {
         against: &indexes,
         collect_kept: update,
     };
     let output = if streaming {
-        let mut inputs = inputs.single_pass();
         dedup.run_streaming(&mut inputs, options, &mut sink)?
     } else {
         dedup.run_with(&mut inputs, options, &mut sink)?
     };
+    // The report reads the shown documents' texts back (a streaming run cannot: ids only).
+    if let (Some(path), Some(collected)) = (outputs.report, sink.report.take()) {
+        let wanted: Vec<DocId> = collected
+            .top
+            .iter()
+            .flat_map(|t| [t.kept_doc, t.member_doc])
+            .collect();
+        let texts = if streaming {
+            Default::default()
+        } else {
+            dedup.texts(&mut inputs, &wanted)?
+        };
+        let data = run_report(&dedup, &output.summary, collected, &texts);
+        write_report(path, &data)?;
+    }
     // Outputs are committed before the index learns of the kept documents: a run stopped in
     // between leaves them out of the index, never in it without having been written.
     input.finish(sink, &output.summary)?;
@@ -565,6 +613,69 @@ fn detect(
         let mut indexes = indexes;
         append(&mut indexes[0], &kept, input.quiet)?;
     }
+    Ok(())
+}
+
+/// The report page of a `dedup` or `clusters` run.
+fn run_report(
+    dedup: &neardup::Dedup,
+    summary: &Summary,
+    collected: ReportCollector,
+    texts: &std::collections::HashMap<u64, String>,
+) -> ReportData {
+    let text = |doc: DocId| {
+        texts
+            .get(&doc.0)
+            .cloned()
+            .unwrap_or_else(|| "(text not available)".to_string())
+    };
+    let rows = [
+        ("documents read", summary.docs_read.to_string()),
+        ("kept", summary.kept.to_string()),
+        ("exact duplicates", summary.exact_duplicates.to_string()),
+        ("near duplicates", summary.near_duplicates.to_string()),
+        ("rejected", summary.rejected.to_string()),
+        ("empty", summary.empty.to_string()),
+        ("clusters", summary.clusters.to_string()),
+        ("largest cluster", summary.largest_cluster.to_string()),
+        ("redundancy", format!("{:.2}%", summary.redundancy_percent)),
+        ("candidate pairs", summary.candidate_pairs.to_string()),
+        ("verified pairs", summary.verified_pairs.to_string()),
+        ("pairs checked exactly", summary.exact_checks.to_string()),
+        ("measure", format!("{:?}", dedup.measure()).to_lowercase()),
+        (
+            "bands × rows",
+            format!("{} × {}", summary.num_bands, summary.rows_per_band),
+        ),
+        ("time", format!("{:.2} s", summary.seconds)),
+    ];
+    ReportData {
+        title: format!("neardup: {} documents", summary.docs_read),
+        summary: rows.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        cluster_sizes: collected.sizes.into_iter().collect(),
+        similarity_histogram: summary.candidate_similarity_histogram.clone(),
+        params: Some(dedup.params()),
+        threshold: dedup.threshold(),
+        clusters: collected
+            .top
+            .iter()
+            .map(|t| ReportCluster {
+                size: t.size,
+                kept_id: t.kept_id.clone(),
+                kept_text: text(t.kept_doc),
+                member_id: t.member_id.clone(),
+                member_text: text(t.member_doc),
+                similarity: t.similarity,
+            })
+            .collect(),
+    }
+}
+
+fn write_report(path: &str, data: &ReportData) -> Result<()> {
+    let mut out = Output::create(path)?;
+    out.write_all(neardup::html::render(data).as_bytes())
+        .map_err(|e| out.error(e))?;
+    out.finish()?;
     Ok(())
 }
 
@@ -633,7 +744,13 @@ fn run_index(command: IndexCommand) -> Result<()> {
     }
 }
 
-fn run_stats(common: &Common, thresholds: Vec<f64>, top: usize, json: bool) -> Result<()> {
+fn run_stats(
+    common: &Common,
+    thresholds: Vec<f64>,
+    top: usize,
+    json: bool,
+    report: Option<&String>,
+) -> Result<()> {
     let input = &common.input;
     input.start_threads()?;
     let lowest = thresholds
@@ -677,10 +794,96 @@ fn run_stats(common: &Common, thresholds: Vec<f64>, top: usize, json: bool) -> R
         write_json(&mut out, &stats)?;
         out.finish()?;
     }
+    if let Some(path) = report {
+        let wanted: Vec<DocId> = stats
+            .top_clusters
+            .iter()
+            .flat_map(|c| c.docs.iter().take(2).copied())
+            .collect();
+        let texts = dedup.texts(&mut inputs, &wanted)?;
+        write_report(path, &stats_report(&dedup, &stats, &texts))?;
+    }
     if !input.quiet {
         eprint!("{}", stats.to_text());
     }
     Ok(())
+}
+
+/// The report page of `stats`.
+fn stats_report(
+    dedup: &neardup::Dedup,
+    stats: &neardup::pipeline::CorpusStats,
+    texts: &std::collections::HashMap<u64, String>,
+) -> ReportData {
+    let mut summary = vec![
+        ("documents".to_string(), stats.docs_read.to_string()),
+        (
+            "distinct texts".to_string(),
+            stats.distinct_texts.to_string(),
+        ),
+        (
+            "exact duplicates".to_string(),
+            format!(
+                "{} ({:.2}%)",
+                stats.exact_duplicates, stats.exact_duplicate_percent
+            ),
+        ),
+    ];
+    for t in &stats.near {
+        summary.push((
+            format!("removed at threshold {}", t.threshold),
+            format!(
+                "{} ({:.2}%; {} near, {} clusters)",
+                t.removed, t.redundancy_percent, t.near_duplicates, t.clusters
+            ),
+        ));
+    }
+    let b = &stats.boilerplate;
+    summary.push((
+        "boilerplate units".to_string(),
+        format!(
+            "{} of {} ({:.2}%)",
+            b.boilerplate_units, b.units, b.boilerplate_percent
+        ),
+    ));
+    let r = &stats.repetition;
+    summary.push((
+        "mean duplicate lines / characters in them".to_string(),
+        format!(
+            "{:.2}% / {:.2}%",
+            100.0 * r.mean_duplicate_line_fraction,
+            100.0 * r.mean_duplicate_line_char_fraction
+        ),
+    ));
+    summary.push((
+        "over Gopher's limits (lines / characters)".to_string(),
+        format!("{} / {}", r.docs_over_line_limit, r.docs_over_char_limit),
+    ));
+    let text = |doc: Option<&DocId>| {
+        doc.and_then(|d| texts.get(&d.0))
+            .cloned()
+            .unwrap_or_else(|| "(text not available)".to_string())
+    };
+    ReportData {
+        title: format!("neardup stats: {} documents", stats.docs_read),
+        summary,
+        cluster_sizes: stats.cluster_sizes.clone(),
+        similarity_histogram: stats.candidate_similarity_histogram.clone(),
+        params: Some(dedup.params()),
+        threshold: stats.main_threshold,
+        clusters: stats
+            .top_clusters
+            .iter()
+            .map(|c| ReportCluster {
+                size: c.size,
+                kept_id: c.kept.clone(),
+                kept_text: text(c.docs.first()),
+                member_id: c.members.first().cloned().unwrap_or_default(),
+                member_text: text(c.docs.get(1)),
+                similarity: f64::NAN,
+            })
+            .collect(),
+    }
 }
 
 /// Reads `input`'s distinct documents and appends them to `index` as one segment.

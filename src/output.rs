@@ -43,6 +43,8 @@ impl Output {
         };
         let temp = tempfile::Builder::new()
             .prefix(".neardup-")
+            // Like any new file: 0666 less the umask, not tempfile's private 0600.
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
             .tempfile_in(&dir)
             .map_err(error)?;
         let file = BufWriter::with_capacity(1 << 16, temp.reopen().map_err(error)?);

@@ -74,6 +74,9 @@ pub struct ClusterReport<'a> {
     /// 0 for the largest cluster, counting up.
     pub cluster: usize,
     pub kept: &'a str,
+    /// The kept document's position, when it is a document of this run.
+    #[serde(skip)]
+    pub kept_doc: Option<DocId>,
     /// The index holding `kept`, when the cluster keeps a document of an earlier run; `members`
     /// then lists only this run's documents and `size` counts the kept one too.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -156,6 +159,8 @@ pub struct Summary {
     /// Candidate pairs decided on exact Jaccard (borderline or exact verification).
     pub exact_checks: u64,
     pub verified_pairs: u64,
+    /// Candidate pairs by estimated similarity, in 20 bins of 0.05 (for reports).
+    pub candidate_similarity_histogram: Vec<u64>,
     /// Removed documents whose kept copy is in an index (`--against`).
     pub indexed_duplicates: u64,
     /// Sorted runs of band records written to disk under a memory budget.
@@ -188,6 +193,7 @@ impl Summary {
             candidate_pairs: 0,
             exact_checks: 0,
             verified_pairs: 0,
+            candidate_similarity_histogram: vec![0; 20],
             indexed_duplicates: 0,
             spilled_runs: 0,
             boilerplate_units_removed: 0,

@@ -1,11 +1,12 @@
 //! The command line's [`Sink`]: writes what the pipeline reports to the files the user named, and
 //! drives the progress bar.
 
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use neardup::error::{Origin, Rejection};
-use neardup::report::{ClusterReport, KeptRecord, Progress, Removal, Sink};
+use neardup::report::{ClusterReport, DocId, KeptRecord, Progress, Removal, Sink};
 use neardup::{Error, Format};
 
 use crate::output::Output;
@@ -23,6 +24,54 @@ pub struct CliSink {
     pub rejections: u64,
     pub quiet: bool,
     pub bar: Option<ProgressBar>,
+    /// What `--report` needs, gathered as clusters arrive.
+    pub report: Option<ReportCollector>,
+}
+
+/// Clusters shown in full in a report.
+pub const REPORT_CLUSTERS: usize = 10;
+
+/// Cluster sizes and the largest clusters, for `--report`.
+#[derive(Debug, Default)]
+pub struct ReportCollector {
+    pub sizes: BTreeMap<u64, u64>,
+    pub top: Vec<TopEntry>,
+}
+
+/// One of the largest clusters: its kept document and its first other member.
+#[derive(Debug)]
+pub struct TopEntry {
+    pub size: u64,
+    pub kept_id: String,
+    pub kept_doc: DocId,
+    pub member_id: String,
+    pub member_doc: DocId,
+    pub similarity: f64,
+}
+
+impl ReportCollector {
+    fn add(&mut self, cluster: &ClusterReport<'_>) {
+        *self
+            .sizes
+            .entry(neardup::html::size_bucket(cluster.size as u64))
+            .or_default() += 1;
+        if self.top.len() >= REPORT_CLUSTERS {
+            return;
+        }
+        let Some(kept_doc) = cluster.kept_doc else {
+            return;
+        };
+        if let Some(member) = cluster.members.iter().find(|m| m.doc != kept_doc) {
+            self.top.push(TopEntry {
+                size: cluster.size as u64,
+                kept_id: cluster.kept.to_string(),
+                kept_doc,
+                member_id: member.id.to_string(),
+                member_doc: member.doc,
+                similarity: member.similarity,
+            });
+        }
+    }
 }
 
 pub fn write_json<T: serde::Serialize>(out: &mut Output, value: &T) -> Result<(), Error> {
@@ -89,6 +138,9 @@ impl Sink for CliSink {
     }
 
     fn cluster(&mut self, cluster: &ClusterReport<'_>) -> Result<(), Error> {
+        if let Some(report) = &mut self.report {
+            report.add(cluster);
+        }
         match &mut self.clusters {
             Some(out) => write_json(out, cluster),
             None => Ok(()),

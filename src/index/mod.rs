@@ -495,6 +495,8 @@ fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), IndexError> {
     let text = format!("{body}\nxxh3:{:016x}\n", xxh3_64(body.as_bytes()));
     let mut temp = tempfile::Builder::new()
         .prefix(".tmp-manifest-")
+        // Like any new file: 0666 less the umask, not tempfile's private 0600.
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
         .tempfile_in(dir)
         .map_err(io)?;
     temp.write_all(text.as_bytes()).map_err(io)?;

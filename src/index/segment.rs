@@ -144,6 +144,8 @@ pub fn write_segment(
     };
     let mut temp = tempfile::Builder::new()
         .prefix(".tmp-segment-")
+        // Like any new file: 0666 less the umask, not tempfile's private 0600.
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
         .tempfile_in(dir)
         .map_err(io)?;
     let n = data.len() as u64;

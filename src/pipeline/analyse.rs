@@ -238,6 +238,32 @@ impl Dedup {
         }
     }
 
+    /// The original texts of the documents at `wanted` positions, by reading the inputs again
+    /// (for reports). Rejected or unreadable positions are left out.
+    pub fn texts(
+        &self,
+        inputs: &mut InputSet,
+        wanted: &[DocId],
+    ) -> Result<HashMap<u64, String>, Error> {
+        let wanted: std::collections::HashSet<u64> = wanted.iter().map(|d| d.0).collect();
+        let parser = Parser::new(inputs.format(), self.fields.clone());
+        let mut out = HashMap::new();
+        let mut position = 0u64;
+        self.for_each_batch(inputs, |batch, _| {
+            for frame in &batch {
+                if wanted.contains(&position)
+                    && let Frame::Record(record) = frame
+                    && let Ok(doc) = parser.parse(record)
+                {
+                    out.insert(position, doc.text.into_owned());
+                }
+                position += 1;
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
     /// Pass 0 when stripping boilerplate: counts every unit of every document.
     pub(super) fn count_units(
         &self,

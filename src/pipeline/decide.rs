@@ -3,6 +3,8 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
+use rayon::prelude::*;
+
 use super::against::IndexMatches;
 use super::*;
 use crate::minhash::estimate_jaccard_bbit;
@@ -49,6 +51,13 @@ impl Dedup {
         let pairs = tables
             .into_candidate_pairs()
             .map_err(|e| self.temp_error(e))?;
+        let estimates: Vec<f64> = pairs
+            .par_iter()
+            .map(|&(a, b)| self.estimate(analysis, a, b))
+            .collect();
+        for s in estimates {
+            summary.candidate_similarity_histogram[((s * 20.0) as usize).min(19)] += 1;
+        }
         let verifier =
             Verifier::new(self.verify, self.threshold, self.num_perm()).with_measure(self.measure);
         // Sets are loaded in bounded rounds when records can be read back by location; a round
@@ -244,6 +253,10 @@ impl Dedup {
             sink.cluster(&ClusterReport {
                 cluster: number,
                 kept: &kept_id,
+                kept_doc: match *kept {
+                    Kept::Local(kept) => Some(DocId(kept as u64)),
+                    Kept::Indexed(_) => None,
+                },
                 kept_in,
                 size: size(cluster, *kept),
                 members: reports,

@@ -114,6 +114,9 @@ pub struct RepetitionStats {
 /// One of the largest clusters at the main threshold.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TopCluster {
+    /// Positions of the kept document and of the listed members.
+    #[serde(skip)]
+    pub docs: Vec<DocId>,
     pub size: u64,
     /// The first member (what `dedup --keep first` keeps).
     pub kept: String,
@@ -318,10 +321,7 @@ impl Dedup {
             if threshold == self.threshold {
                 let mut buckets: Vec<(u64, u64)> = Vec::new();
                 for c in &clusters {
-                    // Buckets 2, 3-4, 5-8, 9-16, …: one more than the largest power of two
-                    // below the size.
-                    let size = c.len() as u64;
-                    let from = (1u64 << (63 - (size - 1).leading_zeros())) + 1;
+                    let from = crate::html::size_bucket(c.len() as u64);
                     match buckets.iter_mut().find(|(f, _)| *f == from) {
                         Some(bucket) => bucket.1 += 1,
                         None => buckets.push((from, 1)),
@@ -333,6 +333,7 @@ impl Dedup {
                     .iter()
                     .take(options.top)
                     .map(|c| TopCluster {
+                        docs: c.iter().take(6).map(|&d| DocId(d as u64)).collect(),
                         size: c.len() as u64,
                         kept: docs.id(c[0]).to_string(),
                         members: c[1..]

@@ -443,6 +443,10 @@ impl Dedup {
             sink.cluster(&ClusterReport {
                 cluster: number,
                 kept: &kept,
+                kept_doc: match *target {
+                    Target::Kept(kept) => Some(DocId(online.positions[kept as usize])),
+                    Target::Indexed(_) => None,
+                },
                 kept_in: kept_in.as_deref(),
                 size: removed.len() + 1,
                 members,

@@ -6,6 +6,7 @@
 //! - `boilerplate`: issue 5 on real text: syndicated pages, boilerplate lines, containment.
 //! - `index`: the persistent index: build, add, compact, --against, --update, damage, crashes.
 //! - `stream`: streaming mode: decisions as documents arrive, pipes, indexes.
+//! - `report`: HTML reports render in headless Chromium without console errors.
 //! - `regressions`: one test per issue, named after it.
 
 mod bad_input;
@@ -15,5 +16,6 @@ mod determinism;
 mod index;
 mod oracle;
 mod regressions;
+mod report;
 mod stream;
 mod util;

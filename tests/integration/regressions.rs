@@ -294,3 +294,33 @@ fn issue_5_stats_agree_with_dedup_at_each_threshold() {
         .sum();
     assert_eq!(histogram, s["candidate_pairs"].as_u64().unwrap());
 }
+
+/// Issue 5 (found while checking reports): outputs get the permissions of any new file (umask),
+/// not the temporary file's private 0600.
+#[test]
+fn issue_5_outputs_have_ordinary_file_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "in.jsonl",
+        (record("a", "some text here") + "\n").as_bytes(),
+    );
+    ok(&run_in(
+        dir.path(),
+        &[
+            "dedup", "in.jsonl", "-o", "k.jsonl", "--report", "r.html", "-q",
+        ],
+        b"",
+    ));
+    let mode = |name: &str| {
+        std::fs::metadata(dir.path().join(name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    std::fs::write(dir.path().join("plain"), b"x").unwrap();
+    assert_eq!(mode("k.jsonl"), mode("plain"));
+    assert_eq!(mode("r.html"), mode("plain"));
+}
