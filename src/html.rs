@@ -221,10 +221,10 @@ fn size_chart(sizes: &[(u64, u64)]) -> String {
             height - pad + 14.0,
         );
     }
-    let _ = write!(
+    let _ = writeln!(
         svg,
         "<text x=\"{}\" y=\"{}\" font-size=\"12\" text-anchor=\"middle\">documents per cluster \
-         (bar heights on a log scale)</text></svg>\n",
+         (bar heights on a log scale)</text></svg>",
         width / 2.0,
         height - 6.0
     );
@@ -300,11 +300,11 @@ fn similarity_chart(data: &ReportData) -> String {
             height - pad + 14.0
         );
     }
-    let _ = write!(
+    let _ = writeln!(
         svg,
         "<text x=\"{}\" y=\"{}\" font-size=\"12\" text-anchor=\"middle\">estimated similarity \
          of candidate pairs (bars, log scale) and the chance LSH makes a pair a candidate \
-         (red)</text></svg>\n",
+         (red)</text></svg>",
         width / 2.0,
         height - 6.0
     );
