@@ -28,6 +28,10 @@
 //!   runs the stages above ([`Dedup::run`], or [`Dedup::run_with`] against indexes). Parallel
 //!   stages use rayon and collect in input order, so output is the same whatever the thread count.
 //!   [`Dedup::run_streaming`] decides each document as it arrives instead (first seen wins).
+//! - [`boilerplate`]: lines repeated across documents ([`boilerplate::UnitCounter`],
+//!   [`boilerplate::Boilerplate`]), stripped before shingling or by `neardup lines`;
+//!   [`verify::Measure`] adds containment for stories inside pages.
+//! - [`html`]: the self-contained `--report` page.
 //! - [`index`]: [`index::Index`], a persistent, appendable, checksummed index of documents seen
 //!   before (segments of signatures, sorted band tables and ids), for `--against` and `--update`.
 //!

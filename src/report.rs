@@ -226,6 +226,14 @@ impl Summary {
     }
 
     pub fn to_text(&self) -> String {
+        let stripped = if self.boilerplate_units_removed > 0 {
+            format!(
+                "boilerplate        {:>12}  lines stripped before comparing ({} bytes)\n",
+                self.boilerplate_units_removed, self.boilerplate_bytes_removed
+            )
+        } else {
+            String::new()
+        };
         let indexed = if self.indexed_duplicates > 0 {
             format!("  of which in an index {:>6}\n", self.indexed_duplicates)
         } else {
@@ -240,6 +248,7 @@ impl Summary {
              rejected           {:>12}\n\
              clusters           {:>12}  (largest {})\n\
              redundancy         {:>11.2}%\n\
+             {}\
              time               {:>11.2}s  ({:.0} docs/s)\n",
             self.docs_read,
             self.kept,
@@ -251,6 +260,7 @@ impl Summary {
             self.clusters,
             self.largest_cluster,
             self.redundancy_percent,
+            stripped,
             self.seconds,
             self.docs_per_second,
         )
