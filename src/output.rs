@@ -37,6 +37,21 @@ impl Output {
             what: name.to_string(),
             source,
         };
+        // A device or a pipe (`/dev/null`, a FIFO) is written in place: renaming a temporary file
+        // over it would replace the device with a regular file.
+        let special = std::fs::metadata(&path).is_ok_and(|m| !m.is_file() && !m.is_dir());
+        if special {
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(error)?;
+            return Ok(Output {
+                name: name.to_string(),
+                target: None,
+                encoder: Self::encoder(name, BufWriter::with_capacity(1 << 16, file))
+                    .map_err(error)?,
+            });
+        }
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => Path::new(".").to_path_buf(),
@@ -48,20 +63,24 @@ impl Output {
             .tempfile_in(&dir)
             .map_err(error)?;
         let file = BufWriter::with_capacity(1 << 16, temp.reopen().map_err(error)?);
-        let encoder = if name.ends_with(".gz") {
+        Ok(Output {
+            name: name.to_string(),
+            target: Some((path, temp)),
+            encoder: Self::encoder(name, file).map_err(error)?,
+        })
+    }
+
+    /// Compression chosen by the name's extension.
+    fn encoder(name: &str, file: BufWriter<File>) -> io::Result<Encoder> {
+        Ok(if name.ends_with(".gz") {
             Encoder::Gzip(flate2::write::GzEncoder::new(
                 file,
                 flate2::Compression::default(),
             ))
         } else if name.ends_with(".zst") {
-            Encoder::Zstd(zstd::stream::write::Encoder::new(file, 3).map_err(error)?)
+            Encoder::Zstd(zstd::stream::write::Encoder::new(file, 3)?)
         } else {
             Encoder::Plain(file)
-        };
-        Ok(Output {
-            name: name.to_string(),
-            target: Some((path, temp)),
-            encoder,
         })
     }
 
@@ -87,8 +106,8 @@ impl Output {
             Encoder::Zstd(z) => z.finish().map_err(error)?,
         };
         let file = file.into_inner().map_err(|e| error(e.into_error()))?;
-        file.sync_all().map_err(error)?;
         if let Some((path, temp)) = self.target {
+            file.sync_all().map_err(error)?;
             temp.persist(&path).map_err(|e| error(e.error))?;
         }
         Ok(())

@@ -324,3 +324,36 @@ fn issue_5_outputs_have_ordinary_file_permissions() {
     assert_eq!(mode("k.jsonl"), mode("plain"));
     assert_eq!(mode("r.html"), mode("plain"));
 }
+
+/// Issue 5 (found while measuring): `-o` naming a device or a pipe writes into it; the atomic
+/// rename must never replace it with a regular file (it once turned `/dev/null` into one).
+#[test]
+fn issue_5_output_to_a_fifo_writes_into_it_and_leaves_it_a_fifo() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "in.jsonl",
+        (record("a", "one two three") + "\n").as_bytes(),
+    );
+    let fifo = dir.path().join("pipe");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let reader_path = fifo.clone();
+    let reader = std::thread::spawn(move || std::fs::read(reader_path).unwrap());
+    ok(&run_in(
+        dir.path(),
+        &["dedup", "in.jsonl", "-o", "pipe", "-q"],
+        b"",
+    ));
+    // Checked before waiting for the reader, which would wait forever on a replaced pipe.
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+    let received = reader.join().unwrap();
+    assert_eq!(
+        String::from_utf8(received).unwrap(),
+        record("a", "one two three") + "\n"
+    );
+}
