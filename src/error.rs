@@ -45,6 +45,9 @@ pub enum Error {
     /// An index could not be opened, read, written, or does not match the run's parameters.
     #[error(transparent)]
     Index(#[from] crate::index::IndexError),
+    /// A distributed run could not start, or one of its workers failed.
+    #[error("distributed run: {0}")]
+    Distributed(String),
     /// `strict` mode met a bad record.
     #[error("{0}")]
     Rejected(Rejection),
@@ -103,6 +106,12 @@ pub enum ConfigError {
         "containment needs each document's shingle count, which indexes and streaming do not keep; use the Jaccard measure there"
     )]
     ContainmentIndex,
+    #[error(
+        "a distributed run supports --verify signature, --keep first and --measure jaccard without boilerplate stripping (for now); pass --verify signature"
+    )]
+    Distributed,
+    #[error("process {process} is not among the {processes} processes of the hostfile")]
+    Process { process: usize, processes: usize },
     #[error("mode {0:?} is not 'auto', 'batch' or 'stream'")]
     Mode(String),
     #[error("memory size {0:?} is not a number of bytes with an optional K, M, G or T suffix")]

@@ -79,6 +79,8 @@ pub mod index;
 pub mod lsh;
 pub mod minhash;
 pub mod normalize;
+pub mod output;
+pub mod parts;
 pub mod pipeline;
 pub mod read;
 pub mod report;

@@ -1,7 +1,6 @@
 //! The `neardup` command line: parses arguments, builds a [`neardup::Dedup`], and writes what its
 //! sink receives to files. All deduplication logic lives in the library.
 
-mod output;
 mod sink;
 
 use std::io::Write;
@@ -14,11 +13,11 @@ use neardup::boilerplate::BoilerplateOptions;
 use neardup::html::{ReportCluster, ReportData};
 use neardup::index::{Index, SegmentData};
 use neardup::normalize::NormalizeOptions;
-use neardup::pipeline::{RunOptions, StatsOptions};
+use neardup::pipeline::{ClusterConfig, DistributedOutputs, RunOptions, StatsOptions};
 use neardup::report::{DocId, Summary};
 use neardup::{ConfigError, DedupBuilder, Error, Format, Input, InputSet};
 
-use output::Output;
+use neardup::output::Output;
 use sink::{CliSink, ReportCollector, progress_bar, write_json};
 
 #[derive(Parser)]
@@ -56,6 +55,8 @@ enum Command {
         /// candidate pairs over the S-curve, the largest clusters with a diff of a member).
         #[arg(long, value_name = "FILE.html")]
         report: Option<String>,
+        #[command(flatten)]
+        distributed: DistributedArgs,
         /// batch: read everything, then decide (clusters, keep policies, exact verification).
         /// stream: decide each document as it arrives, first seen wins, kept records written at
         /// once. auto: stream when reading only stdin and writing kept records to stdout.
@@ -74,6 +75,17 @@ enum Command {
         /// Write a self-contained HTML page of the run (see `dedup --report`).
         #[arg(long, value_name = "FILE.html")]
         report: Option<String>,
+        #[command(flatten)]
+        distributed: DistributedArgs,
+    },
+    /// Merge the part files of a distributed run's output, in input order.
+    Merge {
+        /// The parts (OUT.part-NNNN-of-NNNN), in any order.
+        #[arg(required = true, value_name = "PART")]
+        parts: Vec<PathBuf>,
+        /// The merged output ('-' for stdout; .gz/.zst compress).
+        #[arg(short = 'o', long = "output", value_name = "OUT")]
+        output: String,
     },
     /// How redundant a corpus is, from one read: exact and near-duplicate rates at several
     /// thresholds, boilerplate lines, repetition inside documents, cluster sizes, top clusters.
@@ -109,6 +121,59 @@ enum Command {
         #[command(subcommand)]
         command: IndexCommand,
     },
+}
+
+/// Running as one of several processes on timely dataflow.
+#[derive(Args)]
+struct DistributedArgs {
+    /// Worker threads per process of a distributed run (timely's -w).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Processes in the run (timely's -n); needs --hostfile when more than one.
+    #[arg(long)]
+    processes: Option<usize>,
+    /// This process's index, from 0 (timely's -p).
+    #[arg(long)]
+    process: Option<usize>,
+    /// One host:port per line, one line per process, in process order (timely's -h).
+    #[arg(long, value_name = "FILE")]
+    hostfile: Option<PathBuf>,
+}
+
+impl DistributedArgs {
+    /// The cluster, when any distributed flag was given.
+    fn cluster(&self) -> Result<Option<ClusterConfig>> {
+        if self.workers.is_none()
+            && self.processes.is_none()
+            && self.process.is_none()
+            && self.hostfile.is_none()
+        {
+            return Ok(None);
+        }
+        let processes = self.processes.unwrap_or(1);
+        let addresses = match &self.hostfile {
+            Some(path) => {
+                let mut hosts = ClusterConfig::read_hostfile(path)?;
+                if hosts.len() < processes {
+                    anyhow::bail!(
+                        "hostfile {} lists {} hosts for {} processes",
+                        path.display(),
+                        hosts.len(),
+                        processes
+                    );
+                }
+                hosts.truncate(processes);
+                hosts
+            }
+            None if processes == 1 => vec!["localhost:0".to_string()],
+            None => anyhow::bail!("--processes {processes} needs --hostfile"),
+        };
+        Ok(Some(ClusterConfig::new(
+            self.workers.unwrap_or(1),
+            self.process.unwrap_or(0),
+            addresses,
+        )?))
+    }
 }
 
 #[derive(Args)]
@@ -456,7 +521,20 @@ fn run(cli: Cli) -> Result<()> {
             update,
             mode,
             report,
+            distributed,
         } => {
+            if let Some(cluster) = distributed.cluster()? {
+                return run_distributed(
+                    &common,
+                    &cluster,
+                    DistributedOutputs {
+                        kept: Some(output),
+                        removed,
+                        clusters,
+                        rejected: common.input.rejected.clone(),
+                    },
+                );
+            }
             let streaming = match mode.as_str() {
                 "batch" => false,
                 "stream" => true,
@@ -481,18 +559,38 @@ fn run(cli: Cli) -> Result<()> {
             output,
             against,
             report,
-        } => detect(
-            &common,
-            Outputs {
-                kept: None,
-                removed: None,
-                clusters: Some(&output),
-                report: report.as_ref(),
-            },
-            &against.dirs,
-            false,
-            false,
-        ),
+            distributed,
+        } => match distributed.cluster()? {
+            Some(cluster) => run_distributed(
+                &common,
+                &cluster,
+                DistributedOutputs {
+                    kept: None,
+                    removed: None,
+                    clusters: Some(output),
+                    rejected: common.input.rejected.clone(),
+                },
+            ),
+            None => detect(
+                &common,
+                Outputs {
+                    kept: None,
+                    removed: None,
+                    clusters: Some(&output),
+                    report: report.as_ref(),
+                },
+                &against.dirs,
+                false,
+                false,
+            ),
+        },
+        Command::Merge { parts, output } => {
+            let mut out = Output::create(&output)?;
+            let lines = neardup::parts::merge(&parts, &mut out)?;
+            out.finish()?;
+            eprintln!("merged {} parts: {lines} lines", parts.len());
+            Ok(())
+        }
         Command::Index { command } => run_index(command),
         Command::Stats {
             common,
@@ -530,6 +628,64 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `dedup` or `clusters` as one process of a distributed run.
+fn run_distributed(
+    common: &Common,
+    cluster: &ClusterConfig,
+    outputs: DistributedOutputs,
+) -> Result<()> {
+    let input = &common.input;
+    for path in [
+        &outputs.kept,
+        &outputs.removed,
+        &outputs.clusters,
+        &outputs.rejected,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if path == "-" {
+            anyhow::bail!("a distributed run writes files (parts, then merged), not stdout");
+        }
+    }
+    let dedup = input.configure(common.detect.builder()?).build()?;
+    let format: neardup::Format = input.format.parse()?;
+    let inputs: Vec<neardup::Input> = input
+        .inputs
+        .iter()
+        .map(|s| neardup::Input::parse(s))
+        .collect();
+    if inputs.contains(&neardup::Input::Stdin) {
+        anyhow::bail!("a distributed run reads files, not stdin");
+    }
+    if input.verbose && !input.quiet {
+        print_parameters(&dedup);
+        eprintln!(
+            "process {} of {}, {} workers each",
+            cluster.process,
+            cluster.processes(),
+            cluster.workers
+        );
+    }
+    let result = dedup.run_distributed(&inputs, format, input.max_doc_bytes, cluster, &outputs)?;
+    if let Some(result) = result {
+        if let Some(path) = &input.stats_json {
+            let mut out = Output::create(path)?;
+            write_json(&mut out, &result.summary)?;
+            out.finish()?;
+        }
+        if !input.quiet {
+            eprint!("{}", result.summary.to_text());
+            for path in &result.unmerged {
+                eprintln!(
+                    "{path}: parts are on other machines; run `neardup merge {path}.part-* -o {path}` where all of them are"
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The files a detecting run writes.

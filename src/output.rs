@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Stdout, Write};
 use std::path::{Path, PathBuf};
 
-use neardup::Error;
+use crate::Error;
 use tempfile::NamedTempFile;
 
 enum Encoder {
@@ -82,6 +82,13 @@ impl Output {
         } else {
             Encoder::Plain(file)
         })
+    }
+
+    /// Writes `line` and a newline.
+    pub fn write_line(&mut self, line: &[u8]) -> Result<(), Error> {
+        self.write_all(line)
+            .and_then(|_| self.write_all(b"\n"))
+            .map_err(|e| self.error(e))
     }
 
     /// Wraps an I/O error with this output's name.

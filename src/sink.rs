@@ -9,7 +9,7 @@ use neardup::error::{Origin, Rejection};
 use neardup::report::{ClusterReport, DocId, KeptRecord, Progress, Removal, Sink};
 use neardup::{Error, Format};
 
-use crate::output::Output;
+use neardup::output::Output;
 
 /// How many rejections are printed to stderr before the rest go only to --rejected.
 const REJECTIONS_SHOWN: u64 = 10;

@@ -17,10 +17,12 @@
 mod against;
 mod analyse;
 mod decide;
+mod distributed;
 mod lines;
 mod stats;
 mod stream;
 
+pub use distributed::{ClusterConfig, DistributedOutputs, DistributedResult};
 pub use lines::LinesSummary;
 use stats::CorpusProfile;
 pub use stats::{CorpusStats, StatsOptions};

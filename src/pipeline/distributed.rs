@@ -1,0 +1,725 @@
+//! A run spread over several processes (and threads) on timely dataflow.
+//!
+//! Every worker (thread of a process; `workers × processes` in all) frames the inputs and owns the
+//! records at the positions `p` with `p mod workers_total == worker`: it parses, normalizes,
+//! shingles and signs only those, so text never leaves the worker that read it. What crosses the
+//! network, exchanged by key in bulk-synchronous steps, is small:
+//!
+//! 1. `(text hash, position)` by hash: the earliest position of each text is its representative;
+//!    every owner learns which of its records are exact copies.
+//! 2. `(band, key, position)` by `(band, key)`: buckets, and candidate pairs from them with the
+//!    same anchor rule as one process; pairs by pair, to drop repeats.
+//! 3. Each pair visits the owner of its first document (collecting its 8-bit signature) and then
+//!    the owner of its second, which checks the estimate against the threshold.
+//! 4. Verified edges go to worker 0, which runs union-find and sends each document's cluster
+//!    label (the earliest position of its cluster) back to its owner; exact copies get their
+//!    representative's label from its owner.
+//! 5. Owners ask the kept document's owner for its id and similarity, write their part of the kept
+//!    records, removals and rejections (lines with positions, see [`crate::parts`]), and send
+//!    cluster members' ids to worker 0, which writes the clusters file. After a final barrier,
+//!    worker 0 merges the parts when it can see them (a shared directory); otherwise `neardup
+//!    merge` does, on any machine that has them all.
+//!
+//! The result is byte-identical to a single-process run with `--verify signature` and `--keep
+//! first`, the settings a distributed run supports for now. Timely is fail-stop: if a process
+//! dies, the others fail rather than wait; run the job again.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use rayon::prelude::*;
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::InputHandle;
+use timely::dataflow::channels::pact::Exchange as ExchangePact;
+use timely::dataflow::operators::Input as _;
+use timely::dataflow::operators::generic::operator::Operator;
+use timely::worker::Worker;
+
+use super::*;
+use crate::lsh::ANCHORS;
+use crate::minhash::{estimate_jaccard_bbit, mix64};
+use crate::parts::{PartWriter, part_name};
+use crate::read::{Format, Input};
+
+/// Where the processes of a distributed run are and which one this is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// Worker threads per process.
+    pub workers: usize,
+    /// This process's index in `addresses`.
+    pub process: usize,
+    /// `host:port` of every process, in process order (one for a single process).
+    pub addresses: Vec<String>,
+}
+
+impl ClusterConfig {
+    /// Checks the numbers against each other.
+    pub fn new(
+        workers: usize,
+        process: usize,
+        addresses: Vec<String>,
+    ) -> Result<ClusterConfig, ConfigError> {
+        if workers == 0 {
+            return Err(ConfigError::Zero("workers"));
+        }
+        if addresses.is_empty() || process >= addresses.len() {
+            return Err(ConfigError::Process {
+                process,
+                processes: addresses.len(),
+            });
+        }
+        Ok(ClusterConfig {
+            workers,
+            process,
+            addresses,
+        })
+    }
+
+    /// Reads a hostfile: one `host:port` per line; blank lines and `#` comments skipped.
+    pub fn read_hostfile(path: &Path) -> Result<Vec<String>, Error> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Input {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(text
+            .lines()
+            .map(|l| l.split('#').next().unwrap_or("").trim())
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect())
+    }
+
+    pub fn processes(&self) -> usize {
+        self.addresses.len()
+    }
+
+    fn timely(&self) -> timely::Config {
+        let communication = if self.processes() == 1 {
+            timely::CommunicationConfig::Process(self.workers)
+        } else {
+            timely::CommunicationConfig::Cluster {
+                threads: self.workers,
+                process: self.process,
+                addresses: self.addresses.clone(),
+                report: false,
+                zerocopy: false,
+            }
+        };
+        timely::Config {
+            communication,
+            worker: timely::WorkerConfig::default(),
+        }
+    }
+}
+
+/// The files a distributed run writes (each as parts first).
+#[derive(Debug, Clone, Default)]
+pub struct DistributedOutputs {
+    pub kept: Option<String>,
+    pub removed: Option<String>,
+    pub clusters: Option<String>,
+    pub rejected: Option<String>,
+}
+
+/// What a distributed run did, as seen by process 0.
+#[derive(Debug)]
+pub struct DistributedResult {
+    pub summary: Summary,
+    /// Outputs still in parts (worker 0 could not see every part): merge them with `merge`.
+    pub unmerged: Vec<String>,
+}
+
+/// Sends each item to worker `route(item) mod workers`; returns what this worker received.
+/// Every worker must call it, in the same order (a bulk-synchronous step).
+fn exchange<D: timely::ExchangeData + Clone>(
+    worker: &mut Worker,
+    data: Vec<D>,
+    route: fn(&D) -> u64,
+) -> Vec<D> {
+    let received: Rc<RefCell<Vec<D>>> = Rc::new(RefCell::new(Vec::new()));
+    let store = received.clone();
+    let mut input: InputHandle<u64, CapacityContainerBuilder<Vec<D>>> = InputHandle::new();
+    worker.dataflow::<u64, _, _>(|scope| {
+        scope.input_from(&mut input).sink(
+            ExchangePact::new(route),
+            "Collect",
+            move |(handle, _)| {
+                handle.for_each(|_, data| store.borrow_mut().append(data));
+            },
+        );
+    });
+    for item in data {
+        input.send(item);
+    }
+    drop(input);
+    while worker.step_or_park(None) {}
+    received.take()
+}
+
+/// One record this worker owns.
+#[derive(Debug, Clone)]
+enum Own {
+    Rejected {
+        line: String,
+    },
+    Empty,
+    Doc {
+        id: String,
+        hash: (u64, u64),
+        /// 8-bit signature values.
+        signature: Vec<u8>,
+        keys: Vec<u32>,
+    },
+}
+
+/// The decision about one owned document that is not kept as is.
+#[derive(Debug, Clone)]
+struct Decision {
+    root: u64,
+    similarity: f64,
+    kind: DuplicateKind,
+    kept_id: String,
+}
+
+impl Dedup {
+    /// Runs over `cluster`'s processes; every process calls this with the same inputs and
+    /// settings. Returns the result on process 0, `None` on the others.
+    pub fn run_distributed(
+        &self,
+        inputs: &[Input],
+        format: Format,
+        max_doc_bytes: usize,
+        cluster: &ClusterConfig,
+        outputs: &DistributedOutputs,
+    ) -> Result<Option<DistributedResult>, Error> {
+        if self.verify != VerifyMode::Signature
+            || self.keep != KeepPolicy::First
+            || self.measure != Measure::Jaccard
+            || self.strip.is_some()
+        {
+            return Err(Error::Config(ConfigError::Distributed));
+        }
+        let started = Instant::now();
+        let this = self.clone();
+        let inputs = inputs.to_vec();
+        let outputs = outputs.clone();
+        let guards = timely::execute(cluster.timely(), move |worker| {
+            this.distributed_worker(worker, &inputs, format, max_doc_bytes, &outputs)
+        })
+        .map_err(|e| Error::Distributed(format!("cannot start the workers: {e}")))?;
+        let mut first = None;
+        for (i, result) in guards.join().into_iter().enumerate() {
+            let result =
+                result.map_err(|e| Error::Distributed(format!("a worker failed: {e}")))??;
+            if i == 0 {
+                first = result;
+            }
+        }
+        Ok(first.map(|mut r| {
+            r.summary.seconds = started.elapsed().as_secs_f64();
+            r.summary.docs_per_second = r.summary.docs_read as f64 / r.summary.seconds.max(1e-9);
+            r
+        }))
+    }
+
+    /// One worker's whole run.
+    fn distributed_worker(
+        &self,
+        worker: &mut Worker,
+        inputs: &[Input],
+        format: Format,
+        max_doc_bytes: usize,
+        outputs: &DistributedOutputs,
+    ) -> Result<Option<DistributedResult>, Error> {
+        let index = worker.index() as u64;
+        let peers = worker.peers() as u64;
+        let mut set = InputSet::new(inputs.to_vec(), format, max_doc_bytes)?;
+
+        // Read and sign what this worker owns.
+        let owned = self.read_owned(&mut set, index, peers)?;
+        let docs_read_here = owned.len() as u64;
+
+        // 1. Exact copies: the earliest position of each text represents it.
+        let hashes: Vec<(u64, u64, u64)> = owned
+            .iter()
+            .filter_map(|(pos, own)| match own {
+                Own::Doc { hash, .. } => Some((hash.0, hash.1, *pos)),
+                _ => None,
+            })
+            .collect();
+        let mut by_hash = exchange(worker, hashes, |h| h.0);
+        by_hash.sort_unstable();
+        let mut reps: Vec<(u64, u64)> = Vec::new(); // (position, its representative)
+        for group in by_hash.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
+            let rep = group[0].2;
+            reps.extend(group.iter().map(|h| (h.2, rep)));
+        }
+        let rep_of: HashMap<u64, u64> = exchange(worker, reps, |r| r.0).into_iter().collect();
+
+        // 2. Buckets and candidate pairs, as one process forms them.
+        let records: Vec<(u32, u32, u64)> = owned
+            .iter()
+            .filter(|(pos, _)| rep_of.get(pos) == Some(pos))
+            .flat_map(|(pos, own)| match own {
+                Own::Doc { keys, .. } => keys
+                    .iter()
+                    .enumerate()
+                    .map(|(band, key)| (band as u32, *key, *pos))
+                    .collect::<Vec<_>>(),
+                _ => Vec::new(),
+            })
+            .collect();
+        let mut buckets = exchange(worker, records, |r| {
+            mix64((u64::from(r.0) << 32) | u64::from(r.1))
+        });
+        buckets.sort_unstable();
+        let mut pairs: Vec<(u64, u64)> = Vec::new();
+        for bucket in buckets.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
+            for (i, later) in bucket.iter().enumerate().skip(1) {
+                for earlier in &bucket[..i.min(ANCHORS)] {
+                    pairs.push((earlier.2, later.2));
+                }
+            }
+        }
+        drop(buckets);
+        let mut pairs = exchange(worker, pairs, |p| mix64(p.0 ^ mix64(p.1)));
+        pairs.sort_unstable();
+        pairs.dedup();
+        let candidates_here = pairs.len() as u64;
+
+        // 3. Verification: collect the first signature, then check at the second's owner.
+        let signature_of: HashMap<u64, &[u8]> = owned
+            .iter()
+            .filter_map(|(pos, own)| match own {
+                Own::Doc { signature, .. } => Some((*pos, signature.as_slice())),
+                _ => None,
+            })
+            .collect();
+        let at_first = exchange(worker, pairs, |p| p.0);
+        let with_first: Vec<(u64, u64, Vec<u8>)> = at_first
+            .into_iter()
+            .map(|(a, b)| (b, a, signature_of[&a].to_vec()))
+            .collect();
+        let at_second = exchange(worker, with_first, |p| p.0);
+        let edges: Vec<(u64, u64)> = at_second
+            .par_iter()
+            .filter(|(b, _, sig_a)| estimate_jaccard_bbit(sig_a, signature_of[b]) >= self.threshold)
+            .map(|(b, a, _)| (*a, *b))
+            .collect();
+        let verified_here = edges.len() as u64;
+
+        // 4. Components at worker 0; labels back to the owners.
+        let all_edges = exchange(worker, edges, |_| 0);
+        let mut labels: Vec<(u64, u64)> = Vec::new();
+        if index == 0 {
+            labels = components(&all_edges);
+        }
+        drop(all_edges);
+        let root_of_rep: HashMap<u64, u64> =
+            exchange(worker, labels, |l| l.0).into_iter().collect();
+
+        // Exact copies ask their representative's owner for its label.
+        let asks: Vec<(u64, u64)> = rep_of
+            .iter()
+            .filter(|(pos, rep)| pos != rep)
+            .map(|(&pos, &rep)| (rep, pos))
+            .collect();
+        let replies: Vec<(u64, u64)> = exchange(worker, asks, |a| a.0)
+            .into_iter()
+            .map(|(rep, pos)| (pos, *root_of_rep.get(&rep).unwrap_or(&rep)))
+            .collect();
+        let root_of_copy: HashMap<u64, u64> =
+            exchange(worker, replies, |r| r.0).into_iter().collect();
+
+        // 5. Each removed document asks its kept document's owner for id and similarity.
+        let root = |pos: u64| match root_of_copy.get(&pos) {
+            Some(&root) => root,
+            None => *root_of_rep.get(&pos).unwrap_or(&pos),
+        };
+        // Every owned document was signed (an exact copy has its representative's signature).
+        let requests: Vec<(u64, u64, u64, Vec<u8>)> = owned
+            .iter()
+            .filter_map(|(pos, own)| match own {
+                Own::Doc { signature, .. } if root(*pos) != *pos => {
+                    Some((root(*pos), *pos, rep_of[pos], signature.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        let at_kept = exchange(worker, requests, |r| r.0);
+        let id_of: HashMap<u64, &str> = owned
+            .iter()
+            .filter_map(|(pos, own)| match own {
+                Own::Doc { id, .. } => Some((*pos, id.as_str())),
+                _ => None,
+            })
+            .collect();
+        let answers: Vec<(u64, u64, f64, bool, String)> = at_kept
+            .into_iter()
+            .map(|(kept, pos, rep, sig)| {
+                let exact = rep == kept;
+                let similarity = if exact {
+                    1.0
+                } else {
+                    estimate_jaccard_bbit(&sig, signature_of[&kept])
+                };
+                (pos, kept, similarity, exact, id_of[&kept].to_string())
+            })
+            .collect();
+        let decisions: HashMap<u64, Decision> = exchange(worker, answers, |a| a.0)
+            .into_iter()
+            .map(|(pos, root, similarity, exact, kept_id)| {
+                let kind = if exact {
+                    DuplicateKind::Exact
+                } else {
+                    DuplicateKind::Near
+                };
+                (
+                    pos,
+                    Decision {
+                        root,
+                        similarity,
+                        kind,
+                        kept_id,
+                    },
+                )
+            })
+            .collect();
+        drop(signature_of);
+
+        // Parts: removals and rejections now; kept records after one more read.
+        let total = peers as usize;
+        let me = index as usize;
+        let mut counts = Counts {
+            read: docs_read_here,
+            ..Counts::default()
+        };
+        if let Some(path) = &outputs.removed {
+            let mut part = PartWriter::create(Path::new(&part_name(path, me, total)))?;
+            for (pos, own) in &owned {
+                if let (Own::Doc { id, .. }, Some(d)) = (own, decisions.get(pos)) {
+                    let line = serde_json::to_vec(&Removal {
+                        doc: DocId(*pos),
+                        id,
+                        duplicate_of: &d.kept_id,
+                        duplicate_in: None,
+                        similarity: d.similarity,
+                        kind: d.kind,
+                        role: None,
+                    })
+                    .expect("a removal serializes");
+                    part.push(*pos, &line)?;
+                }
+            }
+            part.finish()?;
+        }
+        if let Some(path) = &outputs.rejected {
+            let mut part = PartWriter::create(Path::new(&part_name(path, me, total)))?;
+            for (pos, own) in &owned {
+                if let Own::Rejected { line } = own {
+                    part.push(*pos, line.as_bytes())?;
+                }
+            }
+            part.finish()?;
+        }
+        for (pos, own) in &owned {
+            match own {
+                Own::Rejected { .. } => counts.rejected += 1,
+                Own::Empty => counts.empty += 1,
+                Own::Doc { .. } => match decisions.get(pos).map(|d| d.kind) {
+                    Some(DuplicateKind::Exact) => counts.exact += 1,
+                    Some(DuplicateKind::Near) => counts.near += 1,
+                    None => {}
+                },
+            }
+        }
+        if let Some(path) = &outputs.kept {
+            let keep: std::collections::HashSet<u64> = owned
+                .iter()
+                .filter(|(pos, own)| {
+                    !matches!(own, Own::Rejected { .. }) && !decisions.contains_key(pos)
+                })
+                .map(|(pos, _)| *pos)
+                .collect();
+            self.write_owned_kept(
+                &mut set,
+                index,
+                peers,
+                &keep,
+                Path::new(&part_name(path, me, total)),
+            )?;
+        }
+
+        // Cluster members to worker 0 (removed ones; each cluster's kept one once).
+        let members: Vec<(u64, u64, String, f64, String)> = owned
+            .iter()
+            .filter_map(|(pos, own)| match (own, decisions.get(pos)) {
+                (Own::Doc { id, .. }, Some(d)) => {
+                    Some((d.root, *pos, id.clone(), d.similarity, d.kept_id.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        let members = exchange(worker, members, |_| 0);
+        let tallies = exchange(
+            worker,
+            vec![(
+                counts.read,
+                counts.rejected,
+                counts.empty,
+                counts.exact,
+                counts.near,
+                candidates_here,
+                verified_here,
+            )],
+            |_| 0,
+        );
+        drop(owned);
+        if index != 0 {
+            // Wait until worker 0 has merged (it reads every part).
+            exchange::<u8>(worker, Vec::new(), |_| 0);
+            return Ok(None);
+        }
+
+        let mut summary = Summary::empty(self.params, self.num_perm(), self.threshold);
+        for t in &tallies {
+            summary.docs_read += t.0;
+            summary.rejected += t.1;
+            summary.empty += t.2;
+            summary.exact_duplicates += t.3;
+            summary.near_duplicates += t.4;
+            summary.candidate_pairs += t.5;
+            summary.verified_pairs += t.6;
+        }
+        summary.kept = summary.docs_read
+            - summary.rejected
+            - summary.exact_duplicates
+            - summary.near_duplicates;
+        summary.redundancy_percent = summary.redundancy();
+        let clusters = cluster_reports(members);
+        summary.clusters = clusters.len() as u64;
+        summary.largest_cluster = clusters.first().map_or(0, |c| c.1.len() as u64 + 1);
+        if let Some(path) = &outputs.clusters {
+            let mut out = crate::output::Output::create(path)?;
+            for (number, (kept, members)) in clusters.iter().enumerate() {
+                let mut reports = vec![MemberReport {
+                    doc: DocId(kept.0),
+                    id: &kept.1,
+                    similarity: 1.0,
+                    role: None,
+                }];
+                reports.extend(members.iter().map(|(pos, id, similarity)| MemberReport {
+                    doc: DocId(*pos),
+                    id,
+                    similarity: *similarity,
+                    role: None,
+                }));
+                let report = ClusterReport {
+                    cluster: number,
+                    kept: &kept.1,
+                    kept_doc: Some(DocId(kept.0)),
+                    kept_in: None,
+                    size: members.len() + 1,
+                    members: reports,
+                };
+                out.write_line(&serde_json::to_vec(&report).expect("a cluster serializes"))?;
+            }
+            out.finish()?;
+        }
+        // Everyone's parts are finished once they reach this barrier.
+        let mut unmerged = Vec::new();
+        for path in [&outputs.kept, &outputs.removed, &outputs.rejected]
+            .into_iter()
+            .flatten()
+        {
+            let parts: Vec<PathBuf> = (0..total)
+                .map(|w| PathBuf::from(part_name(path, w, total)))
+                .collect();
+            if parts.iter().all(|p| p.exists()) {
+                let mut out = crate::output::Output::create(path)?;
+                crate::parts::merge(&parts, &mut out)?;
+                out.finish()?;
+                for part in &parts {
+                    let _ = std::fs::remove_file(part);
+                }
+            } else {
+                unmerged.push(path.clone());
+            }
+        }
+        exchange::<u8>(worker, Vec::new(), |_| 0);
+        Ok(Some(DistributedResult { summary, unmerged }))
+    }
+
+    /// Frames every input, and prepares and signs the records this worker owns.
+    fn read_owned(
+        &self,
+        set: &mut InputSet,
+        index: u64,
+        peers: u64,
+    ) -> Result<Vec<(u64, Own)>, Error> {
+        let parser = Parser::new(set.format(), self.fields.clone());
+        let mut owned = Vec::new();
+        let mut batch: Vec<(u64, Frame)> = Vec::with_capacity(self.batch_docs);
+        let mut frames = set.frames();
+        let flush = |batch: &mut Vec<(u64, Frame)>, owned: &mut Vec<(u64, Own)>| {
+            let done: Vec<(u64, Own)> = batch
+                .par_iter()
+                .map(|(pos, frame)| (*pos, self.own(&parser, frame)))
+                .collect();
+            owned.extend(done);
+            batch.clear();
+        };
+        for (position, frame) in (0u64..).zip(frames.by_ref()) {
+            if position % peers == index {
+                batch.push((position, frame));
+                if batch.len() == self.batch_docs {
+                    flush(&mut batch, &mut owned);
+                }
+            }
+        }
+        flush(&mut batch, &mut owned);
+        if self.strict
+            && let Some((_, Own::Rejected { line })) = owned
+                .iter()
+                .find(|(_, o)| matches!(o, Own::Rejected { .. }))
+        {
+            return Err(Error::Distributed(format!("a record was rejected: {line}")));
+        }
+        Ok(owned)
+    }
+
+    /// Prepares and signs one owned record.
+    fn own(&self, parser: &Parser, frame: &Frame) -> Own {
+        match self.prepare(parser, frame) {
+            Prepared::Rejected(rejection) => Own::Rejected {
+                line: serde_json::json!({
+                    "file": rejection.origin.file,
+                    "line": rejection.origin.line,
+                    "reason": rejection.reason.to_string(),
+                })
+                .to_string(),
+            },
+            Prepared::Doc { shingles, .. } if shingles.is_empty() => Own::Empty,
+            Prepared::Doc {
+                id,
+                text_hash,
+                shingles,
+                ..
+            } => {
+                let mut signature = vec![0u32; self.num_perm()];
+                self.hasher.sign_into(&shingles, &mut signature);
+                let mut keys = Vec::with_capacity(self.params.num_bands);
+                self.params.band_keys(&signature, &mut keys);
+                Own::Doc {
+                    id,
+                    hash: ((text_hash >> 64) as u64, text_hash as u64),
+                    signature: signature.iter().map(|&v| v as u8).collect(),
+                    keys: keys.iter().map(|k| k.0).collect(),
+                }
+            }
+        }
+    }
+
+    /// Frames the inputs again and writes the kept records this worker owns to its part.
+    fn write_owned_kept(
+        &self,
+        set: &mut InputSet,
+        index: u64,
+        peers: u64,
+        keep: &std::collections::HashSet<u64>,
+        part: &Path,
+    ) -> Result<(), Error> {
+        let mut writer = PartWriter::create(part)?;
+        for (position, frame) in (0u64..).zip(set.frames()) {
+            if position % peers == index
+                && keep.contains(&position)
+                && let Frame::Record(record) = frame
+            {
+                writer.push(position, &record.bytes)?;
+            }
+        }
+        writer.finish()
+    }
+}
+
+/// Documents counted by one worker.
+#[derive(Debug, Default)]
+struct Counts {
+    read: u64,
+    rejected: u64,
+    empty: u64,
+    exact: u64,
+    near: u64,
+}
+
+/// `(node, root)` for every node of `edges`, the root being the earliest position of its
+/// component.
+fn components(edges: &[(u64, u64)]) -> Vec<(u64, u64)> {
+    let mut nodes: Vec<u64> = edges.iter().flat_map(|&(a, b)| [a, b]).collect();
+    nodes.sort_unstable();
+    nodes.dedup();
+    let index = |n: u64| nodes.binary_search(&n).expect("a node of an edge") as u32;
+    let mut sets = UnionFind::new(nodes.len());
+    for &(a, b) in edges {
+        sets.union(index(a), index(b));
+    }
+    let mut earliest: HashMap<u32, u64> = HashMap::new();
+    for (i, &node) in nodes.iter().enumerate() {
+        let root = sets.find(i as u32);
+        let entry = earliest.entry(root).or_insert(node);
+        *entry = (*entry).min(node);
+    }
+    nodes
+        .iter()
+        .enumerate()
+        .map(|(i, &node)| (node, earliest[&sets.find(i as u32)]))
+        .collect()
+}
+
+/// A cluster: its kept document (position, id) and its other members (position, id, similarity).
+type Cluster = ((u64, String), Vec<(u64, String, f64)>);
+
+/// Clusters from removed members, largest first, ties by the kept (earliest) position.
+fn cluster_reports(mut members: Vec<(u64, u64, String, f64, String)>) -> Vec<Cluster> {
+    members.sort_by_key(|m| (m.0, m.1));
+    let mut clusters: Vec<Cluster> = members
+        .chunk_by(|a, b| a.0 == b.0)
+        .map(|group| {
+            let kept = (group[0].0, group[0].4.clone());
+            let rest = group
+                .iter()
+                .map(|(_, pos, id, similarity, _)| (*pos, id.clone(), *similarity))
+                .collect();
+            (kept, rest)
+        })
+        .collect();
+    clusters.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.0.cmp(&b.0.0)));
+    clusters
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn components_label_with_the_earliest_position() {
+        let mut labels = components(&[(5, 9), (9, 2), (7, 8)]);
+        labels.sort_unstable();
+        assert_eq!(labels, [(2, 2), (5, 2), (7, 7), (8, 7), (9, 2)]);
+    }
+
+    #[test]
+    fn hostfile_skips_blanks_and_comments() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hosts");
+        std::fs::write(&path, "# cluster\nnode1:2101\n\n node2:2101 # second\n").unwrap();
+        assert_eq!(
+            ClusterConfig::read_hostfile(&path).unwrap(),
+            ["node1:2101", "node2:2101"]
+        );
+        assert!(ClusterConfig::new(1, 2, vec!["a:1".into(), "b:1".into()]).is_err());
+        assert!(ClusterConfig::new(0, 0, vec!["a:1".into()]).is_err());
+    }
+}
