@@ -669,6 +669,22 @@ fn run_distributed(
             cluster.workers
         );
     }
+    // Timely is fail-stop: when a peer dies, its communication threads panic. Say so in one line
+    // (the process then exits non-zero) instead of a backtrace per thread.
+    let reported = std::sync::atomic::AtomicBool::new(false);
+    std::panic::set_hook(Box::new(move |info| {
+        if !reported.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            let message = info
+                .payload()
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| info.payload().downcast_ref::<&str>().copied())
+                .unwrap_or("a worker failed");
+            eprintln!(
+                "neardup: distributed run stopped: {message} (a peer process failed or went away)"
+            );
+        }
+    }));
     let result = dedup.run_distributed(&inputs, format, input.max_doc_bytes, cluster, &outputs)?;
     if let Some(result) = result {
         if let Some(path) = &input.stats_json {

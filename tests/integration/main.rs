@@ -4,6 +4,7 @@
 //! - `oracle`: on generated corpora, clusters match the exact Jaccard graph.
 //! - `determinism`: byte-identical output whatever the thread count.
 //! - `boilerplate`: issue 5 on real text: syndicated pages, boilerplate lines, containment.
+//! - `distributed`: 1, 2 and 3 processes on loopback, merging parts, a killed peer.
 //! - `index`: the persistent index: build, add, compact, --against, --update, damage, crashes.
 //! - `stream`: streaming mode: decisions as documents arrive, pipes, indexes.
 //! - `report`: HTML reports render in headless Chromium without console errors.
@@ -13,6 +14,7 @@ mod bad_input;
 mod boilerplate;
 mod cli;
 mod determinism;
+mod distributed;
 mod index;
 mod oracle;
 mod regressions;

@@ -1,0 +1,245 @@
+//! Issue 6: the same job as 1, 2 and 3 processes on 127.0.0.1 (timely dataflow), byte-identical
+//! to the single-process run; parts merged by `neardup merge`; a killed process makes the others
+//! fail rather than hang. Every process runs under `timeout`.
+
+use std::net::TcpListener;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use neardup::synth::{Corpus, CorpusSpec};
+
+use crate::util::*;
+
+/// Seconds a process may take before `timeout` stops it (a hang, not a slow run).
+const LIMIT: &str = "300";
+
+fn corpus(dir: &Path, docs: usize, words: usize) {
+    let text: String = Corpus::new(CorpusSpec {
+        docs,
+        seed: 6,
+        dup_fraction: 0.4,
+        mean_words: words,
+    })
+    .map(|d| record(&d.id, &d.text) + "\n")
+    .collect();
+    write(dir, "in.jsonl", text.as_bytes());
+}
+
+/// A hostfile of `n` free ports on 127.0.0.1.
+fn hostfile(dir: &Path, n: usize) -> String {
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let hosts: String = listeners
+        .iter()
+        .map(|l| format!("{}\n", l.local_addr().unwrap()))
+        .collect();
+    drop(listeners);
+    write(dir, "hosts", hosts.as_bytes());
+    dir.join("hosts").display().to_string()
+}
+
+/// Starts process `process` of `processes` in `cwd`.
+fn spawn(cwd: &Path, args: &[&str], hosts: &str, processes: usize, process: usize) -> Child {
+    let (processes, process) = (processes.to_string(), process.to_string());
+    Command::new("timeout")
+        .arg(LIMIT)
+        .arg(BIN)
+        .args(args)
+        .args(["--processes", &processes, "--process", &process])
+        .args(["--hostfile", hosts, "-q"])
+        .current_dir(cwd)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+const OUTPUTS: [&str; 3] = ["kept.jsonl", "removed.jsonl", "clusters.jsonl"];
+
+fn dedup_args(input: &str) -> Vec<String> {
+    [
+        "dedup",
+        input,
+        "-o",
+        "kept.jsonl",
+        "--removed",
+        "removed.jsonl",
+        "--clusters",
+        "clusters.jsonl",
+        "--verify",
+        "signature",
+    ]
+    .map(str::to_string)
+    .to_vec()
+}
+
+#[test]
+fn issue_6_one_two_and_three_processes_match_the_single_process_run() {
+    let dir = tempfile::tempdir().unwrap();
+    corpus(dir.path(), 3000, 60);
+    let input = dir.path().join("in.jsonl").display().to_string();
+    let single = dir.path().join("single");
+    std::fs::create_dir(&single).unwrap();
+    let args = dedup_args(&input);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    ok(&run_in(&single, &[&args[..], &["-q"]].concat(), b""));
+    let expected: Vec<Vec<u8>> = OUTPUTS
+        .iter()
+        .map(|f| std::fs::read(single.join(f)).unwrap())
+        .collect();
+    assert!(expected[1].len() > 1000, "the corpus has duplicates");
+
+    for (processes, workers) in [(1, 1), (1, 2), (2, 1), (3, 1), (2, 2)] {
+        let run = dir.path().join(format!("run-{processes}-{workers}"));
+        std::fs::create_dir(&run).unwrap();
+        let hosts = hostfile(&run, processes);
+        let workers = workers.to_string();
+        let with_workers = [&args[..], &["--workers", &workers]].concat();
+        let children: Vec<Child> = (0..processes)
+            .map(|p| spawn(&run, &with_workers, &hosts, processes, p))
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{processes} processes × {workers} workers: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        for (file, want) in OUTPUTS.iter().zip(&expected) {
+            let got = std::fs::read(run.join(file)).unwrap();
+            assert!(
+                &got == want,
+                "{file} differs with {processes} processes × {workers} workers"
+            );
+        }
+        // Parts were merged and removed.
+        let left: Vec<_> = std::fs::read_dir(&run)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.contains(".part-"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+}
+
+/// Each process in its own directory, as on machines without a shared one: process 0 cannot
+/// merge, and `neardup merge` over all parts gives the single-process output.
+#[test]
+fn issue_6_parts_from_separate_machines_merge_to_the_single_process_output() {
+    let dir = tempfile::tempdir().unwrap();
+    corpus(dir.path(), 1500, 60);
+    let input = dir.path().join("in.jsonl").display().to_string();
+    let args = dedup_args(&input);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    ok(&run_in(dir.path(), &[&args[..], &["-q"]].concat(), b""));
+    let hosts = hostfile(dir.path(), 2);
+    let machines: Vec<_> = (0..2)
+        .map(|m| {
+            let path = dir.path().join(format!("machine{m}"));
+            std::fs::create_dir(&path).unwrap();
+            path
+        })
+        .collect();
+    let children: Vec<Child> = (0..2)
+        .map(|p| spawn(&machines[p], &args, &hosts, 2, p))
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Clusters are written by process 0 alone; kept records and removals stay in parts.
+    assert_eq!(
+        std::fs::read(machines[0].join("clusters.jsonl")).unwrap(),
+        std::fs::read(dir.path().join("clusters.jsonl")).unwrap()
+    );
+    for file in ["kept.jsonl", "removed.jsonl"] {
+        assert!(!machines[0].join(file).exists());
+        let parts: Vec<String> = (0..2)
+            .map(|p| {
+                machines[p]
+                    .join(format!("{file}.part-{p:04}-of-0002"))
+                    .display()
+                    .to_string()
+            })
+            .collect();
+        let merged = format!("merged-{file}");
+        ok(&run_in(
+            dir.path(),
+            &["merge", &parts[1], &parts[0], "-o", &merged],
+            b"",
+        ));
+        assert_eq!(
+            std::fs::read(dir.path().join(&merged)).unwrap(),
+            std::fs::read(dir.path().join(file)).unwrap(),
+            "{file}"
+        );
+    }
+    // A part from a worker that died is refused, not merged short.
+    let part = machines[1].join("kept.jsonl.part-0001-of-0002");
+    let bytes = std::fs::read(&part).unwrap();
+    std::fs::write(&part, &bytes[..bytes.len() / 2]).unwrap();
+    let out = run_in(
+        dir.path(),
+        &["merge", part.to_str().unwrap(), "-o", "broken.jsonl"],
+        b"",
+    );
+    assert!(!out.status.success());
+    assert!(!dir.path().join("broken.jsonl").exists());
+}
+
+#[test]
+fn issue_6_a_killed_process_makes_the_others_fail_instead_of_hanging() {
+    let dir = tempfile::tempdir().unwrap();
+    corpus(dir.path(), 80_000, 150);
+    let hosts = hostfile(dir.path(), 2);
+    let args = [
+        "clusters",
+        "in.jsonl",
+        "-o",
+        "c.jsonl",
+        "--verify",
+        "signature",
+    ];
+    let survivor = spawn(dir.path(), &args, &hosts, 2, 0);
+    // Started without `timeout`, so that the kill reaches neardup itself.
+    let mut victim = Command::new(BIN)
+        .args(args)
+        .args([
+            "--processes",
+            "2",
+            "--process",
+            "1",
+            "--hostfile",
+            &hosts,
+            "-q",
+        ])
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    victim.kill().unwrap();
+    let killed = victim.wait().unwrap();
+    assert_eq!(
+        killed.signal(),
+        Some(9),
+        "process 1 finished before it could be killed; make the corpus larger"
+    );
+    let out = survivor.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "process 0 succeeded without its peer"
+    );
+    assert_ne!(out.status.code(), Some(124), "process 0 hung until timeout");
+    assert!(stderr.contains("distributed run stopped"), "{stderr}");
+    assert!(!dir.path().join("c.jsonl").exists());
+}
