@@ -28,6 +28,8 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use rayon::prelude::*;
 use timely::container::CapacityContainerBuilder;
@@ -131,13 +133,28 @@ pub struct DistributedResult {
     pub unmerged: Vec<String>,
 }
 
+/// Set when one of timely's communication threads panics: a peer process died or went away.
+/// Timely does not tell the workers, which would otherwise wait for it forever.
+static PEER_FAILED: AtomicBool = AtomicBool::new(false);
+
+fn peer_failed() -> Result<(), Error> {
+    if PEER_FAILED.load(Ordering::SeqCst) {
+        Err(Error::Distributed(
+            "a peer process failed or went away".to_string(),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// Sends each item to worker `route(item) mod workers`; returns what this worker received.
-/// Every worker must call it, in the same order (a bulk-synchronous step).
+/// Every worker must call it, in the same order (a bulk-synchronous step). Fails when a peer
+/// process has gone away.
 fn exchange<D: timely::ExchangeData + Clone>(
     worker: &mut Worker,
     data: Vec<D>,
     route: fn(&D) -> u64,
-) -> Vec<D> {
+) -> Result<Vec<D>, Error> {
     let received: Rc<RefCell<Vec<D>>> = Rc::new(RefCell::new(Vec::new()));
     let store = received.clone();
     let mut input: InputHandle<u64, CapacityContainerBuilder<Vec<D>>> = InputHandle::new();
@@ -154,8 +171,11 @@ fn exchange<D: timely::ExchangeData + Clone>(
         input.send(item);
     }
     drop(input);
-    while worker.step_or_park(None) {}
-    received.take()
+    while worker.step_or_park(Some(Duration::from_millis(100))) {
+        peer_failed()?;
+    }
+    peer_failed()?;
+    Ok(received.take())
 }
 
 /// One record this worker owns.
@@ -202,6 +222,19 @@ impl Dedup {
             return Err(Error::Config(ConfigError::Distributed));
         }
         let started = Instant::now();
+        // Notice when timely's communication threads give up on a peer (they panic).
+        PEER_FAILED.store(false, Ordering::SeqCst);
+        let previous = Arc::new(std::panic::take_hook());
+        let chained = previous.clone();
+        std::panic::set_hook(Box::new(move |info| {
+            if std::thread::current()
+                .name()
+                .is_some_and(|name| name.starts_with("timely:"))
+            {
+                PEER_FAILED.store(true, Ordering::SeqCst);
+            }
+            chained(info);
+        }));
         let this = self.clone();
         let inputs = inputs.to_vec();
         let outputs = outputs.clone();
@@ -249,14 +282,14 @@ impl Dedup {
                 _ => None,
             })
             .collect();
-        let mut by_hash = exchange(worker, hashes, |h| h.0);
+        let mut by_hash = exchange(worker, hashes, |h| h.0)?;
         by_hash.sort_unstable();
         let mut reps: Vec<(u64, u64)> = Vec::new(); // (position, its representative)
         for group in by_hash.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
             let rep = group[0].2;
             reps.extend(group.iter().map(|h| (h.2, rep)));
         }
-        let rep_of: HashMap<u64, u64> = exchange(worker, reps, |r| r.0).into_iter().collect();
+        let rep_of: HashMap<u64, u64> = exchange(worker, reps, |r| r.0)?.into_iter().collect();
 
         // 2. Buckets and candidate pairs, as one process forms them.
         let records: Vec<(u32, u32, u64)> = owned
@@ -273,7 +306,7 @@ impl Dedup {
             .collect();
         let mut buckets = exchange(worker, records, |r| {
             mix64((u64::from(r.0) << 32) | u64::from(r.1))
-        });
+        })?;
         buckets.sort_unstable();
         let mut pairs: Vec<(u64, u64)> = Vec::new();
         for bucket in buckets.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
@@ -284,7 +317,7 @@ impl Dedup {
             }
         }
         drop(buckets);
-        let mut pairs = exchange(worker, pairs, |p| mix64(p.0 ^ mix64(p.1)));
+        let mut pairs = exchange(worker, pairs, |p| mix64(p.0 ^ mix64(p.1)))?;
         pairs.sort_unstable();
         pairs.dedup();
         let candidates_here = pairs.len() as u64;
@@ -297,12 +330,12 @@ impl Dedup {
                 _ => None,
             })
             .collect();
-        let at_first = exchange(worker, pairs, |p| p.0);
+        let at_first = exchange(worker, pairs, |p| p.0)?;
         let with_first: Vec<(u64, u64, Vec<u8>)> = at_first
             .into_iter()
             .map(|(a, b)| (b, a, signature_of[&a].to_vec()))
             .collect();
-        let at_second = exchange(worker, with_first, |p| p.0);
+        let at_second = exchange(worker, with_first, |p| p.0)?;
         let edges: Vec<(u64, u64)> = at_second
             .par_iter()
             .filter(|(b, _, sig_a)| estimate_jaccard_bbit(sig_a, signature_of[b]) >= self.threshold)
@@ -311,14 +344,14 @@ impl Dedup {
         let verified_here = edges.len() as u64;
 
         // 4. Components at worker 0; labels back to the owners.
-        let all_edges = exchange(worker, edges, |_| 0);
+        let all_edges = exchange(worker, edges, |_| 0)?;
         let mut labels: Vec<(u64, u64)> = Vec::new();
         if index == 0 {
             labels = components(&all_edges);
         }
         drop(all_edges);
         let root_of_rep: HashMap<u64, u64> =
-            exchange(worker, labels, |l| l.0).into_iter().collect();
+            exchange(worker, labels, |l| l.0)?.into_iter().collect();
 
         // Exact copies ask their representative's owner for its label.
         let asks: Vec<(u64, u64)> = rep_of
@@ -326,12 +359,12 @@ impl Dedup {
             .filter(|(pos, rep)| pos != rep)
             .map(|(&pos, &rep)| (rep, pos))
             .collect();
-        let replies: Vec<(u64, u64)> = exchange(worker, asks, |a| a.0)
+        let replies: Vec<(u64, u64)> = exchange(worker, asks, |a| a.0)?
             .into_iter()
             .map(|(rep, pos)| (pos, *root_of_rep.get(&rep).unwrap_or(&rep)))
             .collect();
         let root_of_copy: HashMap<u64, u64> =
-            exchange(worker, replies, |r| r.0).into_iter().collect();
+            exchange(worker, replies, |r| r.0)?.into_iter().collect();
 
         // 5. Each removed document asks its kept document's owner for id and similarity.
         let root = |pos: u64| match root_of_copy.get(&pos) {
@@ -348,7 +381,7 @@ impl Dedup {
                 _ => None,
             })
             .collect();
-        let at_kept = exchange(worker, requests, |r| r.0);
+        let at_kept = exchange(worker, requests, |r| r.0)?;
         let id_of: HashMap<u64, &str> = owned
             .iter()
             .filter_map(|(pos, own)| match own {
@@ -368,7 +401,7 @@ impl Dedup {
                 (pos, kept, similarity, exact, id_of[&kept].to_string())
             })
             .collect();
-        let decisions: HashMap<u64, Decision> = exchange(worker, answers, |a| a.0)
+        let decisions: HashMap<u64, Decision> = exchange(worker, answers, |a| a.0)?
             .into_iter()
             .map(|(pos, root, similarity, exact, kept_id)| {
                 let kind = if exact {
@@ -462,7 +495,7 @@ impl Dedup {
                 _ => None,
             })
             .collect();
-        let members = exchange(worker, members, |_| 0);
+        let members = exchange(worker, members, |_| 0)?;
         let tallies = exchange(
             worker,
             vec![(
@@ -475,11 +508,11 @@ impl Dedup {
                 verified_here,
             )],
             |_| 0,
-        );
+        )?;
         drop(owned);
         if index != 0 {
             // Wait until worker 0 has merged (it reads every part).
-            exchange::<u8>(worker, Vec::new(), |_| 0);
+            exchange::<u8>(worker, Vec::new(), |_| 0)?;
             return Ok(None);
         }
 
@@ -548,7 +581,7 @@ impl Dedup {
                 unmerged.push(path.clone());
             }
         }
-        exchange::<u8>(worker, Vec::new(), |_| 0);
+        exchange::<u8>(worker, Vec::new(), |_| 0)?;
         Ok(Some(DistributedResult { summary, unmerged }))
     }
 
@@ -576,6 +609,7 @@ impl Dedup {
                 batch.push((position, frame));
                 if batch.len() == self.batch_docs {
                     flush(&mut batch, &mut owned);
+                    peer_failed()?;
                 }
             }
         }

@@ -194,6 +194,25 @@ fn issue_6_parts_from_separate_machines_merge_to_the_single_process_output() {
     assert!(!dir.path().join("broken.jsonl").exists());
 }
 
+/// CPU time a process has used, in clock ticks (from `/proc/PID/stat`).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    field(11) + field(12)
+}
+
 #[test]
 fn issue_6_a_killed_process_makes_the_others_fail_instead_of_hanging() {
     let dir = tempfile::tempdir().unwrap();
@@ -225,7 +244,15 @@ fn issue_6_a_killed_process_makes_the_others_fail_instead_of_hanging() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1000));
+    // Kill it once it is working (connected, reading and signing), not while it connects: a peer
+    // that never connects leaves timely waiting, the case `timeout` is for.
+    while cpu_ticks(victim.id()) < 30 {
+        assert!(
+            victim.try_wait().unwrap().is_none(),
+            "process 1 ended early"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     victim.kill().unwrap();
     let killed = victim.wait().unwrap();
     assert_eq!(
