@@ -585,7 +585,8 @@ impl Dedup {
         Ok(Some(DistributedResult { summary, unmerged }))
     }
 
-    /// Frames every input, and prepares and signs the records this worker owns.
+    /// Frames every input (on a reader thread, ahead of the work), and prepares and signs the
+    /// records this worker owns, in parallel.
     fn read_owned(
         &self,
         set: &mut InputSet,
@@ -594,26 +595,19 @@ impl Dedup {
     ) -> Result<Vec<(u64, Own)>, Error> {
         let parser = Parser::new(set.format(), self.fields.clone());
         let mut owned = Vec::new();
-        let mut batch: Vec<(u64, Frame)> = Vec::with_capacity(self.batch_docs);
-        let mut frames = set.frames();
-        let flush = |batch: &mut Vec<(u64, Frame)>, owned: &mut Vec<(u64, Own)>| {
+        let mut position = 0u64;
+        self.for_each_batch(set, |batch, _| {
+            let first = position;
+            position += batch.len() as u64;
             let done: Vec<(u64, Own)> = batch
                 .par_iter()
-                .map(|(pos, frame)| (*pos, self.own(&parser, frame)))
+                .enumerate()
+                .filter(|(i, _)| (first + *i as u64) % peers == index)
+                .map(|(i, frame)| (first + i as u64, self.own(&parser, frame)))
                 .collect();
             owned.extend(done);
-            batch.clear();
-        };
-        for (position, frame) in (0u64..).zip(frames.by_ref()) {
-            if position % peers == index {
-                batch.push((position, frame));
-                if batch.len() == self.batch_docs {
-                    flush(&mut batch, &mut owned);
-                    peer_failed()?;
-                }
-            }
-        }
-        flush(&mut batch, &mut owned);
+            peer_failed()
+        })?;
         if self.strict
             && let Some((_, Own::Rejected { line })) = owned
                 .iter()
