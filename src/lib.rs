@@ -32,6 +32,8 @@
 //!   [`boilerplate::Boilerplate`]), stripped before shingling or by `neardup lines`;
 //!   [`verify::Measure`] adds containment for stories inside pages.
 //! - [`html`]: the self-contained `--report` page.
+//! - [`pipeline::ClusterConfig`] and [`Dedup::run_distributed`]: the same job over several
+//!   processes on timely dataflow; [`parts`] merges their part files.
 //! - [`index`]: [`index::Index`], a persistent, appendable, checksummed index of documents seen
 //!   before (segments of signatures, sorted band tables and ids), for `--against` and `--update`.
 //!
