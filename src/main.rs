@@ -138,6 +138,10 @@ struct DistributedArgs {
     /// One host:port per line, one line per process, in process order (timely's -h).
     #[arg(long, value_name = "FILE")]
     hostfile: Option<PathBuf>,
+    /// Each worker saves its signed records here; a rerun (after a lost process) with the same
+    /// inputs and settings loads them instead of signing again.
+    #[arg(long, value_name = "DIR")]
+    checkpoint: Option<PathBuf>,
 }
 
 impl DistributedArgs {
@@ -147,6 +151,7 @@ impl DistributedArgs {
             && self.processes.is_none()
             && self.process.is_none()
             && self.hostfile.is_none()
+            && self.checkpoint.is_none()
         {
             return Ok(None);
         }
@@ -532,6 +537,7 @@ fn run(cli: Cli) -> Result<()> {
                         removed,
                         clusters,
                         rejected: common.input.rejected.clone(),
+                        checkpoint: distributed.checkpoint.clone(),
                     },
                 );
             }
@@ -569,6 +575,7 @@ fn run(cli: Cli) -> Result<()> {
                     removed: None,
                     clusters: Some(output),
                     rejected: common.input.rejected.clone(),
+                    checkpoint: distributed.checkpoint.clone(),
                 },
             ),
             None => detect(

@@ -165,6 +165,8 @@ pub struct Summary {
     pub indexed_duplicates: u64,
     /// Sorted runs of band records written to disk under a memory budget.
     pub spilled_runs: u64,
+    /// Documents whose signing a distributed run loaded from its checkpoints.
+    pub checkpointed_docs: u64,
     /// Boilerplate lines (or paragraphs) stripped before shingling, and their bytes.
     pub boilerplate_units_removed: u64,
     pub boilerplate_bytes_removed: u64,
@@ -196,6 +198,7 @@ impl Summary {
             candidate_similarity_histogram: vec![0; 20],
             indexed_duplicates: 0,
             spilled_runs: 0,
+            checkpointed_docs: 0,
             boilerplate_units_removed: 0,
             boilerplate_bytes_removed: 0,
             redundancy_percent: 0.0,

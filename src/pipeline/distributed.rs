@@ -123,6 +123,9 @@ pub struct DistributedOutputs {
     pub removed: Option<String>,
     pub clusters: Option<String>,
     pub rejected: Option<String>,
+    /// Where each worker checkpoints its signed records (see `checkpoint.rs`); a rerun with the
+    /// same directory, inputs and settings loads them instead of signing again.
+    pub checkpoint: Option<PathBuf>,
 }
 
 /// What a distributed run did, as seen by process 0.
@@ -180,7 +183,7 @@ fn exchange<D: timely::ExchangeData + Clone>(
 
 /// One record this worker owns.
 #[derive(Debug, Clone)]
-enum Own {
+pub(super) enum Own {
     Rejected {
         line: String,
     },
@@ -271,7 +274,34 @@ impl Dedup {
         let mut set = InputSet::new(inputs.to_vec(), format, max_doc_bytes)?;
 
         // Read and sign what this worker owns.
-        let owned = self.read_owned(&mut set, index, peers)?;
+        let checkpoint = outputs.checkpoint.as_ref().map(|dir| {
+            let settings = format!(
+                "{:?} {:?} {:?} {} {}",
+                self.index_params(),
+                self.fields,
+                format,
+                max_doc_bytes,
+                self.threshold
+            );
+            (
+                super::checkpoint::path(dir, index as usize, peers as usize),
+                super::checkpoint::fingerprint(&settings, inputs, peers as usize),
+            )
+        });
+        let loaded = checkpoint
+            .as_ref()
+            .and_then(|(path, fingerprint)| super::checkpoint::read(path, *fingerprint));
+        let from_checkpoint = loaded.is_some();
+        let owned = match loaded {
+            Some(owned) => owned,
+            None => {
+                let owned = self.read_owned(&mut set, index, peers)?;
+                if let Some((path, fingerprint)) = &checkpoint {
+                    super::checkpoint::write(path, *fingerprint, &owned)?;
+                }
+                owned
+            }
+        };
         let docs_read_here = owned.len() as u64;
 
         // 1. Exact copies: the earliest position of each text represents it.
@@ -427,6 +457,7 @@ impl Dedup {
         let me = index as usize;
         let mut counts = Counts {
             read: docs_read_here,
+            checkpointed: if from_checkpoint { docs_read_here } else { 0 },
             ..Counts::default()
         };
         if let Some(path) = &outputs.removed {
@@ -506,6 +537,7 @@ impl Dedup {
                 counts.near,
                 candidates_here,
                 verified_here,
+                counts.checkpointed,
             )],
             |_| 0,
         )?;
@@ -525,6 +557,7 @@ impl Dedup {
             summary.near_duplicates += t.4;
             summary.candidate_pairs += t.5;
             summary.verified_pairs += t.6;
+            summary.checkpointed_docs += t.7;
         }
         summary.kept = summary.docs_read
             - summary.rejected
@@ -676,6 +709,7 @@ impl Dedup {
 #[derive(Debug, Default)]
 struct Counts {
     read: u64,
+    checkpointed: u64,
     rejected: u64,
     empty: u64,
     exact: u64,

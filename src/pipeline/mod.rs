@@ -16,6 +16,7 @@
 
 mod against;
 mod analyse;
+mod checkpoint;
 mod decide;
 mod distributed;
 mod lines;

@@ -270,3 +270,61 @@ fn issue_6_a_killed_process_makes_the_others_fail_instead_of_hanging() {
     assert!(stderr.contains("distributed run stopped"), "{stderr}");
     assert!(!dir.path().join("c.jsonl").exists());
 }
+
+/// Each worker checkpoints its signed records; a rerun loads what is there and signs the rest
+/// (a lost process's share), with the same outputs.
+#[test]
+fn issue_6_rerun_skips_the_signing_that_checkpoints_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    corpus(dir.path(), 1200, 60);
+    let input = dir.path().join("in.jsonl").display().to_string();
+    let run = |tag: &str| -> serde_json::Value {
+        let hosts = hostfile(dir.path(), 2);
+        let stats = format!("stats-{tag}.json");
+        let base = dedup_args(&input);
+        let mut args: Vec<&str> = base.iter().map(String::as_str).collect();
+        args.extend(["--checkpoint", "ckpt"]);
+        let with_stats = [&args[..], &["--stats-json", &stats]].concat();
+        let children = vec![
+            spawn(dir.path(), &with_stats, &hosts, 2, 0),
+            spawn(dir.path(), &args, &hosts, 2, 1),
+        ];
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        stats_adding_up(&dir.path().join(stats))
+    };
+    let outputs = || -> Vec<Vec<u8>> {
+        OUTPUTS
+            .iter()
+            .map(|f| std::fs::read(dir.path().join(f)).unwrap())
+            .collect()
+    };
+    let first = run("first");
+    assert_eq!(first["checkpointed_docs"], 0);
+    let expected = outputs();
+    let all = run("all");
+    assert_eq!(all["checkpointed_docs"], all["docs_read"]);
+    assert_eq!(outputs(), expected);
+    // Process 1 was lost before it checkpointed: only its share is signed again.
+    std::fs::remove_file(dir.path().join("ckpt/sign-0001-of-0002.ckpt")).unwrap();
+    let half = run("half");
+    let loaded = half["checkpointed_docs"].as_u64().unwrap();
+    assert!(
+        loaded > 0 && loaded < half["docs_read"].as_u64().unwrap(),
+        "{half}"
+    );
+    assert_eq!(outputs(), expected);
+    // A changed input invalidates every checkpoint.
+    let text = std::fs::read(dir.path().join("in.jsonl")).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(dir.path().join("in.jsonl"), &text).unwrap();
+    let changed = run("changed");
+    assert_eq!(changed["checkpointed_docs"], 0);
+    assert_eq!(outputs(), expected);
+}
