@@ -11,9 +11,9 @@
 //!    same anchor rule as one process; pairs by pair, to drop repeats.
 //! 3. Each pair visits the owner of its first document (collecting its 8-bit signature) and then
 //!    the owner of its second, which checks the estimate against the threshold.
-//! 4. Verified edges go to worker 0, which runs union-find and sends each document's cluster
-//!    label (the earliest position of its cluster) back to its owner; exact copies get their
-//!    representative's label from its owner.
+//! 4. Each worker reduces its verified edges to a spanning forest; worker 0 merges the forests
+//!    with union-find and sends each document's cluster label (the earliest position of its
+//!    cluster) back to its owner; exact copies get their representative's label from its owner.
 //! 5. Owners ask the kept document's owner for its id and similarity, write their part of the kept
 //!    records, removals and rejections (lines with positions, see [`crate::parts`]), and send
 //!    cluster members' ids to worker 0, which writes the clusters file. After a final barrier,
@@ -373,8 +373,15 @@ impl Dedup {
             .collect();
         let verified_here = edges.len() as u64;
 
-        // 4. Components at worker 0; labels back to the owners.
-        let all_edges = exchange(worker, edges, |_| 0)?;
+        // 4. Components: each worker reduces its verified edges to a spanning forest (an edge from
+        // every node to the earliest node of its local component), worker 0 merges the forests,
+        // and labels go back to the owners.
+        let forest: Vec<(u64, u64)> = components(&edges)
+            .into_iter()
+            .filter(|(node, root)| node != root)
+            .collect();
+        drop(edges);
+        let all_edges = exchange(worker, forest, |_| 0)?;
         let mut labels: Vec<(u64, u64)> = Vec::new();
         if index == 0 {
             labels = components(&all_edges);
