@@ -20,8 +20,10 @@
 //!    worker 0 merges the parts when it can see them (a shared directory); otherwise `neardup
 //!    merge` does, on any machine that has them all.
 //!
-//! The result is byte-identical to a single-process run with `--verify signature` and `--keep
-//! first`, the settings a distributed run supports for now. Timely is fail-stop: if a process
+//! Borderline pairs (default verification) are decided on exact Jaccard: both owners compute
+//! their document's shingle set from one more read of their records, and the first's set travels
+//! to the second's owner. The result is byte-identical to a single-process run with the same
+//! settings (`--verify borderline` or `signature`, `--keep first`, Jaccard). Timely is fail-stop: if a process
 //! dies, the others fail rather than wait; run the job again.
 
 use std::cell::RefCell;
@@ -44,6 +46,7 @@ use crate::lsh::ANCHORS;
 use crate::minhash::{estimate_jaccard_bbit, mix64};
 use crate::parts::{PartWriter, part_name};
 use crate::read::{Format, Input};
+use crate::shingle::jaccard;
 
 /// Where the processes of a distributed run are and which one this is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -217,7 +220,7 @@ impl Dedup {
         cluster: &ClusterConfig,
         outputs: &DistributedOutputs,
     ) -> Result<Option<DistributedResult>, Error> {
-        if self.verify != VerifyMode::Signature
+        if self.verify == VerifyMode::Exact
             || self.keep != KeepPolicy::First
             || self.measure != Measure::Jaccard
             || self.strip.is_some()
@@ -366,11 +369,63 @@ impl Dedup {
             .map(|(a, b)| (b, a, signature_of[&a].to_vec()))
             .collect();
         let at_second = exchange(worker, with_first, |p| p.0)?;
-        let edges: Vec<(u64, u64)> = at_second
+        // As one process decides: on the estimate where it is clear, on exact Jaccard near the
+        // threshold (borderline verification).
+        let margin = Verifier::new(self.verify, self.threshold, self.num_perm()).margin();
+        let judged: Vec<(u64, u64, f64)> = at_second
             .par_iter()
-            .filter(|(b, _, sig_a)| estimate_jaccard_bbit(sig_a, signature_of[b]) >= self.threshold)
-            .map(|(b, a, _)| (*a, *b))
+            .map(|(b, a, sig_a)| (*a, *b, estimate_jaccard_bbit(sig_a, signature_of[b])))
             .collect();
+        drop(at_second);
+        let mut edges: Vec<(u64, u64)> = Vec::new();
+        let mut borderline: Vec<(u64, u64)> = Vec::new();
+        let mut borderline_estimate: HashMap<(u64, u64), f64> = HashMap::new();
+        for (a, b, estimate) in judged {
+            if self.verify == VerifyMode::Signature || (estimate - self.threshold).abs() > margin {
+                if estimate >= self.threshold {
+                    edges.push((a, b));
+                }
+            } else {
+                borderline.push((a, b));
+                borderline_estimate.insert((a, b), estimate);
+            }
+        }
+        // Borderline pairs: both owners compute their document's shingle set (one more read of
+        // their records); the first's set travels to the second's owner.
+        let at_a = exchange(worker, borderline.clone(), |p| p.0)?;
+        let needed: std::collections::HashSet<u64> = at_a
+            .iter()
+            .map(|p| p.0)
+            .chain(borderline.iter().map(|p| p.1))
+            .collect();
+        let sets = if needed.is_empty() {
+            HashMap::new()
+        } else {
+            self.owned_sets(&mut set, index, peers, &needed)?
+        };
+        let with_set: Vec<(u64, u64, Vec<u32>)> = at_a
+            .into_iter()
+            .map(|(a, b)| (b, a, sets.get(&a).cloned().unwrap_or_default()))
+            .collect();
+        let at_b = exchange(worker, with_set, |p| p.0)?;
+        let exact_checks_here = at_b.len() as u64;
+        let mut exact_of: HashMap<(u64, u64), f64> = HashMap::new();
+        for (b, a, set_a) in at_b {
+            let j = match sets.get(&b) {
+                Some(set_b) if !set_a.is_empty() => jaccard(&set_a, set_b),
+                _ => f64::NAN,
+            };
+            let decided = if j.is_nan() {
+                borderline_estimate[&(a, b)]
+            } else {
+                j
+            };
+            if decided >= self.threshold {
+                edges.push((a, b));
+            }
+            exact_of.insert((a, b), j);
+        }
+        drop(sets);
         let verified_here = edges.len() as u64;
 
         // 4. Components: each worker reduces its verified edges to a spanning forest (an edge from
@@ -409,16 +464,27 @@ impl Dedup {
             None => *root_of_rep.get(&pos).unwrap_or(&pos),
         };
         // Every owned document was signed (an exact copy has its representative's signature).
-        let requests: Vec<(u64, u64, u64, Vec<u8>)> = owned
+        // The request first visits the representative's owner, which adds the exact Jaccard of
+        // (kept, representative) when that pair was checked exactly, as one process reports it.
+        let requests: Vec<(u64, u64, u64, Vec<u8>, f64)> = owned
             .iter()
             .filter_map(|(pos, own)| match own {
                 Own::Doc { signature, .. } if root(*pos) != *pos => {
-                    Some((root(*pos), *pos, rep_of[pos], signature.clone()))
+                    Some((rep_of[pos], *pos, root(*pos), signature.clone(), f64::NAN))
                 }
                 _ => None,
             })
             .collect();
-        let at_kept = exchange(worker, requests, |r| r.0)?;
+        let at_rep = exchange(worker, requests, |r| r.0)?;
+        let forwarded: Vec<(u64, u64, u64, Vec<u8>, f64)> = at_rep
+            .into_iter()
+            .map(|(rep, pos, root, sig, _)| {
+                let exact = exact_of.get(&(root, rep)).copied().unwrap_or(f64::NAN);
+                (root, pos, rep, sig, exact)
+            })
+            .collect();
+        drop(exact_of);
+        let at_kept = exchange(worker, forwarded, |r| r.0)?;
         let id_of: HashMap<u64, &str> = owned
             .iter()
             .filter_map(|(pos, own)| match own {
@@ -428,10 +494,12 @@ impl Dedup {
             .collect();
         let answers: Vec<(u64, u64, f64, bool, String)> = at_kept
             .into_iter()
-            .map(|(kept, pos, rep, sig)| {
+            .map(|(kept, pos, rep, sig, checked)| {
                 let exact = rep == kept;
                 let similarity = if exact {
                     1.0
+                } else if !checked.is_nan() {
+                    checked
                 } else {
                     estimate_jaccard_bbit(&sig, signature_of[&kept])
                 };
@@ -545,6 +613,7 @@ impl Dedup {
                 candidates_here,
                 verified_here,
                 counts.checkpointed,
+                exact_checks_here,
             )],
             |_| 0,
         )?;
@@ -565,6 +634,7 @@ impl Dedup {
             summary.candidate_pairs += t.5;
             summary.verified_pairs += t.6;
             summary.checkpointed_docs += t.7;
+            summary.exact_checks += t.8;
         }
         summary.kept = summary.docs_read
             - summary.rejected
@@ -656,6 +726,46 @@ impl Dedup {
             return Err(Error::Distributed(format!("a record was rejected: {line}")));
         }
         Ok(owned)
+    }
+
+    /// The shingle sets (32-bit hashes, sorted, distinct, as one process's exact checks use them)
+    /// of the owned records at `needed` positions, by framing the inputs again.
+    fn owned_sets(
+        &self,
+        set: &mut InputSet,
+        index: u64,
+        peers: u64,
+        needed: &std::collections::HashSet<u64>,
+    ) -> Result<HashMap<u64, Vec<u32>>, Error> {
+        let parser = Parser::new(set.format(), self.fields.clone());
+        let mut sets = HashMap::new();
+        let mut position = 0u64;
+        self.for_each_batch(set, |batch, _| {
+            let first = position;
+            position += batch.len() as u64;
+            let loaded: Vec<(u64, Vec<u32>)> = batch
+                .par_iter()
+                .enumerate()
+                .filter_map(|(i, frame)| {
+                    let pos = first + i as u64;
+                    if pos % peers != index || !needed.contains(&pos) {
+                        return None;
+                    }
+                    let Frame::Record(record) = frame else {
+                        return None;
+                    };
+                    let doc = parser.parse(record).ok()?;
+                    let shingles = self.normalize_and_shingle(&self.content(&doc).0).1;
+                    let mut small: Vec<u32> = shingles.iter().map(|&h| h as u32).collect();
+                    small.sort_unstable();
+                    small.dedup();
+                    Some((pos, small))
+                })
+                .collect();
+            sets.extend(loaded);
+            peer_failed()
+        })?;
+        Ok(sets)
     }
 
     /// Prepares and signs one owned record.

@@ -58,8 +58,9 @@ fn spawn(cwd: &Path, args: &[&str], hosts: &str, processes: usize, process: usiz
 
 const OUTPUTS: [&str; 3] = ["kept.jsonl", "removed.jsonl", "clusters.jsonl"];
 
-fn dedup_args(input: &str) -> Vec<String> {
-    [
+/// `dedup` with every output, default settings (borderline verification) plus `extra`.
+fn dedup_args(input: &str, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
         "dedup",
         input,
         "-o",
@@ -68,11 +69,11 @@ fn dedup_args(input: &str) -> Vec<String> {
         "removed.jsonl",
         "--clusters",
         "clusters.jsonl",
-        "--verify",
-        "signature",
     ]
     .map(str::to_string)
-    .to_vec()
+    .to_vec();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
 }
 
 #[test]
@@ -82,9 +83,20 @@ fn issue_6_one_two_and_three_processes_match_the_single_process_run() {
     let input = dir.path().join("in.jsonl").display().to_string();
     let single = dir.path().join("single");
     std::fs::create_dir(&single).unwrap();
-    let args = dedup_args(&input);
+    // Default settings: borderline pairs are decided on exact Jaccard, across processes too.
+    let args = dedup_args(&input, &[]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    ok(&run_in(&single, &[&args[..], &["-q"]].concat(), b""));
+    ok(&run_in(
+        &single,
+        &[&args[..], &["-q", "--stats-json", "s.json"]].concat(),
+        b"",
+    ));
+    assert!(
+        stats(&single.join("s.json"))["exact_checks"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
     let expected: Vec<Vec<u8>> = OUTPUTS
         .iter()
         .map(|f| std::fs::read(single.join(f)).unwrap())
@@ -132,7 +144,7 @@ fn issue_6_parts_from_separate_machines_merge_to_the_single_process_output() {
     let dir = tempfile::tempdir().unwrap();
     corpus(dir.path(), 1500, 60);
     let input = dir.path().join("in.jsonl").display().to_string();
-    let args = dedup_args(&input);
+    let args = dedup_args(&input, &["--verify", "signature"]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     ok(&run_in(dir.path(), &[&args[..], &["-q"]].concat(), b""));
     let hosts = hostfile(dir.path(), 2);
@@ -281,7 +293,7 @@ fn issue_6_rerun_skips_the_signing_that_checkpoints_hold() {
     let run = |tag: &str| -> serde_json::Value {
         let hosts = hostfile(dir.path(), 2);
         let stats = format!("stats-{tag}.json");
-        let base = dedup_args(&input);
+        let base = dedup_args(&input, &[]);
         let mut args: Vec<&str> = base.iter().map(String::as_str).collect();
         args.extend(["--checkpoint", "ckpt"]);
         let with_stats = [&args[..], &["--stats-json", &stats]].concat();
