@@ -470,6 +470,16 @@ impl InputArgs {
 
     /// Commits every output of `sink`, then writes --stats-json and prints the summary.
     fn finish(&self, sink: CliSink, summary: &Summary) -> Result<()> {
+        self.finish_with(sink, summary, &summary.to_text())
+    }
+
+    /// Commits every output of `sink`, then writes `summary` to --stats-json and prints `text`.
+    fn finish_with(
+        &self,
+        sink: CliSink,
+        summary: &impl serde::Serialize,
+        text: &str,
+    ) -> Result<()> {
         if let Some(bar) = &sink.bar {
             bar.finish_and_clear();
         }
@@ -485,7 +495,7 @@ impl InputArgs {
             out.finish()?;
         }
         if !self.quiet {
-            eprint!("{}", summary.to_text());
+            eprint!("{text}");
         }
         Ok(())
     }
@@ -618,21 +628,7 @@ fn run(cli: Cli) -> Result<()> {
             let mut inputs = input.input_set()?;
             let mut sink = input.sink(&inputs, Some(&output), None, None)?;
             let summary = dedup.strip_records(&mut inputs, &mut sink)?;
-            if let Some(bar) = &sink.bar {
-                bar.finish_and_clear();
-            }
-            for out in [sink.kept, sink.rejected].into_iter().flatten() {
-                out.finish()?;
-            }
-            if let Some(path) = &input.stats_json {
-                let mut out = Output::create(path)?;
-                write_json(&mut out, &summary)?;
-                out.finish()?;
-            }
-            if !input.quiet {
-                eprint!("{}", summary.to_text());
-            }
-            Ok(())
+            input.finish_with(sink, &summary, &summary.to_text())
         }
     }
 }
@@ -957,22 +953,6 @@ fn run_stats(
     let mut inputs = input.input_set()?;
     let mut sink = input.sink(&inputs, None, None, None)?;
     let stats = dedup.stats(&mut inputs, &options, &mut sink)?;
-    if let Some(bar) = &sink.bar {
-        bar.finish_and_clear();
-    }
-    if let Some(out) = sink.rejected {
-        out.finish()?;
-    }
-    if let Some(path) = &input.stats_json {
-        let mut out = Output::create(path)?;
-        write_json(&mut out, &stats)?;
-        out.finish()?;
-    }
-    if json {
-        let mut out = Output::create("-")?;
-        write_json(&mut out, &stats)?;
-        out.finish()?;
-    }
     if let Some(path) = report {
         let wanted: Vec<DocId> = stats
             .top_clusters
@@ -982,10 +962,12 @@ fn run_stats(
         let texts = dedup.texts(&mut inputs, &wanted)?;
         write_report(path, &stats_report(&dedup, &stats, &texts))?;
     }
-    if !input.quiet {
-        eprint!("{}", stats.to_text());
+    if json {
+        let mut out = Output::create("-")?;
+        write_json(&mut out, &stats)?;
+        out.finish()?;
     }
-    Ok(())
+    input.finish_with(sink, &stats, &stats.to_text())
 }
 
 /// The report page of `stats`.
