@@ -30,6 +30,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -159,7 +160,7 @@ fn peer_failed() -> Result<(), Error> {
 fn exchange<D: timely::ExchangeData + Clone>(
     worker: &mut Worker,
     data: Vec<D>,
-    route: fn(&D) -> u64,
+    route: impl Fn(&D) -> u64 + 'static,
 ) -> Result<Vec<D>, Error> {
     let received: Rc<RefCell<Vec<D>>> = Rc::new(RefCell::new(Vec::new()));
     let store = received.clone();
@@ -276,6 +277,63 @@ impl Dedup {
         let peers = worker.peers() as u64;
         let mut set = InputSet::new(inputs.to_vec(), format, max_doc_bytes)?;
 
+        // Share the inputs: every worker cuts them the same way and counts the records of its
+        // own pieces; with everyone's counts, each piece knows its first record's position in
+        // the whole input (what one process would number it), and every worker knows who owns
+        // which positions.
+        let mut pieces = set.pieces(index as usize, peers as usize);
+        let counted: Vec<(u64, usize, usize, u64)> = pieces
+            .iter()
+            .flat_map(|piece| {
+                let count = set.count_records(piece);
+                (0..peers).map(move |target| (target, piece.input, piece.part, count))
+            })
+            .collect();
+        let mut all_counts: Vec<(usize, usize, u64, u64)> = exchange(worker, counted, |c| c.0)?
+            .into_iter()
+            .map(|(_, input, part, count)| (input, part, count, 0))
+            .collect();
+        all_counts.sort_unstable();
+        // Owner of each piece: the part of a split file, `input mod peers` for a whole input.
+        let splits: std::collections::HashSet<usize> =
+            all_counts.iter().filter(|c| c.1 > 0).map(|c| c.0).collect();
+        let mut next = 0u64;
+        let mut table: Vec<(u64, u64)> = Vec::new(); // (first position, owner)
+        for c in all_counts.iter_mut() {
+            c.3 = next;
+            let owner = if splits.contains(&c.0) || peers == 1 {
+                c.1 as u64
+            } else {
+                c.0 as u64 % peers
+            };
+            if c.2 > 0 {
+                table.push((next, owner));
+            }
+            next += c.2;
+        }
+        let input_base: HashMap<usize, u64> = {
+            let mut base = HashMap::new();
+            for c in &all_counts {
+                base.entry(c.0).or_insert(c.3);
+            }
+            base
+        };
+        let mut starts: Vec<(u64, u64)> = Vec::new(); // own pieces: (first position, records)
+        for piece in pieces.iter_mut() {
+            let (_, _, count, first) = *all_counts
+                .iter()
+                .find(|c| (c.0, c.1) == (piece.input, piece.part))
+                .expect("every piece counted");
+            piece.first_line = first - input_base[&piece.input];
+            starts.push((first, count));
+        }
+        set.restrict_to(pieces);
+        let table = Arc::new(table);
+        let owner = move |pos: u64| -> u64 {
+            let i = table.partition_point(|(first, _)| *first <= pos);
+            table[i.saturating_sub(1)].1
+        };
+
         // Read and sign what this worker owns.
         let checkpoint = outputs.checkpoint.as_ref().map(|dir| {
             let settings = format!(
@@ -298,7 +356,7 @@ impl Dedup {
         let owned = match loaded {
             Some(owned) => owned,
             None => {
-                let owned = self.read_owned(&mut set, index, peers)?;
+                let owned = self.read_owned(&mut set, &starts)?;
                 if let Some((path, fingerprint)) = &checkpoint {
                     super::checkpoint::write(path, *fingerprint, &owned)?;
                 }
@@ -322,7 +380,10 @@ impl Dedup {
             let rep = group[0].2;
             reps.extend(group.iter().map(|h| (h.2, rep)));
         }
-        let rep_of: HashMap<u64, u64> = exchange(worker, reps, |r| r.0)?.into_iter().collect();
+        let by = owner.clone();
+        let rep_of: HashMap<u64, u64> = exchange(worker, reps, move |r| by(r.0))?
+            .into_iter()
+            .collect();
 
         // 2. Buckets and candidate pairs, as one process forms them.
         let records: Vec<(u32, u32, u64)> = owned
@@ -363,12 +424,14 @@ impl Dedup {
                 _ => None,
             })
             .collect();
-        let at_first = exchange(worker, pairs, |p| p.0)?;
+        let by = owner.clone();
+        let at_first = exchange(worker, pairs, move |p| by(p.0))?;
         let with_first: Vec<(u64, u64, Vec<u8>)> = at_first
             .into_iter()
             .map(|(a, b)| (b, a, signature_of[&a].to_vec()))
             .collect();
-        let at_second = exchange(worker, with_first, |p| p.0)?;
+        let by = owner.clone();
+        let at_second = exchange(worker, with_first, move |p| by(p.0))?;
         // As one process decides: on the estimate where it is clear, on exact Jaccard near the
         // threshold (borderline verification).
         let margin = Verifier::new(self.verify, self.threshold, self.num_perm()).margin();
@@ -392,7 +455,8 @@ impl Dedup {
         }
         // Borderline pairs: both owners compute their document's shingle set (one more read of
         // their records); the first's set travels to the second's owner.
-        let at_a = exchange(worker, borderline.clone(), |p| p.0)?;
+        let by = owner.clone();
+        let at_a = exchange(worker, borderline.clone(), move |p| by(p.0))?;
         let needed: std::collections::HashSet<u64> = at_a
             .iter()
             .map(|p| p.0)
@@ -401,13 +465,14 @@ impl Dedup {
         let sets = if needed.is_empty() {
             HashMap::new()
         } else {
-            self.owned_sets(&mut set, index, peers, &needed)?
+            self.owned_sets(&mut set, &starts, &needed)?
         };
         let with_set: Vec<(u64, u64, Vec<u32>)> = at_a
             .into_iter()
             .map(|(a, b)| (b, a, sets.get(&a).cloned().unwrap_or_default()))
             .collect();
-        let at_b = exchange(worker, with_set, |p| p.0)?;
+        let by = owner.clone();
+        let at_b = exchange(worker, with_set, move |p| by(p.0))?;
         let exact_checks_here = at_b.len() as u64;
         let mut exact_of: HashMap<(u64, u64), f64> = HashMap::new();
         for (b, a, set_a) in at_b {
@@ -442,8 +507,12 @@ impl Dedup {
             labels = components(&all_edges);
         }
         drop(all_edges);
-        let root_of_rep: HashMap<u64, u64> =
-            exchange(worker, labels, |l| l.0)?.into_iter().collect();
+        let root_of_rep: HashMap<u64, u64> = exchange(worker, labels, {
+            let by = owner.clone();
+            move |l| by(l.0)
+        })?
+        .into_iter()
+        .collect();
 
         // Exact copies ask their representative's owner for its label.
         let asks: Vec<(u64, u64)> = rep_of
@@ -451,12 +520,17 @@ impl Dedup {
             .filter(|(pos, rep)| pos != rep)
             .map(|(&pos, &rep)| (rep, pos))
             .collect();
-        let replies: Vec<(u64, u64)> = exchange(worker, asks, |a| a.0)?
+        let by = owner.clone();
+        let replies: Vec<(u64, u64)> = exchange(worker, asks, move |a| by(a.0))?
             .into_iter()
             .map(|(rep, pos)| (pos, *root_of_rep.get(&rep).unwrap_or(&rep)))
             .collect();
-        let root_of_copy: HashMap<u64, u64> =
-            exchange(worker, replies, |r| r.0)?.into_iter().collect();
+        let root_of_copy: HashMap<u64, u64> = exchange(worker, replies, {
+            let by = owner.clone();
+            move |r| by(r.0)
+        })?
+        .into_iter()
+        .collect();
 
         // 5. Each removed document asks its kept document's owner for id and similarity.
         let root = |pos: u64| match root_of_copy.get(&pos) {
@@ -475,7 +549,8 @@ impl Dedup {
                 _ => None,
             })
             .collect();
-        let at_rep = exchange(worker, requests, |r| r.0)?;
+        let by = owner.clone();
+        let at_rep = exchange(worker, requests, move |r| by(r.0))?;
         let forwarded: Vec<(u64, u64, u64, Vec<u8>, f64)> = at_rep
             .into_iter()
             .map(|(rep, pos, root, sig, _)| {
@@ -484,7 +559,8 @@ impl Dedup {
             })
             .collect();
         drop(exact_of);
-        let at_kept = exchange(worker, forwarded, |r| r.0)?;
+        let by = owner.clone();
+        let at_kept = exchange(worker, forwarded, move |r| by(r.0))?;
         let id_of: HashMap<u64, &str> = owned
             .iter()
             .filter_map(|(pos, own)| match own {
@@ -506,7 +582,8 @@ impl Dedup {
                 (pos, kept, similarity, exact, id_of[&kept].to_string())
             })
             .collect();
-        let decisions: HashMap<u64, Decision> = exchange(worker, answers, |a| a.0)?
+        let by = owner.clone();
+        let decisions: HashMap<u64, Decision> = exchange(worker, answers, move |a| by(a.0))?
             .into_iter()
             .map(|(pos, root, similarity, exact, kept_id)| {
                 let kind = if exact {
@@ -584,8 +661,7 @@ impl Dedup {
                 .collect();
             self.write_owned_kept(
                 &mut set,
-                index,
-                peers,
+                &starts,
                 &keep,
                 Path::new(&part_name(path, me, total)),
             )?;
@@ -695,25 +771,22 @@ impl Dedup {
         Ok(Some(DistributedResult { summary, unmerged }))
     }
 
-    /// Frames every input (on a reader thread, ahead of the work), and prepares and signs the
-    /// records this worker owns, in parallel.
+    /// Frames this worker's pieces (on a reader thread, ahead of the work), and prepares and
+    /// signs their records in parallel.
     fn read_owned(
         &self,
         set: &mut InputSet,
-        index: u64,
-        peers: u64,
+        starts: &[(u64, u64)],
     ) -> Result<Vec<(u64, Own)>, Error> {
         let parser = Parser::new(set.format(), self.fields.clone());
         let mut owned = Vec::new();
-        let mut position = 0u64;
+        let mut positions = Positions::new(starts);
         self.for_each_batch(set, |batch, _| {
-            let first = position;
-            position += batch.len() as u64;
+            let at: Vec<u64> = batch.iter().map(|_| positions.next()).collect();
             let done: Vec<(u64, Own)> = batch
                 .par_iter()
-                .enumerate()
-                .filter(|(i, _)| (first + *i as u64) % peers == index)
-                .map(|(i, frame)| (first + i as u64, self.own(&parser, frame)))
+                .zip(&at)
+                .map(|(frame, &pos)| (pos, self.own(&parser, frame)))
                 .collect();
             owned.extend(done);
             peer_failed()
@@ -733,22 +806,19 @@ impl Dedup {
     fn owned_sets(
         &self,
         set: &mut InputSet,
-        index: u64,
-        peers: u64,
+        starts: &[(u64, u64)],
         needed: &std::collections::HashSet<u64>,
     ) -> Result<HashMap<u64, Vec<u32>>, Error> {
         let parser = Parser::new(set.format(), self.fields.clone());
         let mut sets = HashMap::new();
-        let mut position = 0u64;
+        let mut positions = Positions::new(starts);
         self.for_each_batch(set, |batch, _| {
-            let first = position;
-            position += batch.len() as u64;
+            let at: Vec<u64> = batch.iter().map(|_| positions.next()).collect();
             let loaded: Vec<(u64, Vec<u32>)> = batch
                 .par_iter()
-                .enumerate()
-                .filter_map(|(i, frame)| {
-                    let pos = first + i as u64;
-                    if pos % peers != index || !needed.contains(&pos) {
+                .zip(&at)
+                .filter_map(|(frame, &pos)| {
+                    if !needed.contains(&pos) {
                         return None;
                     }
                     let Frame::Record(record) = frame else {
@@ -804,21 +874,53 @@ impl Dedup {
     fn write_owned_kept(
         &self,
         set: &mut InputSet,
-        index: u64,
-        peers: u64,
+        starts: &[(u64, u64)],
         keep: &std::collections::HashSet<u64>,
         part: &Path,
     ) -> Result<(), Error> {
         let mut writer = PartWriter::create(part)?;
-        for (position, frame) in (0u64..).zip(set.frames()) {
-            if position % peers == index
-                && keep.contains(&position)
+        let mut positions = Positions::new(starts);
+        for frame in set.frames() {
+            let position = positions.next();
+            if keep.contains(&position)
                 && let Frame::Record(record) = frame
             {
                 writer.push(position, &record.bytes)?;
             }
         }
         writer.finish()
+    }
+}
+
+/// The positions of this worker's records, in reading order: each piece's first position and
+/// record count.
+struct Positions<'a> {
+    starts: &'a [(u64, u64)],
+    piece: usize,
+    within: u64,
+}
+
+impl<'a> Positions<'a> {
+    fn new(starts: &'a [(u64, u64)]) -> Self {
+        Positions {
+            starts,
+            piece: 0,
+            within: 0,
+        }
+    }
+
+    /// The next record's position.
+    fn next(&mut self) -> u64 {
+        while let Some(&(_, count)) = self.starts.get(self.piece) {
+            if self.within < count {
+                break;
+            }
+            self.piece += 1;
+            self.within = 0;
+        }
+        let first = self.starts.get(self.piece).map_or(u64::MAX, |s| s.0);
+        self.within += 1;
+        first + self.within - 1
     }
 }
 
