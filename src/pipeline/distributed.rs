@@ -1,9 +1,11 @@
 //! A run spread over several processes (and threads) on timely dataflow.
 //!
-//! Every worker (thread of a process; `workers × processes` in all) frames the inputs and owns the
-//! records at the positions `p` with `p mod workers_total == worker`: it parses, normalizes,
-//! shingles and signs only those, so text never leaves the worker that read it. What crosses the
-//! network, exchanged by key in bulk-synchronous steps, is small:
+//! Every worker (thread of a process; `workers × processes` in all) reads its pieces of the inputs
+//! ([`InputSet::pieces`]: byte ranges of plain files cut at line starts, whole compressed inputs);
+//! the pieces' record counts are exchanged so that every record gets the position one process
+//! would give it. A worker parses, normalizes, shingles and signs only its records, so text never
+//! leaves the worker that read it. What crosses the network, exchanged by key (a position goes to
+//! its owner) in bulk-synchronous steps, is small:
 //!
 //! 1. `(text hash, position)` by hash: the earliest position of each text is its representative;
 //!    every owner learns which of its records are exact copies.
@@ -23,8 +25,9 @@
 //! Borderline pairs (default verification) are decided on exact Jaccard: both owners compute
 //! their document's shingle set from one more read of their records, and the first's set travels
 //! to the second's owner. The result is byte-identical to a single-process run with the same
-//! settings (`--verify borderline` or `signature`, `--keep first`, Jaccard). Timely is fail-stop: if a process
-//! dies, the others fail rather than wait; run the job again.
+//! settings (`--verify borderline` or `signature`, `--keep first`, Jaccard). Timely is fail-stop:
+//! if a process dies, the others fail rather than wait; run the job again (`--checkpoint` keeps
+//! the signing that was done).
 
 use std::cell::RefCell;
 use std::collections::HashMap;

@@ -80,11 +80,23 @@ fn dedup_args(input: &str, extra: &[&str]) -> Vec<String> {
 fn issue_6_one_two_and_three_processes_match_the_single_process_run() {
     let dir = tempfile::tempdir().unwrap();
     corpus(dir.path(), 3000, 60);
+    // A second input, compressed: it cannot be split and goes whole to one worker; its copies
+    // of the first input's documents make clusters across inputs.
+    let plain = std::fs::read(dir.path().join("in.jsonl")).unwrap();
+    let half = &plain[..plain.len() / 2];
+    let cut = half.iter().rposition(|&b| b == b'\n').unwrap() + 1;
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(dir.path().join("more.jsonl.gz")).unwrap(),
+        flate2::Compression::fast(),
+    );
+    std::io::Write::write_all(&mut gz, &half[..cut]).unwrap();
+    gz.finish().unwrap();
     let input = dir.path().join("in.jsonl").display().to_string();
+    let more = dir.path().join("more.jsonl.gz").display().to_string();
     let single = dir.path().join("single");
     std::fs::create_dir(&single).unwrap();
     // Default settings: borderline pairs are decided on exact Jaccard, across processes too.
-    let args = dedup_args(&input, &[]);
+    let args = dedup_args(&input, &[&more]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     ok(&run_in(
         &single,
