@@ -73,19 +73,15 @@ impl PartWriter {
         Ok(())
     }
 
-    /// Writes the trailer and syncs.
+    /// Writes the trailer. Not synced: a part is an intermediate file (the merged output is
+    /// synced), and a part cut short by a crash is refused by `merge` (its trailer is missing).
     pub fn finish(mut self) -> Result<(), Error> {
         let path = self.path.clone();
         self.out
             .write_all(&self.records.to_le_bytes())
             .and_then(|_| self.out.write_all(END))
             .and_then(|_| self.out.flush())
-            .map_err(|e| io_error(&path, e))?;
-        let file = self
-            .out
-            .into_inner()
-            .map_err(|e| io_error(&path, e.into_error()))?;
-        file.sync_all().map_err(|e| io_error(&path, e))
+            .map_err(|e| io_error(&path, e))
     }
 }
 
