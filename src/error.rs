@@ -107,7 +107,7 @@ pub enum ConfigError {
     )]
     ContainmentIndex,
     #[error(
-        "a distributed run supports --verify borderline or signature, --keep first and --measure jaccard, without boilerplate stripping (for now)"
+        "a distributed run supports --verify borderline or signature and --measure jaccard, without boilerplate stripping (for now)"
     )]
     Distributed,
     #[error("process {process} is not among the {processes} processes of the hostfile")]

@@ -16,7 +16,7 @@ use super::distributed::Own;
 use crate::error::Error;
 use crate::read::Input;
 
-const MAGIC: &[u8; 8] = b"NDCKPT01";
+const MAGIC: &[u8; 8] = b"NDCKPT02";
 const END: &[u8; 8] = b"NDCKEND1";
 
 /// The checkpoint file of `worker` of `workers` in `dir`.
@@ -72,8 +72,10 @@ pub(super) fn write(path: &Path, fingerprint: u64, owned: &[(u64, Own)]) -> Resu
                 hash,
                 signature,
                 keys,
+                score,
             } => {
                 body.push(2);
+                body.extend_from_slice(&score.to_le_bytes());
                 put_bytes(&mut body, id.as_bytes());
                 body.extend_from_slice(&hash.0.to_le_bytes());
                 body.extend_from_slice(&hash.1.to_le_bytes());
@@ -150,6 +152,7 @@ pub(super) fn read(path: &Path, fingerprint: u64) -> Option<Vec<(u64, Own)>> {
             },
             1 => Own::Empty,
             2 => {
+                let score = f64::from_le_bytes(c.take(8)?.try_into().ok()?);
                 let id = String::from_utf8(c.bytes()?.to_vec()).ok()?;
                 let hash = (c.u64()?, c.u64()?);
                 let signature = c.bytes()?.to_vec();
@@ -160,6 +163,7 @@ pub(super) fn read(path: &Path, fingerprint: u64) -> Option<Vec<(u64, Own)>> {
                     hash,
                     signature,
                     keys,
+                    score,
                 }
             }
             _ => return None,
@@ -192,6 +196,7 @@ mod tests {
                     hash: (7, 8),
                     signature: vec![1, 2, 3],
                     keys: vec![9, 10],
+                    score: 2.5,
                 },
             ),
         ];

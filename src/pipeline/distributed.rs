@@ -16,7 +16,8 @@
 //! 4. Each worker reduces its verified edges to a spanning forest; worker 0 merges the forests
 //!    with union-find and sends each document's cluster label (the earliest position of its
 //!    cluster) back to its owner; exact copies get their representative's label from its owner.
-//! 5. Owners ask the kept document's owner for its id and similarity, write their part of the kept
+//! 5. The root's owner applies the keep policy to the members' scores; owners ask the kept
+//!    document's owner for its id and similarity, write their part of the kept
 //!    records, removals and rejections (lines with positions, see [`crate::parts`]), and send
 //!    cluster members' ids to worker 0, which writes the clusters file. After a final barrier,
 //!    worker 0 merges the parts when it can see them (a shared directory); otherwise `neardup
@@ -25,7 +26,7 @@
 //! Borderline pairs (default verification) are decided on exact Jaccard: both owners compute
 //! their document's shingle set from one more read of their records, and the first's set travels
 //! to the second's owner. The result is byte-identical to a single-process run with the same
-//! settings (`--verify borderline` or `signature`, `--keep first`, Jaccard). Timely is fail-stop:
+//! settings (`--verify borderline` or `signature`, any keep policy, Jaccard). Timely is fail-stop:
 //! if a process dies, the others fail rather than wait; run the job again (`--checkpoint` keeps
 //! the signing that was done).
 
@@ -201,13 +202,14 @@ pub(super) enum Own {
         /// 8-bit signature values.
         signature: Vec<u8>,
         keys: Vec<u32>,
+        /// What the keep policy compares (0 under `--keep first`).
+        score: f64,
     },
 }
 
 /// The decision about one owned document that is not kept as is.
 #[derive(Debug, Clone)]
 struct Decision {
-    root: u64,
     similarity: f64,
     kind: DuplicateKind,
     kept_id: String,
@@ -225,7 +227,6 @@ impl Dedup {
         outputs: &DistributedOutputs,
     ) -> Result<Option<DistributedResult>, Error> {
         if self.verify == VerifyMode::Exact
-            || self.keep != KeepPolicy::First
             || self.measure != Measure::Jaccard
             || self.strip.is_some()
         {
@@ -535,30 +536,77 @@ impl Dedup {
         .into_iter()
         .collect();
 
-        // 5. Each removed document asks its kept document's owner for id and similarity.
+        // 5. The kept document of each cluster: the root's owner hears from every member and
+        // applies the keep policy as one process does (the first best wins; the earliest under
+        // `--keep first`).
         let root = |pos: u64| match root_of_copy.get(&pos) {
             Some(&root) => root,
             None => *root_of_rep.get(&pos).unwrap_or(&pos),
         };
-        // Every owned document was signed (an exact copy has its representative's signature).
-        // The request first visits the representative's owner, which adds the exact Jaccard of
-        // (kept, representative) when that pair was checked exactly, as one process reports it.
-        let requests: Vec<(u64, u64, u64, Vec<u8>, f64)> = owned
+        let score_of: HashMap<u64, f64> = owned
             .iter()
             .filter_map(|(pos, own)| match own {
-                Own::Doc { signature, .. } if root(*pos) != *pos => {
-                    Some((rep_of[pos], *pos, root(*pos), signature.clone(), f64::NAN))
+                Own::Doc { score, .. } => Some((*pos, *score)),
+                _ => None,
+            })
+            .collect();
+        // (member, kept, kept's representative) for every member of a cluster.
+        let kept_of: HashMap<u64, (u64, u64)> = {
+            let members: Vec<(u64, u64, f64, u64)> = owned
+                .iter()
+                .filter(|(pos, own)| matches!(own, Own::Doc { .. }) && root(*pos) != *pos)
+                .map(|(pos, _)| (root(*pos), *pos, score_of[pos], rep_of[pos]))
+                .collect();
+            let by = owner.clone();
+            let mut at_root = exchange(worker, members, move |m| by(m.0))?;
+            // The root itself is a member of its cluster.
+            let roots: std::collections::HashSet<u64> = at_root.iter().map(|m| m.0).collect();
+            at_root.extend(roots.iter().map(|&r| (r, r, score_of[&r], r)));
+            at_root.sort_by_key(|m| (m.0, m.1));
+            let mut verdicts: Vec<(u64, u64, u64)> = Vec::new();
+            for cluster in at_root.chunk_by(|x, y| x.0 == y.0) {
+                let best = cluster[self.keep.choose(cluster.iter().map(|m| m.2))];
+                verdicts.extend(cluster.iter().map(|m| (m.1, best.1, best.3)));
+            }
+            let by = owner.clone();
+            exchange(worker, verdicts, move |v| by(v.0))?
+                .into_iter()
+                .map(|(pos, kept, kept_rep)| (pos, (kept, kept_rep)))
+                .collect()
+        };
+        drop(score_of);
+
+        // Each removed document asks for its similarity to the kept one and the kept id: first at
+        // the owner of the later of the two representatives (which holds the exact Jaccard when
+        // that pair was checked exactly, as one process reports it), then at the kept one's owner.
+        // Every owned document was signed (an exact copy has its representative's signature).
+        let requests: Vec<SimilarityRequest> = owned
+            .iter()
+            .filter_map(|(pos, own)| match (own, kept_of.get(pos)) {
+                (Own::Doc { signature, .. }, Some(&(kept, kept_rep))) if kept != *pos => {
+                    let rep = rep_of[pos];
+                    let later = rep.max(kept_rep);
+                    Some((
+                        later,
+                        *pos,
+                        kept,
+                        rep,
+                        kept_rep,
+                        signature.clone(),
+                        f64::NAN,
+                    ))
                 }
                 _ => None,
             })
             .collect();
         let by = owner.clone();
-        let at_rep = exchange(worker, requests, move |r| by(r.0))?;
-        let forwarded: Vec<(u64, u64, u64, Vec<u8>, f64)> = at_rep
+        let at_later = exchange(worker, requests, move |r| by(r.0))?;
+        let forwarded: Vec<SimilarityRequest> = at_later
             .into_iter()
-            .map(|(rep, pos, root, sig, _)| {
-                let exact = exact_of.get(&(root, rep)).copied().unwrap_or(f64::NAN);
-                (root, pos, rep, sig, exact)
+            .map(|(later, pos, kept, rep, kept_rep, sig, _)| {
+                let pair = (rep.min(kept_rep), rep.max(kept_rep));
+                let exact = exact_of.get(&pair).copied().unwrap_or(f64::NAN);
+                (kept, pos, later, rep, kept_rep, sig, exact)
             })
             .collect();
         drop(exact_of);
@@ -573,8 +621,8 @@ impl Dedup {
             .collect();
         let answers: Vec<(u64, u64, f64, bool, String)> = at_kept
             .into_iter()
-            .map(|(kept, pos, rep, sig, checked)| {
-                let exact = rep == kept;
+            .map(|(kept, pos, _, rep, kept_rep, sig, checked)| {
+                let exact = rep == kept_rep;
                 let similarity = if exact {
                     1.0
                 } else if !checked.is_nan() {
@@ -588,7 +636,7 @@ impl Dedup {
         let by = owner.clone();
         let decisions: HashMap<u64, Decision> = exchange(worker, answers, move |a| by(a.0))?
             .into_iter()
-            .map(|(pos, root, similarity, exact, kept_id)| {
+            .map(|(pos, _, similarity, exact, kept_id)| {
                 let kind = if exact {
                     DuplicateKind::Exact
                 } else {
@@ -597,7 +645,6 @@ impl Dedup {
                 (
                     pos,
                     Decision {
-                        root,
                         similarity,
                         kind,
                         kept_id,
@@ -670,12 +717,14 @@ impl Dedup {
             )?;
         }
 
-        // Cluster members to worker 0 (removed ones; each cluster's kept one once).
-        let members: Vec<(u64, u64, String, f64, String)> = owned
+        // Every cluster member to worker 0: (root, position, id, similarity to the kept one,
+        // whether it is the kept one).
+        let members: Vec<(u64, u64, String, f64, bool)> = owned
             .iter()
-            .filter_map(|(pos, own)| match (own, decisions.get(pos)) {
-                (Own::Doc { id, .. }, Some(d)) => {
-                    Some((d.root, *pos, id.clone(), d.similarity, d.kept_id.clone()))
+            .filter_map(|(pos, own)| match (own, kept_of.get(pos)) {
+                (Own::Doc { id, .. }, Some(&(kept, _))) => {
+                    let similarity = decisions.get(pos).map_or(1.0, |d| d.similarity);
+                    Some((root(*pos), *pos, id.clone(), similarity, kept == *pos))
                 }
                 _ => None,
             })
@@ -722,28 +771,25 @@ impl Dedup {
         summary.redundancy_percent = summary.redundancy();
         let clusters = cluster_reports(members);
         summary.clusters = clusters.len() as u64;
-        summary.largest_cluster = clusters.first().map_or(0, |c| c.1.len() as u64 + 1);
+        summary.largest_cluster = clusters.first().map_or(0, |c| c.1.len() as u64);
         if let Some(path) = &outputs.clusters {
             let mut out = crate::output::Output::create(path)?;
             for (number, (kept, members)) in clusters.iter().enumerate() {
-                let mut reports = vec![MemberReport {
-                    doc: DocId(kept.0),
-                    id: &kept.1,
-                    similarity: 1.0,
-                    role: None,
-                }];
-                reports.extend(members.iter().map(|(pos, id, similarity)| MemberReport {
-                    doc: DocId(*pos),
-                    id,
-                    similarity: *similarity,
-                    role: None,
-                }));
+                let reports = members
+                    .iter()
+                    .map(|(pos, id, similarity)| MemberReport {
+                        doc: DocId(*pos),
+                        id,
+                        similarity: *similarity,
+                        role: None,
+                    })
+                    .collect();
                 let report = ClusterReport {
                     cluster: number,
                     kept: &kept.1,
                     kept_doc: Some(DocId(kept.0)),
                     kept_in: None,
-                    size: members.len() + 1,
+                    size: members.len(),
                     members: reports,
                 };
                 out.write_line(&serde_json::to_vec(&report).expect("a cluster serializes"))?;
@@ -857,6 +903,7 @@ impl Dedup {
                 id,
                 text_hash,
                 shingles,
+                score,
                 ..
             } => {
                 let mut signature = vec![0u32; self.num_perm()];
@@ -868,6 +915,7 @@ impl Dedup {
                     hash: ((text_hash >> 64) as u64, text_hash as u64),
                     signature: signature.iter().map(|&v| v as u8).collect(),
                     keys: keys.iter().map(|k| k.0).collect(),
+                    score,
                 }
             }
         }
@@ -927,6 +975,10 @@ impl<'a> Positions<'a> {
     }
 }
 
+/// A removed document's question about its kept one: (route-to position, position, kept,
+/// representative, kept's representative, signature, exact Jaccard when known).
+type SimilarityRequest = (u64, u64, u64, u64, u64, Vec<u8>, f64);
+
 /// Documents counted by one worker.
 #[derive(Debug, Default)]
 struct Counts {
@@ -962,24 +1014,29 @@ fn components(edges: &[(u64, u64)]) -> Vec<(u64, u64)> {
         .collect()
 }
 
-/// A cluster: its kept document (position, id) and its other members (position, id, similarity).
+/// A cluster: its kept document (position, id) and all its members (position, id, similarity),
+/// in input order.
 type Cluster = ((u64, String), Vec<(u64, String, f64)>);
 
-/// Clusters from removed members, largest first, ties by the kept (earliest) position.
-fn cluster_reports(mut members: Vec<(u64, u64, String, f64, String)>) -> Vec<Cluster> {
+/// Clusters from their members `(root, position, id, similarity, is kept)`, largest first, ties
+/// by the first member's position.
+fn cluster_reports(mut members: Vec<(u64, u64, String, f64, bool)>) -> Vec<Cluster> {
     members.sort_by_key(|m| (m.0, m.1));
     let mut clusters: Vec<Cluster> = members
         .chunk_by(|a, b| a.0 == b.0)
         .map(|group| {
-            let kept = (group[0].0, group[0].4.clone());
-            let rest = group
+            let kept = group
+                .iter()
+                .find(|m| m.4)
+                .map_or((group[0].1, group[0].2.clone()), |m| (m.1, m.2.clone()));
+            let all = group
                 .iter()
                 .map(|(_, pos, id, similarity, _)| (*pos, id.clone(), *similarity))
                 .collect();
-            (kept, rest)
+            (kept, all)
         })
         .collect();
-    clusters.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.0.cmp(&b.0.0)));
+    clusters.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.1[0].0.cmp(&b.1[0].0)));
     clusters
 }
 

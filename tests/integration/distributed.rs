@@ -352,3 +352,42 @@ fn issue_6_rerun_skips_the_signing_that_checkpoints_hold() {
     assert_eq!(changed["checkpointed_docs"], 0);
     assert_eq!(outputs(), expected);
 }
+
+/// The keep policy is applied across processes as one process applies it.
+#[test]
+fn issue_6_keep_longest_across_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    corpus(dir.path(), 1500, 60);
+    let input = dir.path().join("in.jsonl").display().to_string();
+    let first = dir.path().join("first");
+    let single = dir.path().join("single");
+    let run = dir.path().join("run");
+    for d in [&first, &single, &run] {
+        std::fs::create_dir(d).unwrap();
+    }
+    let plain = dedup_args(&input, &[]);
+    let plain: Vec<&str> = plain.iter().map(String::as_str).collect();
+    ok(&run_in(&first, &[&plain[..], &["-q"]].concat(), b""));
+    let args = dedup_args(&input, &["--keep", "longest"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    ok(&run_in(&single, &[&args[..], &["-q"]].concat(), b""));
+    let read = |d: &Path, f: &str| std::fs::read(d.join(f)).unwrap();
+    assert_ne!(
+        read(&first, "removed.jsonl"),
+        read(&single, "removed.jsonl"),
+        "the corpus has clusters whose longest member is not the first"
+    );
+    let hosts = hostfile(&run, 2);
+    let children: Vec<Child> = (0..2).map(|p| spawn(&run, &args, &hosts, 2, p)).collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for f in OUTPUTS {
+        assert!(read(&single, f) == read(&run, f), "{f} differs");
+    }
+}
