@@ -24,6 +24,10 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 
 use crate::error::{ConfigError, Origin, RejectReason, Rejection};
 
+mod pieces;
+
+pub use pieces::Piece;
+
 /// How records are laid out in an input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
@@ -139,19 +143,6 @@ pub struct InputSet {
     pieces: Option<Vec<Piece>>,
 }
 
-/// A share of one input for one worker of a distributed run: a byte range of a plain file,
-/// starting at a line, or a whole input (compressed files, directories).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Piece {
-    pub input: usize,
-    /// Which of the input's pieces this is, from 0.
-    pub part: usize,
-    /// Byte range of a plain file; `None` for a whole input.
-    pub range: Option<(u64, u64)>,
-    /// Records of the input before this piece (its first record's line is this plus one).
-    pub first_line: u64,
-}
-
 impl InputSet {
     /// Checks that there is at least one input and that stdin appears at most once.
     pub fn new(
@@ -177,135 +168,6 @@ impl InputSet {
             spool_stdin: true,
             pieces: None,
         })
-    }
-
-    /// Worker `part`'s pieces of every input when the inputs are shared among `parts` workers:
-    /// each plain JSON Lines or text file is cut into `parts` byte ranges at line starts; any
-    /// other input (compressed, a directory, one document per file) goes whole to worker
-    /// `input mod parts`. Every worker computes the same cut. `first_line` is left at 0: the
-    /// caller fills it in once every piece's records are counted ([`InputSet::count_records`]).
-    pub fn pieces(&self, part: usize, parts: usize) -> Vec<Piece> {
-        let mut out = Vec::new();
-        for (input, source) in self.inputs.iter().enumerate() {
-            match self.split_points(source, parts) {
-                Some(points) => out.push(Piece {
-                    input,
-                    part,
-                    range: Some((points[part], points[part + 1])),
-                    first_line: 0,
-                }),
-                None if input % parts == part => out.push(Piece {
-                    input,
-                    part: 0,
-                    range: None,
-                    first_line: 0,
-                }),
-                None => {}
-            }
-        }
-        out
-    }
-
-    /// Where a plain lines file splits into `parts` pieces (`parts + 1` offsets, each at a line
-    /// start), or `None` when the input cannot be split.
-    fn split_points(&self, input: &Input, parts: usize) -> Option<Vec<u64>> {
-        use std::os::unix::fs::FileExt;
-        let Input::Path(path) = input else {
-            return None;
-        };
-        if self.format == Format::Files {
-            return None;
-        }
-        let file = File::open(path).ok()?;
-        let len = file.metadata().ok()?.len();
-        if !file.metadata().ok()?.is_file() {
-            return None;
-        }
-        let mut head = [0u8; 4];
-        let n = file.read_at(&mut head, 0).ok()?;
-        if head[..n].starts_with(&[0x1f, 0x8b]) || head[..n].starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
-        {
-            return None;
-        }
-        let mut points = vec![0u64];
-        let mut chunk = vec![0u8; 1 << 16];
-        for k in 1..parts {
-            let raw = (len as u128 * k as u128 / parts as u128) as u64;
-            // The first line start at or after `raw`: just after the newline at or after raw - 1.
-            let mut at = raw
-                .saturating_sub(1)
-                .max(*points.last().expect("non-empty"));
-            let start = loop {
-                if at >= len {
-                    break len;
-                }
-                let n = file.read_at(&mut chunk, at).ok()?;
-                if n == 0 {
-                    break len;
-                }
-                match memchr::memchr(b'\n', &chunk[..n]) {
-                    Some(i) => break at + i as u64 + 1,
-                    None => at += n as u64,
-                }
-            };
-            let previous = *points.last().expect("non-empty");
-            points.push(start.max(previous));
-        }
-        points.push(len);
-        Some(points)
-    }
-
-    /// The number of records (frames) `piece` holds: its lines, or for a whole input, what
-    /// reading it gives.
-    pub fn count_records(&self, piece: &Piece) -> u64 {
-        use std::os::unix::fs::FileExt;
-        match (piece.range, &self.inputs[piece.input]) {
-            (Some((start, end)), Input::Path(path)) => {
-                let Ok(file) = File::open(path) else {
-                    return 0;
-                };
-                let mut chunk = vec![0u8; 1 << 20];
-                let (mut at, mut lines, mut last) = (start, 0u64, b'\n');
-                while at < end {
-                    let want = ((end - at) as usize).min(chunk.len());
-                    let Ok(n) = file.read_at(&mut chunk[..want], at) else {
-                        break;
-                    };
-                    if n == 0 {
-                        break;
-                    }
-                    lines += memchr::memchr_iter(b'\n', &chunk[..n]).count() as u64;
-                    last = chunk[n - 1];
-                    at += n as u64;
-                }
-                // A last line without a newline is a record too.
-                lines + u64::from(end > start && last != b'\n')
-            }
-            _ => {
-                let mut one = InputSet {
-                    inputs: vec![self.inputs[piece.input].clone()],
-                    format: self.format,
-                    max_doc_bytes: self.max_doc_bytes,
-                    stdin_spool: None,
-                    stdin_consumed: false,
-                    spool_stdin: false,
-                    pieces: None,
-                };
-                one.frames().count() as u64
-            }
-        }
-    }
-
-    /// Makes every later pass read only `pieces` (with their `first_line`s filled in).
-    pub fn restrict_to(&mut self, pieces: Vec<Piece>) {
-        self.pieces = Some(pieces);
-    }
-
-    /// Reads stdin once only, without copying it to a temporary file: for a streaming run, which
-    /// never reads its input twice (and may read an endless stream).
-    pub fn single_pass(mut self) -> Self {
-        self.spool_stdin = false;
-        self
     }
 
     pub fn inputs(&self) -> &[Input] {
@@ -350,33 +212,6 @@ impl InputSet {
             current: None,
             bytes_read: Arc::new(AtomicU64::new(0)),
         }
-    }
-
-    /// Opens one byte range of a plain file, its first record numbered `first_line + 1`.
-    fn open_range(
-        &self,
-        piece: &Piece,
-        (start, end): (u64, u64),
-        counter: &Arc<AtomicU64>,
-    ) -> Result<Source, RejectReason> {
-        let unreadable = |e: io::Error| RejectReason::Unreadable(e.to_string());
-        let Input::Path(path) = &self.inputs[piece.input] else {
-            return Err(RejectReason::Unreadable("not a file".into()));
-        };
-        let mut file = File::open(path).map_err(unreadable)?;
-        file.seek(io::SeekFrom::Start(start)).map_err(unreadable)?;
-        let counted = Counting {
-            inner: Box::new(file),
-            counter: counter.clone(),
-        };
-        Ok(Source::Lines {
-            name: self.inputs[piece.input].display_name(),
-            reader: Box::new(BufReader::with_capacity(1 << 16, counted)),
-            line: piece.first_line,
-            position: start,
-            input: Some(piece.input as u32),
-            end: Some(end),
-        })
     }
 
     fn open(&mut self, index: usize, counter: &Arc<AtomicU64>) -> Result<Source, RejectReason> {
@@ -1075,78 +910,6 @@ impl<'de> de::Deserialize<'de> for StrOrValue<'de> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Reading every worker's pieces, in order, gives the records of reading the inputs whole:
-    /// same bytes, same line numbers; and each piece's count is what it yields.
-    #[test]
-    fn pieces_of_all_workers_read_the_same_records_as_the_whole() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut texts = vec![
-            "a\n\nbb\nccc\r\n dd \nlast-without-newline".to_string(),
-            "x\n".repeat(37),
-            String::new(),
-            "one\n".to_string(),
-        ];
-        texts.push((0..200).map(|i| format!("{{\"id\":{i}}}\n")).collect());
-        let mut inputs: Vec<Input> = texts
-            .iter()
-            .enumerate()
-            .map(|(i, t)| {
-                let path = dir.path().join(format!("in{i}.jsonl"));
-                std::fs::write(&path, t).unwrap();
-                Input::Path(path)
-            })
-            .collect();
-        // A compressed input goes whole to one worker.
-        let gz = dir.path().join("z.jsonl.gz");
-        let mut encoder =
-            flate2::write::GzEncoder::new(File::create(&gz).unwrap(), flate2::Compression::fast());
-        encoder.write_all(b"g1\ng2\n").unwrap();
-        encoder.finish().unwrap();
-        inputs.push(Input::Path(gz));
-        let whole: Vec<(String, u64, Vec<u8>)> =
-            InputSet::new(inputs.clone(), Format::Lines, 1 << 20)
-                .unwrap()
-                .frames()
-                .map(|f| match f {
-                    Frame::Record(r) => (r.origin.file, r.origin.line, r.bytes),
-                    Frame::Rejected(r) => (r.origin.file, r.origin.line, Vec::new()),
-                })
-                .collect();
-        for parts in 1..=7 {
-            let set = InputSet::new(inputs.clone(), Format::Lines, 1 << 20).unwrap();
-            // Every worker's pieces, in input order, each counted, then read alone with its first
-            // line numbered as a distributed run numbers it.
-            let mut all: Vec<Piece> = (0..parts).flat_map(|p| set.pieces(p, parts)).collect();
-            all.sort_by_key(|p| (p.input, p.part));
-            let counts: Vec<u64> = all.iter().map(|p| set.count_records(p)).collect();
-            let mut got = Vec::new();
-            let mut previous_input = usize::MAX;
-            let mut line_base = 0;
-            for (piece, count) in all.iter().zip(&counts) {
-                if piece.input != previous_input {
-                    previous_input = piece.input;
-                    line_base = 0;
-                }
-                let mut one = InputSet::new(inputs.clone(), Format::Lines, 1 << 20).unwrap();
-                one.restrict_to(vec![Piece {
-                    first_line: line_base,
-                    ..*piece
-                }]);
-                let frames: Vec<(String, u64, Vec<u8>)> = one
-                    .frames()
-                    .map(|f| match f {
-                        Frame::Record(r) => (r.origin.file, r.origin.line, r.bytes),
-                        Frame::Rejected(r) => (r.origin.file, r.origin.line, Vec::new()),
-                    })
-                    .collect();
-                assert_eq!(frames.len() as u64, *count, "{parts} parts, {piece:?}");
-                line_base += count;
-                got.extend(frames);
-            }
-            assert_eq!(got, whole, "{parts} parts");
-        }
-    }
 
     #[test]
     fn replace_text_rewrites_only_the_text_value() {
