@@ -13,7 +13,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A setting was out of range or inconsistent; caught by a builder's `build()`.
-    #[error("invalid setting: {0}")]
+    #[error("invalid setting")]
     Config(#[from] ConfigError),
     /// An input could not be opened or read at all.
     #[error("cannot read {path}")]

@@ -37,12 +37,15 @@ impl Output {
             what: name.to_string(),
             source,
         };
-        // A device or a pipe (`/dev/null`, a FIFO) is written in place: renaming a temporary file
-        // over it would replace the device with a regular file.
-        let special = std::fs::metadata(&path).is_ok_and(|m| !m.is_file() && !m.is_dir());
-        if special {
+        // Only a regular file (or a new name) is replaced atomically. A device, a pipe or a
+        // symbolic link (`/dev/null`, a FIFO, `/dev/stdout`) is written in place: renaming a
+        // temporary file over it would replace it with a regular file.
+        let in_place = std::fs::symlink_metadata(&path)
+            .is_ok_and(|m| m.file_type().is_symlink() || (!m.is_file() && !m.is_dir()));
+        if in_place {
             let file = std::fs::OpenOptions::new()
                 .write(true)
+                .truncate(true)
                 .open(&path)
                 .map_err(error)?;
             return Ok(Output {

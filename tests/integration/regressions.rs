@@ -357,3 +357,38 @@ fn issue_5_output_to_a_fifo_writes_into_it_and_leaves_it_a_fifo() {
         record("a", "one two three") + "\n"
     );
 }
+
+/// Issue 5 (found while checking edge cases): `-o` or `--stats-json` naming a symbolic link (as
+/// `/dev/stdout` is) writes through it and leaves the link a link.
+#[test]
+fn issue_5_output_through_a_symlink_keeps_the_link() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "in.jsonl",
+        (record("a", "one two three") + "\n").as_bytes(),
+    );
+    write(
+        dir.path(),
+        "target.json",
+        b"old contents that are longer than the new ones ......",
+    );
+    std::os::unix::fs::symlink("target.json", dir.path().join("link.json")).unwrap();
+    ok(&run_in(
+        dir.path(),
+        &[
+            "dedup",
+            "in.jsonl",
+            "-o",
+            "k.jsonl",
+            "--stats-json",
+            "link.json",
+            "-q",
+        ],
+        b"",
+    ));
+    let link = std::fs::symlink_metadata(dir.path().join("link.json")).unwrap();
+    assert!(link.file_type().is_symlink());
+    let s = stats_adding_up(&dir.path().join("target.json"));
+    assert_eq!(s["docs_read"], 1);
+}
