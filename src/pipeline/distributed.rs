@@ -444,6 +444,10 @@ impl Dedup {
             .map(|(b, a, sig_a)| (*a, *b, estimate_jaccard_bbit(sig_a, signature_of[b])))
             .collect();
         drop(at_second);
+        let mut histogram = vec![0u64; 20];
+        for (_, _, estimate) in &judged {
+            histogram[((estimate * 20.0) as usize).min(19)] += 1;
+        }
         let mut edges: Vec<(u64, u64)> = Vec::new();
         let mut borderline: Vec<(u64, u64)> = Vec::new();
         let mut borderline_estimate: HashMap<(u64, u64), f64> = HashMap::new();
@@ -742,6 +746,7 @@ impl Dedup {
                 verified_here,
                 counts.checkpointed,
                 exact_checks_here,
+                histogram,
             )],
             |_| 0,
         )?;
@@ -763,6 +768,9 @@ impl Dedup {
             summary.verified_pairs += t.6;
             summary.checkpointed_docs += t.7;
             summary.exact_checks += t.8;
+            for (total, here) in summary.candidate_similarity_histogram.iter_mut().zip(&t.9) {
+                *total += here;
+            }
         }
         summary.kept = summary.docs_read
             - summary.rejected

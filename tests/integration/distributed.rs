@@ -120,7 +120,11 @@ fn issue_6_one_two_and_three_processes_match_the_single_process_run() {
         std::fs::create_dir(&run).unwrap();
         let hosts = hostfile(&run, processes);
         let workers = workers.to_string();
-        let with_workers = [&args[..], &["--workers", &workers]].concat();
+        let with_workers = [
+            &args[..],
+            &["--workers", &workers, "--stats-json", "s.json"],
+        ]
+        .concat();
         let children: Vec<Child> = (0..processes)
             .map(|p| spawn(&run, &with_workers, &hosts, processes, p))
             .collect();
@@ -139,6 +143,18 @@ fn issue_6_one_two_and_three_processes_match_the_single_process_run() {
                 "{file} differs with {processes} processes × {workers} workers"
             );
         }
+        // The same summary (process 0 writes it), timings and bytes read aside.
+        let summary = |path: &Path| {
+            let mut s = stats_adding_up(path);
+            for k in ["seconds", "docs_per_second", "bytes_read"] {
+                s.as_object_mut().unwrap().remove(k);
+            }
+            s
+        };
+        assert_eq!(
+            summary(&run.join("s.json")),
+            summary(&single.join("s.json"))
+        );
         // Parts were merged and removed.
         let left: Vec<_> = std::fs::read_dir(&run)
             .unwrap()
