@@ -357,7 +357,7 @@ impl Dedup {
             .as_ref()
             .and_then(|(path, fingerprint)| super::checkpoint::read(path, *fingerprint));
         let from_checkpoint = loaded.is_some();
-        let owned = match loaded {
+        let mut owned = match loaded {
             Some(owned) => owned,
             None => {
                 let owned = self.read_owned(&mut set, &starts)?;
@@ -389,50 +389,59 @@ impl Dedup {
             .into_iter()
             .collect();
 
-        // 2. Buckets and candidate pairs, as one process forms them.
-        let records: Vec<(u32, u32, u64)> = owned
-            .iter()
-            .filter(|(pos, _)| rep_of.get(pos) == Some(pos))
-            .flat_map(|(pos, own)| match own {
-                Own::Doc { keys, .. } => keys
-                    .iter()
-                    .enumerate()
-                    .map(|(band, key)| (band as u32, *key, *pos))
-                    .collect::<Vec<_>>(),
-                _ => Vec::new(),
-            })
-            .collect();
-        let mut buckets = exchange(worker, records, |r| {
-            mix64((u64::from(r.0) << 32) | u64::from(r.1))
-        })?;
-        buckets.sort_unstable();
+        // 2. Buckets and candidate pairs, as one process forms them; one band at a time, so
+        // that only one band's records are in flight.
+        let num_bands = self.params.num_bands;
         let mut pairs: Vec<(u64, u64)> = Vec::new();
-        for bucket in buckets.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
-            for (i, later) in bucket.iter().enumerate().skip(1) {
-                for earlier in &bucket[..i.min(ANCHORS)] {
-                    pairs.push((earlier.2, later.2));
+        for band in 0..num_bands {
+            let records: Vec<(u32, u64)> = owned
+                .iter()
+                .filter(|(pos, _)| rep_of.get(pos) == Some(pos))
+                .filter_map(|(pos, own)| match own {
+                    Own::Doc { keys, .. } => Some((keys[band], *pos)),
+                    _ => None,
+                })
+                .collect();
+            let mut buckets = exchange(worker, records, |r| mix64(u64::from(r.0)))?;
+            buckets.sort_unstable();
+            for bucket in buckets.chunk_by(|a, b| a.0 == b.0) {
+                for (i, later) in bucket.iter().enumerate().skip(1) {
+                    for earlier in &bucket[..i.min(ANCHORS)] {
+                        pairs.push((earlier.1, later.1));
+                    }
                 }
             }
         }
-        drop(buckets);
+        // Band keys are not needed any more.
+        for (_, own) in owned.iter_mut() {
+            if let Own::Doc { keys, .. } = own {
+                *keys = Vec::new();
+            }
+        }
         let mut pairs = exchange(worker, pairs, |p| mix64(p.0 ^ mix64(p.1)))?;
         pairs.sort_unstable();
         pairs.dedup();
         let candidates_here = pairs.len() as u64;
 
         // 3. Verification: collect the first signature, then check at the second's owner.
-        let signature_of: HashMap<u64, &[u8]> = owned
-            .iter()
-            .filter_map(|(pos, own)| match own {
-                Own::Doc { signature, .. } => Some((*pos, signature.as_slice())),
-                _ => None,
-            })
-            .collect();
+        // `owned` is in position order: look documents up by binary search, not hash maps.
+        let doc = |pos: u64| -> &Own {
+            let i = owned
+                .binary_search_by_key(&pos, |(p, _)| *p)
+                .expect("a position routed here is owned here");
+            &owned[i].1
+        };
+        let signature_of = |pos: u64| -> &[u8] {
+            match doc(pos) {
+                Own::Doc { signature, .. } => signature,
+                _ => &[],
+            }
+        };
         let by = owner.clone();
         let at_first = exchange(worker, pairs, move |p| by(p.0))?;
         let with_first: Vec<(u64, u64, Vec<u8>)> = at_first
             .into_iter()
-            .map(|(a, b)| (b, a, signature_of[&a].to_vec()))
+            .map(|(a, b)| (b, a, signature_of(a).to_vec()))
             .collect();
         let by = owner.clone();
         let at_second = exchange(worker, with_first, move |p| by(p.0))?;
@@ -441,7 +450,7 @@ impl Dedup {
         let margin = Verifier::new(self.verify, self.threshold, self.num_perm()).margin();
         let judged: Vec<(u64, u64, f64)> = at_second
             .par_iter()
-            .map(|(b, a, sig_a)| (*a, *b, estimate_jaccard_bbit(sig_a, signature_of[b])))
+            .map(|(b, a, sig_a)| (*a, *b, estimate_jaccard_bbit(sig_a, signature_of(*b))))
             .collect();
         drop(at_second);
         let mut histogram = vec![0u64; 20];
@@ -547,25 +556,24 @@ impl Dedup {
             Some(&root) => root,
             None => *root_of_rep.get(&pos).unwrap_or(&pos),
         };
-        let score_of: HashMap<u64, f64> = owned
-            .iter()
-            .filter_map(|(pos, own)| match own {
-                Own::Doc { score, .. } => Some((*pos, *score)),
-                _ => None,
-            })
-            .collect();
+        let score_of = |pos: u64| -> f64 {
+            match doc(pos) {
+                Own::Doc { score, .. } => *score,
+                _ => f64::NEG_INFINITY,
+            }
+        };
         // (member, kept, kept's representative) for every member of a cluster.
         let kept_of: HashMap<u64, (u64, u64)> = {
             let members: Vec<(u64, u64, f64, u64)> = owned
                 .iter()
                 .filter(|(pos, own)| matches!(own, Own::Doc { .. }) && root(*pos) != *pos)
-                .map(|(pos, _)| (root(*pos), *pos, score_of[pos], rep_of[pos]))
+                .map(|(pos, _)| (root(*pos), *pos, score_of(*pos), rep_of[pos]))
                 .collect();
             let by = owner.clone();
             let mut at_root = exchange(worker, members, move |m| by(m.0))?;
             // The root itself is a member of its cluster.
             let roots: std::collections::HashSet<u64> = at_root.iter().map(|m| m.0).collect();
-            at_root.extend(roots.iter().map(|&r| (r, r, score_of[&r], r)));
+            at_root.extend(roots.iter().map(|&r| (r, r, score_of(r), r)));
             at_root.sort_by_key(|m| (m.0, m.1));
             let mut verdicts: Vec<(u64, u64, u64)> = Vec::new();
             for cluster in at_root.chunk_by(|x, y| x.0 == y.0) {
@@ -578,7 +586,6 @@ impl Dedup {
                 .map(|(pos, kept, kept_rep)| (pos, (kept, kept_rep)))
                 .collect()
         };
-        drop(score_of);
 
         // Each removed document asks for its similarity to the kept one and the kept id: first at
         // the owner of the later of the two representatives (which holds the exact Jaccard when
@@ -616,13 +623,12 @@ impl Dedup {
         drop(exact_of);
         let by = owner.clone();
         let at_kept = exchange(worker, forwarded, move |r| by(r.0))?;
-        let id_of: HashMap<u64, &str> = owned
-            .iter()
-            .filter_map(|(pos, own)| match own {
-                Own::Doc { id, .. } => Some((*pos, id.as_str())),
-                _ => None,
-            })
-            .collect();
+        let id_of = |pos: u64| -> &str {
+            match doc(pos) {
+                Own::Doc { id, .. } => id,
+                _ => "",
+            }
+        };
         let answers: Vec<(u64, u64, f64, bool, String)> = at_kept
             .into_iter()
             .map(|(kept, pos, _, rep, kept_rep, sig, checked)| {
@@ -632,9 +638,9 @@ impl Dedup {
                 } else if !checked.is_nan() {
                     checked
                 } else {
-                    estimate_jaccard_bbit(&sig, signature_of[&kept])
+                    estimate_jaccard_bbit(&sig, signature_of(kept))
                 };
-                (pos, kept, similarity, exact, id_of[&kept].to_string())
+                (pos, kept, similarity, exact, id_of(kept).to_string())
             })
             .collect();
         let by = owner.clone();
@@ -656,7 +662,6 @@ impl Dedup {
                 )
             })
             .collect();
-        drop(signature_of);
 
         // Parts: removals and rejections now; kept records after one more read.
         let total = peers as usize;
