@@ -107,7 +107,7 @@ pub enum ConfigError {
     )]
     ContainmentIndex,
     #[error(
-        "a distributed run supports --verify borderline or signature and --measure jaccard, without boilerplate stripping (for now)"
+        "a distributed run supports the Jaccard measure without boilerplate stripping (for now): drop --measure containment and --strip-boilerplate"
     )]
     Distributed,
     #[error("process {process} is not among the {processes} processes of the hostfile")]

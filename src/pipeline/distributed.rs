@@ -26,7 +26,7 @@
 //! Borderline pairs (default verification) are decided on exact Jaccard: both owners compute
 //! their document's shingle set from one more read of their records, and the first's set travels
 //! to the second's owner. The result is byte-identical to a single-process run with the same
-//! settings (`--verify borderline` or `signature`, any keep policy, Jaccard). Timely is fail-stop:
+//! settings (any `--verify` mode and keep policy; the Jaccard measure). Timely is fail-stop:
 //! if a process dies, the others fail rather than wait; run the job again (`--checkpoint` keeps
 //! the signing that was done).
 
@@ -226,10 +226,7 @@ impl Dedup {
         cluster: &ClusterConfig,
         outputs: &DistributedOutputs,
     ) -> Result<Option<DistributedResult>, Error> {
-        if self.verify == VerifyMode::Exact
-            || self.measure != Measure::Jaccard
-            || self.strip.is_some()
-        {
+        if self.measure != Measure::Jaccard || self.strip.is_some() {
             return Err(Error::Config(ConfigError::Distributed));
         }
         let started = Instant::now();
@@ -461,7 +458,10 @@ impl Dedup {
         let mut borderline: Vec<(u64, u64)> = Vec::new();
         let mut borderline_estimate: HashMap<(u64, u64), f64> = HashMap::new();
         for (a, b, estimate) in judged {
-            if self.verify == VerifyMode::Signature || (estimate - self.threshold).abs() > margin {
+            let clear = self.verify == VerifyMode::Signature
+                || (self.verify == VerifyMode::Borderline
+                    && (estimate - self.threshold).abs() > margin);
+            if clear {
                 if estimate >= self.threshold {
                     edges.push((a, b));
                 }
@@ -472,31 +472,10 @@ impl Dedup {
         }
         // Borderline pairs: both owners compute their document's shingle set (one more read of
         // their records); the first's set travels to the second's owner.
-        let by = owner.clone();
-        let at_a = exchange(worker, borderline.clone(), move |p| by(p.0))?;
-        let needed: std::collections::HashSet<u64> = at_a
-            .iter()
-            .map(|p| p.0)
-            .chain(borderline.iter().map(|p| p.1))
-            .collect();
-        let sets = if needed.is_empty() {
-            HashMap::new()
-        } else {
-            self.owned_sets(&mut set, &starts, &needed)?
-        };
-        let with_set: Vec<(u64, u64, Vec<u32>)> = at_a
-            .into_iter()
-            .map(|(a, b)| (b, a, sets.get(&a).cloned().unwrap_or_default()))
-            .collect();
-        let by = owner.clone();
-        let at_b = exchange(worker, with_set, move |p| by(p.0))?;
-        let exact_checks_here = at_b.len() as u64;
+        let checked = self.exact_pairs(worker, &mut set, &starts, owner.clone(), borderline)?;
+        let exact_checks_here = checked.len() as u64;
         let mut exact_of: HashMap<(u64, u64), f64> = HashMap::new();
-        for (b, a, set_a) in at_b {
-            let j = match sets.get(&b) {
-                Some(set_b) if !set_a.is_empty() => jaccard(&set_a, set_b),
-                _ => f64::NAN,
-            };
+        for (a, b, j) in checked {
             let decided = if j.is_nan() {
                 borderline_estimate[&(a, b)]
             } else {
@@ -507,7 +486,6 @@ impl Dedup {
             }
             exact_of.insert((a, b), j);
         }
-        drop(sets);
         let verified_here = edges.len() as u64;
 
         // 4. Components: each worker reduces its verified edges to a spanning forest (an edge from
@@ -586,6 +564,33 @@ impl Dedup {
                 .map(|(pos, kept, kept_rep)| (pos, (kept, kept_rep)))
                 .collect()
         };
+
+        // Under exact verification every removed document's similarity to the kept one is exact,
+        // as one process reports it: pairs of representatives not checked yet are checked now.
+        if self.verify == VerifyMode::Exact {
+            let mut report: Vec<(u64, u64)> = owned
+                .iter()
+                .filter_map(|(pos, own)| match (own, kept_of.get(pos)) {
+                    (Own::Doc { .. }, Some(&(kept, kept_rep))) if kept != *pos => {
+                        let rep = rep_of[pos];
+                        (rep != kept_rep).then(|| (rep.min(kept_rep), rep.max(kept_rep)))
+                    }
+                    _ => None,
+                })
+                .collect();
+            report.sort_unstable();
+            report.dedup();
+            let by = owner.clone();
+            let mut report: Vec<(u64, u64)> = exchange(worker, report, move |p| by(p.1))?
+                .into_iter()
+                .filter(|pair| !exact_of.contains_key(pair))
+                .collect();
+            report.sort_unstable();
+            report.dedup();
+            for (a, b, j) in self.exact_pairs(worker, &mut set, &starts, owner.clone(), report)? {
+                exact_of.insert((a, b), j);
+            }
+        }
 
         // Each removed document asks for its similarity to the kept one and the kept id: first at
         // the owner of the later of the two representatives (which holds the exact Jaccard when
@@ -861,6 +866,47 @@ impl Dedup {
             return Err(Error::Distributed(format!("a record was rejected: {line}")));
         }
         Ok(owned)
+    }
+
+    /// Exact Jaccard of `pairs` (first position < second), each listed at its second's owner;
+    /// returns `(first, second, jaccard)` there (NaN where a set could not be read). Both owners
+    /// read their documents' sets once more; the first's set travels to the second's owner.
+    /// Collective: every worker calls it.
+    fn exact_pairs(
+        &self,
+        worker: &mut Worker,
+        set: &mut InputSet,
+        starts: &[(u64, u64)],
+        owner: impl Fn(u64) -> u64 + Clone + 'static,
+        pairs: Vec<(u64, u64)>,
+    ) -> Result<Vec<(u64, u64, f64)>, Error> {
+        let by = owner.clone();
+        let at_a = exchange(worker, pairs.clone(), move |p| by(p.0))?;
+        let needed: std::collections::HashSet<u64> = at_a
+            .iter()
+            .map(|p| p.0)
+            .chain(pairs.iter().map(|p| p.1))
+            .collect();
+        let sets = if needed.is_empty() {
+            HashMap::new()
+        } else {
+            self.owned_sets(set, starts, &needed)?
+        };
+        let with_set: Vec<(u64, u64, Vec<u32>)> = at_a
+            .into_iter()
+            .map(|(a, b)| (b, a, sets.get(&a).cloned().unwrap_or_default()))
+            .collect();
+        let at_b = exchange(worker, with_set, move |p| owner(p.0))?;
+        Ok(at_b
+            .into_iter()
+            .map(|(b, a, set_a)| {
+                let j = match sets.get(&b) {
+                    Some(set_b) if !set_a.is_empty() => jaccard(&set_a, set_b),
+                    _ => f64::NAN,
+                };
+                (a, b, j)
+            })
+            .collect())
     }
 
     /// The shingle sets (32-bit hashes, sorted, distinct, as one process's exact checks use them)

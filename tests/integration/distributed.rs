@@ -369,9 +369,10 @@ fn issue_6_rerun_skips_the_signing_that_checkpoints_hold() {
     assert_eq!(outputs(), expected);
 }
 
-/// The keep policy is applied across processes as one process applies it.
+/// The keep policy is applied across processes as one process applies it, and so is exact
+/// verification (every candidate, and every member's similarity to the kept one, exact).
 #[test]
-fn issue_6_keep_longest_across_processes() {
+fn issue_6_keep_longest_and_exact_verification_across_processes() {
     let dir = tempfile::tempdir().unwrap();
     corpus(dir.path(), 1500, 60);
     let input = dir.path().join("in.jsonl").display().to_string();
@@ -384,7 +385,7 @@ fn issue_6_keep_longest_across_processes() {
     let plain = dedup_args(&input, &[]);
     let plain: Vec<&str> = plain.iter().map(String::as_str).collect();
     ok(&run_in(&first, &[&plain[..], &["-q"]].concat(), b""));
-    let args = dedup_args(&input, &["--keep", "longest"]);
+    let args = dedup_args(&input, &["--keep", "longest", "--verify", "exact"]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     ok(&run_in(&single, &[&args[..], &["-q"]].concat(), b""));
     let read = |d: &Path, f: &str| std::fs::read(d.join(f)).unwrap();
