@@ -202,7 +202,7 @@ impl Dedup {
             KeepPolicy::Max(_) => doc.keep_value,
         };
         let (content, stripped) = self.content(&doc);
-        let (normalized, shingles) = self.normalize_and_shingle(&content);
+        let (text_hash, shingles) = self.normalize_and_shingle(&content);
         let extras = self.profile.map(|options| {
             let group = group_seed(doc.group.as_deref());
             Box::new(DocExtras {
@@ -216,7 +216,7 @@ impl Dedup {
         Prepared::Doc {
             id: doc.id.into_owned(),
             score,
-            text_hash: xxh3_128(normalized.as_bytes()),
+            text_hash,
             shingles,
             location: record.location,
             stripped,
@@ -300,18 +300,38 @@ impl Dedup {
     }
 
     /// The normalized text and its shingle hashes (in text order, repeats included).
-    pub(super) fn normalize_and_shingle(&self, text: &str) -> (String, Vec<u64>) {
-        let (mut normalized, mut words, mut shingles) = (String::new(), Vec::new(), Vec::new());
-        if self
-            .normalizer
-            .normalize_words_into(text, &mut normalized, &mut words)
-        {
-            self.shingler
-                .shingles_from_words(&normalized, &words, &mut shingles);
-        } else {
-            self.shingler.shingles_into(&normalized, &mut shingles);
+    /// The 128-bit hash of the normalized text, and its shingle hashes (in text order, repeats
+    /// included). The normalized text and word bounds live in per-thread scratch buffers, reused
+    /// from document to document; the shingle vector is allocated once at about its final size.
+    pub(super) fn normalize_and_shingle(&self, text: &str) -> (u128, Vec<u64>) {
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<(String, Vec<(u32, u32)>)> =
+                const { std::cell::RefCell::new((String::new(), Vec::new())) };
         }
-        (normalized, shingles)
+        SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            let (normalized, words) = &mut *scratch;
+            normalized.clear();
+            words.clear();
+            // About one shingle per six bytes of text.
+            let mut shingles = Vec::with_capacity(text.len() / 6 + 1);
+            if self
+                .normalizer
+                .normalize_words_into(text, normalized, words)
+            {
+                self.shingler
+                    .shingles_from_words(normalized, words, &mut shingles);
+            } else {
+                self.shingler.shingles_into(normalized, &mut shingles);
+            }
+            let hash = xxh3_128(normalized.as_bytes());
+            // Do not keep a giant document's buffers for the rest of the run.
+            if normalized.capacity() > 1 << 20 {
+                *normalized = String::new();
+                *words = Vec::new();
+            }
+            (hash, shingles)
+        })
     }
 
     /// Computes the shingle sets of the distinct documents whose slot is flagged in `needed` (for
