@@ -218,6 +218,14 @@ impl Summary {
     }
 
     /// A few human-readable lines, as printed by the CLI.
+    /// Derives what follows from the counts (kept, redundancy) and the time since `started`.
+    pub fn finish(&mut self, started: std::time::Instant) {
+        self.kept = self.docs_read - self.rejected - self.exact_duplicates - self.near_duplicates;
+        self.redundancy_percent = self.redundancy();
+        self.seconds = started.elapsed().as_secs_f64();
+        self.docs_per_second = self.docs_read as f64 / self.seconds.max(1e-9);
+    }
+
     /// Duplicates as a share of the documents not rejected, in percent.
     pub fn redundancy(&self) -> f64 {
         let counted = self.docs_read - self.rejected;

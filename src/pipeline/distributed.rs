@@ -259,8 +259,7 @@ impl Dedup {
             }
         }
         Ok(first.map(|mut r| {
-            r.summary.seconds = started.elapsed().as_secs_f64();
-            r.summary.docs_per_second = r.summary.docs_read as f64 / r.summary.seconds.max(1e-9);
+            r.summary.finish(started);
             r
         }))
     }
@@ -782,11 +781,6 @@ impl Dedup {
                 *total += here;
             }
         }
-        summary.kept = summary.docs_read
-            - summary.rejected
-            - summary.exact_duplicates
-            - summary.near_duplicates;
-        summary.redundancy_percent = summary.redundancy();
         let clusters = cluster_reports(members);
         summary.clusters = clusters.len() as u64;
         summary.largest_cluster = clusters.first().map_or(0, |c| c.1.len() as u64);

@@ -564,9 +564,7 @@ impl Dedup {
         }
         if let Some(counted) = self.counted(inputs)? {
             let mut output = counted.run_with(inputs, options, sink)?;
-            output.summary.seconds = started.elapsed().as_secs_f64();
-            output.summary.docs_per_second =
-                output.summary.docs_read as f64 / output.summary.seconds.max(1e-9);
+            output.summary.finish(started);
             return Ok(output);
         }
         let for_index = options.collect_kept || !options.against.is_empty();
@@ -591,13 +589,7 @@ impl Dedup {
             .iter()
             .filter(|s| **s == DocState::Empty)
             .count() as u64;
-        summary.kept = summary.docs_read
-            - summary.rejected
-            - summary.exact_duplicates
-            - summary.near_duplicates;
-        summary.redundancy_percent = summary.redundancy();
-        summary.seconds = started.elapsed().as_secs_f64();
-        summary.docs_per_second = summary.docs_read as f64 / summary.seconds.max(1e-9);
+        summary.finish(started);
         Ok(RunOutput {
             summary,
             kept: decided.kept,
@@ -631,10 +623,7 @@ impl Dedup {
         summary.rejected = count(&|s| *s == DocState::Rejected);
         summary.empty = count(&|s| *s == DocState::Empty);
         summary.exact_duplicates = count(&|s| matches!(s, DocState::Exact(_)));
-        summary.kept = summary.docs_read - summary.rejected - summary.exact_duplicates;
-        summary.redundancy_percent = summary.redundancy();
-        summary.seconds = started.elapsed().as_secs_f64();
-        summary.docs_per_second = summary.docs_read as f64 / summary.seconds.max(1e-9);
+        summary.finish(started);
         Ok((summary, segment))
     }
 

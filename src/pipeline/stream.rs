@@ -208,11 +208,7 @@ impl Dedup {
         })?;
         self.report_stream_clusters(&online, options.against, sink, &mut summary)?;
         summary.docs_read = position;
-        summary.kept =
-            position - summary.rejected - summary.exact_duplicates - summary.near_duplicates;
-        summary.redundancy_percent = summary.redundancy();
-        summary.seconds = started.elapsed().as_secs_f64();
-        summary.docs_per_second = summary.docs_read as f64 / summary.seconds.max(1e-9);
+        summary.finish(started);
         Ok(RunOutput {
             summary,
             kept: online.segment,
