@@ -1,13 +1,13 @@
 //! Command-line arguments: what each subcommand takes, and turning settings into a
 //! [`DedupBuilder`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use neardup::boilerplate::BoilerplateOptions;
 use neardup::normalize::NormalizeOptions;
-use neardup::output::Output;
+use neardup::output::{Output, PathUse, RunPath};
 use neardup::pipeline::ClusterConfig;
 use neardup::report::Summary;
 use neardup::{ConfigError, DedupBuilder, Error, Format, Input, InputSet};
@@ -247,6 +247,49 @@ impl BoilerplateArgs {
     }
 }
 
+/// The files a run writes besides --rejected and --stats-json (which every run may write), and
+/// the index directories it reads or writes.
+#[derive(Default)]
+pub struct OutputPaths<'a> {
+    pub kept: Option<&'a String>,
+    pub removed: Option<&'a String>,
+    pub clusters: Option<&'a String>,
+    pub report: Option<&'a String>,
+    /// Index directories, with the option naming each.
+    pub indexes: Vec<(&'static str, &'a Path)>,
+    /// The clusters are the command's main output (`clusters -o`), not `--clusters`.
+    pub clusters_by_o: bool,
+}
+
+impl<'a> OutputPaths<'a> {
+    /// Every output file, with the option naming it.
+    fn files(&self, input: &'a InputArgs) -> impl Iterator<Item = RunPath> + 'a {
+        [
+            ("-o", self.kept),
+            ("--removed", self.removed),
+            (
+                if self.clusters_by_o {
+                    "-o"
+                } else {
+                    "--clusters"
+                },
+                self.clusters,
+            ),
+            ("--report", self.report),
+            ("--rejected", input.rejected.as_ref()),
+            ("--stats-json", input.stats_json.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(role, path)| {
+            Some(RunPath {
+                role: role.to_string(),
+                usage: PathUse::Output,
+                path: path?.clone(),
+            })
+        })
+    }
+}
+
 /// Every option of a detecting run: where documents come from and how they are compared.
 #[derive(Args)]
 pub struct Common {
@@ -283,6 +326,11 @@ pub struct InputArgs {
     /// Stop with exit code 1 at the first bad record.
     #[arg(long)]
     pub strict: bool,
+    /// Keep going past an input that cannot be opened or read to its end (missing, unreadable,
+    /// truncated or corrupt): it is reported as incomplete in the summary and the run exits with
+    /// code 3.
+    #[arg(long)]
+    pub keep_going: bool,
     /// Worker threads (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -424,10 +472,20 @@ impl InputArgs {
             .strict(self.strict)
     }
 
-    pub fn input_set(&self) -> Result<InputSet, ConfigError> {
+    /// The inputs, checked: each exists and can be opened (or, with --keep-going, is recorded
+    /// as incomplete). Files of a directory input that are outputs of this run are not read.
+    pub fn input_set(&self, outputs: &OutputPaths<'_>) -> Result<InputSet, Error> {
         let format: Format = self.format.parse()?;
         let inputs = self.inputs.iter().map(|s| Input::parse(s)).collect();
-        InputSet::new(inputs, format, self.max_doc_bytes)
+        let exclude = outputs
+            .files(self)
+            .filter(|p| p.path != "-")
+            .map(|p| PathBuf::from(&p.path));
+        let mut set = InputSet::new(inputs, format, self.max_doc_bytes)?
+            .keep_going(self.keep_going)
+            .exclude(exclude);
+        set.check()?;
+        Ok(set)
     }
 
     pub fn start_threads(&self) -> Result<()> {
@@ -440,21 +498,43 @@ impl InputArgs {
         Ok(())
     }
 
-    /// A sink writing the given outputs, plus --rejected, with a progress bar on a terminal.
-    pub fn sink(
-        &self,
-        inputs: &InputSet,
-        kept: Option<&String>,
-        removed: Option<&String>,
-        clusters: Option<&String>,
-    ) -> Result<CliSink, Error> {
+    /// Before any work: refuses outputs that name an input, another output or a place inside an
+    /// index; checks the inputs; opens every output (so a missing directory or an unwritable
+    /// place fails now, not after the run). Returns the inputs and the sink writing the outputs.
+    pub fn open(&self, outputs: &OutputPaths<'_>) -> Result<(InputSet, CliSink), Error> {
+        let mut paths: Vec<RunPath> = self
+            .inputs
+            .iter()
+            .map(|input| RunPath {
+                role: format!("input {input}"),
+                usage: PathUse::Input,
+                path: input.clone(),
+            })
+            .collect();
+        paths.extend(outputs.files(self));
+        paths.extend(outputs.indexes.iter().map(|(role, dir)| RunPath {
+            role: role.to_string(),
+            usage: PathUse::Index,
+            path: dir.display().to_string(),
+        }));
+        neardup::output::check_distinct(&paths)?;
+        let inputs = self.input_set(outputs)?;
+        let sink = self.sink(&inputs, outputs)?;
+        Ok((inputs, sink))
+    }
+
+    /// A sink writing the given outputs, plus --rejected and --stats-json, with a progress bar
+    /// on a terminal.
+    fn sink(&self, inputs: &InputSet, outputs: &OutputPaths<'_>) -> Result<CliSink, Error> {
         let open = |path: Option<&String>| path.map(|p| Output::create(p)).transpose();
         Ok(CliSink {
             format: inputs.format(),
-            kept: open(kept)?,
-            removed: open(removed)?,
-            clusters: open(clusters)?,
+            kept: open(outputs.kept)?,
+            removed: open(outputs.removed)?,
+            clusters: open(outputs.clusters)?,
             rejected: open(self.rejected.as_ref())?,
+            stats_json: open(self.stats_json.as_ref())?,
+            report_page: open(outputs.report)?,
             rejections: 0,
             quiet: self.quiet,
             bar: progress_bar(self.quiet, inputs.total_bytes()),
@@ -477,15 +557,21 @@ impl InputArgs {
         if let Some(bar) = &sink.bar {
             bar.finish_and_clear();
         }
-        for out in [sink.kept, sink.removed, sink.clusters, sink.rejected]
-            .into_iter()
-            .flatten()
-        {
-            out.finish()?;
+        let mut stats_json = sink.stats_json;
+        if let Some(out) = &mut stats_json {
+            write_json(out, summary)?;
         }
-        if let Some(path) = &self.stats_json {
-            let mut out = Output::create(path)?;
-            write_json(&mut out, summary)?;
+        for out in [
+            sink.kept,
+            sink.removed,
+            sink.clusters,
+            sink.rejected,
+            stats_json,
+            sink.report_page,
+        ]
+        .into_iter()
+        .flatten()
+        {
             out.finish()?;
         }
         if !self.quiet {

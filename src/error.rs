@@ -15,13 +15,31 @@ pub enum Error {
     /// A setting was out of range or inconsistent; caught by a builder's `build()`.
     #[error("invalid setting")]
     Config(#[from] ConfigError),
-    /// An input could not be opened or read at all.
+    /// An input could not be opened or read to its end (missing, unreadable, a directory where a
+    /// file was expected, a truncated or corrupt compressed stream). Nothing is committed.
+    #[error("cannot read {0}")]
+    InputFailed(InputFailure),
+    /// A file other than an input of records (a part file, a hostfile) could not be read.
     #[error("cannot read {path}")]
     Input {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
+    /// Every record of the inputs was rejected: the settings do not fit the data.
+    #[error("{0}")]
+    AllRejected(AllRejected),
+    /// Two paths of a run (inputs, outputs, index directories) are the same file.
+    #[error("{first} and {second} name the same file ({path}); nothing was written")]
+    SameFile {
+        /// What each path is for, as the caller named them (e.g. "output", "input").
+        first: String,
+        second: String,
+        path: String,
+    },
+    /// The counts of a run do not add up: a bug, reported instead of a wrong summary.
+    #[error("internal accounting error: {0}")]
+    Accounting(String),
     /// An output could not be written.
     #[error("cannot write {what}")]
     Output {
@@ -54,6 +72,14 @@ pub enum Error {
 }
 
 impl Error {
+    /// True when an input could not be read to its end, or gave no acceptable record.
+    pub fn is_input_failure(&self) -> bool {
+        matches!(
+            self,
+            Error::InputFailed(_) | Error::Input { .. } | Error::AllRejected(_)
+        )
+    }
+
     /// True when the error is a closed pipe on an output (the reader went away, as `head` does).
     pub fn is_broken_pipe(&self) -> bool {
         matches!(self, Error::Output { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
@@ -128,6 +154,67 @@ pub enum ConfigError {
     MaxDocBytes,
 }
 
+/// An input that could not be opened or read to its end.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct InputFailure {
+    /// The input's display name.
+    pub file: String,
+    /// Records read from it before it failed (0 when it could not be opened).
+    pub records_read: u64,
+    pub reason: String,
+}
+
+impl fmt::Display for InputFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.records_read == 0 {
+            write!(f, "{}: {}", self.file, self.reason)
+        } else {
+            write!(
+                f,
+                "{} to its end: it broke off after line {}: {}",
+                self.file, self.records_read, self.reason
+            )
+        }
+    }
+}
+
+/// Every record was rejected: how many, the reason most of them had, and the first one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllRejected {
+    pub records: u64,
+    /// The most common reason's kind and how many records had it.
+    pub reason: RejectKind,
+    pub with_reason: u64,
+    /// The first rejection with that reason.
+    pub first: Rejection,
+}
+
+impl fmt::Display for AllRejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let share = if self.with_reason == self.records {
+            "every one".to_string()
+        } else {
+            format!("{} of them", self.with_reason)
+        };
+        let what = match (&self.reason, &self.first.reason) {
+            (RejectKind::MissingField, RejectReason::MissingField { field, present }) => {
+                let seen = if present.is_empty() {
+                    "none".to_string()
+                } else {
+                    present.join(", ")
+                };
+                format!("no record has a {field:?} field; fields seen: {seen}")
+            }
+            _ => format!("{}: {}", self.reason, self.first),
+        };
+        write!(
+            f,
+            "all {} records were rejected ({share}): {what}",
+            self.records
+        )
+    }
+}
+
 /// Where a record came from: the input's display name and its 1-based line (0 for a whole file).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Origin {
@@ -152,8 +239,10 @@ pub enum RejectReason {
     InvalidUtf8 { offset: usize },
     /// The line is not a JSON object.
     InvalidJson(String),
-    /// The text field is absent.
-    MissingField(String),
+    /// The text field is absent; `present` lists the record's fields (the first few).
+    MissingField { field: String, present: Vec<String> },
+    /// A field the run reads appears twice in the record, so its value is ambiguous.
+    DuplicateField(String),
     /// The text field exists but is not a string.
     NotAString(String),
     /// The record is larger than the configured limit; it was skipped without being held in memory.
@@ -169,7 +258,19 @@ impl fmt::Display for RejectReason {
         match self {
             RejectReason::InvalidUtf8 { offset } => write!(f, "invalid UTF-8 at byte {offset}"),
             RejectReason::InvalidJson(msg) => write!(f, "invalid JSON: {msg}"),
-            RejectReason::MissingField(name) => write!(f, "missing field {name:?}"),
+            RejectReason::MissingField { field, present } if present.is_empty() => {
+                write!(f, "missing field {field:?}")
+            }
+            RejectReason::MissingField { field, present } => {
+                write!(
+                    f,
+                    "missing field {field:?} (fields: {})",
+                    present.join(", ")
+                )
+            }
+            RejectReason::DuplicateField(name) => {
+                write!(f, "field {name:?} appears twice, so its value is ambiguous")
+            }
             RejectReason::NotAString(name) => write!(f, "field {name:?} is not a string"),
             RejectReason::TooLarge { limit } => {
                 write!(f, "document larger than the limit of {limit} bytes")
@@ -177,6 +278,95 @@ impl fmt::Display for RejectReason {
             RejectReason::BlankLine => write!(f, "blank line, not a JSON object"),
             RejectReason::Unreadable(msg) => write!(f, "unreadable input: {msg}"),
         }
+    }
+}
+
+impl RejectReason {
+    pub fn kind(&self) -> RejectKind {
+        match self {
+            RejectReason::InvalidUtf8 { .. } => RejectKind::InvalidUtf8,
+            RejectReason::InvalidJson(_) => RejectKind::InvalidJson,
+            RejectReason::MissingField { .. } => RejectKind::MissingField,
+            RejectReason::DuplicateField(_) => RejectKind::DuplicateField,
+            RejectReason::NotAString(_) => RejectKind::NotAString,
+            RejectReason::TooLarge { .. } => RejectKind::TooLarge,
+            RejectReason::BlankLine => RejectKind::BlankLine,
+            RejectReason::Unreadable(_) => RejectKind::Unreadable,
+        }
+    }
+}
+
+/// The kind of a [`RejectReason`], without its details: what rejections are counted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectKind {
+    InvalidUtf8,
+    InvalidJson,
+    MissingField,
+    DuplicateField,
+    NotAString,
+    TooLarge,
+    BlankLine,
+    Unreadable,
+}
+
+impl fmt::Display for RejectKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RejectKind::InvalidUtf8 => "invalid UTF-8",
+            RejectKind::InvalidJson => "invalid JSON",
+            RejectKind::MissingField => "missing text field",
+            RejectKind::DuplicateField => "duplicate field",
+            RejectKind::NotAString => "text field not a string",
+            RejectKind::TooLarge => "too large",
+            RejectKind::BlankLine => "blank line",
+            RejectKind::Unreadable => "unreadable",
+        })
+    }
+}
+
+/// Counts rejections by kind, keeping the first of each: what tells a run whose every record
+/// was rejected (the settings do not fit the data) from one with a few bad records.
+#[derive(Debug, Clone, Default)]
+pub struct RejectionTally {
+    by_kind: std::collections::BTreeMap<RejectKind, (u64, Rejection)>,
+    total: u64,
+}
+
+impl RejectionTally {
+    pub fn add(&mut self, rejection: &Rejection) {
+        self.total += 1;
+        self.by_kind
+            .entry(rejection.reason.kind())
+            .or_insert_with(|| (0, rejection.clone()))
+            .0 += 1;
+    }
+
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// Rejections per kind.
+    pub fn counts(&self) -> impl Iterator<Item = (RejectKind, u64)> + '_ {
+        self.by_kind
+            .iter()
+            .map(|(kind, (count, _))| (*kind, *count))
+    }
+
+    /// An error when `records` records were read and every one was rejected.
+    pub fn check(&self, records: u64) -> Result<(), Error> {
+        if records == 0 || self.total < records {
+            return Ok(());
+        }
+        let Some((kind, (count, first))) = self.by_kind.iter().max_by_key(|(_, (n, _))| *n) else {
+            return Ok(());
+        };
+        Err(Error::AllRejected(AllRejected {
+            records,
+            reason: *kind,
+            with_reason: *count,
+            first: first.clone(),
+        }))
     }
 }
 

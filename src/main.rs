@@ -5,18 +5,18 @@ mod args;
 mod pages;
 mod sink;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Parser;
 use neardup::index::{Index, SegmentData};
 use neardup::pipeline::{ClusterConfig, DistributedOutputs, RunOptions, StatsOptions};
 use neardup::report::DocId;
 use neardup::{ConfigError, DedupBuilder, Error};
 
-use args::{Cli, Command, Common, IndexCommand, InputArgs};
-use neardup::output::Output;
+use args::{Cli, Command, Common, IndexCommand, OutputPaths};
+use neardup::output::{Output, PathUse, RunPath};
 use pages::{run_report, stats_report, write_report};
 use sink::{ReportCollector, write_json};
 
@@ -44,7 +44,26 @@ fn print_parameters(dedup: &neardup::Dedup) {
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+/// How a run that did not fail ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    /// Every input was read to its end.
+    Complete,
+    /// With --keep-going: some inputs could not be read to their end (outputs committed).
+    Incomplete,
+}
+
+impl Status {
+    fn of(inputs: &neardup::InputSet) -> Status {
+        if inputs.report().incomplete_inputs.is_empty() {
+            Status::Complete
+        } else {
+            Status::Incomplete
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<Status> {
     match cli.command {
         Command::Dedup {
             common,
@@ -78,11 +97,13 @@ fn run(cli: Cli) -> Result<()> {
             };
             detect(
                 &common,
-                Outputs {
+                OutputPaths {
                     kept: Some(&output),
                     removed: removed.as_ref(),
                     clusters: clusters.as_ref(),
                     report: report.as_ref(),
+                    indexes: index_paths(&against.dirs, update),
+                    clusters_by_o: false,
                 },
                 &against.dirs,
                 update,
@@ -109,11 +130,12 @@ fn run(cli: Cli) -> Result<()> {
             ),
             None => detect(
                 &common,
-                Outputs {
-                    kept: None,
-                    removed: None,
+                OutputPaths {
                     clusters: Some(&output),
                     report: report.as_ref(),
+                    indexes: index_paths(&against.dirs, false),
+                    clusters_by_o: true,
+                    ..OutputPaths::default()
                 },
                 &against.dirs,
                 false,
@@ -121,11 +143,25 @@ fn run(cli: Cli) -> Result<()> {
             ),
         },
         Command::Merge { parts, output } => {
+            let mut paths: Vec<RunPath> = parts
+                .iter()
+                .map(|part| RunPath {
+                    role: format!("part {}", part.display()),
+                    usage: PathUse::Input,
+                    path: part.display().to_string(),
+                })
+                .collect();
+            paths.push(RunPath {
+                role: "-o".to_string(),
+                usage: PathUse::Output,
+                path: output.clone(),
+            });
+            neardup::output::check_distinct(&paths)?;
             let mut out = Output::create(&output)?;
             let lines = neardup::parts::merge(&parts, &mut out)?;
             out.finish()?;
             eprintln!("merged {} parts: {lines} lines", parts.len());
-            Ok(())
+            Ok(Status::Complete)
         }
         Command::Index { command } => run_index(command),
         Command::Stats {
@@ -144,10 +180,13 @@ fn run(cli: Cli) -> Result<()> {
             let dedup = boilerplate
                 .configure(input.configure(DedupBuilder::new()))?
                 .build()?;
-            let mut inputs = input.input_set()?;
-            let mut sink = input.sink(&inputs, Some(&output), None, None)?;
+            let (mut inputs, mut sink) = input.open(&OutputPaths {
+                kept: Some(&output),
+                ..OutputPaths::default()
+            })?;
             let summary = dedup.strip_records(&mut inputs, &mut sink)?;
-            input.finish_with(sink, &summary, &summary.to_text())
+            input.finish_with(sink, &summary, &summary.to_text())?;
+            Ok(Status::of(&inputs))
         }
     }
 }
@@ -157,7 +196,7 @@ fn run_distributed(
     common: &Common,
     cluster: &ClusterConfig,
     outputs: DistributedOutputs,
-) -> Result<()> {
+) -> Result<Status> {
     let input = &common.input;
     for path in [
         &outputs.kept,
@@ -223,28 +262,36 @@ fn run_distributed(
             }
         }
     }
-    Ok(())
+    Ok(Status::Complete)
 }
 
-/// The files a detecting run writes.
-struct Outputs<'a> {
-    kept: Option<&'a String>,
-    removed: Option<&'a String>,
-    clusters: Option<&'a String>,
-    report: Option<&'a String>,
+/// The index directories of a run: every --against, the first one also written with --update.
+fn index_paths(dirs: &[PathBuf], update: bool) -> Vec<(&'static str, &Path)> {
+    dirs.iter()
+        .enumerate()
+        .map(|(i, dir)| {
+            let role = if update && i == 0 {
+                "--update's index"
+            } else {
+                "--against"
+            };
+            (role, dir.as_path())
+        })
+        .collect()
 }
 
 /// `dedup` and `clusters`.
 fn detect(
     common: &Common,
-    outputs: Outputs<'_>,
+    outputs: OutputPaths<'_>,
     against: &[PathBuf],
     update: bool,
     streaming: bool,
-) -> Result<()> {
+) -> Result<Status> {
     let input = &common.input;
     input.start_threads()?;
     let dedup = input.configure(common.detect.builder()?).build()?;
+    let (mut inputs, mut sink) = input.open(&outputs)?;
     // With --update, a directory without an index yet gets a new, empty one.
     if update && !against[0].join("MANIFEST").exists() {
         Index::create(&against[0], dedup.index_params())?;
@@ -257,7 +304,6 @@ fn detect(
             Ok(index)
         })
         .collect::<Result<Vec<Index>, Error>>()?;
-    let mut inputs = input.input_set()?;
     if streaming {
         inputs = inputs.single_pass();
     }
@@ -272,7 +318,6 @@ fn detect(
             );
         }
     }
-    let mut sink = input.sink(&inputs, outputs.kept, outputs.removed, outputs.clusters)?;
     if outputs.report.is_some() {
         sink.report = Some(ReportCollector::default());
     }
@@ -286,7 +331,7 @@ fn detect(
         dedup.run_with(&mut inputs, options, &mut sink)?
     };
     // The report reads the shown documents' texts back (a streaming run cannot: ids only).
-    if let (Some(path), Some(collected)) = (outputs.report, sink.report.take()) {
+    if let Some(collected) = sink.report.take() {
         let wanted: Vec<DocId> = collected
             .top
             .iter()
@@ -298,7 +343,9 @@ fn detect(
             dedup.texts(&mut inputs, &wanted)?
         };
         let data = run_report(&dedup, &output.summary, collected, &texts);
-        write_report(path, &data)?;
+        if let Some(page) = &mut sink.report_page {
+            write_report(page, &data)?;
+        }
     }
     // Outputs are committed before the index learns of the kept documents: a run stopped in
     // between leaves them out of the index, never in it without having been written.
@@ -307,11 +354,16 @@ fn detect(
         let mut indexes = indexes;
         append(&mut indexes[0], &kept, input.quiet)?;
     }
-    Ok(())
+    Ok(Status::of(&inputs))
 }
 
 fn append(index: &mut Index, segment: &SegmentData, quiet: bool) -> Result<()> {
     index.append(segment)?;
+    report_index(index, segment, quiet);
+    Ok(())
+}
+
+fn report_index(index: &Index, segment: &SegmentData, quiet: bool) {
     if !quiet {
         eprintln!(
             "index {}: added {} documents; now {} documents in {} segments ({} bytes)",
@@ -322,27 +374,43 @@ fn append(index: &mut Index, segment: &SegmentData, quiet: bool) -> Result<()> {
             index.bytes()
         );
     }
-    Ok(())
 }
 
-fn run_index(command: IndexCommand) -> Result<()> {
+fn run_index(command: IndexCommand) -> Result<Status> {
     match command {
         IndexCommand::Build { common, index } => {
             let input = &common.input;
             input.start_threads()?;
             let dedup = input.configure(common.detect.builder()?).build()?;
-            let mut created = Index::create(&index, dedup.index_params())?;
+            Index::can_build(&index)?;
             if input.verbose && !input.quiet {
                 print_parameters(&dedup);
             }
-            index_inputs(&dedup, input, &mut created)
+            let (mut inputs, mut sink) = input.open(&OutputPaths {
+                indexes: vec![("--index", &index)],
+                ..OutputPaths::default()
+            })?;
+            let (summary, segment) = dedup.index_segment(&mut inputs, &mut sink)?;
+            // Built aside and renamed into place: a failed or killed build leaves no index.
+            let built = Index::build(&index, dedup.index_params(), &segment)?;
+            input.finish(sink, &summary)?;
+            report_index(&built, &segment, input.quiet);
+            Ok(Status::of(&inputs))
         }
         IndexCommand::Add { input, index } => {
             input.start_threads()?;
             let mut opened = Index::open(&index)?;
             let builder = DedupBuilder::new().index_params(opened.params());
             let dedup = input.configure(builder).build()?;
-            index_inputs(&dedup, &input, &mut opened)
+            let (mut inputs, mut sink) = input.open(&OutputPaths {
+                indexes: vec![("--index", &index)],
+                ..OutputPaths::default()
+            })?;
+            let (summary, segment) = dedup.index_segment(&mut inputs, &mut sink)?;
+            opened.append(&segment)?;
+            input.finish(sink, &summary)?;
+            report_index(&opened, &segment, input.quiet);
+            Ok(Status::of(&inputs))
         }
         IndexCommand::Info { index, json } => {
             let index = Index::open(&index)?;
@@ -356,7 +424,7 @@ fn run_index(command: IndexCommand) -> Result<()> {
             } else {
                 print!("{}", index_info(&index));
             }
-            Ok(())
+            Ok(Status::Complete)
         }
         IndexCommand::Compact { index } => {
             let mut index = Index::open(&index)?;
@@ -370,7 +438,7 @@ fn run_index(command: IndexCommand) -> Result<()> {
                 index.num_docs(),
                 index.bytes()
             );
-            Ok(())
+            Ok(Status::Complete)
         }
     }
 }
@@ -381,7 +449,7 @@ fn run_stats(
     top: usize,
     json: bool,
     report: Option<&String>,
-) -> Result<()> {
+) -> Result<Status> {
     let input = &common.input;
     input.start_threads()?;
     let lowest = thresholds
@@ -406,33 +474,27 @@ fn run_stats(
         top,
         boilerplate: common.detect.boilerplate.options()?,
     };
-    let mut inputs = input.input_set()?;
-    let mut sink = input.sink(&inputs, None, None, None)?;
+    let (mut inputs, mut sink) = input.open(&OutputPaths {
+        report,
+        ..OutputPaths::default()
+    })?;
     let stats = dedup.stats(&mut inputs, &options, &mut sink)?;
-    if let Some(path) = report {
+    if let Some(page) = &mut sink.report_page {
         let wanted: Vec<DocId> = stats
             .top_clusters
             .iter()
             .flat_map(|c| c.docs.iter().take(2).copied())
             .collect();
         let texts = dedup.texts(&mut inputs, &wanted)?;
-        write_report(path, &stats_report(&dedup, &stats, &texts))?;
+        write_report(page, &stats_report(&dedup, &stats, &texts))?;
     }
     if json {
         let mut out = Output::create("-")?;
         write_json(&mut out, &stats)?;
         out.finish()?;
     }
-    input.finish_with(sink, &stats, &stats.to_text())
-}
-
-/// Reads `input`'s distinct documents and appends them to `index` as one segment.
-fn index_inputs(dedup: &neardup::Dedup, input: &InputArgs, index: &mut Index) -> Result<()> {
-    let mut inputs = input.input_set()?;
-    let mut sink = input.sink(&inputs, None, None, None)?;
-    let (summary, segment) = dedup.index_segment(&mut inputs, &mut sink)?;
-    input.finish(sink, &summary)?;
-    append(index, &segment, input.quiet)
+    input.finish_with(sink, &stats, &stats.to_text())?;
+    Ok(Status::of(&inputs))
 }
 
 fn index_info(index: &Index) -> String {
@@ -485,14 +547,69 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
     })
 }
 
+/// The exit code of a failed run: 2 when an input could not be read to its end or gave no
+/// acceptable record (nothing was committed), 1 for anything else.
+fn exit_code(error: &anyhow::Error) -> u8 {
+    let input_failure = error.chain().any(|cause| {
+        cause
+            .downcast_ref::<Error>()
+            .is_some_and(Error::is_input_failure)
+    });
+    if input_failure { 2 } else { 1 }
+}
+
+/// A hint naming the option that likely fixes a run whose every record was rejected.
+fn hint(error: &anyhow::Error) -> Option<&'static str> {
+    use neardup::error::RejectKind;
+    let all = error
+        .chain()
+        .find_map(|cause| match cause.downcast_ref::<Error>() {
+            Some(Error::AllRejected(all)) => Some(all),
+            _ => None,
+        })?;
+    match all.reason {
+        RejectKind::MissingField | RejectKind::NotAString => {
+            Some("--text-field names the field that holds the text (default \"text\")")
+        }
+        RejectKind::InvalidJson | RejectKind::BlankLine => Some(
+            "the input is read as JSON Lines; --format lines reads plain text, one document per line",
+        ),
+        RejectKind::TooLarge => Some("--max-doc-bytes raises the size limit of a record"),
+        _ => None,
+    }
+}
+
+/// On SIGINT, SIGTERM or SIGHUP: remove the outputs not committed yet, then exit with 128 + the
+/// signal's number (130 for Ctrl-C, 143 for SIGTERM).
+fn remove_outputs_on_signal() -> Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+        .context("cannot install the signal handler")?;
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            let removed = neardup::output::remove_uncommitted();
+            eprintln!(
+                "neardup: interrupted (signal {signal}); {removed} uncommitted output files removed"
+            );
+            std::process::exit(128 + signal);
+        }
+    });
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+    let result = remove_outputs_on_signal().and_then(|()| run(cli));
+    match result {
+        Ok(Status::Complete) => ExitCode::SUCCESS,
+        Ok(Status::Incomplete) => ExitCode::from(3),
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("neardup: {error:#}");
-            ExitCode::FAILURE
+            if let Some(hint) = hint(&error) {
+                eprintln!("neardup: hint: {hint}");
+            }
+            ExitCode::from(exit_code(&error))
         }
     }
 }

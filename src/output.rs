@@ -1,13 +1,181 @@
 //! Output files written atomically: into a temporary file beside the target, compressed when the
 //! name ends in `.gz` or `.zst`, flushed, synced, then renamed over the target. A run that fails
 //! leaves no half-written file behind. `-` writes to stdout.
+//!
+//! Temporary files are named `.neardup-<pid>-<random>` and hold an exclusive advisory lock for as
+//! long as their owner lives. They are registered in this process's [`uncommitted`] list until
+//! committed or dropped, so that a signal handler (installed by the program, never by the library)
+//! can remove them with [`remove_uncommitted`]. A process killed outright leaves its temporary
+//! files unlocked: the next [`Output::create`] in the same directory removes them
+//! ([`sweep_stale`]).
 
+use std::collections::BTreeSet;
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, BufWriter, Stdout, Write};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
 
 use crate::Error;
 use tempfile::NamedTempFile;
+
+/// The prefix of every temporary file and directory neardup creates beside its outputs.
+pub const TEMP_PREFIX: &str = ".neardup-";
+
+/// The file inside a temporary directory whose lock its owner holds.
+pub const OWNER_LOCK: &str = ".neardup-owner";
+
+/// Whether a file name is one of neardup's temporary names.
+pub fn is_temporary_name(name: &OsStr) -> bool {
+    name.as_encoded_bytes().starts_with(TEMP_PREFIX.as_bytes())
+}
+
+/// The temporary paths of this process not committed yet.
+struct Registry {
+    paths: Vec<PathBuf>,
+    /// Set once [`remove_uncommitted`] ran: the process is going away.
+    closed: bool,
+    /// Directories already swept for stale temporary files.
+    swept: BTreeSet<PathBuf>,
+}
+
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
+    paths: Vec::new(),
+    closed: false,
+    swept: BTreeSet::new(),
+});
+
+fn registry() -> std::sync::MutexGuard<'static, Registry> {
+    REGISTRY
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A registered temporary path; unregistered on drop.
+#[derive(Debug)]
+pub struct Registered(PathBuf);
+
+impl Registered {
+    /// Registers `path` (a temporary file or directory) as uncommitted.
+    pub fn new(path: PathBuf) -> Registered {
+        registry().paths.push(path.clone());
+        Registered(path)
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        let mut registry = registry();
+        if let Some(i) = registry.paths.iter().rposition(|p| *p == self.0) {
+            registry.paths.swap_remove(i);
+        }
+    }
+}
+
+/// The temporary paths not committed yet.
+pub fn uncommitted() -> Vec<PathBuf> {
+    registry().paths.clone()
+}
+
+/// Removes every uncommitted temporary file and directory of this process, and returns how many
+/// it removed. Meant for a signal handler: the process is about to exit, and what it was writing
+/// must not stay behind.
+pub fn remove_uncommitted() -> usize {
+    let mut registry = registry();
+    registry.closed = true;
+    let mut removed = 0;
+    for path in registry.paths.drain(..) {
+        let gone = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed += usize::from(gone.is_ok());
+    }
+    removed
+}
+
+/// Removes the temporary files and directories in `dir` that no live process holds (their lock
+/// can be taken): left by a process that was killed. Runs once per directory per process.
+pub fn sweep_stale(dir: &Path) {
+    {
+        let mut registry = registry();
+        if !registry.swept.insert(dir.to_path_buf()) {
+            return;
+        }
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if !is_temporary_name(&entry.file_name()) {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        // A directory (a staged index) is held through the lock file inside it.
+        let lock_path = if kind.is_dir() {
+            path.join(OWNER_LOCK)
+        } else {
+            path.clone()
+        };
+        let Ok(file) = File::open(&lock_path) else {
+            continue;
+        };
+        if file.try_lock().is_err() {
+            continue;
+        }
+        let _ = if kind.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+    }
+}
+
+/// `path` made absolute with every link resolved, as far as it exists: two paths naming the same
+/// place resolve alike (a file that does not exist yet, by its resolved directory and name).
+pub fn resolved(path: &Path) -> PathBuf {
+    if let Ok(real) = std::fs::canonicalize(path) {
+        return real;
+    }
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut clean = PathBuf::new();
+    for part in absolute.components() {
+        match part {
+            Component::ParentDir => {
+                clean.pop();
+            }
+            Component::CurDir => {}
+            other => clean.push(other),
+        }
+    }
+    match (clean.parent(), clean.file_name()) {
+        (Some(parent), Some(name)) => match std::fs::canonicalize(parent) {
+            Ok(parent) => parent.join(name),
+            Err(_) => clean,
+        },
+        _ => clean,
+    }
+}
+
+/// Creates a temporary file for `target` in `dir`, locked and registered.
+fn temporary_in(dir: &Path) -> io::Result<(NamedTempFile, Registered)> {
+    sweep_stale(dir);
+    if registry().closed {
+        return Err(io::Error::other("the process is exiting"));
+    }
+    let temp = tempfile::Builder::new()
+        .prefix(&format!("{TEMP_PREFIX}{}-", std::process::id()))
+        // Like any new file: 0666 less the umask, not tempfile's private 0600.
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+        .tempfile_in(dir)?;
+    temp.as_file().try_lock().map_err(io::Error::other)?;
+    let registered = Registered::new(temp.path().to_path_buf());
+    Ok((temp, registered))
+}
 
 enum Encoder {
     Plain(BufWriter<File>),
@@ -19,8 +187,15 @@ enum Encoder {
 /// One output being written.
 pub struct Output {
     name: String,
-    target: Option<(PathBuf, NamedTempFile)>,
+    target: Option<Target>,
     encoder: Encoder,
+}
+
+/// Where a file output goes: the target path, and the temporary file written until commit.
+struct Target {
+    path: PathBuf,
+    temp: NamedTempFile,
+    _registered: Registered,
 }
 
 impl Output {
@@ -59,16 +234,21 @@ impl Output {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => Path::new(".").to_path_buf(),
         };
-        let temp = tempfile::Builder::new()
-            .prefix(".neardup-")
-            // Like any new file: 0666 less the umask, not tempfile's private 0600.
-            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
-            .tempfile_in(&dir)
-            .map_err(error)?;
+        if path.is_dir() {
+            return Err(error(io::Error::new(
+                io::ErrorKind::IsADirectory,
+                "is a directory",
+            )));
+        }
+        let (temp, registered) = temporary_in(&dir).map_err(error)?;
         let file = BufWriter::with_capacity(1 << 16, temp.reopen().map_err(error)?);
         Ok(Output {
             name: name.to_string(),
-            target: Some((path, temp)),
+            target: Some(Target {
+                path,
+                temp,
+                _registered: registered,
+            }),
             encoder: Self::encoder(name, file).map_err(error)?,
         })
     }
@@ -116,7 +296,7 @@ impl Output {
             Encoder::Zstd(z) => z.finish().map_err(error)?,
         };
         let file = file.into_inner().map_err(|e| error(e.into_error()))?;
-        if let Some((path, temp)) = self.target {
+        if let Some(Target { path, temp, .. }) = self.target {
             file.sync_all().map_err(error)?;
             temp.persist(&path).map_err(|e| error(e.error))?;
         }
@@ -142,4 +322,82 @@ impl Write for Output {
             Encoder::Stdout(w) => w.flush(),
         }
     }
+}
+
+/// What a path is to a run, for [`check_distinct`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathUse {
+    /// Read: an input file or directory.
+    Input,
+    /// Written: an output file (`-` is stdout).
+    Output,
+    /// An index directory, read or written.
+    Index,
+}
+
+/// One path of a run: what it is for (`role`, as the caller names it, e.g. an option), how it
+/// is used, and the path as given.
+#[derive(Debug, Clone)]
+pub struct RunPath {
+    pub role: String,
+    pub usage: PathUse,
+    pub path: String,
+}
+
+/// What identifies a file: its device and inode when it exists, else its resolved path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Identity {
+    Inode(u64, u64),
+    Path(PathBuf),
+    Stdout,
+}
+
+fn identity(path: &str) -> Identity {
+    use std::os::unix::fs::MetadataExt;
+    if path == "-" {
+        return Identity::Stdout;
+    }
+    match std::fs::metadata(path) {
+        Ok(m) => Identity::Inode(m.dev(), m.ino()),
+        Err(_) => Identity::Path(resolved(Path::new(path))),
+    }
+}
+
+/// Checks, before any work, that no output is an input, another output, or inside an index
+/// directory, and that no index directory is an input: paths are compared as files (after
+/// resolving links, hard links included). Two outputs to stdout clash too; stdin as an input
+/// clashes with nothing.
+pub fn check_distinct(paths: &[RunPath]) -> Result<(), Error> {
+    let ids: Vec<Identity> = paths.iter().map(|p| identity(&p.path)).collect();
+    let inside = |output: &RunPath, dir: &RunPath| {
+        output.path != "-"
+            && resolved(Path::new(&output.path)).starts_with(resolved(Path::new(&dir.path)))
+    };
+    for (i, a) in paths.iter().enumerate() {
+        for (j, b) in paths.iter().enumerate().skip(i + 1) {
+            let clash = match (a.usage, b.usage) {
+                (PathUse::Input, PathUse::Input) => false,
+                (PathUse::Input, _) | (_, PathUse::Input) => {
+                    a.path != "-" && b.path != "-" && ids[i] == ids[j]
+                }
+                (PathUse::Output, PathUse::Output) => ids[i] == ids[j],
+                (PathUse::Output, PathUse::Index) => ids[i] == ids[j] || inside(a, b),
+                (PathUse::Index, PathUse::Output) => ids[i] == ids[j] || inside(b, a),
+                // The same index named twice (--against and --update's) is fine.
+                (PathUse::Index, PathUse::Index) => false,
+            };
+            if clash {
+                return Err(Error::SameFile {
+                    first: a.role.clone(),
+                    second: b.role.clone(),
+                    path: if a.path == "-" {
+                        "stdout".to_string()
+                    } else {
+                        a.path.clone()
+                    },
+                });
+            }
+        }
+    }
+    Ok(())
 }

@@ -66,11 +66,10 @@ pub fn run_report(
     }
 }
 
-pub fn write_report(path: &str, data: &ReportData) -> Result<()> {
-    let mut out = Output::create(path)?;
+/// Writes the page into `out` (committed with the run's other outputs).
+pub fn write_report(out: &mut Output, data: &ReportData) -> Result<()> {
     out.write_all(neardup::html::render(data).as_bytes())
         .map_err(|e| out.error(e))?;
-    out.finish()?;
     Ok(())
 }
 

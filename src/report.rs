@@ -8,8 +8,11 @@
 
 use serde::Serialize;
 
-use crate::error::{Error, Origin, Rejection};
+use std::collections::BTreeMap;
+
+use crate::error::{Error, Origin, RejectKind, Rejection, RejectionTally};
 use crate::lsh::LshParams;
+use crate::read::InputReport;
 
 /// Position of a record in the input stream, counting every record (rejected ones too) from 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -104,6 +107,46 @@ pub struct Progress {
     pub total_bytes: Option<u64>,
 }
 
+/// A sink that counts the rejections passing through it on their way to another sink.
+pub(crate) struct Tallied<'a> {
+    pub inner: &'a mut dyn Sink,
+    pub tally: RejectionTally,
+}
+
+impl<'a> Tallied<'a> {
+    pub fn new(inner: &'a mut dyn Sink) -> Self {
+        Tallied {
+            inner,
+            tally: RejectionTally::default(),
+        }
+    }
+}
+
+impl Sink for Tallied<'_> {
+    fn rejected(&mut self, rejection: &Rejection) -> Result<(), Error> {
+        self.tally.add(rejection);
+        self.inner.rejected(rejection)
+    }
+    fn progress(&mut self, progress: &Progress) {
+        self.inner.progress(progress)
+    }
+    fn removed(&mut self, removal: &Removal<'_>) -> Result<(), Error> {
+        self.inner.removed(removal)
+    }
+    fn cluster(&mut self, cluster: &ClusterReport<'_>) -> Result<(), Error> {
+        self.inner.cluster(cluster)
+    }
+    fn wants_kept_records(&self) -> bool {
+        self.inner.wants_kept_records()
+    }
+    fn kept(&mut self, record: &KeptRecord<'_>) -> Result<(), Error> {
+        self.inner.kept(record)
+    }
+    fn flush(&mut self) -> Result<(), Error> {
+        self.inner.flush()
+    }
+}
+
 /// Where results go. Every method has a default that ignores its input.
 pub trait Sink {
     /// A record was rejected (called while reading, in input order).
@@ -172,6 +215,14 @@ pub struct Summary {
     pub boilerplate_bytes_removed: u64,
     /// Duplicates removed as a share of the documents that were not rejected, in percent.
     pub redundancy_percent: f64,
+    /// Documents whose id an earlier document already had (ids should name one document).
+    pub duplicate_ids: u64,
+    /// Rejected records by reason.
+    pub rejected_by_reason: BTreeMap<RejectKind, u64>,
+    /// Byte-order marks skipped, and inputs that could not be read to their end (when the run
+    /// kept going past them).
+    #[serde(flatten)]
+    pub inputs: InputReport,
     pub bytes_read: u64,
     pub seconds: f64,
     pub docs_per_second: f64,
@@ -202,6 +253,9 @@ impl Summary {
             boilerplate_units_removed: 0,
             boilerplate_bytes_removed: 0,
             redundancy_percent: 0.0,
+            duplicate_ids: 0,
+            rejected_by_reason: BTreeMap::new(),
+            inputs: InputReport::default(),
             bytes_read: 0,
             seconds: 0.0,
             docs_per_second: 0.0,
@@ -217,13 +271,35 @@ impl Summary {
         self.docs_read == self.kept + self.exact_duplicates + self.near_duplicates + self.rejected
     }
 
-    /// A few human-readable lines, as printed by the CLI.
-    /// Derives what follows from the counts (kept, redundancy) and the time since `started`.
-    pub fn finish(&mut self, started: std::time::Instant) {
-        self.kept = self.docs_read - self.rejected - self.exact_duplicates - self.near_duplicates;
+    /// Completes the summary: checks that the counts, each made where its documents were
+    /// decided or written, add up; then derives the redundancy and the rates since `started`.
+    pub fn finish(&mut self, started: std::time::Instant) -> Result<(), Error> {
+        if !self.adds_up() {
+            return Err(Error::Accounting(format!(
+                "{} documents read, but {} kept + {} exact + {} near duplicates + {} rejected",
+                self.docs_read,
+                self.kept,
+                self.exact_duplicates,
+                self.near_duplicates,
+                self.rejected
+            )));
+        }
         self.redundancy_percent = self.redundancy();
         self.seconds = started.elapsed().as_secs_f64();
         self.docs_per_second = self.docs_read as f64 / self.seconds.max(1e-9);
+        Ok(())
+    }
+
+    /// Takes in what the run's reading and its rejections tell besides the counts, and fails
+    /// when every record was rejected.
+    pub(crate) fn record_inputs(
+        &mut self,
+        inputs: &InputReport,
+        tally: &RejectionTally,
+    ) -> Result<(), Error> {
+        self.inputs = inputs.clone();
+        self.rejected_by_reason = tally.counts().collect();
+        tally.check(self.docs_read)
     }
 
     /// Duplicates as a share of the documents not rejected, in percent.

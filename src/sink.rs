@@ -21,6 +21,10 @@ pub struct CliSink {
     pub removed: Option<Output>,
     pub clusters: Option<Output>,
     pub rejected: Option<Output>,
+    /// --stats-json, written when the run ends.
+    pub stats_json: Option<Output>,
+    /// --report's page, written when the run ends.
+    pub report_page: Option<Output>,
     pub rejections: u64,
     pub quiet: bool,
     pub bar: Option<ProgressBar>,

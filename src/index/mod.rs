@@ -57,6 +57,8 @@ pub enum IndexError {
     Exists { path: PathBuf },
     #[error("{path} is not an index (no MANIFEST); create one with `index build`")]
     Missing { path: PathBuf },
+    #[error("{path} is not empty and holds no index; give a new or empty directory")]
+    NotEmpty { path: PathBuf },
     #[error("index {path} is being written by another neardup process")]
     Locked { path: PathBuf },
     #[error("index {path} would hold more than 2^32 segments or documents per segment")]
@@ -231,6 +233,85 @@ impl Index {
             manifest,
             segments: Vec::new(),
         })
+    }
+
+    /// Creates the index in `dir` holding `data` as its first segment, atomically: the index is
+    /// built in a temporary directory beside `dir` and renamed into place once complete, so a
+    /// build that fails or is killed leaves no index (the same build can simply run again). `dir`
+    /// must not exist yet, or be an empty directory.
+    pub fn build(dir: &Path, params: IndexParams, data: &SegmentData) -> Result<Index, IndexError> {
+        Self::check_buildable(dir)?;
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| IndexError::Io { path, source }
+        };
+        let parent = match dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        crate::output::sweep_stale(&parent);
+        let staging = tempfile::Builder::new()
+            .prefix(&format!(
+                "{}index-{}-",
+                crate::output::TEMP_PREFIX,
+                std::process::id()
+            ))
+            .tempdir_in(&parent)
+            .map_err(io(&parent))?;
+        let _registered = crate::output::Registered::new(staging.path().to_path_buf());
+        // Held until just before the rename: a stale-file sweep by another process leaves the
+        // staging directory alone while this one lives.
+        let owner_path = staging.path().join(crate::output::OWNER_LOCK);
+        let owner = File::create(&owner_path).map_err(io(&owner_path))?;
+        owner.try_lock().map_err(|e| IndexError::Io {
+            path: owner_path.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        let mut index = Index::create(staging.path(), params)?;
+        index.append(data)?;
+        drop(index);
+        std::fs::set_permissions(
+            staging.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o777 & !current_umask_mask()),
+        )
+        .map_err(io(staging.path()))?;
+        // Re-check just before committing: another build may have finished meanwhile.
+        Self::check_buildable(dir)?;
+        std::fs::remove_file(&owner_path).map_err(io(&owner_path))?;
+        drop(owner);
+        std::fs::rename(staging.path(), dir).map_err(io(dir))?;
+        // The directory is in place: nothing to clean up any more.
+        let _ = staging.keep();
+        File::open(&parent)
+            .and_then(|d| d.sync_all())
+            .map_err(io(&parent))?;
+        Index::open(dir)
+    }
+
+    /// `dir` can receive a new index: it does not exist, or is an empty directory.
+    pub fn can_build(dir: &Path) -> Result<(), IndexError> {
+        Self::check_buildable(dir)
+    }
+
+    fn check_buildable(dir: &Path) -> Result<(), IndexError> {
+        if dir.join(MANIFEST).exists() {
+            return Err(IndexError::Exists {
+                path: dir.to_path_buf(),
+            });
+        }
+        match std::fs::read_dir(dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(IndexError::Io {
+                path: dir.to_path_buf(),
+                source,
+            }),
+            Ok(mut entries) => match entries.next() {
+                None => Ok(()),
+                Some(_) => Err(IndexError::NotEmpty {
+                    path: dir.to_path_buf(),
+                }),
+            },
+        }
     }
 
     /// Opens the index in `dir`, checking the manifest and every segment's checksum.
@@ -423,6 +504,20 @@ impl Index {
             checksum: format!("{checksum:016x}"),
         })
     }
+}
+
+/// The permission bits a new directory gets under this process's umask, as a mask of what is
+/// removed (the umask is read from `/proc`, never changed; 022 when it cannot be read).
+fn current_umask_mask() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("Umask:"))
+                .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        })
+        .unwrap_or(0o022)
 }
 
 fn lock(dir: &Path) -> Result<WriteLock, IndexError> {

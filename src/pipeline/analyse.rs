@@ -175,6 +175,13 @@ impl Dedup {
             });
             // Returning early drops `batches`, which stops the reader.
             for batch in batches {
+                // An input that could not be read to its end fails the run (a set that keeps
+                // going past broken inputs never yields one).
+                if let Some(Frame::Failed(failure)) =
+                    batch.iter().find(|f| matches!(f, Frame::Failed(_)))
+                {
+                    return Err(Error::InputFailed(failure.clone()));
+                }
                 each(batch, counter.load(Ordering::Relaxed))?;
             }
             Ok(())
@@ -183,9 +190,9 @@ impl Dedup {
 
     /// Stage A for one frame: parse, normalize, hash the normalized text, shingle.
     pub(super) fn prepare(&self, parser: &Parser, frame: &Frame) -> Prepared {
-        let record = match frame {
-            Frame::Rejected(rejection) => return Prepared::Rejected(rejection.clone()),
-            Frame::Record(record) => record,
+        let record = match frame.record() {
+            Ok(record) => record,
+            Err(rejection) => return Prepared::Rejected(rejection),
         };
         let doc = match parser.parse(record) {
             Ok(doc) => doc,

@@ -299,14 +299,16 @@ impl Dedup {
     }
 
     /// Pass 3: frame the inputs again and hand every kept record to the sink, in input order.
+    /// Returns how many records it handed over.
     pub(super) fn write_kept(
         &self,
         inputs: &mut InputSet,
         docs: &DocTable,
         removed: &[bool],
         sink: &mut dyn Sink,
-    ) -> Result<(), Error> {
+    ) -> Result<u64, Error> {
         let mut doc = 0usize;
+        let mut written = 0u64;
         self.for_each_batch(inputs, |batch, _| {
             for frame in &batch {
                 if doc >= docs.states.len() {
@@ -321,6 +323,7 @@ impl Dedup {
                         origin: &record.origin,
                         bytes: &record.bytes,
                     })?;
+                    written += 1;
                 }
                 doc += 1;
             }
@@ -329,6 +332,6 @@ impl Dedup {
         if doc != docs.states.len() {
             return Err(Error::InputChanged);
         }
-        Ok(())
+        Ok(written)
     }
 }

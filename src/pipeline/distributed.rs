@@ -258,10 +258,14 @@ impl Dedup {
                 first = result;
             }
         }
-        Ok(first.map(|mut r| {
-            r.summary.finish(started);
-            r
-        }))
+        let Some(mut result) = first else {
+            return Ok(None);
+        };
+        // The workers count what they read, rejected and removed; kept is what remains.
+        let s = &mut result.summary;
+        s.kept = s.docs_read - s.rejected - s.exact_duplicates - s.near_duplicates;
+        s.finish(started)?;
+        Ok(Some(result))
     }
 
     /// One worker's whole run.
@@ -985,6 +989,9 @@ impl Dedup {
         let mut writer = PartWriter::create(part)?;
         let mut positions = Positions::new(starts);
         for frame in set.frames() {
+            if let Frame::Failed(failure) = frame {
+                return Err(Error::InputFailed(failure));
+            }
             let position = positions.next();
             if keep.contains(&position)
                 && let Frame::Record(record) = frame

@@ -22,6 +22,10 @@ pub struct LinesSummary {
     /// Distinct units repeated in at least `min_docs` documents.
     pub boilerplate_units: u64,
     pub min_docs: u32,
+    /// Rejected records by reason.
+    pub rejected_by_reason: std::collections::BTreeMap<crate::error::RejectKind, u64>,
+    #[serde(flatten)]
+    pub inputs: crate::read::InputReport,
     pub seconds: f64,
 }
 
@@ -75,6 +79,15 @@ impl Dedup {
         inputs: &mut InputSet,
         sink: &mut dyn Sink,
     ) -> Result<LinesSummary, Error> {
+        let mut tallied = Tallied::new(sink);
+        let mut summary = self.strip_all(inputs, &mut tallied)?;
+        summary.inputs = inputs.report().clone();
+        summary.rejected_by_reason = tallied.tally.counts().collect();
+        tallied.tally.check(summary.docs_read)?;
+        Ok(summary)
+    }
+
+    fn strip_all(&self, inputs: &mut InputSet, sink: &mut dyn Sink) -> Result<LinesSummary, Error> {
         let started = Instant::now();
         let options = self.strip.unwrap_or_default();
         let counter = self.count_units(inputs, options)?;
@@ -91,11 +104,9 @@ impl Dedup {
             let rewritten: Vec<Rewritten> = batch
                 .par_iter()
                 .map(|frame| {
-                    let record = match frame {
-                        Frame::Rejected(rejection) => {
-                            return Rewritten::Rejected(rejection.clone());
-                        }
-                        Frame::Record(record) => record,
+                    let record = match frame.record() {
+                        Ok(record) => record,
+                        Err(rejection) => return Rewritten::Rejected(rejection),
                     };
                     let rejected = |reason| {
                         Rewritten::Rejected(Rejection {

@@ -43,7 +43,7 @@ use crate::normalize::{NormalizeOptions, Normalizer};
 use crate::read::{Fields, Frame, InputSet, Location, Parser, Record};
 use crate::report::{
     ClusterReport, DocId, DuplicateKind, KeptRecord, MemberReport, Progress, Removal, Role, Sink,
-    Summary,
+    Summary, Tallied,
 };
 use crate::shingle::{ShingleKind, Shingler};
 use crate::verify::{
@@ -365,6 +365,17 @@ impl DocTable {
         &self.id_bytes[start..self.id_ends[doc]]
     }
 
+    /// Documents (not rejected) whose id an earlier document already had: hashes of the ids,
+    /// sorted for the count, then dropped.
+    fn duplicate_ids(&self) -> u64 {
+        let mut hashes: Vec<u64> = (0..self.states.len())
+            .filter(|&doc| self.states[doc] != DocState::Rejected)
+            .map(|doc| xxhash_rust::xxh3::xxh3_64(self.id(doc).as_bytes()))
+            .collect();
+        hashes.sort_unstable();
+        hashes.windows(2).filter(|w| w[0] == w[1]).count() as u64
+    }
+
     fn slot(&self, doc: usize) -> Option<u32> {
         match self.states[doc] {
             DocState::Unique(slot) | DocState::Exact(slot) => Some(slot),
@@ -551,8 +562,24 @@ impl Dedup {
         Ok(self.run_with(inputs, RunOptions::default(), sink)?.summary)
     }
 
-    /// Runs all passes over `inputs` with `options`, reporting to `sink`.
+    /// Runs all passes over `inputs` with `options`, reporting to `sink`. Fails when an input
+    /// cannot be read to its end (unless the input set keeps going), and when every record was
+    /// rejected.
     pub fn run_with(
+        &self,
+        inputs: &mut InputSet,
+        options: RunOptions<'_>,
+        sink: &mut dyn Sink,
+    ) -> Result<RunOutput, Error> {
+        let mut tallied = Tallied::new(sink);
+        let mut output = self.run_all(inputs, options, &mut tallied)?;
+        output
+            .summary
+            .record_inputs(inputs.report(), &tallied.tally)?;
+        Ok(output)
+    }
+
+    fn run_all(
         &self,
         inputs: &mut InputSet,
         options: RunOptions<'_>,
@@ -563,8 +590,8 @@ impl Dedup {
             self.check_index(index)?;
         }
         if let Some(counted) = self.counted(inputs)? {
-            let mut output = counted.run_with(inputs, options, sink)?;
-            output.summary.finish(started);
+            let mut output = counted.run_all(inputs, options, sink)?;
+            output.summary.seconds = started.elapsed().as_secs_f64();
             return Ok(output);
         }
         let for_index = options.collect_kept || !options.against.is_empty();
@@ -573,11 +600,18 @@ impl Dedup {
         summary.boilerplate_units_removed = analysis.stripped.0;
         summary.boilerplate_bytes_removed = analysis.stripped.1;
         summary.bytes_read = analysis.bytes_read;
+        summary.duplicate_ids = analysis.docs.duplicate_ids();
         let decided = self.cluster(inputs, &analysis, tables, options, sink, &mut summary)?;
-        if sink.wants_kept_records() {
-            self.write_kept(inputs, &analysis.docs, &decided.removed, sink)?;
-        }
         let docs = &analysis.docs;
+        summary.kept = if sink.wants_kept_records() {
+            self.write_kept(inputs, docs, &decided.removed, sink)?
+        } else {
+            docs.states
+                .iter()
+                .zip(&decided.removed)
+                .filter(|(state, removed)| **state != DocState::Rejected && !**removed)
+                .count() as u64
+        };
         summary.docs_read = docs.states.len() as u64;
         summary.rejected = docs
             .states
@@ -589,7 +623,7 @@ impl Dedup {
             .iter()
             .filter(|s| **s == DocState::Empty)
             .count() as u64;
-        summary.finish(started);
+        summary.finish(started)?;
         Ok(RunOutput {
             summary,
             kept: decided.kept,
@@ -604,9 +638,20 @@ impl Dedup {
         inputs: &mut InputSet,
         sink: &mut dyn Sink,
     ) -> Result<(Summary, SegmentData), Error> {
+        let mut tallied = Tallied::new(sink);
+        let (mut summary, segment) = self.segment_all(inputs, &mut tallied)?;
+        summary.record_inputs(inputs.report(), &tallied.tally)?;
+        Ok((summary, segment))
+    }
+
+    fn segment_all(
+        &self,
+        inputs: &mut InputSet,
+        sink: &mut dyn Sink,
+    ) -> Result<(Summary, SegmentData), Error> {
         let started = Instant::now();
         if let Some(counted) = self.counted(inputs)? {
-            return counted.index_segment(inputs, sink);
+            return counted.segment_all(inputs, sink);
         }
         let (analysis, tables) = self.analyse(inputs, true, sink)?;
         let keys = tables
@@ -617,13 +662,16 @@ impl Dedup {
         let segment = self.segment_of_kept(&analysis, &keys, &removed);
         let mut summary = Summary::empty(self.params, self.num_perm(), self.threshold);
         summary.bytes_read = analysis.bytes_read;
+        summary.duplicate_ids = analysis.docs.duplicate_ids();
         let states = &analysis.docs.states;
         summary.docs_read = states.len() as u64;
         let count = |f: &dyn Fn(&DocState) -> bool| states.iter().filter(|s| f(s)).count() as u64;
         summary.rejected = count(&|s| *s == DocState::Rejected);
         summary.empty = count(&|s| *s == DocState::Empty);
         summary.exact_duplicates = count(&|s| matches!(s, DocState::Exact(_)));
-        summary.finish(started);
+        // Kept: the documents stored in the segment, and the empty ones (kept, never stored).
+        summary.kept = segment.len() as u64 + summary.empty;
+        summary.finish(started)?;
         Ok((summary, segment))
     }
 

@@ -148,6 +148,12 @@ pub struct CorpusStats {
     pub num_perm: usize,
     pub num_bands: usize,
     pub rows_per_band: usize,
+    /// Documents whose id an earlier document already had.
+    pub duplicate_ids: u64,
+    /// Rejected records by reason.
+    pub rejected_by_reason: std::collections::BTreeMap<crate::error::RejectKind, u64>,
+    #[serde(flatten)]
+    pub inputs: crate::read::InputReport,
     pub bytes_read: u64,
     pub seconds: f64,
 }
@@ -246,6 +252,20 @@ impl Dedup {
     /// Profiles `inputs` in one read. Bands × rows come from this deduplicator (build it with the
     /// lowest threshold of `options`); cluster sizes and top clusters are at its threshold.
     pub fn stats(
+        &self,
+        inputs: &mut InputSet,
+        options: &StatsOptions,
+        sink: &mut dyn Sink,
+    ) -> Result<CorpusStats, Error> {
+        let mut tallied = Tallied::new(sink);
+        let mut stats = self.profile_all(inputs, options, &mut tallied)?;
+        stats.inputs = inputs.report().clone();
+        stats.rejected_by_reason = tallied.tally.counts().collect();
+        tallied.tally.check(stats.docs_read)?;
+        Ok(stats)
+    }
+
+    fn profile_all(
         &self,
         inputs: &mut InputSet,
         options: &StatsOptions,
@@ -379,6 +399,9 @@ impl Dedup {
             num_perm: self.num_perm(),
             num_bands: self.params.num_bands,
             rows_per_band: self.params.rows_per_band,
+            duplicate_ids: docs.duplicate_ids(),
+            rejected_by_reason: Default::default(),
+            inputs: Default::default(),
             bytes_read: analysis.bytes_read,
             seconds: started.elapsed().as_secs_f64(),
         })

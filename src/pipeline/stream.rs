@@ -124,6 +124,20 @@ impl Dedup {
         options: RunOptions<'_>,
         sink: &mut dyn Sink,
     ) -> Result<RunOutput, Error> {
+        let mut tallied = Tallied::new(sink);
+        let mut output = self.stream_all(inputs, options, &mut tallied)?;
+        output
+            .summary
+            .record_inputs(inputs.report(), &tallied.tally)?;
+        Ok(output)
+    }
+
+    fn stream_all(
+        &self,
+        inputs: &mut InputSet,
+        options: RunOptions<'_>,
+        sink: &mut dyn Sink,
+    ) -> Result<RunOutput, Error> {
         let started = Instant::now();
         if self.keep != KeepPolicy::First {
             return Err(Error::Config(ConfigError::StreamKeep));
@@ -180,6 +194,11 @@ impl Dedup {
                         Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
                     }
                 }
+                if let Some(Frame::Failed(failure)) =
+                    batch.iter().find(|f| matches!(f, Frame::Failed(_)))
+                {
+                    return Err(Error::InputFailed(failure.clone()));
+                }
                 let signed: Vec<Signed> = batch
                     .par_iter()
                     .map(|frame| self.sign_one(&parser, frame))
@@ -208,7 +227,7 @@ impl Dedup {
         })?;
         self.report_stream_clusters(&online, options.against, sink, &mut summary)?;
         summary.docs_read = position;
-        summary.finish(started);
+        summary.finish(started)?;
         Ok(RunOutput {
             summary,
             kept: online.segment,
@@ -271,6 +290,7 @@ impl Dedup {
         };
         if signature.is_empty() {
             summary.empty += 1;
+            summary.kept += 1;
             return self.keep_record(record, position, sink);
         }
         // Exact copies first, then near copies; this run's kept documents before indexed ones.
@@ -330,6 +350,7 @@ impl Dedup {
 
         let Some((target, similarity, kind)) = found else {
             online.keep(&id, position, text_hash, &signature, &keys);
+            summary.kept += 1;
             return self.keep_record(record, position, sink);
         };
         match kind {

@@ -13,6 +13,7 @@
 //! (writing the kept records) reads the very same bytes.
 
 use std::borrow::Cow;
+use std::collections::BTreeSet;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, Write};
@@ -22,7 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 
-use crate::error::{ConfigError, Origin, RejectReason, Rejection};
+use crate::error::{ConfigError, Error, InputFailure, Origin, RejectReason, Rejection};
 
 mod pieces;
 
@@ -127,20 +128,66 @@ impl RecordReader {
 pub enum Frame {
     Record(Record),
     Rejected(Rejection),
+    /// An input could not be opened or read to its end. Reading stops here unless the set keeps
+    /// going past broken inputs ([`InputSet::keep_going`]), in which case the failure is recorded
+    /// ([`InputSet::report`]) and never yielded.
+    Failed(InputFailure),
 }
 
-/// The ordered inputs of one run, and the spool that lets standard input be read twice.
+impl Frame {
+    /// The record, or why there is none. Passes stop at a failed input before its frame is
+    /// processed; should one get this far, it reads as an unreadable record.
+    pub fn record(&self) -> Result<&Record, Rejection> {
+        match self {
+            Frame::Record(record) => Ok(record),
+            Frame::Rejected(rejection) => Err(rejection.clone()),
+            Frame::Failed(failure) => Err(Rejection {
+                origin: Origin {
+                    file: failure.file.clone(),
+                    line: 0,
+                },
+                reason: RejectReason::Unreadable(failure.reason.clone()),
+            }),
+        }
+    }
+}
+
+/// The ordered inputs of one run, and the spools that let streams (stdin, pipes) be read twice.
 #[derive(Debug)]
 pub struct InputSet {
     inputs: Vec<Input>,
     format: Format,
     max_doc_bytes: usize,
-    stdin_spool: Option<File>,
-    stdin_consumed: bool,
-    /// Whether stdin is copied to a temporary file so that a later pass can read it again.
-    spool_stdin: bool,
+    /// Per input: the copy of a stream input made while it was first read.
+    spools: Vec<Option<File>>,
+    /// Per input: whether a stream input has been read once.
+    consumed: Vec<bool>,
+    /// Whether streams are copied to a temporary file so that a later pass can read them again.
+    spool_streams: bool,
     /// When set, passes read only these pieces (one worker's share of a distributed run).
     pieces: Option<Vec<Piece>>,
+    /// Go on past an input that cannot be opened or read to its end (recording it).
+    keep_going: bool,
+    /// Files that are never read as documents of a directory input (the run's own outputs).
+    exclude: Vec<PathBuf>,
+    /// Per input of the files format that is a directory: its files, listed once.
+    listings: Vec<Option<Arc<Vec<PathBuf>>>>,
+    /// What reading found besides records: skipped byte-order marks, incomplete inputs.
+    report: InputReport,
+    /// (input, file within a directory input) of every byte-order mark skipped, counted once.
+    marks_seen: BTreeSet<(usize, usize)>,
+    /// Inputs whose failure is recorded, counted once.
+    failed_seen: BTreeSet<usize>,
+}
+
+/// What reading the inputs found besides their records.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct InputReport {
+    /// Inputs (or files of a directory input) that began with a UTF-8 byte-order mark, which was
+    /// skipped.
+    pub byte_order_marks: u64,
+    /// Inputs that could not be opened or read to their end, when the run kept going past them.
+    pub incomplete_inputs: Vec<InputFailure>,
 }
 
 impl InputSet {
@@ -159,15 +206,40 @@ impl InputSet {
         if max_doc_bytes == 0 {
             return Err(ConfigError::MaxDocBytes);
         }
+        let count = inputs.len();
         Ok(InputSet {
             inputs,
             format,
             max_doc_bytes,
-            stdin_spool: None,
-            stdin_consumed: false,
-            spool_stdin: true,
+            spools: (0..count).map(|_| None).collect(),
+            consumed: vec![false; count],
+            spool_streams: true,
             pieces: None,
+            keep_going: false,
+            exclude: Vec::new(),
+            listings: vec![None; count],
+            report: InputReport::default(),
+            marks_seen: BTreeSet::new(),
+            failed_seen: BTreeSet::new(),
         })
+    }
+
+    /// Go on past an input that cannot be opened or read to its end: the records read from it
+    /// count, the failure is recorded in [`InputSet::report`] and the next input is read.
+    /// Without it (the default), such an input ends the pass with a [`Frame::Failed`].
+    pub fn keep_going(mut self, keep_going: bool) -> Self {
+        self.keep_going = keep_going;
+        self
+    }
+
+    /// Paths never read as documents of a directory input (the run's own outputs, which may be
+    /// written inside it). Temporary files of neardup (`.neardup-*`) are never read either.
+    pub fn exclude(mut self, paths: impl IntoIterator<Item = PathBuf>) -> Self {
+        self.exclude = paths
+            .into_iter()
+            .map(|p| crate::output::resolved(&p))
+            .collect();
+        self
     }
 
     pub fn inputs(&self) -> &[Input] {
@@ -178,97 +250,195 @@ impl InputSet {
         self.format
     }
 
-    /// Total size in bytes of the inputs as stored, when every input is a regular file.
+    /// What reading has found so far besides records.
+    pub fn report(&self) -> &InputReport {
+        &self.report
+    }
+
+    /// Whether input `index` is a stream (stdin, a pipe, a device, a socket): read once, in
+    /// order, and spooled when a later pass needs it again.
+    fn is_stream(&self, index: usize) -> bool {
+        match &self.inputs[index] {
+            Input::Stdin => true,
+            Input::Path(p) => std::fs::metadata(p).is_ok_and(|m| !m.is_file() && !m.is_dir()),
+        }
+    }
+
+    /// Checks every input before any work: that it exists, is of the right kind (a directory only
+    /// for the files format) and can be opened (streams are not opened: a named pipe would block
+    /// until its writer comes). Fails on the first bad input, or, when keeping going, records
+    /// every bad input and returns `Ok`.
+    pub fn check(&mut self) -> Result<(), Error> {
+        for index in 0..self.inputs.len() {
+            let Input::Path(path) = self.inputs[index].clone() else {
+                continue;
+            };
+            let failure = |reason: String| InputFailure {
+                file: path.display().to_string(),
+                records_read: 0,
+                reason,
+            };
+            let problem = match std::fs::metadata(&path) {
+                Err(e) => Some(failure(io_reason(&e))),
+                Ok(m) if m.is_dir() && self.format != Format::Files => Some(failure(
+                    "is a directory (a directory of documents, one per file, is read with the files format)"
+                        .to_string(),
+                )),
+                Ok(m) if m.is_dir() => match self.listing(index) {
+                    Ok(_) => None,
+                    Err(e) => Some(failure(io_reason(&e))),
+                },
+                Ok(m) if m.is_file() => match File::open(&path) {
+                    Ok(_) => None,
+                    Err(e) => Some(failure(io_reason(&e))),
+                },
+                Ok(_) => None,
+            };
+            if let Some(problem) = problem {
+                self.failed(index, problem)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a failed input when keeping going; otherwise returns it as the run's error.
+    fn failed(&mut self, index: usize, failure: InputFailure) -> Result<(), Error> {
+        match self.record_failure(index, failure) {
+            None => Ok(()),
+            Some(failure) => Err(Error::InputFailed(failure)),
+        }
+    }
+
+    /// Records a failed input when keeping going (once per input) and returns `None`; otherwise
+    /// gives the failure back.
+    fn record_failure(&mut self, index: usize, failure: InputFailure) -> Option<InputFailure> {
+        if !self.keep_going {
+            return Some(failure);
+        }
+        if self.failed_seen.insert(index) {
+            self.report.incomplete_inputs.push(failure);
+        }
+        None
+    }
+
+    /// The files of directory input `index`, sorted, listed once for every pass, without the
+    /// run's own outputs and temporary files.
+    fn listing(&mut self, index: usize) -> io::Result<Arc<Vec<PathBuf>>> {
+        if let Some(files) = &self.listings[index] {
+            return Ok(files.clone());
+        }
+        let Input::Path(root) = &self.inputs[index] else {
+            return Ok(Arc::new(Vec::new()));
+        };
+        let mut files = walk_files(root)?;
+        if !self.exclude.is_empty() {
+            files.retain(|f| !self.exclude.contains(&crate::output::resolved(f)));
+        }
+        let files = Arc::new(files);
+        self.listings[index] = Some(files.clone());
+        Ok(files)
+    }
+
+    /// Total size in bytes of the inputs as stored, when every input is a regular file or directory.
     pub fn total_bytes(&self) -> Option<u64> {
         let mut total = 0;
-        for input in &self.inputs {
+        for (index, input) in self.inputs.iter().enumerate() {
             match input {
-                Input::Stdin => return None,
-                Input::Path(p) => total += dir_or_file_size(p)?,
+                Input::Path(p) if !self.is_stream(index) => total += dir_or_file_size(p)?,
+                _ => return None,
             }
         }
         Some(total)
     }
 
-    /// Opens every path input for reading records back by [`Location`].
+    /// Opens every regular-file input for reading records back by [`Location`] (streams and
+    /// directories are not opened: their records have no location).
     pub fn record_reader(&self) -> RecordReader {
         RecordReader {
             files: self
                 .inputs
                 .iter()
                 .map(|input| match input {
-                    Input::Path(p) => File::open(p).ok(),
-                    Input::Stdin => None,
+                    Input::Path(p) if std::fs::metadata(p).is_ok_and(|m| m.is_file()) => {
+                        File::open(p).ok()
+                    }
+                    _ => None,
                 })
                 .collect(),
         }
     }
 
-    /// Starts a pass over all inputs. The first pass over stdin spools it; later passes replay the spool.
+    /// Starts a pass over all inputs. The first pass over a stream spools it; later passes replay
+    /// the spool.
     pub fn frames(&mut self) -> Frames<'_> {
         Frames {
             set: self,
             next_input: 0,
             current: None,
             bytes_read: Arc::new(AtomicU64::new(0)),
+            stopped: false,
         }
     }
 
-    fn open(&mut self, index: usize, counter: &Arc<AtomicU64>) -> Result<Source, RejectReason> {
-        let unreadable = |e: io::Error| RejectReason::Unreadable(e.to_string());
+    /// The reader of stream input `index`: the stream itself the first time (copied to a spool
+    /// when streams are spooled), the spool afterwards.
+    fn open_stream(&mut self, index: usize) -> io::Result<Box<dyn Read + Send>> {
+        if self.consumed[index] {
+            let mut spool = self.spools[index]
+                .as_ref()
+                .ok_or_else(|| io::Error::other("was already read (a single-pass run)"))?
+                .try_clone()?;
+            spool.rewind()?;
+            return Ok(Box::new(spool));
+        }
+        let stream: Box<dyn Read + Send> = match &self.inputs[index] {
+            Input::Stdin => Box::new(io::stdin()),
+            Input::Path(p) => Box::new(File::open(p)?),
+        };
+        self.consumed[index] = true;
+        if !self.spool_streams {
+            return Ok(stream);
+        }
+        let spool = tempfile::tempfile()?;
+        let writer = spool.try_clone()?;
+        self.spools[index] = Some(spool);
+        Ok(Box::new(Tee {
+            inner: stream,
+            copy: io::BufWriter::new(writer),
+        }))
+    }
+
+    fn open(&mut self, index: usize, counter: &Arc<AtomicU64>) -> io::Result<Source> {
         let name = self.inputs[index].display_name();
+        let stream = self.is_stream(index);
         let raw: Box<dyn Read + Send> = match &self.inputs[index] {
-            Input::Stdin => {
-                if self.stdin_consumed {
-                    let mut spool = self
-                        .stdin_spool
-                        .as_ref()
-                        .ok_or_else(|| {
-                            RejectReason::Unreadable(
-                                "stdin was already read (single-pass input)".into(),
-                            )
-                        })?
-                        .try_clone()
-                        .map_err(unreadable)?;
-                    spool.rewind().map_err(unreadable)?;
-                    Box::new(spool)
-                } else if !self.spool_stdin {
-                    self.stdin_consumed = true;
-                    Box::new(io::stdin())
-                } else {
-                    let spool = tempfile::tempfile().map_err(unreadable)?;
-                    let writer = spool.try_clone().map_err(unreadable)?;
-                    self.stdin_spool = Some(spool);
-                    self.stdin_consumed = true;
-                    Box::new(Tee {
-                        inner: io::stdin(),
-                        copy: io::BufWriter::new(writer),
-                    })
-                }
-            }
+            _ if stream => self.open_stream(index)?,
             Input::Path(p) => {
                 if self.format == Format::Files && p.is_dir() {
-                    let files = walk_files(p).map_err(unreadable)?;
+                    let root = p.clone();
+                    let files = self.listing(index)?;
                     return Ok(Source::Dir {
-                        root: p.clone(),
+                        root,
                         files,
                         next: 0,
+                        marked: None,
                     });
                 }
-                Box::new(File::open(p).map_err(unreadable)?)
+                Box::new(File::open(p)?)
             }
+            Input::Stdin => unreachable!("stdin is a stream"),
         };
         let counted = Counting {
             inner: raw,
             counter: counter.clone(),
         };
-        let (reader, compressed) =
-            decompress(BufReader::with_capacity(1 << 16, counted)).map_err(unreadable)?;
-        let seekable = !compressed && matches!(self.inputs[index], Input::Path(_));
+        let (reader, compressed) = decompress(BufReader::with_capacity(1 << 16, counted))?;
+        let seekable = !compressed && !stream;
         Ok(match self.format {
             Format::Files => Source::WholeFile {
                 name,
                 reader: Some(reader),
+                marked: false,
             },
             Format::Jsonl | Format::Lines => Source::Lines {
                 name,
@@ -277,8 +447,25 @@ impl InputSet {
                 position: 0,
                 input: seekable.then_some(index as u32),
                 end: None,
+                marked: false,
             },
         })
+    }
+
+    /// Notes a byte-order mark skipped at the start of input `index` (file `file` of a directory).
+    fn mark_skipped(&mut self, index: usize, file: usize) {
+        if self.marks_seen.insert((index, file)) {
+            self.report.byte_order_marks += 1;
+        }
+    }
+}
+
+/// The reason of an I/O error, as shown to people (without the OS error code).
+fn io_reason(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::NotFound => "no such file or directory".to_string(),
+        io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        _ => e.to_string(),
     }
 }
 
@@ -286,8 +473,11 @@ impl InputSet {
 pub struct Frames<'a> {
     set: &'a mut InputSet,
     next_input: usize,
-    current: Option<Source>,
+    /// The input being read (its number) and its source.
+    current: Option<(usize, Source)>,
     bytes_read: Arc<AtomicU64>,
+    /// Set once a failed input has been yielded: the pass ends there.
+    stopped: bool,
 }
 
 impl Frames<'_> {
@@ -319,12 +509,23 @@ impl Frames<'_> {
         }
         out.len() > start
     }
+
+    /// A failed input: recorded (and skipped) when the set keeps going, otherwise the last frame
+    /// of the pass.
+    fn fail(&mut self, index: usize, failure: InputFailure) -> Option<Frame> {
+        let failure = self.set.record_failure(index, failure)?;
+        self.stopped = true;
+        Some(Frame::Failed(failure))
+    }
 }
 
 impl Iterator for Frames<'_> {
     type Item = Frame;
 
     fn next(&mut self) -> Option<Frame> {
+        if self.stopped {
+            return None;
+        }
         loop {
             if self.current.is_none() {
                 // With pieces, `next_input` counts pieces.
@@ -346,25 +547,43 @@ impl Iterator for Frames<'_> {
                     None => self.set.open(index, &counter),
                 };
                 match opened {
-                    Ok(source) => self.current = Some(source),
-                    Err(reason) => {
-                        let file = self.set.inputs[index].display_name();
-                        return Some(Frame::Rejected(Rejection {
-                            origin: Origin { file, line: 0 },
-                            reason,
-                        }));
+                    Ok(source) => self.current = Some((index, source)),
+                    Err(e) => {
+                        let failure = InputFailure {
+                            file: self.set.inputs[index].display_name(),
+                            records_read: 0,
+                            reason: io_reason(&e),
+                        };
+                        match self.fail(index, failure) {
+                            Some(frame) => return Some(frame),
+                            None => continue,
+                        }
                     }
                 }
             }
             let max = self.set.max_doc_bytes;
-            let source = self.current.as_mut().expect("set above");
-            match source.next_frame(max, &self.bytes_read) {
+            let (index, source) = self.current.as_mut()?;
+            let index = *index;
+            let frame = source.next_frame(max, &self.bytes_read);
+            if let Some(file) = source.take_mark() {
+                self.set.mark_skipped(index, file);
+            }
+            match frame {
+                Some(Frame::Failed(failure)) => {
+                    self.current = None;
+                    if let Some(frame) = self.fail(index, failure) {
+                        return Some(frame);
+                    }
+                }
                 Some(frame) => return Some(frame),
                 None => self.current = None,
             }
         }
     }
 }
+
+/// The UTF-8 byte-order mark, skipped at the start of an input.
+const BOM: &[u8] = b"\xef\xbb\xbf";
 
 enum Source {
     Lines {
@@ -377,19 +596,34 @@ enum Source {
         input: Option<u32>,
         /// Where a piece of a file ends: no line starts at or after it.
         end: Option<u64>,
+        /// Set when a byte-order mark was just skipped.
+        marked: bool,
     },
     WholeFile {
         name: String,
         reader: Option<Box<dyn BufRead + Send>>,
+        marked: bool,
     },
     Dir {
         root: PathBuf,
-        files: Vec<PathBuf>,
+        files: Arc<Vec<PathBuf>>,
         next: usize,
+        /// The file whose byte-order mark was just skipped.
+        marked: Option<usize>,
     },
 }
 
 impl Source {
+    /// Which file of the input just had its byte-order mark skipped (0 unless a directory).
+    fn take_mark(&mut self) -> Option<usize> {
+        match self {
+            Source::Lines { marked, .. } | Source::WholeFile { marked, .. } => {
+                std::mem::take(marked).then_some(0)
+            }
+            Source::Dir { marked, .. } => marked.take(),
+        }
+    }
+
     fn next_frame(&mut self, max: usize, counter: &Arc<AtomicU64>) -> Option<Frame> {
         match self {
             Source::Lines {
@@ -399,6 +633,7 @@ impl Source {
                 position,
                 input,
                 end,
+                marked,
             } => {
                 if end.is_some_and(|end| *position >= end) {
                     return None;
@@ -409,8 +644,13 @@ impl Source {
                     file: name.clone(),
                     line: *line,
                 };
-                let start = *position;
+                let mut start = *position;
                 let read = read_line_capped(reader.as_mut(), &mut bytes, max, position);
+                if start == 0 && bytes.starts_with(BOM) {
+                    bytes.drain(..BOM.len());
+                    start += BOM.len() as u64;
+                    *marked = true;
+                }
                 match read {
                     Ok(LineRead::Eof) => None,
                     Ok(LineRead::Line) => Some(Frame::Record(Record {
@@ -426,23 +666,43 @@ impl Source {
                         origin: origin(),
                         reason: RejectReason::TooLarge { limit: max },
                     })),
-                    Err(e) => {
-                        let frame = Frame::Rejected(Rejection {
-                            origin: origin(),
-                            reason: RejectReason::Unreadable(e.to_string()),
-                        });
-                        // A broken stream cannot be resumed: end this input after reporting it.
-                        *reader = Box::new(io::empty());
-                        Some(frame)
-                    }
+                    // A broken stream (a truncated or corrupt compressed file, a failing disk)
+                    // cannot be resumed: the input ends here.
+                    Err(e) => Some(Frame::Failed(InputFailure {
+                        file: name.clone(),
+                        records_read: *line - 1,
+                        reason: io_reason(&e),
+                    })),
                 }
             }
-            Source::WholeFile { name, reader } => {
+            Source::WholeFile {
+                name,
+                reader,
+                marked,
+            } => {
                 let reader = reader.take()?;
-                Some(read_whole(name.clone(), reader, max))
+                let (frame, mark) = read_whole(name.clone(), reader, max);
+                *marked = mark;
+                Some(match frame {
+                    Frame::Rejected(Rejection {
+                        reason: RejectReason::Unreadable(reason),
+                        ..
+                    }) => Frame::Failed(InputFailure {
+                        file: name.clone(),
+                        records_read: 0,
+                        reason,
+                    }),
+                    frame => frame,
+                })
             }
-            Source::Dir { root, files, next } => {
+            Source::Dir {
+                root,
+                files,
+                next,
+                marked,
+            } => {
                 let path = files.get(*next)?.clone();
+                let file = *next;
                 *next += 1;
                 let name = display_relative(root, &path);
                 let opened = File::open(&path).and_then(|f| {
@@ -452,14 +712,20 @@ impl Source {
                     }))
                     .map(|(reader, _)| reader)
                 });
+                // One file of a directory is one document: a file that cannot be read is a
+                // rejected document, and the directory goes on.
                 Some(match opened {
-                    Ok(reader) => read_whole(name, reader, max),
+                    Ok(reader) => {
+                        let (frame, mark) = read_whole(name, reader, max);
+                        *marked = mark.then_some(file);
+                        frame
+                    }
                     Err(e) => Frame::Rejected(Rejection {
                         origin: Origin {
                             file: name,
                             line: 0,
                         },
-                        reason: RejectReason::Unreadable(e.to_string()),
+                        reason: RejectReason::Unreadable(io_reason(&e)),
                     }),
                 })
             }
@@ -467,17 +733,29 @@ impl Source {
     }
 }
 
-fn read_whole(name: String, reader: Box<dyn BufRead + Send>, max: usize) -> Frame {
+/// Reads one whole file as one record, skipping a leading byte-order mark (and saying so).
+fn read_whole(name: String, reader: Box<dyn BufRead + Send>, max: usize) -> (Frame, bool) {
     let origin = Origin {
         file: name,
         line: 0,
     };
     let mut bytes = Vec::new();
-    match reader.take(max as u64 + 1).read_to_end(&mut bytes) {
+    let frame = match reader.take(max as u64 + 1).read_to_end(&mut bytes) {
         Ok(_) if bytes.len() > max => Frame::Rejected(Rejection {
             origin,
             reason: RejectReason::TooLarge { limit: max },
         }),
+        Ok(_) if bytes.starts_with(BOM) => {
+            bytes.drain(..BOM.len());
+            return (
+                Frame::Record(Record {
+                    origin,
+                    bytes,
+                    location: None,
+                }),
+                true,
+            );
+        }
         Ok(_) => Frame::Record(Record {
             origin,
             bytes,
@@ -485,9 +763,10 @@ fn read_whole(name: String, reader: Box<dyn BufRead + Send>, max: usize) -> Fram
         }),
         Err(e) => Frame::Rejected(Rejection {
             origin,
-            reason: RejectReason::Unreadable(e.to_string()),
+            reason: RejectReason::Unreadable(io_reason(&e)),
         }),
-    }
+    };
+    (frame, false)
 }
 
 /// The display name of a file found under a `--format files` directory: the directory as given,
@@ -511,6 +790,9 @@ fn walk_files(root: &Path) -> io::Result<Vec<PathBuf>> {
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir)? {
             let entry = entry?;
+            if crate::output::is_temporary_name(&entry.file_name()) {
+                continue;
+            }
             let kind = entry.file_type()?;
             if kind.is_dir() {
                 stack.push(entry.path());
@@ -623,9 +905,9 @@ impl Read for Counting {
     }
 }
 
-/// Copies what it reads from stdin into the spool file.
+/// Copies what it reads from a stream into the spool file.
 struct Tee {
-    inner: io::Stdin,
+    inner: Box<dyn Read + Send>,
     copy: io::BufWriter<File>,
 }
 
@@ -707,16 +989,24 @@ impl Parser {
                 if text.trim().is_empty() {
                     return Err(RejectReason::BlankLine);
                 }
+                let duplicate = std::cell::Cell::new(None);
                 let mut de = serde_json::Deserializer::from_str(text);
                 let picked = PickFields {
                     fields: &self.fields,
+                    duplicate: &duplicate,
                 }
                 .deserialize(&mut de)
-                .and_then(|p| de.end().map(|_| p))
-                .map_err(|e| RejectReason::InvalidJson(e.to_string()))?;
+                .and_then(|p| de.end().map(|_| p));
+                if let Some(field) = duplicate.take() {
+                    return Err(RejectReason::DuplicateField(field));
+                }
+                let picked = picked.map_err(|e| RejectReason::InvalidJson(e.to_string()))?;
                 let text = match picked.text {
                     Picked::Missing => {
-                        return Err(RejectReason::MissingField(self.fields.text.clone()));
+                        return Err(RejectReason::MissingField {
+                            field: self.fields.text.clone(),
+                            present: top_level_keys(text),
+                        });
                     }
                     Picked::Text(t) => t,
                     Picked::Other(_) => {
@@ -725,6 +1015,7 @@ impl Parser {
                 };
                 let id = match picked.id {
                     Picked::Text(t) => t,
+                    // A number, a boolean, an object or an array: its compact JSON text.
                     Picked::Other(v) if !v.is_null() => Cow::Owned(v.to_string()),
                     _ => Cow::Owned(record.origin.to_string()),
                 };
@@ -743,6 +1034,19 @@ impl Parser {
     }
 }
 
+/// The first keys of a JSON object, for saying which fields a record has (at most 12).
+fn top_level_keys(text: &str) -> Vec<String> {
+    const SHOWN: usize = 12;
+    let Ok(map) = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text) else {
+        return Vec::new();
+    };
+    let mut keys: Vec<String> = map.keys().take(SHOWN).cloned().collect();
+    if map.len() > SHOWN {
+        keys.push(format!("… {} more", map.len() - SHOWN));
+    }
+    keys
+}
+
 impl Parser {
     /// The record with its text replaced by `new_text`: for JSON Lines, only the text field's
     /// value is rewritten, every other byte stays; otherwise the record is the text.
@@ -753,15 +1057,24 @@ impl Parser {
         let text = std::str::from_utf8(&record.bytes).map_err(|e| RejectReason::InvalidUtf8 {
             offset: e.valid_up_to(),
         })?;
+        let duplicate = std::cell::Cell::new(None);
         let mut de = serde_json::Deserializer::from_str(text);
         let raw = de::Deserializer::deserialize_map(
             &mut de,
             FindRaw {
                 field: &self.fields.text,
+                duplicate: &duplicate,
             },
-        )
-        .map_err(|e| RejectReason::InvalidJson(e.to_string()))?
-        .ok_or_else(|| RejectReason::MissingField(self.fields.text.clone()))?;
+        );
+        if let Some(field) = duplicate.take() {
+            return Err(RejectReason::DuplicateField(field));
+        }
+        let raw = raw
+            .map_err(|e| RejectReason::InvalidJson(e.to_string()))?
+            .ok_or_else(|| RejectReason::MissingField {
+                field: self.fields.text.clone(),
+                present: top_level_keys(text),
+            })?;
         // The raw value borrows from `text`: its offset there is where to splice.
         let start = raw.as_ptr() as usize - text.as_ptr() as usize;
         let end = start + raw.len();
@@ -774,9 +1087,10 @@ impl Parser {
     }
 }
 
-/// Finds the raw JSON of one field's value in an object.
+/// Finds the raw JSON of one field's value in an object (a field given twice is ambiguous).
 struct FindRaw<'f> {
     field: &'f str,
+    duplicate: &'f std::cell::Cell<Option<String>>,
 }
 
 impl<'de> Visitor<'de> for FindRaw<'_> {
@@ -789,7 +1103,11 @@ impl<'de> Visitor<'de> for FindRaw<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut found = None;
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            if key == self.field && found.is_none() {
+            if key == self.field {
+                if found.is_some() {
+                    self.duplicate.set(Some(key.into_owned()));
+                    return Err(de::Error::custom("duplicate field"));
+                }
                 let raw: &'de serde_json::value::RawValue = map.next_value()?;
                 found = Some(raw.get());
             } else {
@@ -814,8 +1132,11 @@ struct PickedFields<'a> {
 }
 
 /// Deserializes only the fields we need from a JSON object, skipping the rest without building it.
+/// A field it reads that appears twice is ambiguous: it is named in `duplicate` and the object
+/// is refused.
 struct PickFields<'f> {
     fields: &'f Fields,
+    duplicate: &'f std::cell::Cell<Option<String>>,
 }
 
 impl<'de> DeserializeSeed<'de> for PickFields<'_> {
@@ -839,18 +1160,32 @@ impl<'de> Visitor<'de> for PickFields<'_> {
             keep: None,
             group: Picked::Missing,
         };
+        let mut seen = [false; 4];
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            if key == self.fields.text.as_str() {
-                out.text = map.next_value::<StrOrValue>()?.0;
+            let field = if key == self.fields.text.as_str() {
+                0
             } else if key == self.fields.id.as_str() {
-                out.id = map.next_value::<StrOrValue>()?.0;
+                1
             } else if self.fields.group.as_deref() == Some(key.as_ref()) {
-                out.group = map.next_value::<StrOrValue>()?.0;
+                2
             } else if self.fields.keep.as_deref() == Some(key.as_ref()) {
-                let v: serde_json::Value = map.next_value()?;
-                out.keep = v.as_f64();
+                3
             } else {
                 map.next_value::<IgnoredAny>()?;
+                continue;
+            };
+            if std::mem::replace(&mut seen[field], true) {
+                self.duplicate.set(Some(key.into_owned()));
+                return Err(de::Error::custom("duplicate field"));
+            }
+            match field {
+                0 => out.text = map.next_value::<StrOrValue>()?.0,
+                1 => out.id = map.next_value::<StrOrValue>()?.0,
+                2 => out.group = map.next_value::<StrOrValue>()?.0,
+                _ => {
+                    let v: serde_json::Value = map.next_value()?;
+                    out.keep = v.as_f64();
+                }
             }
         }
         Ok(out)
@@ -892,15 +1227,17 @@ impl<'de> de::Deserialize<'de> for StrOrValue<'de> {
             fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
                 Ok(StrOrValue(Picked::Other(serde_json::Value::Null)))
             }
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(StrOrValue(Picked::Other(serde_json::Value::Array(vec![]))))
+            // Objects and arrays are kept whole (an id may be one: it is then written as its
+            // compact JSON text).
+            fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                let value =
+                    de::Deserialize::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+                Ok(StrOrValue(Picked::Other(value)))
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(StrOrValue(Picked::Other(serde_json::Value::Object(
-                    Default::default(),
-                ))))
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                let value =
+                    de::Deserialize::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(StrOrValue(Picked::Other(value)))
             }
         }
         d.deserialize_any(V)
@@ -933,7 +1270,7 @@ mod tests {
         };
         assert!(matches!(
             parser.replace_text(&missing, "y"),
-            Err(RejectReason::MissingField(_))
+            Err(RejectReason::MissingField { .. })
         ));
         let lines = Parser::new(Format::Lines, Fields::default());
         assert_eq!(lines.replace_text(&record, "plain").unwrap(), b"plain");
@@ -987,7 +1324,10 @@ mod tests {
         ));
         assert_eq!(
             p.parse(&record(br#"{"body":"a"}"#)),
-            Err(RejectReason::MissingField("text".into()))
+            Err(RejectReason::MissingField {
+                field: "text".into(),
+                present: vec!["body".into()]
+            })
         );
         assert_eq!(
             p.parse(&record(br#"{"text":5}"#)),
@@ -1046,7 +1386,7 @@ mod tests {
             .frames()
             .filter_map(|f| match f {
                 Frame::Record(r) => Some(r),
-                Frame::Rejected(_) => None,
+                Frame::Rejected(_) | Frame::Failed(_) => None,
             })
             .collect();
         assert_eq!(records.len(), 5);

@@ -10,8 +10,7 @@ use std::io::{self, BufReader, Seek};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use super::{Counting, Format, Input, InputSet, Source};
-use crate::error::RejectReason;
+use super::{Counting, Format, Frame, Input, InputSet, Source};
 
 /// A share of one input for one worker of a distributed run: a byte range of a plain file,
 /// starting at a line, or a whole input (compressed files, directories).
@@ -130,16 +129,17 @@ impl InputSet {
                 lines + u64::from(end > start && last != b'\n')
             }
             _ => {
-                let mut one = InputSet {
-                    inputs: vec![self.inputs[piece.input].clone()],
-                    format: self.format,
-                    max_doc_bytes: self.max_doc_bytes,
-                    stdin_spool: None,
-                    stdin_consumed: false,
-                    spool_stdin: false,
-                    pieces: None,
+                let Ok(one) = InputSet::new(
+                    vec![self.inputs[piece.input].clone()],
+                    self.format,
+                    self.max_doc_bytes,
+                ) else {
+                    return 0;
                 };
-                one.frames().count() as u64
+                let mut one = one.single_pass();
+                one.frames()
+                    .filter(|f| !matches!(f, Frame::Failed(_)))
+                    .count() as u64
             }
         }
     }
@@ -152,7 +152,7 @@ impl InputSet {
     /// Reads stdin once only, without copying it to a temporary file: for a streaming run, which
     /// never reads its input twice (and may read an endless stream).
     pub fn single_pass(mut self) -> Self {
-        self.spool_stdin = false;
+        self.spool_streams = false;
         self
     }
 
@@ -162,13 +162,12 @@ impl InputSet {
         piece: &Piece,
         (start, end): (u64, u64),
         counter: &Arc<AtomicU64>,
-    ) -> Result<Source, RejectReason> {
-        let unreadable = |e: io::Error| RejectReason::Unreadable(e.to_string());
+    ) -> io::Result<Source> {
         let Input::Path(path) = &self.inputs[piece.input] else {
-            return Err(RejectReason::Unreadable("not a file".into()));
+            return Err(io::Error::other("not a file"));
         };
-        let mut file = File::open(path).map_err(unreadable)?;
-        file.seek(io::SeekFrom::Start(start)).map_err(unreadable)?;
+        let mut file = File::open(path)?;
+        file.seek(io::SeekFrom::Start(start))?;
         let counted = Counting {
             inner: Box::new(file),
             counter: counter.clone(),
@@ -180,6 +179,7 @@ impl InputSet {
             position: start,
             input: Some(piece.input as u32),
             end: Some(end),
+            marked: false,
         })
     }
 }
@@ -226,6 +226,7 @@ mod tests {
                 .map(|f| match f {
                     Frame::Record(r) => (r.origin.file, r.origin.line, r.bytes),
                     Frame::Rejected(r) => (r.origin.file, r.origin.line, Vec::new()),
+                    Frame::Failed(f) => (f.file, 0, Vec::new()),
                 })
                 .collect();
         for parts in 1..=7 {
@@ -253,6 +254,7 @@ mod tests {
                     .map(|f| match f {
                         Frame::Record(r) => (r.origin.file, r.origin.line, r.bytes),
                         Frame::Rejected(r) => (r.origin.file, r.origin.line, Vec::new()),
+                        Frame::Failed(f) => (f.file, 0, Vec::new()),
                     })
                     .collect();
                 assert_eq!(frames.len() as u64, *count, "{parts} parts, {piece:?}");
