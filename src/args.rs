@@ -1,33 +1,280 @@
-//! Command-line arguments: what each subcommand takes, and turning settings into a
-//! [`DedupBuilder`].
+//! Command-line arguments: what each subcommand takes, checked as they are parsed, and turning
+//! settings into a [`DedupBuilder`].
+//!
+//! Every value is validated here, at parse time, so that a bad setting stops the run before any
+//! work with a message naming the option and what it accepts (exit code 1, see `main`). Options
+//! with a fixed set of values are [`ValueEnum`]s mapped to the library's types; the others reuse
+//! the library's `FromStr` ([`KeepPolicy`], [`ShingleKind`]) or a parser below.
 
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 use anyhow::{Context, Result};
-use clap::{Args, Parser, Subcommand};
-use neardup::boilerplate::BoilerplateOptions;
+use clap::error::ErrorKind;
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use neardup::boilerplate::{BoilerplateOptions, Unit};
+use neardup::cluster::KeepPolicy;
+use neardup::minhash::MAX_NUM_PERM;
 use neardup::normalize::NormalizeOptions;
 use neardup::output::{Output, PathUse, RunPath};
-use neardup::pipeline::ClusterConfig;
+use neardup::pipeline::{ClusterConfig, MIN_MEMORY};
 use neardup::report::Summary;
-use neardup::{ConfigError, DedupBuilder, Error, Format, Input, InputSet};
+use neardup::shingle::ShingleKind;
+use neardup::verify::Measure;
+use neardup::{ConfigError, DedupBuilder, Error, Format, Input, InputSet, VerifyMode};
 
 use crate::sink::{CliSink, progress_bar, write_json};
+
+/// The end of `neardup --help`: examples, and what the exit code means.
+const TOP_HELP: &str = "\
+Examples:
+  # Remove exact and near duplicates, listing each removal:
+  neardup dedup corpus.jsonl.gz -o kept.jsonl.gz --removed removed.jsonl
+  # How redundant a corpus is, before deciding anything:
+  neardup stats corpus.jsonl.gz
+  # Each command's options and examples: neardup help dedup (or neardup dedup --help)
+
+Exit codes:
+  0  the run completed and every input was read to its end
+  1  a setting is invalid, --strict stopped at a bad record, or another error
+     (e.g. an output cannot be written)
+  2  an input could not be opened or read to its end (no output is committed),
+     or every record was rejected
+  3  a run with --keep-going finished, but some inputs were incomplete
+     (outputs committed)";
+
+const DEDUP_EXAMPLES: &str = "\
+Examples:
+  # Remove exact and near duplicates (Jaccard >= 0.8), listing each removal and its reason:
+  neardup dedup corpus.jsonl.gz -o kept.jsonl.gz --removed removed.jsonl
+  # Plain text, one document per line; a stricter threshold, every candidate pair checked exactly:
+  neardup dedup --format lines docs.txt -o kept.txt --threshold 0.9 --verify exact
+  # A filter from stdin to stdout, each document decided as it arrives:
+  zcat crawl.jsonl.gz | neardup dedup - -o - --mode stream > kept.jsonl
+  # Remove what an earlier release holds, then add this run's kept documents to its index:
+  neardup dedup new.jsonl -o kept.jsonl --against release-index --update";
+
+const CLUSTERS_EXAMPLES: &str = "\
+Examples:
+  # The clusters at Jaccard >= 0.7, largest first, with an HTML page of the run:
+  neardup clusters corpus.jsonl -o clusters.jsonl --threshold 0.7 --report clusters.html
+  # Pages that contain a syndicated story (the smaller text 80% inside the larger):
+  neardup clusters pages.jsonl -o clusters.jsonl --measure containment
+  # Process 0 of 4 on four machines (the same command on each, with its own --process):
+  neardup clusters shards/part-0.jsonl shards/part-1.jsonl -o clusters.jsonl --processes 4 --process 0 --hostfile hosts.txt";
+
+const MERGE_EXAMPLES: &str = "\
+Examples:
+  # After a distributed run, where all the parts are:
+  neardup merge kept.jsonl.part-0000-of-0002 kept.jsonl.part-0001-of-0002 -o kept.jsonl
+  # Parts in any order, as the shell lists them; the merged output compressed:
+  neardup merge clusters.jsonl.part-* -o clusters.jsonl.zst";
+
+const STATS_EXAMPLES: &str = "\
+Examples:
+  # Exact and near-duplicate rates at 0.5, 0.7, 0.8 and 0.9, boilerplate, top clusters:
+  neardup stats corpus.jsonl.gz
+  # Chosen thresholds and the 20 largest clusters, as JSON for a script:
+  neardup stats corpus.jsonl --thresholds 0.6,0.8,0.95 --top 20 --json -q > stats.json
+  # An HTML page of the figures:
+  neardup stats corpus.jsonl --report stats.html";
+
+const LINES_EXAMPLES: &str = "\
+Examples:
+  # Remove lines found in 3 or more documents (menus, footers, cookie notices):
+  neardup lines pages.jsonl -o stripped.jsonl
+  # Paragraphs repeated in 5 or more pages of one site, sites told apart by the url field:
+  neardup lines pages.jsonl -o stripped.jsonl --unit paragraph --min-docs 5 --group-field url";
+
+const INDEX_EXAMPLES: &str = "\
+Examples:
+  # Index a release, add the next one, then deduplicate new data against both:
+  neardup index build release-1.jsonl --index release-index
+  neardup index add release-2.jsonl --index release-index
+  neardup dedup new.jsonl -o kept.jsonl --against release-index";
+
+const INDEX_BUILD_EXAMPLES: &str = "\
+Examples:
+  # An index of a corpus's distinct documents, with this run's detection settings:
+  neardup index build corpus.jsonl.gz --index corpus-index
+  # The settings are the index's from then on (runs against it must use the same):
+  neardup index build corpus.jsonl --index corpus-index --threshold 0.9 --shingle word:3";
+
+const INDEX_ADD_EXAMPLES: &str = "\
+Examples:
+  # Add a new batch as a segment (the index's own settings apply):
+  neardup index add batch-2.jsonl --index corpus-index
+  # Plain text, one document per line:
+  neardup index add --format lines batch-3.txt --index corpus-index";
+
+const INDEX_INFO_EXAMPLES: &str = "\
+Examples:
+  neardup index info --index corpus-index
+  neardup index info --index corpus-index --json";
+
+const INDEX_COMPACT_EXAMPLES: &str = "\
+Examples:
+  # Merge many small segments (one per `index add` or `dedup --update`) into one:
+  neardup index compact --index corpus-index
+  neardup index info --index corpus-index";
 
 #[derive(Parser)]
 #[command(
     name = "neardup",
     version,
-    about = "Fast exact and near-duplicate detection for text corpora"
+    about = "Fast exact and near-duplicate detection for text corpora",
+    after_help = TOP_HELP
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
+impl Cli {
+    /// Checks the settings against each other where one option decides what another may be, so
+    /// that the refusal comes at parse time like any other bad value.
+    pub fn validated(self) -> Result<Cli, clap::Error> {
+        if let Command::Dedup {
+            common,
+            mode: Mode::Stream,
+            distributed,
+            ..
+        } = &self.command
+        {
+            if let Some(setting) = common.detect.needs_batch() {
+                return Err(conflict(
+                    "dedup",
+                    format!(
+                        "--mode stream cannot honour {setting}: a streaming run decides each \
+                         document as it arrives, on the signature estimate, keeping the first copy \
+                         it sees; drop {setting} or use --mode batch"
+                    ),
+                ));
+            }
+            if distributed.given() {
+                return Err(conflict(
+                    "dedup",
+                    "--mode stream cannot be distributed: a distributed run reads its inputs as a \
+                     batch; drop --mode stream or the distributed options",
+                ));
+            }
+        }
+        Ok(self)
+    }
+}
+
+/// A usage error of two settings of `subcommand` that do not go together, shown as clap shows
+/// its own (with the subcommand's usage line).
+fn conflict(subcommand: &str, message: impl std::fmt::Display) -> clap::Error {
+    let mut command = Cli::command();
+    command.build();
+    match command.find_subcommand_mut(subcommand) {
+        Some(sub) => sub.error(ErrorKind::ArgumentConflict, message),
+        None => command.error(ErrorKind::ArgumentConflict, message),
+    }
+}
+
+/// How `dedup` decides (`--mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// Stream when reading only stdin and writing kept records to stdout, with settings a
+    /// streaming run can honour; batch otherwise.
+    Auto,
+    /// Read everything, then decide (clusters, keep policies, exact verification).
+    Batch,
+    /// Decide each document as it arrives, on the signature estimate: first seen wins, kept
+    /// records are written at once.
+    Stream,
+}
+
+/// Input layout (`--format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// One JSON object per line.
+    #[value(alias = "json")]
+    Jsonl,
+    /// One document per line of plain text.
+    #[value(alias = "text")]
+    Lines,
+    /// A directory of text files (walked recursively, in sorted order), one document per file.
+    Files,
+}
+
+impl From<FormatArg> for Format {
+    fn from(format: FormatArg) -> Format {
+        match format {
+            FormatArg::Jsonl => Format::Jsonl,
+            FormatArg::Lines => Format::Lines,
+            FormatArg::Files => Format::Files,
+        }
+    }
+}
+
+/// How candidate pairs are checked (`--verify`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum VerifyArg {
+    /// The signature estimate alone (all that a streaming run uses).
+    #[value(alias = "sig")]
+    Signature,
+    /// Exact Jaccard for pairs whose estimate is near the threshold; reads the inputs once more.
+    Borderline,
+    /// Exact Jaccard for every candidate pair.
+    Exact,
+}
+
+impl From<VerifyArg> for VerifyMode {
+    fn from(verify: VerifyArg) -> VerifyMode {
+        match verify {
+            VerifyArg::Signature => VerifyMode::Signature,
+            VerifyArg::Borderline => VerifyMode::Borderline,
+            VerifyArg::Exact => VerifyMode::Exact,
+        }
+    }
+}
+
+/// What similarity means (`--measure`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MeasureArg {
+    /// |A ∩ B| / |A ∪ B|: the two documents are mostly the same text.
+    Jaccard,
+    /// |A ∩ B| / min(|A|, |B|): the smaller document is mostly inside the larger (syndicated
+    /// stories in pages, excerpts, reprints). Removals name each document's role: copy or
+    /// container.
+    Containment,
+}
+
+impl From<MeasureArg> for Measure {
+    fn from(measure: MeasureArg) -> Measure {
+        match measure {
+            MeasureArg::Jaccard => Measure::Jaccard,
+            MeasureArg::Containment => Measure::Containment,
+        }
+    }
+}
+
+/// What boilerplate is counted in (`--unit`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum UnitArg {
+    /// One line.
+    Line,
+    /// Lines between blank lines.
+    Paragraph,
+}
+
+impl From<UnitArg> for Unit {
+    fn from(unit: UnitArg) -> Unit {
+        match unit {
+            UnitArg::Line => Unit::Line,
+            UnitArg::Paragraph => Unit::Paragraph,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 pub enum Command {
     /// Write the corpus without its duplicates: kept records byte-identical, in input order.
+    #[command(after_help = DEDUP_EXAMPLES)]
     Dedup {
         #[command(flatten)]
         common: Common,
@@ -51,13 +298,14 @@ pub enum Command {
         report: Option<String>,
         #[command(flatten)]
         distributed: DistributedArgs,
-        /// batch: read everything, then decide (clusters, keep policies, exact verification).
-        /// stream: decide each document as it arrives, first seen wins, kept records written at
-        /// once. auto: stream when reading only stdin and writing kept records to stdout.
-        #[arg(long, default_value = "auto")]
-        mode: String,
+        /// How documents are decided. A streaming run cannot honour --verify borderline|exact,
+        /// --keep longest|max:FIELD, --strip-boilerplate or --measure containment: with --mode
+        /// stream they are refused, and --mode auto runs a batch.
+        #[arg(long, value_enum, default_value_t = Mode::Auto)]
+        mode: Mode,
     },
     /// List the clusters of duplicates, largest first, one JSON line each.
+    #[command(after_help = CLUSTERS_EXAMPLES)]
     Clusters {
         #[command(flatten)]
         common: Common,
@@ -73,6 +321,7 @@ pub enum Command {
         distributed: DistributedArgs,
     },
     /// Merge the part files of a distributed run's output, in input order.
+    #[command(after_help = MERGE_EXAMPLES)]
     Merge {
         /// The parts (OUT.part-NNNN-of-NNNN), in any order.
         #[arg(required = true, value_name = "PART")]
@@ -83,13 +332,20 @@ pub enum Command {
     },
     /// How redundant a corpus is, from one read: exact and near-duplicate rates at several
     /// thresholds, boilerplate lines, repetition inside documents, cluster sizes, top clusters.
+    #[command(after_help = STATS_EXAMPLES)]
     Stats {
         #[command(flatten)]
         common: Box<Common>,
-        /// Thresholds to report near-duplicate rates at (LSH is tuned to the lowest).
-        #[arg(long, value_delimiter = ',', default_value = "0.5,0.7,0.8,0.9")]
+        /// Thresholds to report near-duplicate rates at, each in (0, 1] (LSH is tuned to the
+        /// lowest).
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "0.5,0.7,0.8,0.9",
+            value_parser = parse_threshold
+        )]
         thresholds: Vec<f64>,
-        /// Largest clusters listed.
+        /// Largest clusters listed (0 lists none).
         #[arg(long, default_value_t = 10)]
         top: usize,
         /// Print the figures as JSON on stdout (the table still goes to stderr unless -q).
@@ -101,6 +357,7 @@ pub enum Command {
     },
     /// Remove boilerplate lines (or paragraphs) repeated across documents from each text; JSON
     /// records keep every field but the text's value as it was.
+    #[command(after_help = LINES_EXAMPLES)]
     Lines {
         #[command(flatten)]
         input: InputArgs,
@@ -111,42 +368,50 @@ pub enum Command {
         boilerplate: BoilerplateArgs,
     },
     /// Build, extend, inspect or compact a persistent index of documents already seen.
+    #[command(after_help = INDEX_EXAMPLES)]
     Index {
         #[command(subcommand)]
         command: IndexCommand,
     },
 }
 
+/// The help heading of the options of a distributed run.
+const DISTRIBUTED: &str = "Distributed run (several processes or machines)";
+
 /// Running as one of several processes on timely dataflow.
 #[derive(Args)]
 pub struct DistributedArgs {
     /// Worker threads per process of a distributed run (timely's -w).
-    #[arg(long)]
+    #[arg(long, help_heading = DISTRIBUTED, value_parser = parse_threads)]
     pub workers: Option<usize>,
     /// Processes in the run (timely's -n); needs --hostfile when more than one.
-    #[arg(long)]
+    #[arg(long, help_heading = DISTRIBUTED, value_parser = parse_positive)]
     pub processes: Option<usize>,
     /// This process's index, from 0 (timely's -p).
-    #[arg(long)]
+    #[arg(long, help_heading = DISTRIBUTED)]
     pub process: Option<usize>,
     /// One host:port per line, one line per process, in process order (timely's -h).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, help_heading = DISTRIBUTED, value_name = "FILE")]
     pub hostfile: Option<PathBuf>,
     /// Each worker saves its signed records here; a rerun (after a lost process) with the same
     /// inputs and settings loads them instead of signing again.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, help_heading = DISTRIBUTED, value_name = "DIR")]
     pub checkpoint: Option<PathBuf>,
 }
 
 impl DistributedArgs {
+    /// True when any distributed flag was given.
+    pub fn given(&self) -> bool {
+        self.workers.is_some()
+            || self.processes.is_some()
+            || self.process.is_some()
+            || self.hostfile.is_some()
+            || self.checkpoint.is_some()
+    }
+
     /// The cluster, when any distributed flag was given.
     pub fn cluster(&self) -> Result<Option<ClusterConfig>> {
-        if self.workers.is_none()
-            && self.processes.is_none()
-            && self.process.is_none()
-            && self.hostfile.is_none()
-            && self.checkpoint.is_none()
-        {
+        if !self.given() {
             return Ok(None);
         }
         let processes = self.processes.unwrap_or(1);
@@ -186,6 +451,7 @@ pub struct Against {
 #[derive(Subcommand)]
 pub enum IndexCommand {
     /// Create an index in DIR holding every distinct document of INPUT (first copy's id).
+    #[command(after_help = INDEX_BUILD_EXAMPLES)]
     Build {
         #[command(flatten)]
         common: Box<Common>,
@@ -194,6 +460,7 @@ pub enum IndexCommand {
         index: PathBuf,
     },
     /// Append INPUT's distinct documents as a new segment, with the index's own parameters.
+    #[command(after_help = INDEX_ADD_EXAMPLES)]
     Add {
         #[command(flatten)]
         input: InputArgs,
@@ -201,6 +468,7 @@ pub enum IndexCommand {
         index: PathBuf,
     },
     /// Print the index's parameters, segments and counts (checking every checksum).
+    #[command(after_help = INDEX_INFO_EXAMPLES)]
     Info {
         #[arg(long, value_name = "DIR")]
         index: PathBuf,
@@ -209,6 +477,7 @@ pub enum IndexCommand {
         json: bool,
     },
     /// Merge all segments into one.
+    #[command(after_help = INDEX_COMPACT_EXAMPLES)]
     Compact {
         #[arg(long, value_name = "DIR")]
         index: PathBuf,
@@ -218,23 +487,26 @@ pub enum IndexCommand {
 /// How boilerplate is recognized.
 #[derive(Args)]
 pub struct BoilerplateArgs {
-    /// A line (or paragraph) in at least this many documents is boilerplate.
-    #[arg(long, default_value_t = 3)]
+    /// A line (or paragraph) in at least this many documents is boilerplate (at least 2).
+    #[arg(long, default_value_t = 3, value_parser = parse_min_docs)]
     pub min_docs: u32,
-    /// What is counted: line, or paragraph (lines between blank lines).
-    #[arg(long, default_value = "line")]
-    pub unit: String,
+    /// What is counted.
+    #[arg(long, value_enum, default_value_t = UnitArg::Line)]
+    pub unit: UnitArg,
     /// Count per group: the JSON field naming each document's site (a URL counts by its host),
     /// so that only what repeats within one site is boilerplate.
-    #[arg(long, value_name = "FIELD")]
+    #[arg(long, value_name = "FIELD", value_parser = parse_field)]
     pub group_field: Option<String>,
 }
 
 impl BoilerplateArgs {
     pub fn options(&self) -> Result<BoilerplateOptions, ConfigError> {
+        if self.min_docs < 2 {
+            return Err(ConfigError::MinDocs(self.min_docs));
+        }
         Ok(BoilerplateOptions {
             min_docs: self.min_docs,
-            unit: self.unit.parse()?,
+            unit: self.unit.into(),
         })
     }
 
@@ -305,17 +577,17 @@ pub struct InputArgs {
     /// Input files ('-' for stdin), read in order.
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<String>,
-    /// Input layout: jsonl, lines (one document per line) or files (a directory, one document per file).
-    #[arg(long, default_value = "jsonl")]
-    pub format: String,
+    /// Input layout.
+    #[arg(long, value_enum, default_value_t = FormatArg::Jsonl)]
+    pub format: FormatArg,
     /// JSON field holding the text.
-    #[arg(long, default_value = "text")]
+    #[arg(long, default_value = "text", value_parser = parse_field)]
     pub text_field: String,
     /// JSON field holding the id (a record without one is named FILE:LINE).
-    #[arg(long, default_value = "id")]
+    #[arg(long, default_value = "id", value_parser = parse_field)]
     pub id_field: String,
     /// Records larger than this many bytes are rejected without being held in memory.
-    #[arg(long, default_value_t = 64 << 20)]
+    #[arg(long, default_value_t = 64 << 20, value_parser = parse_positive)]
     pub max_doc_bytes: usize,
     /// Rejected records go here, one JSON line each: {"file","line","reason"}.
     #[arg(long, value_name = "FILE")]
@@ -331,8 +603,8 @@ pub struct InputArgs {
     /// code 3.
     #[arg(long)]
     pub keep_going: bool,
-    /// Worker threads (default: one per core).
-    #[arg(long)]
+    /// Worker threads (default: one per core; at most 8 per core, or 64 when that is more).
+    #[arg(long, value_parser = parse_threads)]
     pub threads: Option<usize>,
     /// Print the LSH parameters and their S-curve.
     #[arg(short, long)]
@@ -345,33 +617,32 @@ pub struct InputArgs {
 /// How documents are compared.
 #[derive(Args)]
 pub struct DetectArgs {
-    /// Shingles: word:N (N-word grams) or char:K (K-character grams).
-    #[arg(long, default_value = "word:5")]
-    pub shingle: String,
-    /// Jaccard similarity at or above which documents are duplicates.
-    #[arg(long, default_value_t = 0.8)]
+    /// Shingles: word:N (N-word grams) or char:K (K-character grams), N, K >= 1.
+    #[arg(long, default_value = "word:5", value_name = "word:N|char:K", value_parser = ShingleKind::from_str)]
+    pub shingle: ShingleKind,
+    /// Similarity at or above which documents are duplicates, in (0, 1].
+    #[arg(long, default_value_t = 0.8, value_parser = parse_threshold)]
     pub threshold: f64,
-    /// MinHash permutations per signature.
-    #[arg(long, default_value_t = 128)]
+    /// MinHash permutations per signature (1 to 8192).
+    #[arg(long, default_value_t = 128, value_parser = parse_num_perm)]
     pub num_perm: usize,
     /// LSH bands (with --rows; default: chosen from the threshold).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_positive)]
     pub bands: Option<usize>,
     /// LSH rows per band (with --bands).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_positive)]
     pub rows: Option<usize>,
     /// Seed of the hash functions; the same seed gives the same output.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// How candidate pairs are checked: signature (estimate only), borderline (exact Jaccard for
-    /// pairs whose estimate is near the threshold; reads the inputs once more) or exact (exact
-    /// Jaccard for every candidate pair). Pairs with an indexed document use the estimate.
-    #[arg(long, default_value = "borderline")]
-    pub verify: String,
-    /// Which member of a cluster stays: first, longest, or max:FIELD. A cluster holding an
-    /// indexed document keeps that one.
-    #[arg(long, default_value = "first")]
-    pub keep: String,
+    /// How candidate pairs are checked (default: borderline). Pairs with an indexed document,
+    /// and every pair of a streaming run (--mode stream), use the signature estimate.
+    #[arg(long, value_enum)]
+    pub verify: Option<VerifyArg>,
+    /// Which member of a cluster stays: first, longest (text), or max:FIELD (the largest value of
+    /// a numeric JSON field). A cluster holding an indexed document keeps that one.
+    #[arg(long, default_value = "first", value_name = "first|longest|max:FIELD", value_parser = KeepPolicy::from_str)]
+    pub keep: KeepPolicy,
     /// Skip Unicode NFKC normalization.
     #[arg(long)]
     pub no_nfkc: bool,
@@ -384,21 +655,20 @@ pub struct DetectArgs {
     /// Keep whitespace runs as they are.
     #[arg(long)]
     pub keep_whitespace: bool,
-    /// Memory budget, e.g. 512M or 4G: band tables beyond a quarter of it are spilled to sorted
-    /// runs on disk and merged back; exact checks load at most a quarter of it per round.
-    #[arg(long, value_name = "SIZE")]
-    pub memory: Option<String>,
+    /// Memory budget, e.g. 512M or 4G (at least 1M): band tables beyond a quarter of it are
+    /// spilled to sorted runs on disk and merged back; exact checks load at most a quarter of it
+    /// per round.
+    #[arg(long, value_name = "SIZE", value_parser = parse_memory)]
+    pub memory: Option<u64>,
     /// Where spilled runs go (default: the system's temporary directory).
     #[arg(long, value_name = "DIR")]
     pub temp_dir: Option<PathBuf>,
-    /// What similarity means: jaccard, or containment (the smaller document mostly inside the
-    /// larger: syndicated stories in pages, excerpts, reprints). Removals then name each
-    /// document's role: copy or container.
-    #[arg(long, default_value = "jaccard")]
-    pub measure: String,
-    /// With --measure containment: the largest size ratio of a pair LSH is tuned to find (higher
-    /// finds more, with more candidates to check).
-    #[arg(long, default_value_t = neardup::pipeline::DEFAULT_MAX_SIZE_RATIO)]
+    /// What similarity means.
+    #[arg(long, value_enum, default_value_t = MeasureArg::Jaccard)]
+    pub measure: MeasureArg,
+    /// With --measure containment: the largest size ratio of a pair LSH is tuned to find, a
+    /// finite number >= 1 (higher finds more, with more candidates to check).
+    #[arg(long, default_value_t = neardup::pipeline::DEFAULT_MAX_SIZE_RATIO, value_parser = parse_size_ratio)]
     pub max_size_ratio: f64,
     /// Remove boilerplate lines (see the `lines` command and --min-docs) from each text before
     /// it is compared; written records stay as they were.
@@ -428,15 +698,134 @@ pub fn parse_size(text: &str) -> Result<u64, ConfigError> {
     number.checked_mul(1 << shift).ok_or_else(bad)
 }
 
+/// `--memory`: a size (see [`parse_size`]) of at least 1 MiB.
+fn parse_memory(text: &str) -> Result<u64, ConfigError> {
+    let bytes = parse_size(text)?;
+    if bytes < MIN_MEMORY {
+        return Err(ConfigError::MemoryTooSmall(bytes));
+    }
+    Ok(bytes)
+}
+
+/// A count of at least `min`.
+fn parse_at_least<T: FromStr + PartialOrd + std::fmt::Display>(
+    text: &str,
+    min: T,
+) -> Result<T, String> {
+    match text.parse::<T>() {
+        Ok(value) if value >= min => Ok(value),
+        Ok(value) => Err(format!("must be at least {min}, got {value}")),
+        Err(_) => Err(format!("{text:?} is not a whole number of at least {min}")),
+    }
+}
+
+/// A count of at least 1.
+fn parse_positive(text: &str) -> Result<usize, String> {
+    parse_at_least(text, 1)
+}
+
+/// `--min-docs`: a unit in a single document is not repeated.
+fn parse_min_docs(text: &str) -> Result<u32, String> {
+    let min_docs = parse_at_least(text, 0)?;
+    if min_docs < 2 {
+        return Err(ConfigError::MinDocs(min_docs).to_string());
+    }
+    Ok(min_docs)
+}
+
+/// `--num-perm`: what a MinHash signature can hold.
+fn parse_num_perm(text: &str) -> Result<usize, String> {
+    let num_perm = parse_at_least(text, 0)?;
+    if num_perm == 0 || num_perm > MAX_NUM_PERM {
+        return Err(ConfigError::NumPerm(num_perm).to_string());
+    }
+    Ok(num_perm)
+}
+
+/// The most worker threads a run may start, and the cores it is derived from: 8 per core, and
+/// at least 64. More threads than that only add scheduling and memory.
+pub fn max_threads() -> (usize, usize) {
+    let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+    (cores.saturating_mul(8).max(64), cores)
+}
+
+/// `--threads`, `--workers`: from 1 up to [`max_threads`].
+fn parse_threads(text: &str) -> Result<usize, String> {
+    let threads = parse_at_least(text, 1)?;
+    let (cap, cores) = max_threads();
+    if threads > cap {
+        return Err(format!(
+            "{threads} threads is more than the cap of {cap} (8 per core on this machine's \
+             {cores} cores, and at least 64)"
+        ));
+    }
+    Ok(threads)
+}
+
+/// A similarity threshold: a finite number in (0, 1].
+fn parse_threshold(text: &str) -> Result<f64, String> {
+    let threshold: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number; a threshold lies in (0, 1]"))?;
+    // NaN fails both comparisons.
+    if threshold > 0.0 && threshold <= 1.0 {
+        Ok(threshold)
+    } else {
+        Err(ConfigError::Threshold(threshold).to_string())
+    }
+}
+
+/// `--max-size-ratio`: a finite number of at least 1.
+fn parse_size_ratio(text: &str) -> Result<f64, String> {
+    let ratio: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number; the ratio is a number >= 1"))?;
+    if ratio >= 1.0 && ratio.is_finite() {
+        Ok(ratio)
+    } else {
+        Err(format!("must be a finite number >= 1, got {ratio}"))
+    }
+}
+
+/// A JSON field name: not empty.
+fn parse_field(text: &str) -> Result<String, String> {
+    if text.is_empty() {
+        return Err("a field name cannot be empty".to_string());
+    }
+    Ok(text.to_string())
+}
+
 impl DetectArgs {
+    /// The first setting that only a batch run honours (as the flag that gave it), if any: a
+    /// streaming run decides each document on its signature estimate as it arrives, keeping the
+    /// first copy it sees.
+    pub fn needs_batch(&self) -> Option<String> {
+        if let Some(verify @ (VerifyArg::Borderline | VerifyArg::Exact)) = self.verify {
+            let name = verify.to_possible_value()?.get_name().to_string();
+            return Some(format!("--verify {name}"));
+        }
+        if self.keep != KeepPolicy::First {
+            return Some(format!("--keep {}", self.keep));
+        }
+        if self.strip_boilerplate {
+            return Some("--strip-boilerplate".to_string());
+        }
+        if self.measure == MeasureArg::Containment {
+            return Some("--measure containment".to_string());
+        }
+        None
+    }
+
     pub fn builder(&self) -> Result<DedupBuilder, ConfigError> {
         let mut builder = DedupBuilder::new()
             .threshold(self.threshold)
             .num_perm(self.num_perm)
             .seed(self.seed)
-            .shingle(self.shingle.parse()?)
-            .verify(self.verify.parse()?)
-            .keep(self.keep.parse()?)
+            .shingle(self.shingle)
+            .verify(self.verify.map(VerifyMode::from).unwrap_or_default())
+            .keep(self.keep.clone())
             .normalize(NormalizeOptions {
                 nfkc: !self.no_nfkc,
                 lowercase: !self.no_lowercase,
@@ -448,8 +837,8 @@ impl DetectArgs {
             (None, None) => {}
             _ => return Err(ConfigError::HalfBands),
         }
-        if let Some(size) = &self.memory {
-            builder = builder.memory(parse_size(size)?);
+        if let Some(bytes) = self.memory {
+            builder = builder.memory(bytes);
         }
         if let Some(dir) = &self.temp_dir {
             builder = builder.temp_dir(dir);
@@ -458,7 +847,7 @@ impl DetectArgs {
             builder = self.boilerplate.configure(builder)?;
         }
         builder = builder
-            .measure(self.measure.parse()?)
+            .measure(self.measure.into())
             .max_size_ratio(self.max_size_ratio);
         Ok(builder)
     }
@@ -475,7 +864,7 @@ impl InputArgs {
     /// The inputs, checked: each exists and can be opened (or, with --keep-going, is recorded
     /// as incomplete). Files of a directory input that are outputs of this run are not read.
     pub fn input_set(&self, outputs: &OutputPaths<'_>) -> Result<InputSet, Error> {
-        let format: Format = self.format.parse()?;
+        let format: Format = self.format.into();
         let inputs = self.inputs.iter().map(|s| Input::parse(s)).collect();
         let exclude = outputs
             .files(self)
@@ -583,9 +972,13 @@ impl InputArgs {
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
+    use clap::{CommandFactory, Parser};
+    use proptest::prelude::*;
 
-    use super::*;
+    use super::{
+        Cli, Command, MAX_NUM_PERM, Mode, VerifyArg, max_threads, parse_num_perm, parse_size,
+        parse_threads, parse_threshold,
+    };
 
     #[test]
     fn command_line_definition_is_consistent() {
@@ -601,6 +994,165 @@ mod tests {
         assert_eq!(parse_size("512kB").unwrap(), 512 << 10);
         for bad in ["", "G", "4X", "-1M", "99999999999T"] {
             assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// Every command with its words after `neardup` (`["index", "build"]`), the top level first.
+    fn commands() -> Vec<(Vec<String>, clap::Command)> {
+        fn walk(
+            path: Vec<String>,
+            command: &clap::Command,
+            out: &mut Vec<(Vec<String>, clap::Command)>,
+        ) {
+            out.push((path.clone(), command.clone()));
+            for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
+                let mut sub_path = path.clone();
+                sub_path.push(sub.get_name().to_string());
+                walk(sub_path, sub, out);
+            }
+        }
+        let mut out = Vec::new();
+        walk(Vec::new(), &Cli::command(), &mut out);
+        out
+    }
+
+    /// The command lines of a help text's examples: each line (or the part of a pipeline) that
+    /// starts with `neardup `, up to a `>` redirection, split into words.
+    fn examples(help: &str) -> Vec<Vec<String>> {
+        help.lines()
+            .map(str::trim)
+            .filter(|line| !line.starts_with('#'))
+            .filter_map(|line| {
+                let command = line
+                    .split('|')
+                    .map(str::trim)
+                    .find(|part| part.starts_with("neardup "))?;
+                let command = command.split('>').next().unwrap();
+                assert!(
+                    !command.contains(['\'', '"', '$', '`']),
+                    "keep examples free of shell quoting: {line}"
+                );
+                Some(command.split_whitespace().map(str::to_string).collect())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn issue10_every_command_ends_its_help_with_examples_that_parse() {
+        for (path, command) in commands() {
+            let name = format!("neardup {}", path.join(" "));
+            let help = command
+                .get_after_help()
+                .unwrap_or_else(|| panic!("{name}: no examples"))
+                .to_string();
+            assert!(help.starts_with("Examples:\n"), "{name}: {help}");
+            let lines = examples(&help);
+            assert!(
+                (2..=4).contains(&lines.len()),
+                "{name}: {} examples",
+                lines.len()
+            );
+            assert!(
+                lines.iter().any(|words| words[1..].starts_with(&path)),
+                "{name}: no example runs it"
+            );
+            for words in lines {
+                let parsed = Cli::try_parse_from(&words).and_then(Cli::validated);
+                assert!(
+                    parsed.is_ok(),
+                    "{name}: {words:?}: {}",
+                    parsed.err().unwrap()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn issue10_top_level_help_gives_the_exit_codes() {
+        let help = Cli::command().get_after_help().unwrap().to_string();
+        let codes = help
+            .split("Exit codes:\n")
+            .nth(1)
+            .expect("an exit-code section");
+        for code in ["0", "1", "2", "3"] {
+            assert!(
+                codes
+                    .lines()
+                    .any(|l| l.trim_start().starts_with(&format!("{code}  "))),
+                "exit code {code} missing: {codes}"
+            );
+        }
+    }
+
+    /// The `dedup` command a line of words parses to, or the error's text.
+    fn dedup(args: &[&str]) -> Result<(Mode, Option<VerifyArg>, Option<String>), String> {
+        let words = [&["neardup", "dedup", "-", "-o", "-"], args].concat();
+        match Cli::try_parse_from(words).and_then(Cli::validated) {
+            Ok(Cli {
+                command: Command::Dedup { mode, common, .. },
+            }) => Ok((mode, common.detect.verify, common.detect.needs_batch())),
+            Ok(_) => unreachable!("parsed as another command"),
+            Err(error) => Err(error.to_string()),
+        }
+    }
+
+    #[test]
+    fn issue10_verify_defaults_only_when_not_given_and_stream_refuses_what_it_cannot_do() {
+        // The default is no explicit --verify: a streaming run takes it.
+        assert_eq!(
+            dedup(&["--mode", "stream"]).unwrap(),
+            (Mode::Stream, None, None)
+        );
+        assert_eq!(
+            dedup(&["--mode", "stream", "--verify", "signature"]).unwrap(),
+            (Mode::Stream, Some(VerifyArg::Signature), None)
+        );
+        for (args, named) in [
+            (&["--verify", "exact"][..], "--verify exact"),
+            (&["--verify", "borderline"], "--verify borderline"),
+            (&["--keep", "longest"], "--keep longest"),
+            (&["--keep", "max:score"], "--keep max:score"),
+            (&["--strip-boilerplate"], "--strip-boilerplate"),
+            (&["--measure", "containment"], "--measure containment"),
+        ] {
+            // --mode auto sees the setting and runs a batch.
+            assert_eq!(dedup(args).unwrap().2.as_deref(), Some(named));
+            let error = dedup(&[&["--mode", "stream"], args].concat()).unwrap_err();
+            assert!(
+                error.contains(&format!("--mode stream cannot honour {named}")),
+                "{error}"
+            );
+        }
+        let error = dedup(&["--mode", "stream", "--workers", "2"]).unwrap_err();
+        assert!(error.contains("cannot be distributed"), "{error}");
+    }
+
+    #[test]
+    fn issue10_threads_are_capped_by_the_cores() {
+        let (cap, cores) = max_threads();
+        assert!(cap >= 64 && cap >= 8 * cores);
+        assert_eq!(parse_threads(&cap.to_string()), Ok(cap));
+        assert_eq!(parse_threads("1"), Ok(1));
+        let error = parse_threads(&(cap + 1).to_string()).unwrap_err();
+        assert!(error.contains(&format!("cap of {cap}")), "{error}");
+        assert!(error.contains(&format!("{cores} cores")), "{error}");
+        assert!(parse_threads("0").is_err());
+        assert!(parse_threads("99999999999999999999999").is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn issue10_a_threshold_parses_exactly_when_finite_and_in_the_unit_interval(x in prop::num::f64::ANY) {
+            let parsed = parse_threshold(&x.to_string());
+            prop_assert_eq!(parsed.is_ok(), x > 0.0 && x <= 1.0, "{} gave {:?}", x, parsed);
+            if let Ok(value) = parsed {
+                prop_assert_eq!(value, x);
+            }
+        }
+
+        #[test]
+        fn issue10_num_perm_parses_exactly_in_its_range(n in 0usize..20_000) {
+            prop_assert_eq!(parse_num_perm(&n.to_string()).is_ok(), (1..=MAX_NUM_PERM).contains(&n));
         }
     }
 }

@@ -13,9 +13,9 @@ use clap::Parser;
 use neardup::index::{Index, SegmentData};
 use neardup::pipeline::{ClusterConfig, DistributedOutputs, RunOptions, StatsOptions};
 use neardup::report::DocId;
-use neardup::{ConfigError, DedupBuilder, Error};
+use neardup::{DedupBuilder, Error};
 
-use args::{Cli, Command, Common, IndexCommand, OutputPaths};
+use args::{Cli, Command, Common, IndexCommand, Mode, OutputPaths};
 use neardup::output::{Output, PathUse, RunPath};
 use pages::{run_report, stats_report, write_report};
 use sink::{ReportCollector, write_json};
@@ -89,11 +89,16 @@ fn run(cli: Cli) -> Result<Status> {
                     },
                 );
             }
-            let streaming = match mode.as_str() {
-                "batch" => false,
-                "stream" => true,
-                "auto" => output == "-" && common.input.inputs.iter().all(|i| i == "-"),
-                _ => return Err(ConfigError::Mode(mode).into()),
+            // Settings a streaming run cannot honour were refused with --mode stream at parse
+            // time (`Cli::validated`); with --mode auto they choose a batch run.
+            let streaming = match mode {
+                Mode::Batch => false,
+                Mode::Stream => true,
+                Mode::Auto => {
+                    common.detect.needs_batch().is_none()
+                        && output == "-"
+                        && common.input.inputs.iter().all(|i| i == "-")
+                }
             };
             detect(
                 &common,
@@ -212,7 +217,7 @@ fn run_distributed(
         }
     }
     let dedup = input.configure(common.detect.builder()?).build()?;
-    let format: neardup::Format = input.format.parse()?;
+    let format: neardup::Format = input.format.into();
     let inputs: Vec<neardup::Input> = input
         .inputs
         .iter()
@@ -598,7 +603,18 @@ fn remove_outputs_on_signal() -> Result<()> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // A bad setting is exit code 1 (clap's own is 2, which here means an unreadable input);
+    // --help and --version print to stdout and exit 0.
+    let cli = match Cli::try_parse().and_then(Cli::validated) {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return match error.exit_code() {
+                0 => ExitCode::SUCCESS,
+                _ => ExitCode::FAILURE,
+            };
+        }
+    };
     let result = remove_outputs_on_signal().and_then(|()| run(cli));
     match result {
         Ok(Status::Complete) => ExitCode::SUCCESS,

@@ -364,3 +364,488 @@ fn failed_run_leaves_no_partial_output() {
         .collect();
     assert_eq!(names, ["in.jsonl"], "no output and no temporary file left");
 }
+
+/// Runs `args` in `dir`, asserts that the setting was refused as one (exit code 1, no panic, no
+/// output file `k.jsonl`), and returns stderr.
+fn refused(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = run_in(dir, args, b"");
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    assert!(!dir.join("k.jsonl").exists(), "{args:?} wrote its output");
+    stderr
+}
+
+/// Each refusal names the option and what it accepts.
+fn assert_refusals(dir: &std::path::Path, command: &[&str], cases: &[(&[&str], &str, &str)]) {
+    for &(args, option, allowed) in cases {
+        let stderr = refused(dir, &[command, args].concat());
+        assert!(
+            stderr.contains(option),
+            "{args:?} does not name {option}: {stderr}"
+        );
+        assert!(
+            stderr.contains(allowed),
+            "{args:?} does not say {allowed:?}: {stderr}"
+        );
+    }
+}
+
+/// A small corpus in `dir/in.jsonl`.
+fn small_input(dir: &std::path::Path) {
+    write(dir, "in.jsonl", (fixture().join("\n") + "\n").as_bytes());
+}
+
+const DEDUP: &[&str] = &["dedup", "in.jsonl", "-o", "k.jsonl"];
+
+/// Issue 10: the string options are checked as they are parsed, the refusal names the option
+/// and its values, and `-h` lists the values (`--unit sentence` was accepted before).
+#[test]
+fn issue10_string_options_are_checked_at_parse_time_naming_their_values() {
+    let dir = tempfile::tempdir().unwrap();
+    small_input(dir.path());
+    assert_refusals(
+        dir.path(),
+        DEDUP,
+        &[
+            (
+                &["--format", "xml"],
+                "'--format <FORMAT>'",
+                "[possible values: jsonl, lines, files]",
+            ),
+            (
+                &["--mode", "fast"],
+                "'--mode <MODE>'",
+                "[possible values: auto, batch, stream]",
+            ),
+            (
+                &["--verify", "full"],
+                "'--verify <VERIFY>'",
+                "[possible values: signature, borderline, exact]",
+            ),
+            (
+                &["--measure", "cosine"],
+                "'--measure <MEASURE>'",
+                "[possible values: jaccard, containment]",
+            ),
+            (
+                &["--unit", "sentence"],
+                "'--unit <UNIT>'",
+                "[possible values: line, paragraph]",
+            ),
+            (
+                &["--keep", "biggest"],
+                "'--keep ",
+                "'first', 'longest' or 'max:FIELD'",
+            ),
+            (
+                &["--keep", "max:"],
+                "'--keep ",
+                "'first', 'longest' or 'max:FIELD'",
+            ),
+            (
+                &["--shingle", "byte:3"],
+                "'--shingle ",
+                "'word:N' or 'char:K'",
+            ),
+            (
+                &["--shingle", "word:0"],
+                "'--shingle ",
+                "'word:N' or 'char:K'",
+            ),
+            (
+                &["--memory", "12Q"],
+                "'--memory <SIZE>'",
+                "optional K, M, G or T suffix",
+            ),
+            (&["--memory", "10"], "'--memory <SIZE>'", "minimum of 1 MiB"),
+        ],
+    );
+    assert_refusals(
+        dir.path(),
+        &["lines", "in.jsonl", "-o", "k.jsonl"],
+        &[(
+            &["--unit", "words"],
+            "'--unit <UNIT>'",
+            "[possible values: line, paragraph]",
+        )],
+    );
+    let out = run_in(dir.path(), &["dedup", "-h"], b"");
+    let help = String::from_utf8_lossy(&out.stdout);
+    for values in [
+        "[possible values: jsonl, lines, files]",
+        "[possible values: auto, batch, stream]",
+        "[possible values: signature, borderline, exact]",
+        "[possible values: jaccard, containment]",
+        "[possible values: line, paragraph]",
+        "--keep <first|longest|max:FIELD>",
+        "--shingle <word:N|char:K>",
+    ] {
+        assert!(help.contains(values), "dedup -h lacks {values}: {help}");
+    }
+}
+
+/// Issue 10: thresholds are finite and in range when parsed (`stats --thresholds NaN` was
+/// accepted before).
+#[test]
+fn issue10_thresholds_must_be_finite_and_in_range() {
+    let dir = tempfile::tempdir().unwrap();
+    small_input(dir.path());
+    let options = [
+        (
+            "--threshold",
+            "'--threshold <THRESHOLD>'",
+            "(0, 1]",
+            &["NaN", "inf", "-inf", "0", "1.5", "-0.5", "high"][..],
+        ),
+        (
+            "--max-size-ratio",
+            "'--max-size-ratio <MAX_SIZE_RATIO>'",
+            ">= 1",
+            &["NaN", "inf", "0.5", "0", "-3", "many"],
+        ),
+    ];
+    for (option, named, allowed, values) in options {
+        for bad in values {
+            let arg = format!("{option}={bad}");
+            let stderr = refused(dir.path(), &[DEDUP, &[arg.as_str()]].concat());
+            assert!(stderr.contains(named), "{arg}: {stderr}");
+            assert!(stderr.contains(allowed), "{arg}: {stderr}");
+        }
+    }
+    let stats = ["stats", "in.jsonl", "--stats-json", "k.jsonl"];
+    for bad in ["NaN", "0.5,NaN", "0.5,2", "0", "0.8,,0.9"] {
+        let stderr = refused(dir.path(), &[&stats[..], &["--thresholds", bad]].concat());
+        assert!(
+            stderr.contains("'--thresholds <THRESHOLDS>'"),
+            "{bad}: {stderr}"
+        );
+        assert!(stderr.contains("(0, 1]"), "{bad}: {stderr}");
+    }
+    ok(&run_in(
+        dir.path(),
+        &[&stats[..], &["--thresholds", "0.5,1", "-q"]].concat(),
+        b"",
+    ));
+}
+
+/// Issue 10: `--threads 99999999` started thousands of threads; now the cap (8 per core, at
+/// least 64) refuses it and says what the cap is and where it comes from.
+#[test]
+fn issue10_threads_are_capped_with_a_message_naming_the_cap_and_the_cores() {
+    let dir = tempfile::tempdir().unwrap();
+    small_input(dir.path());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cap = (8 * cores).max(64);
+    let over = (cap + 1).to_string();
+    let cap_message = format!("cap of {cap} (8 per core on this machine's {cores} cores");
+    assert_refusals(
+        dir.path(),
+        DEDUP,
+        &[
+            (
+                &["--threads", "99999999"],
+                "'--threads <THREADS>'",
+                &cap_message,
+            ),
+            (&["--threads", &over], "'--threads <THREADS>'", &cap_message),
+            (&["--threads", "0"], "'--threads <THREADS>'", "at least 1"),
+            (
+                &["--workers", "99999999"],
+                "'--workers <WORKERS>'",
+                &cap_message,
+            ),
+        ],
+    );
+    let out = run_in(
+        dir.path(),
+        &[DEDUP, &["--threads", &cap.to_string(), "-q"]].concat(),
+        b"",
+    );
+    ok(&out);
+    assert_eq!(read_lines(&dir.path().join("k.jsonl")).len(), 3);
+}
+
+/// Issue 10: counts that mean nothing are refused when parsed, naming the option (`--min-docs
+/// 1` without `--strip-boilerplate` and an empty `--text-field` were accepted before).
+#[test]
+fn issue10_meaningless_counts_and_names_are_refused_at_parse_time() {
+    let dir = tempfile::tempdir().unwrap();
+    small_input(dir.path());
+    assert_refusals(
+        dir.path(),
+        DEDUP,
+        &[
+            (
+                &["--num-perm", "0"],
+                "'--num-perm <NUM_PERM>'",
+                "between 1 and 8192",
+            ),
+            (
+                &["--num-perm", "9000"],
+                "'--num-perm <NUM_PERM>'",
+                "between 1 and 8192",
+            ),
+            (
+                &["--bands", "0", "--rows", "4"],
+                "'--bands <BANDS>'",
+                "at least 1",
+            ),
+            (
+                &["--bands", "4", "--rows", "0"],
+                "'--rows <ROWS>'",
+                "at least 1",
+            ),
+            (
+                &["--max-doc-bytes", "0"],
+                "'--max-doc-bytes <MAX_DOC_BYTES>'",
+                "at least 1",
+            ),
+            (
+                &["--min-docs", "1"],
+                "'--min-docs <MIN_DOCS>'",
+                "at least 2",
+            ),
+            (
+                &["--min-docs", "0"],
+                "'--min-docs <MIN_DOCS>'",
+                "at least 2",
+            ),
+            (
+                &["--text-field="],
+                "'--text-field <TEXT_FIELD>'",
+                "cannot be empty",
+            ),
+            (
+                &["--id-field="],
+                "'--id-field <ID_FIELD>'",
+                "cannot be empty",
+            ),
+            (
+                &["--processes", "0"],
+                "'--processes <PROCESSES>'",
+                "at least 1",
+            ),
+            (&["--workers", "0"], "'--workers <WORKERS>'", "at least 1"),
+        ],
+    );
+}
+
+/// Issue 10: a streaming run decides on the signature estimate only, so `--mode stream` with an
+/// explicit `--verify borderline|exact` is refused (it was accepted and ignored before); the
+/// default and `--verify signature` stream.
+#[test]
+fn issue10_stream_refuses_a_verify_it_cannot_honour() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture().join("\n") + "\n";
+    let stream = ["dedup", "-", "-o", "-", "--mode", "stream"];
+    for verify in ["borderline", "exact"] {
+        let out = run_in(
+            dir.path(),
+            &[&stream[..], &["--verify", verify]].concat(),
+            input.as_bytes(),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{verify}: {stderr}");
+        assert!(
+            stderr.contains(&format!("--mode stream cannot honour --verify {verify}")),
+            "{stderr}"
+        );
+        assert!(stderr.contains("signature estimate"), "{stderr}");
+        assert!(stderr.contains("--mode batch"), "{stderr}");
+        assert!(out.stdout.is_empty(), "{verify}: wrote records");
+    }
+    for verify in [&[][..], &["--verify", "signature"]] {
+        let out = run_in(
+            dir.path(),
+            &[&stream[..], verify, &["-q"]].concat(),
+            input.as_bytes(),
+        );
+        let kept = String::from_utf8(ok_stdout(&out)).unwrap();
+        assert_eq!(kept.lines().count(), 3, "{verify:?}: {kept}");
+    }
+    // A distributed run is a batch run.
+    let out = run_in(
+        dir.path(),
+        &[&stream[..], &["--workers", "2"]].concat(),
+        input.as_bytes(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be distributed"));
+}
+
+/// Issue 10: `--mode auto` from stdin to stdout streams only when the settings allow it; an
+/// explicit `--verify exact` or `--keep longest` runs a batch (the latter failed before).
+#[test]
+fn issue10_auto_mode_runs_a_batch_for_settings_a_stream_cannot_honour() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture().join("\n") + "\n";
+    let auto = ["dedup", "-", "-o", "-", "--stats-json", "s.json", "-q"];
+    // Streaming never checks a pair exactly; a batch with --verify exact checks the near copy.
+    let out = run_in(dir.path(), &auto, input.as_bytes());
+    assert_eq!(
+        String::from_utf8(ok_stdout(&out)).unwrap().lines().count(),
+        3
+    );
+    assert_eq!(
+        stats_adding_up(&dir.path().join("s.json"))["exact_checks"],
+        0
+    );
+    let out = run_in(
+        dir.path(),
+        &[&auto[..], &["--verify", "exact"]].concat(),
+        input.as_bytes(),
+    );
+    assert_eq!(
+        String::from_utf8(ok_stdout(&out)).unwrap().lines().count(),
+        3
+    );
+    let s = stats_adding_up(&dir.path().join("s.json"));
+    assert!(s["exact_checks"].as_u64().unwrap() >= 1, "{s}");
+    // The longer of two near copies stays.
+    let short = story(5, 200);
+    let long = format!("{short} and one more");
+    let input = [record("short", &short), record("long", &long)].join("\n") + "\n";
+    let out = run_in(
+        dir.path(),
+        &[&auto[..], &["--keep", "longest"]].concat(),
+        input.as_bytes(),
+    );
+    let kept = String::from_utf8(ok_stdout(&out)).unwrap();
+    assert_eq!(kept.lines().collect::<Vec<_>>(), [record("long", &long)]);
+}
+
+/// Every command and subcommand of the binary, as the words after `neardup`.
+const COMMANDS: &[&[&str]] = &[
+    &["dedup"],
+    &["clusters"],
+    &["merge"],
+    &["stats"],
+    &["lines"],
+    &["index"],
+    &["index", "build"],
+    &["index", "add"],
+    &["index", "info"],
+    &["index", "compact"],
+];
+
+/// Issue 10: `-h` and `--help` of every command end with examples (comment lines and
+/// `neardup` command lines), 2 to 4 of them, one at least running that command. That each
+/// example parses is checked in the binary's unit tests (`args.rs`).
+#[test]
+fn issue10_help_of_every_command_ends_with_examples() {
+    let dir = tempfile::tempdir().unwrap();
+    for command in COMMANDS {
+        for flag in ["-h", "--help"] {
+            let out = run_in(dir.path(), &[command, &[flag][..]].concat(), b"");
+            let help = String::from_utf8(ok_stdout(&out)).unwrap();
+            let (_, examples) = help
+                .rsplit_once("\nExamples:\n")
+                .unwrap_or_else(|| panic!("{command:?} {flag}: no examples: {help}"));
+            let lines: Vec<&str> = examples.lines().filter(|l| !l.trim().is_empty()).collect();
+            let runs: Vec<&&str> = lines
+                .iter()
+                .filter(|l| !l.trim_start().starts_with('#'))
+                .collect();
+            assert!(
+                runs.iter().all(|l| l.contains("neardup ")),
+                "{command:?} {flag}: not an example: {runs:?}"
+            );
+            assert!(
+                (2..=4).contains(&runs.len()),
+                "{command:?} {flag}: {runs:?}"
+            );
+            let own = format!("neardup {} ", command.join(" "));
+            assert!(
+                runs.iter().any(|l| l.contains(&own)),
+                "{command:?}: {runs:?}"
+            );
+        }
+    }
+}
+
+/// Issue 10: the top-level help ends with examples and the exit codes.
+#[test]
+fn issue10_top_level_help_documents_the_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_in(dir.path(), &["--help"], b"");
+    let help = String::from_utf8(ok_stdout(&out)).unwrap();
+    assert!(help.contains("\nExamples:\n  "), "{help}");
+    let (_, codes) = help.rsplit_once("\nExit codes:\n").expect("exit codes");
+    for line in [
+        "0  the run completed and every input was read to its end",
+        "1  a setting is invalid, --strict stopped at a bad record",
+        "2  an input could not be opened or read to its end (no output is committed)",
+        "3  a run with --keep-going finished, but some inputs were incomplete",
+    ] {
+        assert!(codes.contains(line), "{line:?} missing: {codes}");
+    }
+}
+
+/// Issue 10: the options of a distributed run have their own heading in `dedup` and
+/// `clusters` help, and no other option is under it.
+#[test]
+fn issue10_distributed_options_have_their_own_help_heading() {
+    let dir = tempfile::tempdir().unwrap();
+    let heading = "Distributed run (several processes or machines):";
+    let distributed = [
+        "--workers",
+        "--processes",
+        "--process ",
+        "--hostfile",
+        "--checkpoint",
+    ];
+    for command in ["dedup", "clusters"] {
+        let out = run_in(dir.path(), &[command, "-h"], b"");
+        let help = String::from_utf8(ok_stdout(&out)).unwrap();
+        let (before, after) = help
+            .split_once(&format!("\n{heading}\n"))
+            .unwrap_or_else(|| panic!("{command}: no heading: {help}"));
+        let (section, _) = after.split_once("\nExamples:\n").unwrap();
+        let options: Vec<&str> = section
+            .lines()
+            .filter_map(|l| l.trim_start().strip_prefix("--"))
+            .map(|l| l.split(' ').next().unwrap())
+            .collect();
+        assert_eq!(
+            options,
+            ["workers", "processes", "process", "hostfile", "checkpoint"],
+            "{command}"
+        );
+        for option in distributed {
+            assert!(
+                !before.contains(option),
+                "{command}: {option} outside its heading"
+            );
+        }
+    }
+}
+
+/// Issue 10: a usage error is a bad setting (exit code 1; clap's own 2 means an unreadable
+/// input here); help and version print to stdout and exit 0.
+#[test]
+fn issue10_usage_errors_exit_one_and_help_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    small_input(dir.path());
+    for args in [
+        &["dedup", "in.jsonl"][..],
+        &["dedup", "in.jsonl", "-o", "k.jsonl", "--no-such-option"],
+        &["dedup", "in.jsonl", "-o", "k.jsonl", "--threshold"],
+        &["no-such-command"],
+        &[],
+    ] {
+        let out = run_in(dir.path(), args, b"");
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(!out.stderr.is_empty(), "{args:?}");
+    }
+    for args in [
+        &["--help"][..],
+        &["--version"],
+        &["help", "stats"],
+        &["index", "add", "-h"],
+    ] {
+        let out = run_in(dir.path(), args, b"");
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert!(!out.stdout.is_empty() && out.stderr.is_empty(), "{args:?}");
+    }
+}

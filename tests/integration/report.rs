@@ -3,10 +3,23 @@
 //! Needs Debian's `chromium` on the PATH (`.ci/run` installs it); without it the test fails and
 //! says so rather than skipping.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
 use crate::util::*;
+
+/// What the test says when it cannot run (issue 10: it said "chromium failed on <temp>/bad.html").
+const NOT_INSTALLED: &str = "Chromium is not installed (apt-get install chromium)";
+
+/// True when an executable file named `chromium` is in a directory of the PATH.
+fn chromium_installed() -> bool {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).any(|dir| {
+        std::fs::metadata(dir.join("chromium"))
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
+}
 
 /// Loads `page` in headless Chromium: its rendered DOM, and the console messages it logged.
 fn render(page: &Path) -> (String, Vec<String>) {
@@ -23,11 +36,14 @@ fn render(page: &Path) -> (String, Vec<String>) {
         ])
         .arg(format!("file://{}", page.display()))
         .output()
-        .expect("chromium runs: install Debian's chromium package (.ci/run does)");
+        .expect("timeout (coreutils) runs chromium");
+    // timeout's own code when it cannot run the command.
+    assert_ne!(out.status.code(), Some(127), "{NOT_INSTALLED}");
     assert!(
         out.status.success(),
-        "chromium failed on {}",
-        page.display()
+        "chromium failed on {}: {}",
+        page.file_name().unwrap().to_string_lossy(),
+        String::from_utf8_lossy(&out.stderr)
     );
     let console = String::from_utf8_lossy(&out.stderr)
         .lines()
@@ -39,6 +55,7 @@ fn render(page: &Path) -> (String, Vec<String>) {
 
 #[test]
 fn issue_5_reports_render_in_headless_chromium_without_console_errors() {
+    assert!(chromium_installed(), "{NOT_INSTALLED}");
     let dir = tempfile::tempdir().unwrap();
     // The check itself catches errors: a broken page logs to the console.
     let bad = write(
