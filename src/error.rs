@@ -37,6 +37,13 @@ pub enum Error {
         second: String,
         path: String,
     },
+    /// An output lies inside an index directory the run reads or writes.
+    #[error("{output} ({path}) lies inside the index directory of {index}; nothing was written")]
+    InsideIndex {
+        output: String,
+        index: String,
+        path: String,
+    },
     /// The counts of a run do not add up: a bug, reported instead of a wrong summary.
     #[error("internal accounting error: {0}")]
     Accounting(String),

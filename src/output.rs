@@ -161,6 +161,20 @@ pub fn resolved(path: &Path) -> PathBuf {
     }
 }
 
+/// The error of creating a temporary file or directory, without its random name (which the
+/// `tempfile` crate adds to the message): people see what went wrong, not internal names.
+pub fn without_temp_name(e: io::Error) -> io::Error {
+    let message = match e.kind() {
+        io::ErrorKind::NotFound => "the directory does not exist".to_string(),
+        io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        io::ErrorKind::NotADirectory => "not a directory".to_string(),
+        io::ErrorKind::ReadOnlyFilesystem => "read-only file system".to_string(),
+        io::ErrorKind::StorageFull => "no space left on device".to_string(),
+        kind => kind.to_string(),
+    };
+    io::Error::new(e.kind(), message)
+}
+
 /// Creates a temporary file for `target` in `dir`, locked and registered.
 fn temporary_in(dir: &Path) -> io::Result<(NamedTempFile, Registered)> {
     sweep_stale(dir);
@@ -171,7 +185,8 @@ fn temporary_in(dir: &Path) -> io::Result<(NamedTempFile, Registered)> {
         .prefix(&format!("{TEMP_PREFIX}{}-", std::process::id()))
         // Like any new file: 0666 less the umask, not tempfile's private 0600.
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
-        .tempfile_in(dir)?;
+        .tempfile_in(dir)
+        .map_err(without_temp_name)?;
     temp.as_file().try_lock().map_err(io::Error::other)?;
     let registered = Registered::new(temp.path().to_path_buf());
     Ok((temp, registered))
@@ -375,16 +390,26 @@ pub fn check_distinct(paths: &[RunPath]) -> Result<(), Error> {
     };
     for (i, a) in paths.iter().enumerate() {
         for (j, b) in paths.iter().enumerate().skip(i + 1) {
+            let within = match (a.usage, b.usage) {
+                (PathUse::Output, PathUse::Index) => inside(a, b).then_some((a, b)),
+                (PathUse::Index, PathUse::Output) => inside(b, a).then_some((b, a)),
+                _ => None,
+            };
+            if let Some((output, index)) = within {
+                return Err(Error::InsideIndex {
+                    output: output.role.clone(),
+                    index: index.role.clone(),
+                    path: output.path.clone(),
+                });
+            }
             let clash = match (a.usage, b.usage) {
                 (PathUse::Input, PathUse::Input) => false,
                 (PathUse::Input, _) | (_, PathUse::Input) => {
                     a.path != "-" && b.path != "-" && ids[i] == ids[j]
                 }
-                (PathUse::Output, PathUse::Output) => ids[i] == ids[j],
-                (PathUse::Output, PathUse::Index) => ids[i] == ids[j] || inside(a, b),
-                (PathUse::Index, PathUse::Output) => ids[i] == ids[j] || inside(b, a),
                 // The same index named twice (--against and --update's) is fine.
                 (PathUse::Index, PathUse::Index) => false,
+                _ => ids[i] == ids[j],
             };
             if clash {
                 return Err(Error::SameFile {

@@ -336,7 +336,8 @@ impl Summary {
              clusters           {:>12}  (largest {})\n\
              redundancy         {:>11.2}%\n\
              {}\
-             time               {:>11.2}s  ({:.0} docs/s)\n",
+             time               {:>11.2}s  ({:.0} docs/s)\n\
+             {}{}",
             self.docs_read,
             self.kept,
             self.empty,
@@ -350,6 +351,8 @@ impl Summary {
             stripped,
             self.seconds,
             self.docs_per_second,
+            self.inputs.to_text(),
+            crate::read::duplicate_ids_text(self.duplicate_ids),
         )
     }
 }

@@ -593,7 +593,9 @@ fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), IndexError> {
         // Like any new file: 0666 less the umask, not tempfile's private 0600.
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
         .tempfile_in(dir)
-        .map_err(io)?;
+        .map_err(|e| io(crate::output::without_temp_name(e)))?;
+    // Removed by a signal handler should the write be interrupted.
+    let _registered = crate::output::Registered::new(temp.path().to_path_buf());
     temp.write_all(text.as_bytes()).map_err(io)?;
     temp.as_file().sync_all().map_err(io)?;
     temp.persist(&path).map_err(|e| io(e.error))?;

@@ -147,7 +147,9 @@ pub fn write_segment(
         // Like any new file: 0666 less the umask, not tempfile's private 0600.
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
         .tempfile_in(dir)
-        .map_err(io)?;
+        .map_err(|e| io(crate::output::without_temp_name(e)))?;
+    // Removed by a signal handler should the write be interrupted.
+    let _registered = crate::output::Registered::new(temp.path().to_path_buf());
     let n = data.len() as u64;
     let mut out = HashingWriter {
         inner: BufWriter::with_capacity(1 << 20, temp.as_file_mut()),

@@ -189,6 +189,8 @@ pub struct BandTables {
 #[derive(Debug)]
 struct Spill {
     dir: tempfile::TempDir,
+    /// Removed by a signal handler should the run be interrupted.
+    _registered: crate::output::Registered,
     max_records: usize,
     runs: Vec<runs::Run>,
 }
@@ -219,13 +221,16 @@ impl BandTables {
         temp_dir: &std::path::Path,
     ) -> std::io::Result<Self> {
         let dir = tempfile::Builder::new()
-            .prefix("neardup-bands-")
-            .tempdir_in(temp_dir)?;
+            .prefix(".neardup-bands-")
+            .tempdir_in(temp_dir)
+            .map_err(crate::output::without_temp_name)?;
+        let registered = crate::output::Registered::new(dir.path().to_path_buf());
         Ok(BandTables {
             params,
             bands: vec![Vec::new(); params.num_bands],
             spill: Some(Spill {
                 dir,
+                _registered: registered,
                 max_records: (max_bytes / 8).max(1) as usize,
                 runs: Vec::new(),
             }),

@@ -39,7 +39,8 @@ impl LinesSummary {
              units removed      {:>12}  of {} ({:.2}%)\n\
              bytes removed      {:>12}  of {} ({:.2}%)\n\
              boilerplate units  {:>12}  (distinct, in ≥ {} documents)\n\
-             time               {:>11.2}s\n",
+             time               {:>11.2}s\n\
+             {}",
             self.docs_read,
             self.docs_written,
             self.docs_emptied,
@@ -53,6 +54,7 @@ impl LinesSummary {
             self.boilerplate_units,
             self.min_docs,
             self.seconds,
+            self.inputs.to_text(),
         )
     }
 }

@@ -235,6 +235,8 @@ impl CorpusStats {
             ));
         }
         out.push_str(&format!("time               {:>11.2}s\n", self.seconds));
+        out.push_str(&self.inputs.to_text());
+        out.push_str(&crate::read::duplicate_ids_text(self.duplicate_ids));
         out
     }
 }

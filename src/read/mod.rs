@@ -190,6 +190,40 @@ pub struct InputReport {
     pub incomplete_inputs: Vec<InputFailure>,
 }
 
+impl InputReport {
+    /// Lines for people: only what happened (nothing when every input was whole and unmarked).
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        if self.byte_order_marks > 0 {
+            out.push_str(&format!(
+                "byte-order marks   {:>12}  skipped at the start of inputs\n",
+                self.byte_order_marks
+            ));
+        }
+        if !self.incomplete_inputs.is_empty() {
+            out.push_str(&format!(
+                "incomplete inputs  {:>12}  (read up to where they broke off)\n",
+                self.incomplete_inputs.len()
+            ));
+            for failure in &self.incomplete_inputs {
+                out.push_str(&format!("  {failure}\n"));
+            }
+        }
+        out
+    }
+}
+
+/// A line warning of documents sharing an id, or nothing.
+pub fn duplicate_ids_text(duplicate_ids: u64) -> String {
+    if duplicate_ids == 0 {
+        return String::new();
+    }
+    format!(
+        "warning: duplicate ids {:>6}  documents whose id an earlier document already had (removals and clusters name documents by id)\n",
+        duplicate_ids
+    )
+}
+
 impl InputSet {
     /// Checks that there is at least one input and that stdin appears at most once.
     pub fn new(
