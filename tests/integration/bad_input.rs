@@ -148,7 +148,12 @@ fn truncated_compressed_input_fails_the_run_or_is_reported_incomplete_with_keep_
     let mut keep_going = args.to_vec();
     keep_going.push("--keep-going");
     let out = run_in(dir.path(), &keep_going, b"");
-    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let s = stats_adding_up(&dir.path().join("s.json"));
     let incomplete = s["incomplete_inputs"].as_array().unwrap();
     assert_eq!(incomplete.len(), 2, "{s}");

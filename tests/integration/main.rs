@@ -8,6 +8,7 @@
 //! - `index`: the persistent index: build, add, compact, --against, --update, damage, crashes.
 //! - `stream`: streaming mode: decisions as documents arrive, pipes, indexes.
 //! - `report`: HTML reports render in headless Chromium without console errors.
+//! - `hardening`: issue 10: broken inputs, clashing outputs, interruptions, input hygiene.
 //! - `regressions`: one test per issue, named after it.
 
 mod bad_input;
@@ -15,6 +16,7 @@ mod boilerplate;
 mod cli;
 mod determinism;
 mod distributed;
+mod hardening;
 mod index;
 mod oracle;
 mod regressions;
