@@ -439,7 +439,7 @@ pub(crate) mod properties {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(256))]
+        #![proptest_config(ProptestConfig::with_cases(128))]
 
         /// The ASCII fast path gives exactly what the general path gives, for every option.
         #[test]

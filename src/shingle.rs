@@ -377,7 +377,7 @@ mod properties {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(256))]
+        #![proptest_config(ProptestConfig::with_cases(128))]
 
         /// On text normalized with punctuation stripped, the ASCII shortcut (split on spaces)
         /// gives the very shingles, in order, that UAX #29 words give; and a text of `w` words

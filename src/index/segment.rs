@@ -679,7 +679,7 @@ mod properties {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(96))]
+        #![proptest_config(ProptestConfig::with_cases(64))]
 
         /// Writing a segment and opening it gives back every field: header values, each id and
         /// signature, the first ordinal of each text hash, every band's ordinals for each key
@@ -746,6 +746,11 @@ mod properties {
             prop_assert_eq!(&copy.signatures, &data.signatures);
             prop_assert_eq!(&copy.band_keys, &data.band_keys);
         }
+    }
+
+    proptest! {
+        // Each case writes and syncs a segment; the exhaustive test above covers one in full.
+        #![proptest_config(ProptestConfig::with_cases(32))]
 
         /// Any flipped bits in any byte, and any truncation, of any segment are reported as
         /// corruption, never opened (several of each per segment, each alone).

@@ -165,7 +165,7 @@ mod properties {
     fn band_round() -> impl Strategy<Value = BandRound> {
         (
             prop::collection::vec(record(), 0..40),
-            prop_oneof![3 => Just(0usize), 1 => 0..10_000usize],
+            prop_oneof![3 => Just(0usize), 1 => 0..9_000usize],
             any::<u64>(),
         )
             .prop_map(|(chosen, bulk, seed)| BandRound { chosen, bulk, seed })
