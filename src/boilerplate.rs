@@ -104,7 +104,9 @@ pub fn group_seed(group: Option<&str>) -> u64 {
                 .split_once("://")
                 .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or(rest))
                 .unwrap_or(value);
-            let host = host.trim().trim_start_matches("www.").to_ascii_lowercase();
+            // Lowercased before `www.` is dropped: `WWW.Site.example` is `site.example` too.
+            let host = host.trim().to_ascii_lowercase();
+            let host = host.trim_start_matches("www.");
             mix64(xxh3_64_with_seed(host.as_bytes(), 0x6709) | 1)
         }
     }
@@ -262,13 +264,9 @@ impl Boilerplate {
             if self.counter.count(hash) < self.options.min_docs {
                 continue;
             }
-            let mut end = range.end;
-            for terminator in ["\r\n", "\n"] {
-                if text[end..].starts_with(terminator) {
-                    end += terminator.len();
-                    break;
-                }
-            }
+            // The rest of the unit's last line is its terminator: `\r`s and the `\n`, if any.
+            let end = memchr::memchr(b'\n', &text.as_bytes()[range.end..])
+                .map_or(text.len(), |i| range.end + i + 1);
             out.text.push_str(&text[copied..range.start]);
             out.units_removed += 1;
             out.bytes_removed += (end - range.start) as u64;
@@ -402,6 +400,32 @@ mod tests {
         assert_eq!(bp.strip("nav bar\nx\n", site_b).text, "nav bar\nx\n");
     }
 
+    /// Issue 10: `WWW.` in capitals was kept (lowercasing came after dropping `www.`), so
+    /// `http://WWW.a.example/` and `http://www.a.example/` were counted as two sites.
+    #[test]
+    fn issue10_www_in_capitals_is_the_same_site() {
+        let site = group_seed(Some("a.example"));
+        assert_eq!(group_seed(Some("http://www.a.example/")), site);
+        assert_eq!(group_seed(Some("http://WWW.a.example/")), site);
+        assert_eq!(group_seed(Some("https://Www.A.Example/news?x#y")), site);
+    }
+
+    /// Issue 10: a unit was removed with a `\r\n` or `\n` after it only, so a line ending in
+    /// `\r\r\n`, or a last line ending in `\r`, left a stray blank line of `\r`s behind.
+    #[test]
+    fn issue10_a_stripped_line_takes_all_its_carriage_returns() {
+        let bp = count(&["nav\r\r\nx\n", "nav\n", "nav\r"], Unit::Line);
+        for (page, left) in [
+            ("nav\r\r\nx\n", "x\n"),
+            ("a\nnav\r", "a\n"),
+            ("nav\r\n", ""),
+        ] {
+            let stripped = bp.strip(page, 0);
+            assert_eq!(stripped.text, left, "{page:?}");
+            assert_eq!(stripped.bytes_removed, (page.len() - left.len()) as u64);
+        }
+    }
+
     #[test]
     fn bloom_counter_never_undercounts() {
         let mut counter = UnitCounter::new(1000);
@@ -435,5 +459,212 @@ mod tests {
         assert_eq!(r.duplicate_line_fraction, 0.5);
         assert_eq!(r.duplicate_line_char_fraction, 2.0 / 8.0);
         assert_eq!(repetition(""), Repetition::default());
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use std::collections::{HashMap, HashSet};
+    use std::ops::Range;
+
+    use proptest::prelude::*;
+
+    use crate::boilerplate::{
+        Boilerplate, BoilerplateOptions, Unit, UnitCounter, group_seed, unit_hashes, unit_ranges,
+    };
+    use crate::normalize::Normalizer;
+    use crate::normalize::properties::unicode_char;
+
+    /// Text with many line breaks, `\r`s and blanks among characters of any script.
+    fn text() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            prop_oneof![
+                4 => unicode_char(),
+                2 => Just('\n'),
+                1 => Just('\r'),
+                1 => prop::sample::select(vec![' ', '\t', '\u{a0}', '\u{3000}']),
+            ],
+            0..80,
+        )
+        .prop_map(String::from_iter)
+    }
+
+    /// A page: lines from a small vocabulary (so that lines repeat across pages, in variants
+    /// that normalize alike, and some that normalize to nothing) or of any text, each ended by
+    /// `\n`, `\r\n`, a blank line, stray `\r`s, or nothing.
+    fn page() -> impl Strategy<Value = String> {
+        let line = prop_oneof![
+            4 => prop::sample::select(vec![
+                "Menu | Home", "menu home", "MENU HOME!", "story one", "Story One.", "footer",
+                "...", "   ", "", "héllo wörld", "HÉLLO WÖRLD", "x",
+            ])
+            .prop_map(String::from),
+            1 => prop::collection::vec(unicode_char(), 0..10).prop_map(String::from_iter),
+        ];
+        let end = prop::sample::select(vec![
+            "\n", "\n", "\r\n", "\n\n", "\n \r\n", "\r\r\n", "\r", "",
+        ]);
+        prop::collection::vec((line, end), 0..8)
+            .prop_map(|lines| lines.into_iter().map(|(l, e)| l + e).collect())
+    }
+
+    fn unit() -> impl Strategy<Value = Unit> {
+        prop_oneof![Just(Unit::Line), Just(Unit::Paragraph)]
+    }
+
+    /// The lines of `text` without their terminators (`\n`, and any `\r`s before it).
+    fn lines(text: &str) -> Vec<&str> {
+        text.split('\n').map(|l| l.trim_end_matches('\r')).collect()
+    }
+
+    /// Whether `range` starts at a line start and ends where a line's content ends.
+    fn on_line_bounds(text: &str, range: &Range<usize>) -> bool {
+        let starts = range.start == 0 || text.as_bytes()[range.start - 1] == b'\n';
+        let rest = text[range.end..].trim_start_matches('\r');
+        starts && (rest.is_empty() || rest.starts_with('\n'))
+    }
+
+    /// The normalized, non-empty units of `text`, in order.
+    fn normalized_units(text: &str, unit: Unit, normalizer: &Normalizer) -> Vec<String> {
+        unit_ranges(text, unit)
+            .into_iter()
+            .map(|r| normalizer.normalize(&text[r]))
+            .filter(|u| !u.is_empty())
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// Line units are exactly the non-blank lines, in order, at their places. Paragraph
+        /// units hold whole non-blank lines, together exactly the line units, and consecutive
+        /// paragraphs are separated by at least one blank line.
+        #[test]
+        fn units_are_the_non_blank_lines_and_their_blocks(text in text()) {
+            let line_units = unit_ranges(&text, Unit::Line);
+            let non_blank: Vec<&str> = lines(&text).into_iter().filter(|l| !l.trim().is_empty()).collect();
+            let found: Vec<&str> = line_units.iter().map(|r| &text[r.clone()]).collect();
+            prop_assert_eq!(&found, &non_blank);
+            let paragraphs = unit_ranges(&text, Unit::Paragraph);
+            for units in [&line_units, &paragraphs] {
+                for r in units.iter() {
+                    prop_assert!(on_line_bounds(&text, r), "{:?} of {:?}", r, text);
+                }
+                prop_assert!(units.windows(2).all(|w| w[0].end < w[1].start));
+            }
+            let mut paragraph_lines = Vec::new();
+            for r in &paragraphs {
+                let inner = lines(&text[r.clone()]);
+                prop_assert!(inner.iter().all(|l| !l.trim().is_empty()), "{:?}", &text[r.clone()]);
+                paragraph_lines.extend(inner);
+            }
+            prop_assert_eq!(&paragraph_lines, &non_blank);
+            for w in paragraphs.windows(2) {
+                let between = &text[w[0].end..w[1].start];
+                prop_assert!(between.matches('\n').count() >= 2, "{:?} between paragraphs", between);
+            }
+        }
+
+        /// Counted over a corpus, stripping a page removes exactly the units (by normalized
+        /// text) that occur in at least `min_docs` pages, each counted once per page, each with
+        /// the whole of its lines, and keeps every other unit in order; the counts of units and
+        /// bytes removed add up.
+        #[test]
+        fn stripping_removes_exactly_the_units_in_enough_pages(
+            pages in prop::collection::vec(page(), 1..8),
+            unit in unit(),
+            min_docs in 1..=4u32,
+        ) {
+            let normalizer = Normalizer::default();
+            let mut pages_with: HashMap<String, u32> = HashMap::new();
+            let mut counter = UnitCounter::new(0);
+            for page in &pages {
+                let distinct: HashSet<String> =
+                    normalized_units(page, unit, &normalizer).into_iter().collect();
+                for u in distinct {
+                    *pages_with.entry(u).or_default() += 1;
+                }
+                let mut hashes: Vec<u64> =
+                    unit_hashes(page, unit, 0, &normalizer).into_iter().map(|(_, h)| h).collect();
+                counter.add_document(&mut hashes);
+            }
+            let bp = Boilerplate::new(counter, BoilerplateOptions { min_docs, unit }, normalizer.clone());
+            for page in &pages {
+                let units = normalized_units(page, unit, &normalizer);
+                let (kept, removed): (Vec<String>, Vec<String>) =
+                    units.into_iter().partition(|u| pages_with[u] < min_docs);
+                let stripped = bp.strip(page, 0);
+                // Removed units go with the whole of their lines, terminators included.
+                let removed_ranges: Vec<Range<usize>> = unit_ranges(page, unit)
+                    .into_iter()
+                    .filter(|r| {
+                        let u = normalizer.normalize(&page[r.clone()]);
+                        !u.is_empty() && pages_with[&u] >= min_docs
+                    })
+                    .collect();
+                let mut whole_lines_removed = String::new();
+                let mut at = 0;
+                for line in page.split_inclusive('\n') {
+                    if !removed_ranges.iter().any(|r| r.start <= at && at < r.end) {
+                        whole_lines_removed.push_str(line);
+                    }
+                    at += line.len();
+                }
+                prop_assert_eq!(&stripped.text, &whole_lines_removed, "{:?}", page);
+                prop_assert_eq!(&normalized_units(&stripped.text, unit, &normalizer), &kept, "{:?} -> {:?}", page, stripped.text);
+                prop_assert_eq!(stripped.units_removed, removed.len() as u64);
+                prop_assert_eq!(stripped.bytes_removed, (page.len() - stripped.text.len()) as u64);
+            }
+        }
+
+        /// The Bloom-filtered counter never undercounts and overcounts by at most one; the
+        /// totals of documents and distinct units per document are exact.
+        #[test]
+        fn unit_counts_are_exact_or_one_over(
+            documents in prop::collection::vec(prop::collection::vec(0..300u64, 0..30), 0..30),
+        ) {
+            let mut counter = UnitCounter::new(0);
+            let mut truth: HashMap<u64, u32> = HashMap::new();
+            let mut distinct_total = 0;
+            for document in &documents {
+                let distinct: HashSet<u64> = document.iter().copied().collect();
+                distinct_total += distinct.len() as u64;
+                for &h in &distinct {
+                    *truth.entry(h).or_default() += 1;
+                }
+                counter.add_document(&mut document.clone());
+            }
+            prop_assert_eq!(counter.documents(), documents.len() as u64);
+            prop_assert_eq!(counter.units(), distinct_total);
+            for (&h, &n) in &truth {
+                let c = counter.count(h);
+                prop_assert!(n <= c && c <= n + 1, "unit {}: counted {}, in {} documents", h, c, n);
+            }
+            for min_docs in 2..6 {
+                let at_least = truth.values().filter(|&&n| n >= min_docs).count();
+                let at_least_one_less = truth.values().filter(|&&n| n + 1 >= min_docs).count();
+                let repeated = counter.repeated(min_docs);
+                prop_assert!(at_least <= repeated && repeated <= at_least_one_less);
+                let occurrences: u64 = truth.values().filter(|&&n| n >= min_docs).map(|&n| u64::from(n)).sum();
+                prop_assert!(counter.occurrences_at_least(min_docs) >= occurrences);
+            }
+        }
+
+        /// A URL's group is its host's: whatever the scheme, path, query or fragment, with or
+        /// without `www.`, in any letter case.
+        #[test]
+        fn url_groups_are_their_hosts(
+            host in "[a-z]{1,8}(\\.[a-z]{2,4}){1,2}",
+            scheme in prop::sample::select(vec!["http", "https", "HTTPS", "ftp"]),
+            www in prop::sample::select(vec!["", "www.", "WWW.", "Www."]),
+            upper in any::<prop::sample::Index>(),
+            rest in "(/[a-z0-9.]{0,5}){0,3}(\\?[a-z=&/]{0,6})?(#[a-z/]{0,4})?",
+        ) {
+            let mut cased = host.clone();
+            let at = upper.index(host.len());
+            cased.replace_range(at..=at, &host[at..=at].to_ascii_uppercase());
+            let url = format!("{scheme}://{www}{cased}{rest}");
+            prop_assert_eq!(group_seed(Some(&url)), group_seed(Some(&host)), "{}", url);
+        }
     }
 }

@@ -183,3 +183,140 @@ mod tests {
         assert!("biggest".parse::<KeepPolicy>().is_err());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use std::collections::VecDeque;
+
+    use proptest::prelude::*;
+
+    use crate::cluster::{KeepPolicy, UnionFind};
+
+    /// Up to 80 elements and up to 200 pairs among them: a chain `0-1-2-…` through some of
+    /// them (the worst order for a union-find without union by size), then any pairs
+    /// (self-pairs and repeats included).
+    fn graph() -> impl Strategy<Value = (usize, Vec<(u32, u32)>)> {
+        (1..=80usize).prop_flat_map(|n| {
+            let node = 0..n as u32;
+            (
+                Just(n),
+                0..=n as u32,
+                prop::collection::vec((node.clone(), node), 0..120),
+            )
+                .prop_map(|(n, chain, pairs)| {
+                    let chain = (1..chain).map(|i| (i - 1, i));
+                    (n, chain.chain(pairs).collect())
+                })
+        })
+    }
+
+    /// Component number of every element, by breadth-first search over `edges`.
+    fn components(n: usize, edges: &[(u32, u32)]) -> Vec<usize> {
+        let mut adjacent = vec![Vec::new(); n];
+        for &(a, b) in edges {
+            adjacent[a as usize].push(b as usize);
+            adjacent[b as usize].push(a as usize);
+        }
+        let mut component = vec![usize::MAX; n];
+        for start in 0..n {
+            if component[start] != usize::MAX {
+                continue;
+            }
+            component[start] = start;
+            let mut queue = VecDeque::from([start]);
+            while let Some(x) = queue.pop_front() {
+                for &y in &adjacent[x] {
+                    if component[y] == usize::MAX {
+                        component[y] = start;
+                        queue.push_back(y);
+                    }
+                }
+            }
+        }
+        component
+    }
+
+    /// A score as `choose` may see it: small values (so ties happen), NaN and infinities.
+    fn score() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            6 => (-3..4i32).prop_map(f64::from),
+            1 => Just(f64::NAN),
+            1 => Just(f64::NEG_INFINITY),
+            1 => Just(f64::INFINITY),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// After joining any pairs, two elements share a representative exactly when a search
+        /// over the pairs connects them; set sizes are component sizes; `union` reports true
+        /// once per merge (so n - components times); and trees stay within log2(n) deep.
+        #[test]
+        fn union_find_components_equal_breadth_first_search((n, edges) in graph()) {
+            let mut uf = UnionFind::new(n);
+            let mut merges = 0;
+            for (i, &(a, b)) in edges.iter().enumerate() {
+                let before = components(n, &edges[..i]);
+                let merged = uf.union(a, b);
+                prop_assert_eq!(merged, before[a as usize] != before[b as usize], "pair {}", i);
+                merges += usize::from(merged);
+            }
+            // Before any `find` outside `union` shortens the paths.
+            let depth_limit = (n as f64).log2().floor() as usize;
+            for x in 0..n {
+                let (mut depth, mut y) = (0, x as u32);
+                while uf.parent[y as usize] != y {
+                    y = uf.parent[y as usize];
+                    depth += 1;
+                }
+                prop_assert!(depth <= depth_limit, "depth {} of {} elements", depth, n);
+            }
+            let component = components(n, &edges);
+            let count = (0..n).filter(|&x| component[x] == x).count();
+            prop_assert_eq!(merges, n - count);
+            for x in 0..n {
+                let size = component.iter().filter(|&&c| c == component[x]).count();
+                prop_assert_eq!(uf.set_size(x as u32), size);
+                for y in 0..n {
+                    prop_assert_eq!(
+                        uf.find(x as u32) == uf.find(y as u32),
+                        component[x] == component[y],
+                        "{} and {}", x, y
+                    );
+                }
+            }
+        }
+
+        /// `first` keeps the first member; `longest` and `max:` keep the first member with the
+        /// highest score, NaN never winning and nothing above minus infinity meaning the first.
+        #[test]
+        fn keep_policies_choose_the_first_best(scores in prop::collection::vec(score(), 1..10)) {
+            let best = scores
+                .iter()
+                .copied()
+                .filter(|s| !s.is_nan())
+                .fold(f64::NEG_INFINITY, f64::max);
+            let expected = if best == f64::NEG_INFINITY {
+                0
+            } else {
+                scores.iter().position(|&s| s == best).expect("the best is a score")
+            };
+            prop_assert_eq!(KeepPolicy::First.choose(scores.iter().copied()), 0);
+            prop_assert_eq!(KeepPolicy::Longest.choose(scores.iter().copied()), expected);
+            prop_assert_eq!(KeepPolicy::Max("n".into()).choose(scores.iter().copied()), expected);
+        }
+
+        /// A keep policy reads back from how it prints.
+        #[test]
+        fn keep_policies_parse_what_they_print(
+            policy in prop_oneof![
+                Just(KeepPolicy::First),
+                Just(KeepPolicy::Longest),
+                "\\PC{1,12}".prop_map(KeepPolicy::Max),
+            ],
+        ) {
+            prop_assert_eq!(policy.to_string().parse::<KeepPolicy>(), Ok(policy));
+        }
+    }
+}

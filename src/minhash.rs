@@ -333,12 +333,6 @@ mod tests {
     }
 
     #[test]
-    fn order_and_repeats_of_shingles_do_not_matter() {
-        let hasher = MinHasher::new(16, 9).unwrap();
-        assert_eq!(hasher.sign(&[5, 1, 9]), hasher.sign(&[9, 9, 1, 5, 1]));
-    }
-
-    #[test]
     fn rejects_bad_num_perm() {
         assert_eq!(MinHasher::new(0, 1).unwrap_err(), ConfigError::NumPerm(0));
         assert!(MinHasher::new(MAX_NUM_PERM + 1, 1).is_err());
@@ -373,5 +367,79 @@ mod tests {
                 bias: 0.007,
             },
         );
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use crate::minhash::{MinHasher, SIGNATURES_PER_CHUNK, SignatureStore, mix64};
+
+    /// A non-empty set of shingle hashes, from few values or from all.
+    fn shingles() -> impl Strategy<Value = Vec<u64>> {
+        prop::collection::vec(prop_oneof![0..64u64, any::<u64>()], 1..120)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// A signature depends on the set of shingles only: not on their order, nor on repeats.
+        #[test]
+        fn signature_ignores_order_and_repeats(
+            (original, shuffled) in shingles().prop_flat_map(|v| (Just(v.clone()), Just(v).prop_shuffle())),
+            repeats in prop::collection::vec(any::<prop::sample::Index>(), 0..40),
+            num_perm in prop_oneof![1..=16usize, 17..=300usize],
+            seed in any::<u64>(),
+        ) {
+            let hasher = MinHasher::new(num_perm, seed).unwrap();
+            let mut other = shuffled;
+            other.extend(repeats.iter().map(|r| original[r.index(original.len())]));
+            prop_assert_eq!(hasher.sign(&original), hasher.sign(&other));
+        }
+
+        /// Every value of a signature is the value of one of the set's shingles (densification
+        /// only copies filled bins), and the smallest of them is the set's smallest value.
+        #[test]
+        fn signature_values_come_from_the_set(
+            set in shingles(),
+            num_perm in prop_oneof![1..=16usize, 17..=300usize],
+            seed in any::<u64>(),
+        ) {
+            let hasher = MinHasher::new(num_perm, seed).unwrap();
+            let values: Vec<u32> = set.iter().map(|&x| mix64(x ^ hasher.key) as u32).collect();
+            let signature = hasher.sign(&set);
+            prop_assert_eq!(signature.as_slice().len(), num_perm);
+            for v in signature.as_slice() {
+                prop_assert!(values.contains(v), "{} is no shingle's value", v);
+            }
+            prop_assert_eq!(signature.as_slice().iter().min(), values.iter().min());
+        }
+
+        /// A store gives back the low byte of every value pushed, at the slot `push` returned,
+        /// across chunk boundaries.
+        #[test]
+        fn store_gives_back_the_low_bytes_pushed(
+            num_perm in 1..=4usize,
+            before in prop_oneof![Just(0usize), (SIGNATURES_PER_CHUNK - 3)..=(SIGNATURES_PER_CHUNK + 3)],
+            signatures in prop::collection::vec(prop::collection::vec(any::<u32>(), 4), 0..12),
+        ) {
+            let mut store = SignatureStore::new(num_perm);
+            for slot in 0..before {
+                let filler = vec![slot as u32; num_perm];
+                prop_assert_eq!(store.push(&filler), slot);
+            }
+            for (i, signature) in signatures.iter().enumerate() {
+                prop_assert_eq!(store.push(&signature[..num_perm]), before + i);
+            }
+            prop_assert_eq!(store.len(), before + signatures.len());
+            for slot in (0..before).step_by(97).chain(before.saturating_sub(1)..before) {
+                prop_assert_eq!(store.get(slot), &vec![slot as u8; num_perm][..]);
+            }
+            for (i, signature) in signatures.iter().enumerate() {
+                let low: Vec<u8> = signature[..num_perm].iter().map(|&v| v as u8).collect();
+                prop_assert_eq!(store.get(before + i), &low[..]);
+            }
+        }
     }
 }

@@ -320,20 +320,6 @@ mod tests {
     }
 
     #[test]
-    fn ascii_fast_path_agrees_with_unicode_path() {
-        let n = Normalizer::default();
-        let ascii = "Some ASCII text: with (punctuation) & CAPS -- 123.";
-        let mut via_unicode = String::new();
-        let mut sink = Collapser {
-            out: &mut via_unicode,
-            collapse: true,
-            pending_space: false,
-        };
-        n.push_chars(ascii.nfkc(), &mut sink);
-        assert_eq!(n.normalize(ascii), via_unicode);
-    }
-
-    #[test]
     fn word_bounds_come_with_the_fast_path_and_match_the_text() {
         let n = Normalizer::default();
         let (mut out, mut words) = (String::new(), Vec::new());
@@ -356,26 +342,182 @@ mod tests {
         assert!(!keep.normalize_words_into("a, b", &mut out, &mut words));
         assert_eq!(out, "a, b");
     }
+}
 
-    #[test]
-    fn ascii_and_unicode_paths_agree_for_every_option_combination() {
-        let text = "  Tabs\tand\nnew-lines,\r\n CAPS & digits 42!  ";
-        for bits in 0..16u8 {
-            let options = NormalizeOptions {
-                nfkc: true,
-                lowercase: bits & 1 != 0,
-                strip_punctuation: bits & 2 != 0,
-                collapse_whitespace: bits & 4 != 0,
-            };
-            let n = Normalizer::new(options);
-            let mut via_unicode = String::new();
-            let mut sink = Collapser {
-                out: &mut via_unicode,
-                collapse: options.collapse_whitespace,
-                pending_space: false,
-            };
+/// Property tests, and the text generators the other modules' properties share.
+#[cfg(test)]
+pub(crate) mod properties {
+    use proptest::prelude::*;
+    use unicode_normalization::UnicodeNormalization;
+
+    use crate::normalize::{Collapser, NormalizeOptions, Normalizer};
+
+    /// One ASCII character, weighted towards words: letters, digits, every kind of ASCII
+    /// whitespace, punctuation, and now and then any ASCII byte (controls included).
+    pub(crate) fn ascii_char() -> impl Strategy<Value = char> {
+        prop_oneof![
+            6 => proptest::char::range('a', 'z'),
+            3 => proptest::char::range('A', 'Z'),
+            2 => proptest::char::range('0', '9'),
+            3 => prop::sample::select(vec![' ', ' ', ' ', '\t', '\n', '\r', '\x0b', '\x0c']),
+            2 => prop::sample::select(r##"!"#$%&'()*+,-./:;<=>?@[\]^_`{|}~"##.chars().collect::<Vec<_>>()),
+            1 => proptest::char::range('\0', '\x7f'),
+        ]
+    }
+
+    /// One character of any script, weighted towards what normalization treats specially:
+    /// accented letters and combining marks, Devanagari, Greek (final sigma), full-width forms,
+    /// ligatures, Unicode punctuation and spaces, letters whose case mapping or canonical
+    /// decomposition is unusual (İ, ẞ, the Kelvin and Ångström signs), CJK, and any `char`.
+    pub(crate) fn unicode_char() -> impl Strategy<Value = char> {
+        prop_oneof![
+            4 => ascii_char(),
+            2 => proptest::char::range('\u{c0}', '\u{24f}'),
+            2 => proptest::char::range('\u{300}', '\u{36f}'),
+            1 => proptest::char::range('\u{900}', '\u{97f}'),
+            1 => proptest::char::range('\u{370}', '\u{3ff}'),
+            1 => proptest::char::range('\u{ff01}', '\u{ff5e}'),
+            1 => proptest::char::range('\u{fb00}', '\u{fb06}'),
+            1 => proptest::char::range('\u{2010}', '\u{205f}'),
+            1 => prop::sample::select(vec![
+                '\u{a0}', '\u{85}', '\u{2003}', '\u{2028}', '\u{3000}', '\u{feff}', '\u{200b}',
+                'İ', 'ẞ', 'ß', 'ǅ', '\u{212a}', '\u{212b}', '\u{2126}', 'Ⅻ', '²', '½', '㎏',
+            ]),
+            1 => proptest::char::range('\u{4e00}', '\u{4e3f}'),
+            1 => any::<char>(),
+        ]
+    }
+
+    /// ASCII text of up to `max` characters.
+    pub(crate) fn ascii_text(max: usize) -> impl Strategy<Value = String> {
+        prop::collection::vec(ascii_char(), 0..=max).prop_map(String::from_iter)
+    }
+
+    /// Text of any script of up to `max` characters.
+    pub(crate) fn unicode_text(max: usize) -> impl Strategy<Value = String> {
+        prop::collection::vec(unicode_char(), 0..=max).prop_map(String::from_iter)
+    }
+
+    /// Any combination of the normalization steps.
+    pub(crate) fn options() -> impl Strategy<Value = NormalizeOptions> {
+        (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(
+            |(nfkc, lowercase, strip_punctuation, collapse_whitespace)| NormalizeOptions {
+                nfkc,
+                lowercase,
+                strip_punctuation,
+                collapse_whitespace,
+            },
+        )
+    }
+
+    /// What the general (Unicode) path makes of `text`, whatever the text.
+    fn via_unicode_path(n: &Normalizer, text: &str) -> String {
+        let mut out = String::new();
+        let mut sink = Collapser {
+            out: &mut out,
+            collapse: n.options.collapse_whitespace,
+            pending_space: false,
+        };
+        if n.options.nfkc {
+            n.push_chars(text.nfkc(), &mut sink);
+        } else {
             n.push_chars(text.chars(), &mut sink);
-            assert_eq!(n.normalize(text), via_unicode, "{options:?}");
+        }
+        out
+    }
+
+    /// The full-width form of each printable ASCII character (the space as the ideographic
+    /// space), which NFKC maps back to it; other characters as they are.
+    fn full_width(text: &str) -> String {
+        text.chars()
+            .map(|c| match c {
+                ' ' => '\u{3000}',
+                '!'..='~' => char::from_u32(c as u32 + 0xfee0).expect("a full-width form"),
+                _ => c,
+            })
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// The ASCII fast path gives exactly what the general path gives, for every option.
+        #[test]
+        fn ascii_fast_path_equals_unicode_path(options in options(), text in ascii_text(120)) {
+            let n = Normalizer::new(options);
+            prop_assert_eq!(n.normalize(&text), via_unicode_path(&n, &text));
+        }
+
+        /// Full-width text (the Unicode path) normalizes like its ASCII original (the fast path).
+        #[test]
+        fn full_width_text_normalizes_like_ascii(
+            options in options(),
+            text in ascii_text(120),
+        ) {
+            let n = Normalizer::new(NormalizeOptions { nfkc: true, ..options });
+            prop_assert_eq!(n.normalize(&full_width(&text)), n.normalize(&text));
+        }
+
+        /// Normalization works character by character across a space: an ASCII part (which alone
+        /// takes the fast path) and a Unicode part normalize together as they do apart.
+        #[test]
+        fn ascii_and_unicode_parts_normalize_together_as_apart(
+            options in options(),
+            ascii in ascii_text(60),
+            unicode in unicode_text(60),
+            ascii_first in any::<bool>(),
+        ) {
+            let n = Normalizer::new(options);
+            let (first, second) = if ascii_first { (&ascii, &unicode) } else { (&unicode, &ascii) };
+            let (a, b) = (n.normalize(first), n.normalize(second));
+            let apart = if !options.collapse_whitespace {
+                format!("{a} {b}")
+            } else if a.is_empty() || b.is_empty() {
+                a + &b
+            } else {
+                format!("{a} {b}")
+            };
+            prop_assert_eq!(n.normalize(&format!("{first} {second}")), apart);
+        }
+
+        /// With NFKC on, canonically or compatibly equivalent texts normalize alike, including
+        /// when one of them is ASCII and the other not (`K` and the Kelvin sign).
+        #[test]
+        fn equivalent_texts_normalize_alike(options in options(), text in unicode_text(80)) {
+            let n = Normalizer::new(NormalizeOptions { nfkc: true, ..options });
+            let direct = n.normalize(&text);
+            prop_assert_eq!(&n.normalize(&text.nfd().collect::<String>()), &direct);
+            prop_assert_eq!(&n.normalize(&text.nfkd().collect::<String>()), &direct);
+            prop_assert_eq!(&n.normalize(&text.nfc().collect::<String>()), &direct);
+        }
+
+        /// `normalize_words_into` gives the text `normalize` gives, and when it fills `words`
+        /// (ASCII text, punctuation stripped, whitespace collapsed, and only then), they are
+        /// exactly the space-separated words of that text, in order.
+        #[test]
+        fn word_bounds_are_the_words_of_the_normalized_text(
+            options in options(),
+            text in prop_oneof![ascii_text(120), unicode_text(120)],
+            stale in ascii_text(40),
+        ) {
+            let n = Normalizer::new(options);
+            let (mut out, mut words) = (stale.clone(), vec![(7, 3)]);
+            // A previous, longer document leaves its bounds in the thread's scratch buffer.
+            n.normalize_words_into(&stale.repeat(3), &mut out, &mut words);
+            let filled = n.normalize_words_into(&text, &mut out, &mut words);
+            prop_assert_eq!(&out, &n.normalize(&text));
+            let fast = text.is_ascii() && options.strip_punctuation && options.collapse_whitespace;
+            prop_assert_eq!(filled, fast);
+            if filled {
+                let found: Vec<&str> = words
+                    .iter()
+                    .map(|&(s, e)| &out[s as usize..e as usize])
+                    .collect();
+                let expected: Vec<&str> = out.split(' ').filter(|w| !w.is_empty()).collect();
+                prop_assert_eq!(found, expected);
+            } else {
+                prop_assert!(words.is_empty());
+            }
         }
     }
 }

@@ -294,23 +294,11 @@ mod tests {
     }
 
     #[test]
-    fn rolling_ngrams_equal_direct_ones_and_depend_on_order() {
+    fn ngrams_depend_on_token_order() {
         let s = words(5);
         let tokens: Vec<u64> = (0..20u64).map(|i| mix64(i * 7 + 1)).collect();
         let mut rolled = Vec::new();
         s.word_ngrams(&tokens, 5, &mut rolled);
-        let length_key = 5u64.wrapping_mul(0xa076_1d64_78bd_642f);
-        let direct: Vec<u64> = tokens
-            .windows(5)
-            .map(|w| {
-                let x = w
-                    .iter()
-                    .enumerate()
-                    .fold(0, |h, (j, t)| h ^ t.rotate_left(9 * j as u32));
-                mix64(x ^ length_key)
-            })
-            .collect();
-        assert_eq!(rolled, direct);
         let mut swapped = tokens.clone();
         swapped.swap(0, 1);
         let mut other = Vec::new();
@@ -326,50 +314,6 @@ mod tests {
         assert_ne!(s.shingle_set("two words"), s.shingle_set("two other"));
         assert!(s.shingle_set("").is_empty());
         assert_eq!(jaccard::<u64>(&[], &[]), 0.0);
-    }
-
-    #[test]
-    fn ascii_fast_path_matches_unicode_words() {
-        let fast = words(2);
-        let slow = Shingler::new(ShingleKind::Words(2), 1, false);
-        let text = "the quick brown fox 42 jumps";
-        assert_eq!(fast.shingle_set(text), slow.shingle_set(text));
-    }
-
-    #[test]
-    fn packed_ascii_token_hashes_equal_per_word_hashes() {
-        let s = words(1);
-        let text = "a bb ccc a-very-long-word-of-more-than-16-bytes exactly16bytes! x";
-        let mut packed = Vec::new();
-        s.ascii_token_hashes(text.as_bytes(), &mut packed);
-        let each: Vec<u64> = text
-            .split(' ')
-            .map(|w| s.token_hash(w.as_bytes()))
-            .collect();
-        assert_eq!(packed, each);
-        let mut doubled = Vec::new();
-        s.ascii_token_hashes(b" a  b ", &mut doubled);
-        assert_eq!(doubled, [s.token_hash(b"a"), s.token_hash(b"b")]);
-    }
-
-    #[test]
-    fn shingles_from_known_words_equal_shingles_from_scanning() {
-        let normalizer = crate::normalize::Normalizer::default();
-        let text =
-            "The quick, brown fox -- jumps over 13 lazy dogs; a-very-long-hyphenated-compound!";
-        let (mut normalized, mut words) = (String::new(), Vec::new());
-        assert!(normalizer.normalize_words_into(text, &mut normalized, &mut words));
-        for kind in [
-            ShingleKind::Words(1),
-            ShingleKind::Words(3),
-            ShingleKind::Chars(4),
-        ] {
-            let s = Shingler::new(kind, 7, true);
-            let (mut scanned, mut known) = (Vec::new(), Vec::new());
-            s.shingles_into(&normalized, &mut scanned);
-            s.shingles_from_words(&normalized, &words, &mut known);
-            assert_eq!(scanned, known, "{kind}");
-        }
     }
 
     #[test]
@@ -389,5 +333,193 @@ mod tests {
         assert_eq!("7".parse::<ShingleKind>(), Ok(ShingleKind::Words(7)));
         assert!("word:0".parse::<ShingleKind>().is_err());
         assert!("byte:3".parse::<ShingleKind>().is_err());
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use std::collections::BTreeSet;
+
+    use proptest::prelude::*;
+    use unicode_segmentation::UnicodeSegmentation;
+
+    use crate::minhash::mix64;
+    use crate::normalize::properties::{ascii_char, ascii_text, options, unicode_text};
+    use crate::normalize::{NormalizeOptions, Normalizer};
+    use crate::shingle::{ShingleKind, Shingler, containment, jaccard, overlap};
+
+    fn kind() -> impl Strategy<Value = ShingleKind> {
+        prop_oneof![
+            (1..=8usize).prop_map(ShingleKind::Words),
+            (1..=6usize).prop_map(ShingleKind::Chars),
+        ]
+    }
+
+    /// Space-separated ASCII words of 0 to 20 bytes (around the 8- and 16-byte packing limits),
+    /// with runs of spaces and leading and trailing spaces.
+    fn spaced_words() -> impl Strategy<Value = String> {
+        let word = prop::collection::vec(
+            ascii_char().prop_map(|c| if c == ' ' { '_' } else { c }),
+            0..=20,
+        )
+        .prop_map(String::from_iter);
+        prop::collection::vec((word, 1..=3usize), 0..12).prop_map(|words| {
+            words
+                .into_iter()
+                .map(|(w, spaces)| w + &" ".repeat(spaces))
+                .collect()
+        })
+    }
+
+    /// A sorted, deduplicated set drawn from few values, so that sets overlap.
+    fn small_set() -> impl Strategy<Value = Vec<u64>> {
+        prop::collection::btree_set(0..40u64, 0..24).prop_map(|s| s.into_iter().collect())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// On text normalized with punctuation stripped, the ASCII shortcut (split on spaces)
+        /// gives the very shingles, in order, that UAX #29 words give; and a text of `w` words
+        /// has `max(w - n + 1, 1)` word shingles (none when empty).
+        #[test]
+        fn ascii_space_split_equals_unicode_words(
+            options in options(),
+            raw in ascii_text(120),
+            n in 1..=8usize,
+            seed in any::<u64>(),
+        ) {
+            let text = Normalizer::new(NormalizeOptions { strip_punctuation: true, ..options })
+                .normalize(&raw);
+            let (mut fast, mut slow) = (Vec::new(), Vec::new());
+            Shingler::new(ShingleKind::Words(n), seed, true).shingles_into(&text, &mut fast);
+            Shingler::new(ShingleKind::Words(n), seed, false).shingles_into(&text, &mut slow);
+            prop_assert_eq!(&fast, &slow);
+            let words = text.unicode_words().count();
+            let expected = if words == 0 { 0 } else { words.saturating_sub(n) + 1 };
+            prop_assert_eq!(fast.len(), expected);
+        }
+
+        /// Shingles made from the word bounds the normalizer reports equal those from scanning
+        /// the normalized text, for every kind of shingle.
+        #[test]
+        fn shingles_from_known_words_equal_shingles_from_scanning(
+            options in options(),
+            raw in ascii_text(120),
+            kind in kind(),
+            seed in any::<u64>(),
+        ) {
+            let normalizer = Normalizer::new(NormalizeOptions {
+                strip_punctuation: true,
+                collapse_whitespace: true,
+                ..options
+            });
+            let (mut normalized, mut words) = (String::new(), Vec::new());
+            prop_assert!(normalizer.normalize_words_into(&raw, &mut normalized, &mut words));
+            let s = Shingler::new(kind, seed, true);
+            let (mut scanned, mut known) = (Vec::new(), Vec::new());
+            s.shingles_into(&normalized, &mut scanned);
+            s.shingles_from_words(&normalized, &words, &mut known);
+            prop_assert_eq!(scanned, known);
+        }
+
+        /// Packed hashes of space-separated words (read with masked 8-byte loads where 16 bytes
+        /// are available) equal hashing each word alone.
+        #[test]
+        fn packed_ascii_token_hashes_equal_per_word_hashes(text in spaced_words(), seed in any::<u64>()) {
+            let s = Shingler::new(ShingleKind::Words(1), seed, true);
+            let mut packed = Vec::new();
+            s.ascii_token_hashes(text.as_bytes(), &mut packed);
+            let each: Vec<u64> = text
+                .split(' ')
+                .filter(|w| !w.is_empty())
+                .map(|w| s.token_hash(w.as_bytes()))
+                .collect();
+            prop_assert_eq!(packed, each);
+        }
+
+        /// The rolled window hash equals hashing each window directly, for any window size
+        /// (a short token list gives one shingle of all of it).
+        #[test]
+        fn rolling_ngrams_equal_direct_ones(
+            tokens in prop::collection::vec(any::<u64>(), 0..40),
+            n in 1..=12usize,
+        ) {
+            let s = Shingler::new(ShingleKind::Words(n), 1, true);
+            let mut rolled = Vec::new();
+            s.word_ngrams(&tokens, n, &mut rolled);
+            let window = n.min(tokens.len());
+            let length_key = (window as u64).wrapping_mul(0xa076_1d64_78bd_642f);
+            let direct: Vec<u64> = if tokens.is_empty() {
+                Vec::new()
+            } else {
+                tokens
+                    .windows(window)
+                    .map(|w| {
+                        let x = w
+                            .iter()
+                            .enumerate()
+                            .fold(0, |h, (j, t)| h ^ t.rotate_left(9 * j as u32));
+                        mix64(x ^ length_key)
+                    })
+                    .collect()
+            };
+            prop_assert_eq!(rolled, direct);
+        }
+
+        /// A text of `c` characters has `max(c - k + 1, 1)` character shingles (none when
+        /// empty), each the hash of its window alone.
+        #[test]
+        fn char_shingles_are_the_windows_of_the_text(
+            text in unicode_text(40),
+            k in 1..=6usize,
+            seed in any::<u64>(),
+        ) {
+            let s = Shingler::new(ShingleKind::Chars(k), seed, true);
+            let mut out = Vec::new();
+            s.shingles_into(&text, &mut out);
+            let chars: Vec<char> = text.chars().collect();
+            let expected: Vec<u64> = if chars.is_empty() {
+                Vec::new()
+            } else {
+                chars
+                    .windows(k.min(chars.len()))
+                    .map(|w| {
+                        let window: String = w.iter().collect();
+                        let mut one = Vec::new();
+                        s.shingles_into(&window, &mut one);
+                        prop_assert_eq!(one.len(), 1);
+                        Ok(one[0])
+                    })
+                    .collect::<Result<_, TestCaseError>>()?
+            };
+            prop_assert_eq!(out, expected);
+        }
+
+        /// Overlap, Jaccard and containment of sorted sets agree with set arithmetic.
+        #[test]
+        fn set_similarities_agree_with_set_arithmetic(a in small_set(), b in small_set()) {
+            let (sa, sb): (BTreeSet<u64>, BTreeSet<u64>) =
+                (a.iter().copied().collect(), b.iter().copied().collect());
+            let shared = sa.intersection(&sb).count();
+            let union = sa.union(&sb).count();
+            prop_assert_eq!(overlap(&a, &b), shared);
+            prop_assert_eq!(overlap(&b, &a), shared);
+            let (j, c) = if a.is_empty() || b.is_empty() {
+                (0.0, 0.0)
+            } else {
+                (shared as f64 / union as f64, shared as f64 / a.len().min(b.len()) as f64)
+            };
+            prop_assert_eq!(jaccard(&a, &b), j);
+            prop_assert_eq!(jaccard(&b, &a), j);
+            prop_assert_eq!(containment(&a, &b), c);
+            prop_assert_eq!(containment(&b, &a), c);
+        }
+
+        /// A shingle kind reads back from how it prints.
+        #[test]
+        fn shingle_kinds_parse_what_they_print(kind in kind()) {
+            prop_assert_eq!(kind.to_string().parse::<ShingleKind>(), Ok(kind));
+        }
     }
 }

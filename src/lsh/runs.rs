@@ -125,38 +125,97 @@ pub fn merge_band(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
+mod properties {
+    use proptest::prelude::*;
 
-    #[test]
-    fn merged_runs_equal_one_sort() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut state = 7u64;
-        let mut all: Vec<Vec<u64>> = vec![Vec::new(); 3];
-        let mut runs = Vec::new();
-        let mut bands: Vec<Vec<u64>> = vec![Vec::new(); 3];
-        for round in 0..5 {
-            for band in bands.iter_mut().zip(all.iter_mut()) {
-                for _ in 0..(1000 * round + 3) {
-                    state = crate::minhash::splitmix64(&mut state);
-                    // Few distinct keys, so equal keys span runs.
-                    let record = ((state % 50) << 32) | (state >> 40);
-                    band.0.push(record);
-                    band.1.push(record);
+    use crate::lsh::runs::{Run, merge_band};
+    use crate::minhash::splitmix64;
+
+    /// A band record `key << 32 | slot`: mostly from a few keys, so that equal keys span runs
+    /// and the in-memory part, and now and then any value (the extremes included).
+    fn record() -> impl Strategy<Value = u64> {
+        prop_oneof![
+            6 => (0..4u64, 0..16u64).prop_map(|(key, slot)| (key << 32) | slot),
+            2 => any::<u64>(),
+            1 => Just(0),
+            1 => Just(u64::MAX),
+        ]
+    }
+
+    /// One band's records in one round: a few chosen ones and, sometimes, thousands generated
+    /// from a seed (more than one read buffer of a run), from few keys.
+    #[derive(Debug, Clone)]
+    struct BandRound {
+        chosen: Vec<u64>,
+        bulk: usize,
+        seed: u64,
+    }
+
+    impl BandRound {
+        fn records(&self) -> Vec<u64> {
+            let mut state = self.seed;
+            let bulk = (0..self.bulk).map(|_| {
+                let x = splitmix64(&mut state);
+                ((x % 50) << 32) | (x >> 40)
+            });
+            self.chosen.iter().copied().chain(bulk).collect()
+        }
+    }
+
+    fn band_round() -> impl Strategy<Value = BandRound> {
+        (
+            prop::collection::vec(record(), 0..40),
+            prop_oneof![3 => Just(0usize), 1 => 0..9_000usize],
+            any::<u64>(),
+        )
+            .prop_map(|(chosen, bulk, seed)| BandRound { chosen, bulk, seed })
+    }
+
+    /// Rounds of records for `bands` bands; each round but the last may be spilled as a run.
+    fn rounds() -> impl Strategy<Value = Vec<(bool, Vec<BandRound>)>> {
+        (1..=4usize).prop_flat_map(|bands| {
+            prop::collection::vec(
+                (any::<bool>(), prop::collection::vec(band_round(), bands)),
+                1..6,
+            )
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Spilling rounds of records as runs and merging the runs with what stayed in memory
+        /// gives, band by band, exactly one in-memory sort of everything (duplicates included).
+        #[test]
+        fn merged_runs_equal_one_sort(rounds in rounds()) {
+            let dir = tempfile::tempdir().unwrap();
+            let num_bands = rounds[0].1.len();
+            let mut all: Vec<Vec<u64>> = vec![Vec::new(); num_bands];
+            let mut bands: Vec<Vec<u64>> = vec![Vec::new(); num_bands];
+            let mut runs = Vec::new();
+            for (spill, round) in &rounds {
+                let mut spilled_lengths = Vec::new();
+                for (band, part) in round.iter().enumerate() {
+                    let records = part.records();
+                    all[band].extend_from_slice(&records);
+                    bands[band].extend_from_slice(&records);
+                    spilled_lengths.push(bands[band].len() as u64);
+                }
+                if *spill {
+                    let run = Run::spill(&mut bands, dir.path()).unwrap();
+                    prop_assert!(bands.iter().all(Vec::is_empty));
+                    let lengths: Vec<u64> = run.band_starts.windows(2).map(|w| w[1] - w[0]).collect();
+                    prop_assert_eq!(lengths, spilled_lengths);
+                    runs.push(run);
                 }
             }
-            if round < 4 {
-                runs.push(Run::spill(&mut bands, dir.path()).unwrap());
-                assert!(bands.iter().all(Vec::is_empty));
+            for (band, expected) in all.iter_mut().enumerate() {
+                expected.sort_unstable();
+                bands[band].sort_unstable();
+                let mut merged = Vec::new();
+                merge_band(&runs, band, &bands[band], |r| merged.push(r)).unwrap();
+                prop_assert_eq!(&merged, expected, "band {}", band);
             }
         }
-        for (band, expected) in all.iter_mut().enumerate() {
-            expected.sort_unstable();
-            bands[band].sort_unstable();
-            let mut merged = Vec::new();
-            merge_band(&runs, band, &bands[band], |r| merged.push(r)).unwrap();
-            assert_eq!(&merged, expected);
-        }
-        assert_eq!(runs[1].band_starts[1], 1003);
     }
 }

@@ -185,83 +185,167 @@ impl InputSet {
 }
 
 #[cfg(test)]
-mod tests {
+mod properties {
     use std::io::Write;
+    use std::path::Path;
 
-    use super::*;
-    use crate::read::Frame;
+    use proptest::prelude::*;
 
-    /// Reading every worker's pieces, in order, gives the records of reading the inputs whole:
-    /// same bytes, same line numbers; and each piece's count is what it yields.
-    #[test]
-    fn pieces_of_all_workers_read_the_same_records_as_the_whole() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut texts = vec![
-            "a\n\nbb\nccc\r\n dd \nlast-without-newline".to_string(),
-            "x\n".repeat(37),
-            String::new(),
-            "one\n".to_string(),
-        ];
-        texts.push((0..200).map(|i| format!("{{\"id\":{i}}}\n")).collect());
-        let mut inputs: Vec<Input> = texts
-            .iter()
-            .enumerate()
-            .map(|(i, t)| {
-                let path = dir.path().join(format!("in{i}.jsonl"));
-                std::fs::write(&path, t).unwrap();
-                Input::Path(path)
+    use crate::read::{Format, Frame, Input, InputSet, Piece};
+
+    /// How an input file is stored.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Encoding {
+        Plain,
+        Gzip,
+        Zstd,
+    }
+
+    /// One input: its lines (without newlines), whether the last one ends in a newline, and how
+    /// the file is stored.
+    #[derive(Debug, Clone)]
+    struct InputFile {
+        lines: Vec<Vec<u8>>,
+        final_newline: bool,
+        encoding: Encoding,
+    }
+
+    impl InputFile {
+        fn contents(&self) -> Vec<u8> {
+            let mut out = self.lines.join(&b'\n');
+            if self.final_newline && !self.lines.is_empty() {
+                out.push(b'\n');
+            }
+            out
+        }
+
+        fn write(&self, path: &Path) {
+            let contents = self.contents();
+            let stored = match self.encoding {
+                Encoding::Plain => contents,
+                Encoding::Gzip => {
+                    let mut encoder =
+                        flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                    encoder.write_all(&contents).unwrap();
+                    encoder.finish().unwrap()
+                }
+                Encoding::Zstd => zstd::encode_all(&contents[..], 1).unwrap(),
+            };
+            std::fs::write(path, stored).unwrap();
+        }
+    }
+
+    /// One line: blank, short text (with `\r`, spaces, JSON-ish bytes), any bytes but `\n`, a
+    /// line longer than a small record limit, or (rarely) one longer than a 64 KiB read chunk.
+    fn line() -> impl Strategy<Value = Vec<u8>> {
+        let text_byte = prop::sample::select(b"ab {}\":,\r\t\x00\xff".to_vec());
+        prop_oneof![
+            2 => Just(Vec::new()),
+            4 => prop::collection::vec(text_byte, 1..12),
+            2 => prop::collection::vec(any::<u8>().prop_map(|b| if b == b'\n' { b'.' } else { b }), 1..12),
+            1 => (40..200usize).prop_map(|n| vec![b'l'; n]),
+            1 => prop::sample::select(vec![65_535usize, 65_536, 65_537, 140_000]).prop_map(|n| vec![b'L'; n]),
+        ]
+    }
+
+    fn input_file() -> impl Strategy<Value = InputFile> {
+        (
+            prop::collection::vec(line(), 0..24),
+            any::<bool>(),
+            prop_oneof![
+                6 => Just(Encoding::Plain),
+                1 => Just(Encoding::Gzip),
+                1 => Just(Encoding::Zstd),
+            ],
+        )
+            .prop_map(|(lines, final_newline, encoding)| InputFile {
+                lines,
+                final_newline,
+                encoding,
             })
-            .collect();
-        // A compressed input goes whole to one worker.
-        let gz = dir.path().join("z.jsonl.gz");
-        let mut encoder =
-            flate2::write::GzEncoder::new(File::create(&gz).unwrap(), flate2::Compression::fast());
-        encoder.write_all(b"g1\ng2\n").unwrap();
-        encoder.finish().unwrap();
-        inputs.push(Input::Path(gz));
-        let whole: Vec<(String, u64, Vec<u8>)> =
-            InputSet::new(inputs.clone(), Format::Lines, 1 << 20)
-                .unwrap()
-                .frames()
-                .map(|f| match f {
-                    Frame::Record(r) => (r.origin.file, r.origin.line, r.bytes),
-                    Frame::Rejected(r) => (r.origin.file, r.origin.line, Vec::new()),
-                    Frame::Failed(f) => (f.file, 0, Vec::new()),
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+
+        /// For any inputs and any number of workers: each plain input is cut into one range per
+        /// worker, the ranges cover the file exactly once, in order, cut at line starts; any
+        /// other input goes whole to exactly one worker. Each piece's count is what reading it
+        /// yields, and reading every piece in order, each numbered from the records of the
+        /// pieces before it, gives exactly the frames (bytes, line numbers, locations,
+        /// rejections) of reading the inputs whole.
+        #[test]
+        fn pieces_cover_every_record_exactly_once_in_order(
+            files in prop::collection::vec(input_file(), 1..5),
+            parts in 1..=9usize,
+            max_doc_bytes in prop_oneof![Just(1usize << 20), 1..64usize],
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let inputs: Vec<Input> = files
+                .iter()
+                .enumerate()
+                .map(|(i, file)| {
+                    let path = dir.path().join(format!("in{i}.jsonl"));
+                    file.write(&path);
+                    Input::Path(path)
                 })
                 .collect();
-        for parts in 1..=7 {
-            let set = InputSet::new(inputs.clone(), Format::Lines, 1 << 20).unwrap();
-            // Every worker's pieces, in input order, each counted, then read alone with its first
-            // line numbered as a distributed run numbers it.
-            let mut all: Vec<Piece> = (0..parts).flat_map(|p| set.pieces(p, parts)).collect();
-            all.sort_by_key(|p| (p.input, p.part));
-            let counts: Vec<u64> = all.iter().map(|p| set.count_records(p)).collect();
+            let whole: Vec<Frame> = InputSet::new(inputs.clone(), Format::Lines, max_doc_bytes)
+                .unwrap()
+                .frames()
+                .collect();
+            let set = InputSet::new(inputs.clone(), Format::Lines, max_doc_bytes).unwrap();
+
+            let mut all: Vec<(usize, Piece)> = Vec::new();
+            for worker in 0..parts {
+                let mine = set.pieces(worker, parts);
+                prop_assert!(mine.windows(2).all(|w| w[0].input < w[1].input), "{:?}", mine);
+                all.extend(mine.into_iter().map(|piece| (worker, piece)));
+            }
+            all.sort_by_key(|(_, p)| (p.input, p.part));
+            for (input, file) in files.iter().enumerate() {
+                let stored = std::fs::read(dir.path().join(format!("in{input}.jsonl"))).unwrap();
+                let mine: Vec<&(usize, Piece)> =
+                    all.iter().filter(|(_, p)| p.input == input).collect();
+                let looks_compressed =
+                    stored.starts_with(&[0x1f, 0x8b]) || stored.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]);
+                if file.encoding == Encoding::Plain && !looks_compressed {
+                    prop_assert_eq!(mine.len(), parts, "input {}", input);
+                    let mut at = 0;
+                    for (k, (worker, piece)) in mine.iter().enumerate() {
+                        prop_assert_eq!((*worker, piece.part), (k, k));
+                        let (start, end) = piece.range.expect("a plain file is cut");
+                        prop_assert_eq!(start, at, "input {}: pieces {:?}", input, mine);
+                        prop_assert!(start <= end);
+                        prop_assert!(start == 0 || start == stored.len() as u64 || stored[start as usize - 1] == b'\n',
+                            "input {}: piece {:?} starts inside a line", input, piece);
+                        at = end;
+                    }
+                    prop_assert_eq!(at, stored.len() as u64, "input {}", input);
+                } else {
+                    prop_assert_eq!(mine.len(), 1, "input {}", input);
+                    let (worker, piece) = mine[0];
+                    prop_assert_eq!((*worker, piece.part, piece.range), (input % parts, 0, None));
+                }
+            }
+
             let mut got = Vec::new();
             let mut previous_input = usize::MAX;
             let mut line_base = 0;
-            for (piece, count) in all.iter().zip(&counts) {
+            for (_, piece) in &all {
                 if piece.input != previous_input {
                     previous_input = piece.input;
                     line_base = 0;
                 }
-                let mut one = InputSet::new(inputs.clone(), Format::Lines, 1 << 20).unwrap();
-                one.restrict_to(vec![Piece {
-                    first_line: line_base,
-                    ..*piece
-                }]);
-                let frames: Vec<(String, u64, Vec<u8>)> = one
-                    .frames()
-                    .map(|f| match f {
-                        Frame::Record(r) => (r.origin.file, r.origin.line, r.bytes),
-                        Frame::Rejected(r) => (r.origin.file, r.origin.line, Vec::new()),
-                        Frame::Failed(f) => (f.file, 0, Vec::new()),
-                    })
-                    .collect();
-                assert_eq!(frames.len() as u64, *count, "{parts} parts, {piece:?}");
+                let count = set.count_records(piece);
+                let mut one = InputSet::new(inputs.clone(), Format::Lines, max_doc_bytes).unwrap();
+                one.restrict_to(vec![Piece { first_line: line_base, ..*piece }]);
+                let frames: Vec<Frame> = one.frames().collect();
+                prop_assert_eq!(frames.len() as u64, count, "{:?}", piece);
                 line_base += count;
                 got.extend(frames);
             }
-            assert_eq!(got, whole, "{parts} parts");
+            prop_assert_eq!(got, whole);
         }
     }
 }
