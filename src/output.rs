@@ -161,6 +161,24 @@ pub fn resolved(path: &Path) -> PathBuf {
     }
 }
 
+/// A temporary directory in `parent`, registered, with its owner lock taken (held by the
+/// returned file for as long as it lives), so that a stale-file sweep leaves it alone while its
+/// owner lives and removes it once the owner is gone.
+pub fn temporary_dir_in(
+    parent: &Path,
+    kind: &str,
+) -> io::Result<(tempfile::TempDir, Registered, File)> {
+    sweep_stale(parent);
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("{TEMP_PREFIX}{kind}-{}-", std::process::id()))
+        .tempdir_in(parent)
+        .map_err(without_temp_name)?;
+    let registered = Registered::new(dir.path().to_path_buf());
+    let owner = File::create(dir.path().join(OWNER_LOCK))?;
+    owner.try_lock().map_err(io::Error::other)?;
+    Ok((dir, registered, owner))
+}
+
 /// The error of creating a temporary file or directory, without its random name (which the
 /// `tempfile` crate adds to the message): people see what went wrong, not internal names.
 pub fn without_temp_name(e: io::Error) -> io::Error {

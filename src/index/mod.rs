@@ -249,24 +249,11 @@ impl Index {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        crate::output::sweep_stale(&parent);
-        let staging = tempfile::Builder::new()
-            .prefix(&format!(
-                "{}index-{}-",
-                crate::output::TEMP_PREFIX,
-                std::process::id()
-            ))
-            .tempdir_in(&parent)
-            .map_err(io(&parent))?;
-        let _registered = crate::output::Registered::new(staging.path().to_path_buf());
         // Held until just before the rename: a stale-file sweep by another process leaves the
         // staging directory alone while this one lives.
+        let (staging, _registered, owner) =
+            crate::output::temporary_dir_in(&parent, "index").map_err(io(&parent))?;
         let owner_path = staging.path().join(crate::output::OWNER_LOCK);
-        let owner = File::create(&owner_path).map_err(io(&owner_path))?;
-        owner.try_lock().map_err(|e| IndexError::Io {
-            path: owner_path.clone(),
-            source: std::io::Error::other(e),
-        })?;
         let mut index = Index::create(staging.path(), params)?;
         index.append(data)?;
         drop(index);

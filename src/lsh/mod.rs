@@ -191,6 +191,8 @@ struct Spill {
     dir: tempfile::TempDir,
     /// Removed by a signal handler should the run be interrupted.
     _registered: crate::output::Registered,
+    /// Its lock tells a stale-file sweep that this directory's owner lives.
+    _owner: std::fs::File,
     max_records: usize,
     runs: Vec<runs::Run>,
 }
@@ -220,17 +222,14 @@ impl BandTables {
         max_bytes: u64,
         temp_dir: &std::path::Path,
     ) -> std::io::Result<Self> {
-        let dir = tempfile::Builder::new()
-            .prefix(".neardup-bands-")
-            .tempdir_in(temp_dir)
-            .map_err(crate::output::without_temp_name)?;
-        let registered = crate::output::Registered::new(dir.path().to_path_buf());
+        let (dir, registered, owner) = crate::output::temporary_dir_in(temp_dir, "bands")?;
         Ok(BandTables {
             params,
             bands: vec![Vec::new(); params.num_bands],
             spill: Some(Spill {
                 dir,
                 _registered: registered,
+                _owner: owner,
                 max_records: (max_bytes / 8).max(1) as usize,
                 runs: Vec::new(),
             }),
