@@ -73,6 +73,11 @@ pub enum Error {
     /// A distributed run could not start, or one of its workers failed.
     #[error("distributed run: {0}")]
     Distributed(String),
+    /// The processes of a distributed run were started with different settings or inputs
+    /// (found at start-up, before any work): which process, and the first difference seen from
+    /// here, as "NAME is X there, Y here".
+    #[error("process {process} differs: {difference}")]
+    Disagreement { process: usize, difference: String },
     /// `strict` mode met a bad record.
     #[error("{0}")]
     Rejected(Rejection),

@@ -29,6 +29,12 @@
 //! settings (any `--verify` mode and keep policy; the Jaccard measure). Timely is fail-stop:
 //! if a process dies, the others fail rather than wait; run the job again (`--checkpoint` keeps
 //! the signing that was done).
+//!
+//! Before all that, the processes connect to each other and agree (see [`agreement`]): every
+//! process sends every other one a fingerprint of its settings and inputs, and when any two
+//! differ, every process stops with [`Error::Disagreement`] before it reads or writes anything.
+
+mod agreement;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -52,6 +58,7 @@ use crate::minhash::{estimate_jaccard_bbit, mix64};
 use crate::parts::{PartWriter, part_name};
 use crate::read::{Format, Input};
 use crate::shingle::jaccard;
+use agreement::{Fingerprint, PROCESSES, Setting};
 
 /// Where the processes of a distributed run are and which one this is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,24 +112,49 @@ impl ClusterConfig {
         self.addresses.len()
     }
 
-    fn timely(&self) -> timely::Config {
-        let communication = if self.processes() == 1 {
-            timely::CommunicationConfig::Process(self.workers)
-        } else {
-            timely::CommunicationConfig::Cluster {
-                threads: self.workers,
-                process: self.process,
-                addresses: self.addresses.clone(),
-                report: false,
-                zerocopy: false,
-            }
-        };
-        timely::Config {
-            communication,
-            worker: timely::WorkerConfig::default(),
+    /// Timely's communication for this process: its workers' allocators, and what must live as
+    /// long as they run. With several processes, connects to the others first (quietly) and
+    /// checks that this process's `fingerprint` is every process's.
+    fn communication(
+        &self,
+        fingerprint: impl FnOnce() -> Fingerprint,
+    ) -> Result<Communication, Error> {
+        use timely::communication::allocator::zero_copy::initialize::initialize_networking_from_sockets;
+        use timely::communication::allocator::{AllocatorBuilder, ProcessBuilder};
+
+        let cannot_start = |e: String| Error::Distributed(format!("cannot start the workers: {e}"));
+        if self.processes() == 1 {
+            return timely::CommunicationConfig::Process(self.workers)
+                .try_build()
+                .map_err(cannot_start);
         }
+        let sockets = agreement::connect(&self.addresses, self.process, &fingerprint())?;
+        let hooks = timely::communication::Hooks::default();
+        let allocators = ProcessBuilder::new_typed_vector(
+            self.workers,
+            hooks.refill.clone(),
+            hooks.spill.clone(),
+        );
+        let (builders, guard) = initialize_networking_from_sockets(
+            allocators,
+            sockets,
+            self.process,
+            self.workers,
+            hooks,
+        )
+        .map_err(|e| cannot_start(e.to_string()))?;
+        Ok((
+            builders.into_iter().map(AllocatorBuilder::Tcp).collect(),
+            Box::new(guard),
+        ))
     }
 }
+
+/// Timely's allocator builders, one per worker, and the guard of its network threads.
+type Communication = (
+    Vec<timely::communication::allocator::AllocatorBuilder>,
+    Box<dyn std::any::Any + Send>,
+);
 
 /// The files a distributed run writes (each as parts first).
 #[derive(Debug, Clone, Default)]
@@ -230,6 +262,13 @@ impl Dedup {
             return Err(Error::Config(ConfigError::Distributed));
         }
         let started = Instant::now();
+        // Agree with the other processes before anything is read or written.
+        let (builders, network) = cluster.communication(|| {
+            Fingerprint::new(
+                self.agreement_settings(format, max_doc_bytes, cluster, outputs),
+                inputs,
+            )
+        })?;
         // Notice when timely's communication threads give up on a peer (they panic).
         PEER_FAILED.store(false, Ordering::SeqCst);
         let previous = Arc::new(std::panic::take_hook());
@@ -246,9 +285,12 @@ impl Dedup {
         let this = self.clone();
         let inputs = inputs.to_vec();
         let outputs = outputs.clone();
-        let guards = timely::execute(cluster.timely(), move |worker| {
-            this.distributed_worker(worker, &inputs, format, max_doc_bytes, &outputs)
-        })
+        let guards = timely::execute::execute_from(
+            builders,
+            network,
+            timely::WorkerConfig::default(),
+            move |worker| this.distributed_worker(worker, &inputs, format, max_doc_bytes, &outputs),
+        )
         .map_err(|e| Error::Distributed(format!("cannot start the workers: {e}")))?;
         let mut first = None;
         for (i, result) in guards.join().into_iter().enumerate() {
@@ -266,6 +308,70 @@ impl Dedup {
         s.kept = s.docs_read - s.rejected - s.exact_duplicates - s.near_duplicates;
         s.finish(started)?;
         Ok(Some(result))
+    }
+
+    /// Every setting that shapes the output of a distributed run or the steps its processes take
+    /// together, by name and as text, for the start-up agreement. (Batch sizes, the memory
+    /// budget, temporary and checkpoint directories are each process's own.)
+    fn agreement_settings(
+        &self,
+        format: Format,
+        max_doc_bytes: usize,
+        cluster: &ClusterConfig,
+        outputs: &DistributedOutputs,
+    ) -> Vec<Setting> {
+        let on = |list: &[(bool, &str)]| {
+            let names: Vec<&str> = list.iter().filter(|o| o.0).map(|o| o.1).collect();
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        };
+        let normalize = self.normalizer.options();
+        let optional = |field: &Option<String>| field.clone().unwrap_or_else(|| "none".to_string());
+        vec![
+            Setting::new("version", env!("CARGO_PKG_VERSION")),
+            Setting::new(PROCESSES, cluster.processes()),
+            Setting::new("workers", cluster.workers),
+            Setting::new("threshold", self.threshold),
+            Setting::new("num_perm", self.num_perm()),
+            Setting::new("seed", self.seed),
+            Setting::new(
+                "bands × rows",
+                format!("{} × {}", self.params.num_bands, self.params.rows_per_band),
+            ),
+            Setting::new("shingle", self.shingler.kind()),
+            Setting::new(
+                "normalization",
+                on(&[
+                    (normalize.nfkc, "nfkc"),
+                    (normalize.lowercase, "lowercase"),
+                    (normalize.strip_punctuation, "strip_punctuation"),
+                    (normalize.collapse_whitespace, "collapse_whitespace"),
+                ]),
+            ),
+            Setting::new("verify", format!("{:?}", self.verify).to_lowercase()),
+            Setting::new("measure", format!("{:?}", self.measure).to_lowercase()),
+            Setting::new("keep", &self.keep),
+            Setting::new("text field", &self.fields.text),
+            Setting::new("id field", &self.fields.id),
+            Setting::new("keep field", optional(&self.fields.keep)),
+            Setting::new("group field", optional(&self.fields.group)),
+            Setting::new("strict", self.strict),
+            Setting::new("format", format!("{format:?}").to_lowercase()),
+            Setting::new("max_doc_bytes", max_doc_bytes),
+            Setting::new("boilerplate", optional(&self.index_params().boilerplate)),
+            Setting::new(
+                "outputs",
+                on(&[
+                    (outputs.kept.is_some(), "kept"),
+                    (outputs.removed.is_some(), "removed"),
+                    (outputs.clusters.is_some(), "clusters"),
+                    (outputs.rejected.is_some(), "rejected"),
+                ]),
+            ),
+        ]
     }
 
     /// One worker's whole run.

@@ -1,6 +1,8 @@
 //! Issue 6: the same job as 1, 2 and 3 processes on 127.0.0.1 (timely dataflow), byte-identical
 //! to the single-process run; parts merged by `neardup merge`; a killed process makes the others
-//! fail rather than hang. Every process runs under `timeout`.
+//! fail rather than hang. Issue 10: processes started with different settings or inputs all stop
+//! at start-up with one line naming the difference; `-q` runs print nothing. Every process runs
+//! under `timeout`.
 
 use std::net::TcpListener;
 use std::os::unix::process::ExitStatusExt;
@@ -50,7 +52,7 @@ fn spawn(cwd: &Path, args: &[&str], hosts: &str, processes: usize, process: usiz
         .args(["--processes", &processes, "--process", &process])
         .args(["--hostfile", hosts, "-q"])
         .current_dir(cwd)
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
@@ -407,4 +409,215 @@ fn issue_6_keep_longest_and_exact_verification_across_processes() {
     for f in OUTPUTS {
         assert!(read(&single, f) == read(&run, f), "{f} differs");
     }
+}
+
+/// The names in `dir` and its subdirectories, to check that a refused run wrote nothing.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            names.push(path.strip_prefix(dir).unwrap().display().to_string());
+            if path.is_dir() {
+                stack.push(path);
+            }
+        }
+    }
+    names.sort();
+    names
+}
+
+/// Runs process 0 in `cwd0` with `args0` and process 1 in `cwd1` with `args1` (a hostfile of
+/// `hosts` free ports, of which each uses the first `processes`), expects both to stop at
+/// start-up (exit 1, not a panic or a timeout, one line on stderr, nothing on stdout, no file
+/// written), and returns their lines.
+fn both_refuse(
+    (cwd0, args0): (&Path, &[&str]),
+    (cwd1, args1): (&Path, &[&str]),
+    hosts: usize,
+    processes: [usize; 2],
+) -> [String; 2] {
+    let hostdir = tempfile::tempdir().unwrap();
+    let hostfile = hostfile(hostdir.path(), hosts);
+    let before = [listing(cwd0), listing(cwd1)];
+    let children = [
+        spawn(cwd0, args0, &hostfile, processes[0], 0),
+        spawn(cwd1, args1, &hostfile, processes[1], 1),
+    ];
+    let lines = children.map(|child| {
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            out.stdout.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        stderr.trim_end().to_string()
+    });
+    assert_eq!(
+        [listing(cwd0), listing(cwd1)],
+        before,
+        "a refused run wrote"
+    );
+    lines
+}
+
+/// Different settings: both processes exit 1 with the difference (they used to panic with exit
+/// 101, a bincode EOF blamed on a dead peer).
+#[test]
+fn issue10_processes_with_different_settings_both_exit_1_naming_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    corpus(dir.path(), 1500, 60);
+    let base = dedup_args(
+        "in.jsonl",
+        &["--stats-json", "s.json", "--rejected", "rejected.jsonl"],
+    );
+    let base: Vec<&str> = base.iter().map(String::as_str).collect();
+    let with = |extra: &[&'static str]| [&base[..], extra].concat();
+    let d = dir.path();
+    let lines = both_refuse(
+        (d, &with(&["--threshold", "0.8"])),
+        (d, &with(&["--threshold", "0.9"])),
+        2,
+        [2, 2],
+    );
+    assert_eq!(
+        lines,
+        [
+            "neardup: process 1 differs: threshold is 0.9 there, 0.8 here",
+            "neardup: process 0 differs: threshold is 0.8 there, 0.9 here",
+        ]
+    );
+    // Workers per process, and an output only one of them writes.
+    let lines = both_refuse((d, &with(&["--workers", "2"])), (d, &base), 2, [2, 2]);
+    assert_eq!(
+        lines,
+        [
+            "neardup: process 1 differs: workers is 1 there, 2 here",
+            "neardup: process 0 differs: workers is 2 there, 1 here",
+        ]
+    );
+    let lines = both_refuse((d, &base), (d, &with(&["--verify", "exact"])), 2, [2, 2]);
+    assert_eq!(
+        lines[0],
+        "neardup: process 1 differs: verify is exact there, borderline here"
+    );
+    // A process that counts the processes differently never completes the connections: both
+    // say so instead of waiting.
+    let lines = both_refuse((d, &base), (d, &base), 3, [2, 3]);
+    assert_eq!(
+        lines,
+        [
+            "neardup: process 1 differs: processes is 3 there, 2 here",
+            "neardup: process 0 differs: processes is 2 there, 3 here",
+        ]
+    );
+}
+
+/// Different inputs under the same name (as on two machines), and different names: both
+/// processes exit 1 naming the input (with different content they used to exit 0 with part of
+/// the records).
+#[test]
+fn issue10_processes_with_different_inputs_both_exit_1_naming_the_input() {
+    let dir = tempfile::tempdir().unwrap();
+    corpus(dir.path(), 1500, 60);
+    let text = std::fs::read(dir.path().join("in.jsonl")).unwrap();
+    let machines: Vec<_> = (0..2)
+        .map(|m| {
+            let path = dir.path().join(format!("machine{m}"));
+            std::fs::create_dir(&path).unwrap();
+            path
+        })
+        .collect();
+    let args = dedup_args("in.jsonl", &[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+
+    // Machine 1 lacks the last record.
+    let last = text[..text.len() - 1]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .unwrap()
+        + 1;
+    write(&machines[0], "in.jsonl", &text);
+    write(&machines[1], "in.jsonl", &text[..last]);
+    let lines = both_refuse((&machines[0], &args), (&machines[1], &args), 2, [2, 2]);
+    let (full, short) = (grouped(text.len()), grouped(last));
+    assert_eq!(
+        lines,
+        [
+            format!(
+                "neardup: process 1 differs: input in.jsonl is {short} bytes there, {full} here"
+            ),
+            format!(
+                "neardup: process 0 differs: input in.jsonl is {full} bytes there, {short} here"
+            ),
+        ]
+    );
+
+    // The same size, one letter changed.
+    let mut changed = text.clone();
+    let at = changed.len() / 2;
+    changed[at] = if changed[at] == b'a' { b'b' } else { b'a' };
+    write(&machines[1], "in.jsonl", &changed);
+    let lines = both_refuse((&machines[0], &args), (&machines[1], &args), 2, [2, 2]);
+    for line in &lines {
+        assert!(
+            line.ends_with(
+                "differs: input in.jsonl has other content there (same size; its first MiB differs)"
+            ),
+            "{line}"
+        );
+    }
+
+    // The same bytes under another name.
+    write(&machines[1], "other.jsonl", &text);
+    let other = dedup_args("other.jsonl", &[]);
+    let other: Vec<&str> = other.iter().map(String::as_str).collect();
+    let lines = both_refuse((&machines[0], &args), (&machines[1], &other), 2, [2, 2]);
+    assert_eq!(
+        lines,
+        [
+            "neardup: process 1 differs: input 1 is other.jsonl there, in.jsonl here",
+            "neardup: process 0 differs: input 1 is in.jsonl there, other.jsonl here",
+        ]
+    );
+}
+
+/// `1234567` as `1,234,567`, as the messages write sizes.
+fn grouped(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A successful `-q` run prints nothing at all, even while a process waits for its peer (timely
+/// used to print "awaiting connections" and "error connecting ... retrying" on stdout).
+#[test]
+fn issue10_quiet_two_process_run_prints_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    corpus(dir.path(), 1500, 60);
+    let hosts = hostfile(dir.path(), 2);
+    let args = dedup_args("in.jsonl", &[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    // Process 1 starts first and has to wait for process 0.
+    let waiting = spawn(dir.path(), &args, &hosts, 2, 1);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let first = spawn(dir.path(), &args, &hosts, 2, 0);
+    for child in [first, waiting] {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    }
+    assert!(!read_lines(&dir.path().join("kept.jsonl")).is_empty());
 }
