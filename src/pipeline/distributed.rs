@@ -853,6 +853,19 @@ impl Dedup {
             })
             .collect();
         let members = exchange(worker, members, |_| 0)?;
+        // Duplicate ids: each id's hash goes to one worker, which counts the repeats it gets.
+        let peers = worker.peers() as u64;
+        let id_hashes: Vec<u64> = owned
+            .iter()
+            .filter_map(|(_, own)| match own {
+                Own::Doc { id, .. } => Some(xxhash_rust::xxh3::xxh3_64(id.as_bytes())),
+                _ => None,
+            })
+            .collect();
+        let mut id_hashes = exchange(worker, id_hashes, move |h| *h % peers)?;
+        id_hashes.sort_unstable();
+        let duplicate_ids_here = id_hashes.windows(2).filter(|w| w[0] == w[1]).count() as u64;
+        drop(id_hashes);
         let tallies = exchange(
             worker,
             vec![(
@@ -866,6 +879,7 @@ impl Dedup {
                 counts.checkpointed,
                 exact_checks_here,
                 histogram,
+                duplicate_ids_here,
             )],
             |_| 0,
         )?;
@@ -890,6 +904,7 @@ impl Dedup {
             for (total, here) in summary.candidate_similarity_histogram.iter_mut().zip(&t.9) {
                 *total += here;
             }
+            summary.duplicate_ids += t.10;
         }
         let clusters = cluster_reports(members);
         summary.clusters = clusters.len() as u64;

@@ -365,11 +365,11 @@ impl DocTable {
         &self.id_bytes[start..self.id_ends[doc]]
     }
 
-    /// Documents (not rejected) whose id an earlier document already had: hashes of the ids,
-    /// sorted for the count, then dropped.
+    /// Documents with text (neither rejected nor empty) whose id an earlier such document
+    /// already had: hashes of the ids, sorted for the count, then dropped.
     fn duplicate_ids(&self) -> u64 {
         let mut hashes: Vec<u64> = (0..self.states.len())
-            .filter(|&doc| self.states[doc] != DocState::Rejected)
+            .filter(|&doc| self.slot(doc).is_some())
             .map(|doc| xxhash_rust::xxh3::xxh3_64(self.id(doc).as_bytes()))
             .collect();
         hashes.sort_unstable();

@@ -46,6 +46,8 @@ struct Online {
     indexed: Vec<(u32, IndexDoc)>,
     indexed_node: HashMap<(u32, IndexDoc), u32>,
     segment: Option<SegmentData>,
+    /// Hashes of the ids of the documents with text seen so far (for counting duplicate ids).
+    id_hashes: std::collections::HashSet<u64>,
 }
 
 /// What a removed document duplicates.
@@ -168,6 +170,7 @@ impl Dedup {
             segment: options
                 .collect_kept
                 .then(|| SegmentData::new(self.num_perm(), num_bands)),
+            id_hashes: std::collections::HashSet::new(),
         };
         let mut summary = Summary::empty(self.params, self.num_perm(), self.threshold);
         let total_bytes = inputs.total_bytes();
@@ -292,6 +295,12 @@ impl Dedup {
             summary.empty += 1;
             summary.kept += 1;
             return self.keep_record(record, position, sink);
+        }
+        if !online
+            .id_hashes
+            .insert(xxhash_rust::xxh3::xxh3_64(id.as_bytes()))
+        {
+            summary.duplicate_ids += 1;
         }
         // Exact copies first, then near copies; this run's kept documents before indexed ones.
         let mut found: Option<(Target, f64, DuplicateKind)> = None;
