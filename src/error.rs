@@ -126,7 +126,7 @@ pub enum ConfigError {
     ShingleSpec(String),
     #[error("keep policy {0:?} is not 'first', 'longest' or 'max:FIELD'")]
     KeepPolicy(String),
-    #[error("verify mode {0:?} is not 'signature' or 'exact'")]
+    #[error("verify mode {0:?} is not 'signature', 'borderline' or 'exact'")]
     VerifyMode(String),
     #[error("format {0:?} is not 'jsonl', 'lines' or 'files'")]
     Format(String),
@@ -150,8 +150,6 @@ pub enum ConfigError {
     Distributed,
     #[error("process {process} is not among the {processes} processes of the hostfile")]
     Process { process: usize, processes: usize },
-    #[error("mode {0:?} is not 'auto', 'batch' or 'stream'")]
-    Mode(String),
     #[error("memory size {0:?} is not a number of bytes with an optional K, M, G or T suffix")]
     MemorySize(String),
     #[error("min_docs must be at least 2 (a unit in one document is not repeated), got {0}")]

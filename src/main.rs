@@ -235,10 +235,12 @@ fn run_distributed(
             cluster.workers
         );
     }
-    // Timely is fail-stop: when a peer dies, its communication threads panic. Say so in one line
-    // (the process then exits non-zero) instead of a backtrace per thread.
+    // Timely is fail-stop: when a peer dies, its communication threads panic. Tell the run (its
+    // workers then stop), and say so in one line (the process then exits non-zero) instead of a
+    // backtrace per thread.
     let reported = std::sync::atomic::AtomicBool::new(false);
     std::panic::set_hook(Box::new(move |info| {
+        neardup::pipeline::note_thread_panic(std::thread::current().name());
         if !reported.swap(true, std::sync::atomic::Ordering::SeqCst) {
             let message = info
                 .payload()

@@ -180,6 +180,16 @@ pub struct DistributedResult {
 /// Timely does not tell the workers, which would otherwise wait for it forever.
 static PEER_FAILED: AtomicBool = AtomicBool::new(false);
 
+/// Tells a distributed run that a thread panicked: call it from the program's panic hook (the
+/// library installs none) with the panicking thread's name. When the thread is one of timely's
+/// communication threads, a peer process died or went away, and the workers stop at their next
+/// step instead of waiting for it forever.
+pub fn note_thread_panic(thread_name: Option<&str>) {
+    if thread_name.is_some_and(|name| name.starts_with("timely:")) {
+        PEER_FAILED.store(true, Ordering::SeqCst);
+    }
+}
+
 fn peer_failed() -> Result<(), Error> {
     if PEER_FAILED.load(Ordering::SeqCst) {
         Err(Error::Distributed(
@@ -269,19 +279,9 @@ impl Dedup {
                 inputs,
             )
         })?;
-        // Notice when timely's communication threads give up on a peer (they panic).
+        // Timely's communication threads panic when they give up on a peer; the program's panic
+        // hook tells us through `note_thread_panic`.
         PEER_FAILED.store(false, Ordering::SeqCst);
-        let previous = Arc::new(std::panic::take_hook());
-        let chained = previous.clone();
-        std::panic::set_hook(Box::new(move |info| {
-            if std::thread::current()
-                .name()
-                .is_some_and(|name| name.starts_with("timely:"))
-            {
-                PEER_FAILED.store(true, Ordering::SeqCst);
-            }
-            chained(info);
-        }));
         let this = self.clone();
         let inputs = inputs.to_vec();
         let outputs = outputs.clone();

@@ -23,7 +23,7 @@ mod lines;
 mod stats;
 mod stream;
 
-pub use distributed::{ClusterConfig, DistributedOutputs, DistributedResult};
+pub use distributed::{ClusterConfig, DistributedOutputs, DistributedResult, note_thread_panic};
 pub use lines::LinesSummary;
 use stats::CorpusProfile;
 pub use stats::{CorpusStats, StatsOptions};
