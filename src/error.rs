@@ -392,3 +392,72 @@ impl fmt::Display for Rejection {
         write!(f, "{}: {}", self.origin, self.reason)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Error, Origin, RejectKind, RejectReason, Rejection, RejectionTally};
+
+    fn rejection(line: u64, reason: RejectReason) -> Rejection {
+        Rejection {
+            origin: Origin {
+                file: "r.jsonl".into(),
+                line,
+            },
+            reason,
+        }
+    }
+
+    fn missing(line: u64) -> Rejection {
+        rejection(
+            line,
+            RejectReason::MissingField {
+                field: "body".into(),
+                present: vec!["id".into(), "text".into()],
+            },
+        )
+    }
+
+    #[test]
+    fn issue10_a_run_whose_every_record_was_rejected_fails_naming_the_main_reason() {
+        let mut tally = RejectionTally::default();
+        for line in 1..=3 {
+            tally.add(&missing(line));
+        }
+        tally.add(&rejection(4, RejectReason::BlankLine));
+        // Some records were accepted: not an error.
+        assert!(tally.check(5).is_ok());
+        // Nothing read: not an error either.
+        assert!(RejectionTally::default().check(0).is_ok());
+        let Err(Error::AllRejected(all)) = tally.check(4) else {
+            panic!("every record was rejected");
+        };
+        assert_eq!(
+            (all.reason, all.with_reason, all.records),
+            (RejectKind::MissingField, 3, 4)
+        );
+        assert_eq!(all.first.origin.line, 1);
+        assert_eq!(
+            all.to_string(),
+            "all 4 records were rejected (3 of them): no record has a \"body\" field; fields seen: id, text"
+        );
+        let counts: Vec<(RejectKind, u64)> = tally.counts().collect();
+        assert_eq!(
+            counts,
+            [(RejectKind::MissingField, 3), (RejectKind::BlankLine, 1)]
+        );
+    }
+
+    #[test]
+    fn input_failures_name_the_file_and_where_it_broke_off() {
+        let failure = super::InputFailure {
+            file: "cut.gz".into(),
+            records_read: 12,
+            reason: "incomplete deflate stream".into(),
+        };
+        assert_eq!(
+            Error::InputFailed(failure).to_string(),
+            "cannot read cut.gz to its end: it broke off after line 12: incomplete deflate stream"
+        );
+        assert!(!Error::Accounting(String::new()).is_input_failure());
+    }
+}

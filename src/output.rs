@@ -444,3 +444,112 @@ pub fn check_distinct(paths: &[RunPath]) -> Result<(), Error> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::{Output, PathUse, RunPath, TEMP_PREFIX, check_distinct, sweep_stale, uncommitted};
+    use crate::Error;
+
+    fn path(role: &str, usage: PathUse, path: &Path) -> RunPath {
+        RunPath {
+            role: role.to_string(),
+            usage,
+            path: path.display().to_string(),
+        }
+    }
+
+    #[test]
+    fn issue10_outputs_are_compared_as_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in.jsonl");
+        std::fs::write(&input, "x\n").unwrap();
+        std::fs::hard_link(&input, dir.path().join("hard")).unwrap();
+        std::os::unix::fs::symlink(&input, dir.path().join("soft")).unwrap();
+        std::fs::create_dir(dir.path().join("idx")).unwrap();
+        let i = path("input", PathUse::Input, &input);
+        let clashes = [
+            vec![
+                i.clone(),
+                path("-o", PathUse::Output, &dir.path().join("hard")),
+            ],
+            vec![
+                i.clone(),
+                path("-o", PathUse::Output, &dir.path().join("soft")),
+            ],
+            vec![
+                path("-o", PathUse::Output, &dir.path().join("new")),
+                path("--removed", PathUse::Output, &dir.path().join("idx/../new")),
+            ],
+            vec![
+                path("-o", PathUse::Output, Path::new("-")),
+                path("--removed", PathUse::Output, Path::new("-")),
+            ],
+        ];
+        for paths in &clashes {
+            assert!(
+                matches!(check_distinct(paths), Err(Error::SameFile { .. })),
+                "{paths:?}"
+            );
+        }
+        let inside = [
+            path("--against", PathUse::Index, &dir.path().join("idx")),
+            path("-o", PathUse::Output, &dir.path().join("idx/k.jsonl")),
+        ];
+        assert!(matches!(
+            check_distinct(&inside),
+            Err(Error::InsideIndex { .. })
+        ));
+        let fine = [
+            path("input", PathUse::Input, Path::new("-")),
+            path("-o", PathUse::Output, Path::new("-")),
+            i,
+            path("--removed", PathUse::Output, &dir.path().join("r.jsonl")),
+            path("--against", PathUse::Index, &dir.path().join("idx")),
+            path("--update", PathUse::Index, &dir.path().join("idx")),
+        ];
+        assert!(check_distinct(&fine).is_ok());
+    }
+
+    #[test]
+    fn issue10_stale_temporaries_are_swept_and_live_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        // A killed process's file: nobody holds its lock.
+        let stale = dir.path().join(format!("{TEMP_PREFIX}1-dead"));
+        std::fs::write(&stale, "half").unwrap();
+        // A live owner's file.
+        let live = dir.path().join(format!("{TEMP_PREFIX}2-live"));
+        let held = std::fs::File::create(&live).unwrap();
+        held.lock().unwrap();
+        // Not ours at all.
+        let other = dir.path().join("notes.txt");
+        std::fs::write(&other, "keep").unwrap();
+        sweep_stale(dir.path());
+        assert!(!stale.exists());
+        assert!(live.exists());
+        assert!(other.exists());
+        drop(held);
+    }
+
+    #[test]
+    fn uncommitted_outputs_are_registered_until_committed_or_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.jsonl");
+        let out = Output::create(target.to_str().unwrap()).unwrap();
+        let temps: Vec<_> = uncommitted()
+            .into_iter()
+            .filter(|p| p.starts_with(dir.path()))
+            .collect();
+        assert_eq!(temps.len(), 1);
+        assert!(temps[0].exists());
+        out.finish().unwrap();
+        assert!(target.exists());
+        assert!(!uncommitted().iter().any(|p| p.starts_with(dir.path())));
+        let dropped = Output::create(dir.path().join("b").to_str().unwrap()).unwrap();
+        drop(dropped);
+        assert!(!uncommitted().iter().any(|p| p.starts_with(dir.path())));
+        // `remove_uncommitted`, what a signal handler calls, closes the registry for good: it is
+        // tested through the binary (tests/integration/hardening.rs), not in this process.
+    }
+}

@@ -379,6 +379,21 @@ mod tests {
     }
 
     #[test]
+    fn issue10_finish_refuses_counts_that_do_not_add_up() {
+        let mut s = Summary::empty(LshParams::new(9, 13, 128).unwrap(), 128, 0.8);
+        s.docs_read = 10;
+        s.kept = 7;
+        s.exact_duplicates = 1;
+        s.near_duplicates = 1;
+        s.rejected = 1;
+        assert!(s.finish(std::time::Instant::now()).is_ok());
+        s.kept = 8;
+        let error = s.finish(std::time::Instant::now()).unwrap_err();
+        assert!(matches!(error, Error::Accounting(_)), "{error}");
+        assert!(error.to_string().contains("10 documents read, but 8 kept"));
+    }
+
+    #[test]
     fn summary_text_names_every_count() {
         let mut s = Summary::empty(LshParams::new(9, 13, 128).unwrap(), 128, 0.8);
         s.docs_read = 10;

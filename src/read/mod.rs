@@ -1448,4 +1448,85 @@ mod tests {
             assert_eq!(out, plain);
         }
     }
+
+    #[test]
+    fn issue10_a_byte_order_mark_is_skipped_counted_once_and_located_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bom.jsonl");
+        std::fs::write(&path, b"\xef\xbb\xbf{\"text\":\"a\"}\n{\"text\":\"b\"}\n").unwrap();
+        let mut set = InputSet::new(vec![Input::Path(path)], Format::Jsonl, 1 << 20).unwrap();
+        for _ in 0..2 {
+            let records: Vec<Record> = set
+                .frames()
+                .filter_map(|f| f.record().ok().cloned())
+                .collect();
+            assert_eq!(records[0].bytes, br#"{"text":"a"}"#);
+            let reader = set.record_reader();
+            assert_eq!(
+                reader.read(records[0].location.unwrap()).unwrap(),
+                records[0].bytes
+            );
+            assert_eq!(parser().parse(&records[0]).unwrap().text, "a");
+        }
+        assert_eq!(set.report().byte_order_marks, 1);
+    }
+
+    #[test]
+    fn issue10_a_broken_input_ends_the_pass_unless_the_set_keeps_going() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.jsonl");
+        std::fs::write(&good, "a\nb\n").unwrap();
+        let missing = dir.path().join("missing.jsonl");
+        let inputs = vec![Input::Path(missing.clone()), Input::Path(good.clone())];
+        let mut set = InputSet::new(inputs.clone(), Format::Lines, 1 << 20).unwrap();
+        assert!(matches!(set.check(), Err(Error::InputFailed(_))));
+        let frames: Vec<Frame> = set.frames().collect();
+        assert!(matches!(frames.as_slice(), [Frame::Failed(f)] if f.records_read == 0));
+        let mut set = InputSet::new(inputs, Format::Lines, 1 << 20)
+            .unwrap()
+            .keep_going(true);
+        assert!(set.check().is_ok());
+        for _ in 0..2 {
+            let frames: Vec<Frame> = set.frames().collect();
+            assert_eq!(frames.len(), 2, "the good input is read: {frames:?}");
+        }
+        assert_eq!(set.report().incomplete_inputs.len(), 1, "recorded once");
+        assert!(
+            set.report().incomplete_inputs[0]
+                .file
+                .ends_with("missing.jsonl")
+        );
+    }
+
+    #[test]
+    fn issue10_a_field_given_twice_is_ambiguous_for_parse_and_splice_alike() {
+        let p = parser();
+        let twice = record(br#"{"id":"x","text":"a","text":"b"}"#);
+        assert_eq!(
+            p.parse(&twice),
+            Err(RejectReason::DuplicateField("text".into()))
+        );
+        assert_eq!(
+            p.replace_text(&twice, "c"),
+            Err(RejectReason::DuplicateField("text".into()))
+        );
+        let id_twice = record(br#"{"id":"x","id":"y","text":"a"}"#);
+        assert_eq!(
+            p.parse(&id_twice),
+            Err(RejectReason::DuplicateField("id".into()))
+        );
+        // A key inside a nested object is another field.
+        let nested = record(br#"{"meta":{"text":"n"},"text":"a"}"#);
+        assert_eq!(p.parse(&nested).unwrap().text, "a");
+    }
+
+    #[test]
+    fn issue10_object_and_array_ids_are_their_compact_json() {
+        let r = record(br#"{"id": {"site": "a", "n": [1, 2]}, "text": "t"}"#);
+        assert_eq!(parser().parse(&r).unwrap().id, r#"{"n":[1,2],"site":"a"}"#);
+        let r = record(br#"{"id": [1, "two"], "text": "t"}"#);
+        assert_eq!(parser().parse(&r).unwrap().id, r#"[1,"two"]"#);
+        let r = record(br#"{"id": true, "text": "t"}"#);
+        assert_eq!(parser().parse(&r).unwrap().id, "true");
+    }
 }
