@@ -299,12 +299,15 @@ fn detect(
     input.start_threads()?;
     let dedup = input.configure(common.detect.builder()?).build()?;
     let (mut inputs, mut sink) = input.open(&outputs)?;
-    // With --update, a directory without an index yet gets a new, empty one.
-    if update && !against[0].join("MANIFEST").exists() {
-        Index::create(&against[0], dedup.index_params())?;
+    // With --update, a directory without an index yet gets one holding the kept documents,
+    // built aside and renamed into place when the run is done (a failed run leaves none).
+    let new_index = update && !against[0].join("MANIFEST").exists();
+    if new_index {
+        Index::can_build(&against[0])?;
     }
     let indexes = against
         .iter()
+        .skip(usize::from(new_index))
         .map(|dir| {
             let index = Index::open(dir)?;
             dedup.check_index(&index)?;
@@ -358,8 +361,13 @@ fn detect(
     // between leaves them out of the index, never in it without having been written.
     input.finish(sink, &output.summary)?;
     if let Some(kept) = output.kept {
-        let mut indexes = indexes;
-        append(&mut indexes[0], &kept, input.quiet)?;
+        if new_index {
+            let built = Index::build(&against[0], dedup.index_params(), &kept)?;
+            report_index(&built, &kept, input.quiet);
+        } else {
+            let mut indexes = indexes;
+            append(&mut indexes[0], &kept, input.quiet)?;
+        }
     }
     Ok(Status::of(&inputs))
 }

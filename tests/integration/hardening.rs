@@ -67,6 +67,20 @@ fn issue10_missing_directory_and_misnamed_field_inputs_exit_2_and_commit_nothing
             vec!["index", "build", "typo.jsonl", "--index", "idx"],
             "cannot read typo.jsonl",
         ),
+        (
+            vec![
+                "dedup",
+                "r.jsonl",
+                "-o",
+                "kept.jsonl",
+                "--text-field",
+                "body",
+                "--against",
+                "idx",
+                "--update",
+            ],
+            "no record has a \"body\" field",
+        ),
     ] {
         let out = run_in(dir.path(), &args, b"");
         let stderr = stderr_of(&out);
