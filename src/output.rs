@@ -121,11 +121,20 @@ pub fn sweep_stale(dir: &Path) {
         } else {
             path.clone()
         };
-        let Ok(file) = File::open(&lock_path) else {
-            continue;
-        };
-        if file.try_lock().is_err() {
-            continue;
+        match File::open(&lock_path) {
+            Ok(file) => {
+                if file.try_lock().is_err() {
+                    continue;
+                }
+            }
+            // A directory whose owner was killed before it made its lock file: stale once that
+            // process is gone.
+            Err(_) if kind.is_dir() => {
+                if owner_pid(&entry.file_name()).is_none_or(process_lives) {
+                    continue;
+                }
+            }
+            Err(_) => continue,
         }
         let _ = if kind.is_dir() {
             std::fs::remove_dir_all(&path)
@@ -133,6 +142,17 @@ pub fn sweep_stale(dir: &Path) {
             std::fs::remove_file(&path)
         };
     }
+}
+
+/// The process id in a temporary name (`.neardup-[KIND-]PID-XXXXXX`).
+fn owner_pid(name: &OsStr) -> Option<u32> {
+    let name = name.to_str()?.strip_prefix(TEMP_PREFIX)?;
+    name.split('-').find_map(|part| part.parse().ok())
+}
+
+/// Whether process `pid` exists (on Linux, its `/proc` entry).
+fn process_lives(pid: u32) -> bool {
+    pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// `path` made absolute with every link resolved, as far as it exists: two paths naming the same
@@ -525,10 +545,19 @@ mod tests {
         // Not ours at all.
         let other = dir.path().join("notes.txt");
         std::fs::write(&other, "keep").unwrap();
+        // Directories killed before their owner lock existed: gone with their process, or not.
+        let orphan = dir.path().join(format!("{TEMP_PREFIX}bands-999999999-x"));
+        std::fs::create_dir(&orphan).unwrap();
+        let mine = dir
+            .path()
+            .join(format!("{TEMP_PREFIX}bands-{}-y", std::process::id()));
+        std::fs::create_dir(&mine).unwrap();
         sweep_stale(dir.path());
         assert!(!stale.exists());
         assert!(live.exists());
         assert!(other.exists());
+        assert!(!orphan.exists());
+        assert!(mine.exists());
         drop(held);
     }
 

@@ -413,7 +413,11 @@ fn issue10_sigterm_and_sigint_remove_uncommitted_outputs_and_sigkill_leftovers_a
         b"",
     );
     ok(&out);
-    assert!(temporaries(&dir.path().join("out")).is_empty(), "{left:?}");
+    let remaining = temporaries(&dir.path().join("out"));
+    assert!(
+        remaining.is_empty(),
+        "left {left:?}, remaining {remaining:?}"
+    );
 }
 
 #[test]
