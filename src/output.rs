@@ -189,6 +189,9 @@ pub fn temporary_dir_in(
     kind: &str,
 ) -> io::Result<(tempfile::TempDir, Registered, File)> {
     sweep_stale(parent);
+    if registry().closed {
+        return Err(io::Error::other("the process is exiting"));
+    }
     let dir = tempfile::Builder::new()
         .prefix(&format!("{TEMP_PREFIX}{kind}-{}-", std::process::id()))
         .tempdir_in(parent)
