@@ -189,14 +189,19 @@ pub fn temporary_dir_in(
     kind: &str,
 ) -> io::Result<(tempfile::TempDir, Registered, File)> {
     sweep_stale(parent);
-    if registry().closed {
+    // Created and registered under the registry's lock: a signal handler removing what is
+    // uncommitted sees it, or runs before it exists (and then nothing is created).
+    let mut registry = registry();
+    if registry.closed {
         return Err(io::Error::other("the process is exiting"));
     }
     let dir = tempfile::Builder::new()
         .prefix(&format!("{TEMP_PREFIX}{kind}-{}-", std::process::id()))
         .tempdir_in(parent)
         .map_err(without_temp_name)?;
-    let registered = Registered::new(dir.path().to_path_buf());
+    registry.paths.push(dir.path().to_path_buf());
+    drop(registry);
+    let registered = Registered(dir.path().to_path_buf());
     let owner = File::create(dir.path().join(OWNER_LOCK))?;
     owner.try_lock().map_err(io::Error::other)?;
     Ok((dir, registered, owner))
@@ -219,7 +224,9 @@ pub fn without_temp_name(e: io::Error) -> io::Error {
 /// Creates a temporary file for `target` in `dir`, locked and registered.
 fn temporary_in(dir: &Path) -> io::Result<(NamedTempFile, Registered)> {
     sweep_stale(dir);
-    if registry().closed {
+    // Created and registered under the registry's lock (see `temporary_dir_in`).
+    let mut registry = registry();
+    if registry.closed {
         return Err(io::Error::other("the process is exiting"));
     }
     let temp = tempfile::Builder::new()
@@ -228,8 +235,10 @@ fn temporary_in(dir: &Path) -> io::Result<(NamedTempFile, Registered)> {
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
         .tempfile_in(dir)
         .map_err(without_temp_name)?;
+    registry.paths.push(temp.path().to_path_buf());
+    drop(registry);
+    let registered = Registered(temp.path().to_path_buf());
     temp.as_file().try_lock().map_err(io::Error::other)?;
-    let registered = Registered::new(temp.path().to_path_buf());
     Ok((temp, registered))
 }
 
