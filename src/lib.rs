@@ -40,6 +40,18 @@
 //! Exact duplicates (same 128-bit hash of the normalized text) are found before any MinHash work;
 //! only the first copy of a text is signed.
 //!
+//! ## Nothing is lost
+//!
+//! Every record read ends as kept, removed (with the kept document's id and the similarity) or
+//! rejected (with its file, line and reason, through [`report::Sink::rejected`]); the
+//! [`report::Summary`] counts are made where documents are decided or written and checked to add
+//! up. An input that cannot be opened or read to its end fails the run with
+//! [`Error::InputFailed`] (or, with [`InputSet::keep_going`], is listed in the summary's
+//! `incomplete_inputs`); a run whose every record was rejected fails with [`Error::AllRejected`].
+//! [`InputSet::check`] looks at every input before any work. Outputs ([`output::Output`]) are
+//! committed atomically; [`output::check_distinct`] refuses an output that is an input or another
+//! output.
+//!
 //! ## Example
 //!
 //! ```
