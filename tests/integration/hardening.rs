@@ -424,6 +424,17 @@ fn issue10_sigterm_and_sigint_remove_uncommitted_outputs_and_sigkill_leftovers_a
 fn issue10_a_killed_index_build_leaves_no_index_and_can_run_again() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "r.jsonl", corpus(50).as_bytes());
+    // A build that fails (here at a bad record under --strict) leaves no index behind, so the
+    // same build can run again once the input is fixed.
+    let mut bad = corpus(50);
+    bad.push_str("{\"id\":\"broken\"\n");
+    write(dir.path(), "bad.jsonl", bad.as_bytes());
+    let build = ["index", "build", "bad.jsonl", "--index", "idx", "--strict"];
+    let out = run_in(dir.path(), &build, b"");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(!dir.path().join("idx").exists());
+    write(dir.path(), "bad.jsonl", corpus(50).as_bytes());
+    ok(&run_in(dir.path(), &build, b""));
     // What a build killed while writing leaves: its staging directory, whose owner is gone.
     let staging = dir.path().join(".neardup-index-99999-abcdef");
     std::fs::create_dir(&staging).unwrap();
