@@ -429,10 +429,10 @@ fn issue10_a_killed_index_build_leaves_no_index_and_can_run_again() {
     let mut bad = corpus(50);
     bad.push_str("{\"id\":\"broken\"\n");
     write(dir.path(), "bad.jsonl", bad.as_bytes());
-    let build = ["index", "build", "bad.jsonl", "--index", "idx", "--strict"];
+    let build = ["index", "build", "bad.jsonl", "--index", "first", "--strict"];
     let out = run_in(dir.path(), &build, b"");
     assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
-    assert!(!dir.path().join("idx").exists());
+    assert!(!dir.path().join("first").exists());
     write(dir.path(), "bad.jsonl", corpus(50).as_bytes());
     ok(&run_in(dir.path(), &build, b""));
     // What a build killed while writing leaves: its staging directory, whose owner is gone.
