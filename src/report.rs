@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use crate::error::{Error, Origin, RejectKind, Rejection, RejectionTally};
 use crate::lsh::LshParams;
-use crate::read::InputReport;
+use crate::read::{InputReport, InputSet};
 
 /// Position of a record in the input stream, counting every record (rejected ones too) from 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -107,8 +107,41 @@ pub struct Progress {
     pub total_bytes: Option<u64>,
 }
 
+/// What a run reports of its reading: the summary types of every command.
+pub(crate) trait ReadTotals {
+    /// Documents read.
+    fn docs_read(&self) -> u64;
+    /// Takes in what reading found besides records, and the rejections by kind.
+    fn record(&mut self, inputs: &InputReport, rejected_by_reason: BTreeMap<RejectKind, u64>);
+}
+
+impl ReadTotals for Summary {
+    fn docs_read(&self) -> u64 {
+        self.docs_read
+    }
+    fn record(&mut self, inputs: &InputReport, rejected_by_reason: BTreeMap<RejectKind, u64>) {
+        self.inputs = inputs.clone();
+        self.rejected_by_reason = rejected_by_reason;
+    }
+}
+
+/// Runs `run` with a sink that tallies the rejections on their way to `sink`; then records in its
+/// result what reading found, and fails when every record was rejected. Every public run
+/// function goes through here, so all of them judge a run the same way.
+pub(crate) fn tallied<T: ReadTotals>(
+    inputs: &mut InputSet,
+    sink: &mut dyn Sink,
+    run: impl FnOnce(&mut InputSet, &mut dyn Sink) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let mut tallied = Tallied::new(sink);
+    let mut totals = run(inputs, &mut tallied)?;
+    totals.record(inputs.report(), tallied.tally.counts().collect());
+    tallied.tally.check(totals.docs_read())?;
+    Ok(totals)
+}
+
 /// A sink that counts the rejections passing through it on their way to another sink.
-pub(crate) struct Tallied<'a> {
+struct Tallied<'a> {
     pub inner: &'a mut dyn Sink,
     pub tally: RejectionTally,
 }
@@ -288,18 +321,6 @@ impl Summary {
         self.seconds = started.elapsed().as_secs_f64();
         self.docs_per_second = self.docs_read as f64 / self.seconds.max(1e-9);
         Ok(())
-    }
-
-    /// Takes in what the run's reading and its rejections tell besides the counts, and fails
-    /// when every record was rejected.
-    pub(crate) fn record_inputs(
-        &mut self,
-        inputs: &InputReport,
-        tally: &RejectionTally,
-    ) -> Result<(), Error> {
-        self.inputs = inputs.clone();
-        self.rejected_by_reason = tally.counts().collect();
-        tally.check(self.docs_read)
     }
 
     /// Duplicates as a share of the documents not rejected, in percent.

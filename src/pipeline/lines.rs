@@ -29,6 +29,16 @@ pub struct LinesSummary {
     pub seconds: f64,
 }
 
+impl ReadTotals for LinesSummary {
+    fn docs_read(&self) -> u64 {
+        self.docs_read
+    }
+    fn record(&mut self, inputs: &InputReport, by_reason: BTreeMap<RejectKind, u64>) {
+        self.inputs = inputs.clone();
+        self.rejected_by_reason = by_reason;
+    }
+}
+
 impl LinesSummary {
     pub fn to_text(&self) -> String {
         let percent = |part: u64, whole: u64| 100.0 * part as f64 / whole.max(1) as f64;
@@ -81,12 +91,7 @@ impl Dedup {
         inputs: &mut InputSet,
         sink: &mut dyn Sink,
     ) -> Result<LinesSummary, Error> {
-        let mut tallied = Tallied::new(sink);
-        let mut summary = self.strip_all(inputs, &mut tallied)?;
-        summary.inputs = inputs.report().clone();
-        summary.rejected_by_reason = tallied.tally.counts().collect();
-        tallied.tally.check(summary.docs_read)?;
-        Ok(summary)
+        tallied(inputs, sink, |inputs, sink| self.strip_all(inputs, sink))
     }
 
     fn strip_all(&self, inputs: &mut InputSet, sink: &mut dyn Sink) -> Result<LinesSummary, Error> {

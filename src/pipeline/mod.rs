@@ -28,6 +28,7 @@ pub use lines::LinesSummary;
 use stats::CorpusProfile;
 pub use stats::{CorpusStats, StatsOptions};
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -35,15 +36,15 @@ use std::time::Instant;
 use crate::boilerplate::{Boilerplate, BoilerplateOptions, Unit};
 use crate::cluster::{KeepPolicy, UnionFind};
 use crate::error::Origin;
-use crate::error::{ConfigError, Error, Rejection};
+use crate::error::{ConfigError, Error, RejectKind, Rejection};
 use crate::index::{Index, IndexParams, SegmentData};
 use crate::lsh::{BandKey, BandTables, LshParams};
 use crate::minhash::{MinHasher, SignatureStore};
 use crate::normalize::{NormalizeOptions, Normalizer};
-use crate::read::{Fields, Frame, InputSet, Location, Parser, Record};
+use crate::read::{Fields, Frame, InputReport, InputSet, Location, Parser, Record};
 use crate::report::{
-    ClusterReport, DocId, DuplicateKind, KeptRecord, MemberReport, Progress, Removal, Role, Sink,
-    Summary, Tallied,
+    ClusterReport, DocId, DuplicateKind, KeptRecord, MemberReport, Progress, ReadTotals, Removal,
+    Role, Sink, Summary, tallied,
 };
 use crate::shingle::{ShingleKind, Shingler};
 use crate::verify::{
@@ -436,6 +437,30 @@ pub struct RunOptions<'a> {
     pub collect_kept: bool,
 }
 
+/// What `index_segment` builds, with its summary.
+struct Built {
+    summary: Summary,
+    segment: SegmentData,
+}
+
+impl ReadTotals for Built {
+    fn docs_read(&self) -> u64 {
+        self.summary.docs_read
+    }
+    fn record(&mut self, inputs: &InputReport, by_reason: BTreeMap<RejectKind, u64>) {
+        self.summary.record(inputs, by_reason);
+    }
+}
+
+impl ReadTotals for RunOutput {
+    fn docs_read(&self) -> u64 {
+        self.summary.docs_read
+    }
+    fn record(&mut self, inputs: &InputReport, by_reason: BTreeMap<RejectKind, u64>) {
+        self.summary.record(inputs, by_reason);
+    }
+}
+
 /// The result of [`Dedup::run_with`].
 #[derive(Debug)]
 pub struct RunOutput {
@@ -571,12 +596,9 @@ impl Dedup {
         options: RunOptions<'_>,
         sink: &mut dyn Sink,
     ) -> Result<RunOutput, Error> {
-        let mut tallied = Tallied::new(sink);
-        let mut output = self.run_all(inputs, options, &mut tallied)?;
-        output
-            .summary
-            .record_inputs(inputs.report(), &tallied.tally)?;
-        Ok(output)
+        tallied(inputs, sink, |inputs, sink| {
+            self.run_all(inputs, options, sink)
+        })
     }
 
     fn run_all(
@@ -638,17 +660,11 @@ impl Dedup {
         inputs: &mut InputSet,
         sink: &mut dyn Sink,
     ) -> Result<(Summary, SegmentData), Error> {
-        let mut tallied = Tallied::new(sink);
-        let (mut summary, segment) = self.segment_all(inputs, &mut tallied)?;
-        summary.record_inputs(inputs.report(), &tallied.tally)?;
-        Ok((summary, segment))
+        let output = tallied(inputs, sink, |inputs, sink| self.segment_all(inputs, sink))?;
+        Ok((output.summary, output.segment))
     }
 
-    fn segment_all(
-        &self,
-        inputs: &mut InputSet,
-        sink: &mut dyn Sink,
-    ) -> Result<(Summary, SegmentData), Error> {
+    fn segment_all(&self, inputs: &mut InputSet, sink: &mut dyn Sink) -> Result<Built, Error> {
         let started = Instant::now();
         if let Some(counted) = self.counted(inputs)? {
             return counted.segment_all(inputs, sink);
@@ -672,7 +688,7 @@ impl Dedup {
         // Kept: the documents stored in the segment, and the empty ones (kept, never stored).
         summary.kept = segment.len() as u64 + summary.empty;
         summary.finish(started)?;
-        Ok((summary, segment))
+        Ok(Built { summary, segment })
     }
 
     /// The documents that hold a slot (first copies) and were not removed, as a segment.

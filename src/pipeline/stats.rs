@@ -158,6 +158,16 @@ pub struct CorpusStats {
     pub seconds: f64,
 }
 
+impl ReadTotals for CorpusStats {
+    fn docs_read(&self) -> u64 {
+        self.docs_read
+    }
+    fn record(&mut self, inputs: &InputReport, by_reason: BTreeMap<RejectKind, u64>) {
+        self.inputs = inputs.clone();
+        self.rejected_by_reason = by_reason;
+    }
+}
+
 impl CorpusStats {
     /// A table for people.
     pub fn to_text(&self) -> String {
@@ -259,12 +269,9 @@ impl Dedup {
         options: &StatsOptions,
         sink: &mut dyn Sink,
     ) -> Result<CorpusStats, Error> {
-        let mut tallied = Tallied::new(sink);
-        let mut stats = self.profile_all(inputs, options, &mut tallied)?;
-        stats.inputs = inputs.report().clone();
-        stats.rejected_by_reason = tallied.tally.counts().collect();
-        tallied.tally.check(stats.docs_read)?;
-        Ok(stats)
+        tallied(inputs, sink, |inputs, sink| {
+            self.profile_all(inputs, options, sink)
+        })
     }
 
     fn profile_all(

@@ -126,12 +126,9 @@ impl Dedup {
         options: RunOptions<'_>,
         sink: &mut dyn Sink,
     ) -> Result<RunOutput, Error> {
-        let mut tallied = Tallied::new(sink);
-        let mut output = self.stream_all(inputs, options, &mut tallied)?;
-        output
-            .summary
-            .record_inputs(inputs.report(), &tallied.tally)?;
-        Ok(output)
+        tallied(inputs, sink, |inputs, sink| {
+            self.stream_all(inputs, options, sink)
+        })
     }
 
     fn stream_all(

@@ -429,7 +429,14 @@ fn issue10_a_killed_index_build_leaves_no_index_and_can_run_again() {
     let mut bad = corpus(50);
     bad.push_str("{\"id\":\"broken\"\n");
     write(dir.path(), "bad.jsonl", bad.as_bytes());
-    let build = ["index", "build", "bad.jsonl", "--index", "first", "--strict"];
+    let build = [
+        "index",
+        "build",
+        "bad.jsonl",
+        "--index",
+        "first",
+        "--strict",
+    ];
     let out = run_in(dir.path(), &build, b"");
     assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
     assert!(!dir.path().join("first").exists());
