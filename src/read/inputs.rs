@@ -1,0 +1,447 @@
+//! [`InputSet`]: the inputs of a run, checked before it starts, spooled when they are streams, and
+//! what reading them found besides records ([`InputReport`]).
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use super::frames::{Counting, Frames, Source, Tee, decompress, dir_or_file_size, walk_files};
+use super::{Format, Input, Piece, RecordReader, io_reason};
+use crate::error::{ConfigError, Error, InputFailure};
+
+/// The ordered inputs of one run, and the spools that let streams (stdin, pipes) be read twice.
+#[derive(Debug)]
+pub struct InputSet {
+    pub(super) inputs: Vec<Input>,
+    pub(super) format: Format,
+    pub(super) max_doc_bytes: usize,
+    /// Per input: the copy of a stream input made while it was first read.
+    pub(super) spools: Vec<Option<File>>,
+    /// Per input: whether a stream input has been read once.
+    pub(super) consumed: Vec<bool>,
+    /// Whether streams are copied to a temporary file so that a later pass can read them again.
+    pub(super) spool_streams: bool,
+    /// When set, passes read only these pieces (one worker's share of a distributed run).
+    pub(super) pieces: Option<Vec<Piece>>,
+    /// Go on past an input that cannot be opened or read to its end (recording it).
+    pub(super) keep_going: bool,
+    /// Files that are never read as documents of a directory input (the run's own outputs).
+    pub(super) exclude: Vec<PathBuf>,
+    /// Per input of the files format that is a directory: its files, listed once.
+    pub(super) listings: Vec<Option<Arc<Vec<PathBuf>>>>,
+    /// What reading found besides records: skipped byte-order marks, incomplete inputs.
+    pub(super) report: InputReport,
+    /// (input, file within a directory input) of every byte-order mark skipped, counted once.
+    pub(super) marks_seen: BTreeSet<(usize, usize)>,
+    /// Inputs whose failure is recorded, counted once.
+    pub(super) failed_seen: BTreeSet<usize>,
+}
+
+/// What reading the inputs found besides their records.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct InputReport {
+    /// Inputs (or files of a directory input) that began with a UTF-8 byte-order mark, which was
+    /// skipped.
+    pub byte_order_marks: u64,
+    /// Inputs that could not be opened or read to their end, when the run kept going past them.
+    pub incomplete_inputs: Vec<InputFailure>,
+}
+
+impl InputReport {
+    /// Lines for people: only what happened (nothing when every input was whole and unmarked).
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        if self.byte_order_marks > 0 {
+            out.push_str(&format!(
+                "byte-order marks   {:>12}  skipped at the start of inputs\n",
+                self.byte_order_marks
+            ));
+        }
+        if !self.incomplete_inputs.is_empty() {
+            out.push_str(&format!(
+                "incomplete inputs  {:>12}  (read up to where they broke off)\n",
+                self.incomplete_inputs.len()
+            ));
+            for failure in &self.incomplete_inputs {
+                out.push_str(&format!("  {failure}\n"));
+            }
+        }
+        out
+    }
+}
+
+/// A line warning of documents sharing an id, or nothing.
+pub fn duplicate_ids_text(duplicate_ids: u64) -> String {
+    if duplicate_ids == 0 {
+        return String::new();
+    }
+    format!(
+        "warning: duplicate ids {:>6}  documents whose id an earlier document already had (removals and clusters name documents by id)\n",
+        duplicate_ids
+    )
+}
+
+impl InputSet {
+    /// Checks that there is at least one input and that stdin appears at most once.
+    pub fn new(
+        inputs: Vec<Input>,
+        format: Format,
+        max_doc_bytes: usize,
+    ) -> Result<Self, ConfigError> {
+        if inputs.is_empty() {
+            return Err(ConfigError::NoInput);
+        }
+        if inputs.iter().filter(|i| **i == Input::Stdin).count() > 1 {
+            return Err(ConfigError::StdinTwice);
+        }
+        if max_doc_bytes == 0 {
+            return Err(ConfigError::MaxDocBytes);
+        }
+        let count = inputs.len();
+        Ok(InputSet {
+            inputs,
+            format,
+            max_doc_bytes,
+            spools: (0..count).map(|_| None).collect(),
+            consumed: vec![false; count],
+            spool_streams: true,
+            pieces: None,
+            keep_going: false,
+            exclude: Vec::new(),
+            listings: vec![None; count],
+            report: InputReport::default(),
+            marks_seen: BTreeSet::new(),
+            failed_seen: BTreeSet::new(),
+        })
+    }
+
+    /// Go on past an input that cannot be opened or read to its end: the records read from it
+    /// count, the failure is recorded in [`InputSet::report`] and the next input is read.
+    /// Without it (the default), such an input ends the pass with a [`Frame::Failed`].
+    pub fn keep_going(mut self, keep_going: bool) -> Self {
+        self.keep_going = keep_going;
+        self
+    }
+
+    /// Paths never read as documents of a directory input (the run's own outputs, which may be
+    /// written inside it). Temporary files of neardup (`.neardup-*`) are never read either.
+    pub fn exclude(mut self, paths: impl IntoIterator<Item = PathBuf>) -> Self {
+        self.exclude = paths
+            .into_iter()
+            .map(|p| crate::output::resolved(&p))
+            .collect();
+        self
+    }
+
+    pub fn inputs(&self) -> &[Input] {
+        &self.inputs
+    }
+
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// What reading has found so far besides records.
+    pub fn report(&self) -> &InputReport {
+        &self.report
+    }
+
+    /// Whether input `index` is a stream (stdin, a pipe, a device, a socket): read once, in
+    /// order, and spooled when a later pass needs it again.
+    pub(super) fn is_stream(&self, index: usize) -> bool {
+        match &self.inputs[index] {
+            Input::Stdin => true,
+            Input::Path(p) => std::fs::metadata(p).is_ok_and(|m| !m.is_file() && !m.is_dir()),
+        }
+    }
+
+    /// Checks every input before any work: that it exists, is of the right kind (a directory only
+    /// for the files format) and can be opened (streams are not opened: a named pipe would block
+    /// until its writer comes). Fails on the first bad input, or, when keeping going, records
+    /// every bad input and returns `Ok`.
+    pub fn check(&mut self) -> Result<(), Error> {
+        for index in 0..self.inputs.len() {
+            let Input::Path(path) = self.inputs[index].clone() else {
+                continue;
+            };
+            let failure = |reason: String| InputFailure {
+                file: path.display().to_string(),
+                records_read: 0,
+                reason,
+            };
+            let problem = match std::fs::metadata(&path) {
+                Err(e) => Some(failure(io_reason(&e))),
+                Ok(m) if m.is_dir() && self.format != Format::Files => Some(failure(
+                    "is a directory (a directory of documents, one per file, is read with the files format)"
+                        .to_string(),
+                )),
+                Ok(m) if m.is_dir() => match self.listing(index) {
+                    Ok(_) => None,
+                    Err(e) => Some(failure(io_reason(&e))),
+                },
+                Ok(m) if m.is_file() => match File::open(&path) {
+                    Ok(_) => None,
+                    Err(e) => Some(failure(io_reason(&e))),
+                },
+                Ok(_) => None,
+            };
+            if let Some(problem) = problem {
+                self.failed(index, problem)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a failed input when keeping going; otherwise returns it as the run's error.
+    fn failed(&mut self, index: usize, failure: InputFailure) -> Result<(), Error> {
+        match self.record_failure(index, failure) {
+            None => Ok(()),
+            Some(failure) => Err(Error::InputFailed(failure)),
+        }
+    }
+
+    /// Records a failed input when keeping going (once per input) and returns `None`; otherwise
+    /// gives the failure back.
+    pub(super) fn record_failure(
+        &mut self,
+        index: usize,
+        failure: InputFailure,
+    ) -> Option<InputFailure> {
+        if !self.keep_going {
+            return Some(failure);
+        }
+        if self.failed_seen.insert(index) {
+            self.report.incomplete_inputs.push(failure);
+        }
+        None
+    }
+
+    /// The files of directory input `index`, sorted, listed once for every pass, without the
+    /// run's own outputs and temporary files.
+    pub(super) fn listing(&mut self, index: usize) -> io::Result<Arc<Vec<PathBuf>>> {
+        if let Some(files) = &self.listings[index] {
+            return Ok(files.clone());
+        }
+        let Input::Path(root) = &self.inputs[index] else {
+            return Ok(Arc::new(Vec::new()));
+        };
+        let mut files = walk_files(root)?;
+        if !self.exclude.is_empty() {
+            files.retain(|f| !self.exclude.contains(&crate::output::resolved(f)));
+        }
+        let files = Arc::new(files);
+        self.listings[index] = Some(files.clone());
+        Ok(files)
+    }
+
+    /// Total size in bytes of the inputs as stored, when every input is a regular file or directory.
+    pub fn total_bytes(&self) -> Option<u64> {
+        let mut total = 0;
+        for (index, input) in self.inputs.iter().enumerate() {
+            match input {
+                Input::Path(p) if !self.is_stream(index) => total += dir_or_file_size(p)?,
+                _ => return None,
+            }
+        }
+        Some(total)
+    }
+
+    /// Opens every regular-file input for reading records back by [`Location`] (streams and
+    /// directories are not opened: their records have no location).
+    pub fn record_reader(&self) -> RecordReader {
+        RecordReader {
+            files: self
+                .inputs
+                .iter()
+                .map(|input| match input {
+                    Input::Path(p) if std::fs::metadata(p).is_ok_and(|m| m.is_file()) => {
+                        File::open(p).ok()
+                    }
+                    _ => None,
+                })
+                .collect(),
+        }
+    }
+
+    /// Starts a pass over all inputs. The first pass over a stream spools it; later passes replay
+    /// the spool.
+    pub fn frames(&mut self) -> Frames<'_> {
+        Frames {
+            set: self,
+            next_input: 0,
+            current: None,
+            bytes_read: Arc::new(AtomicU64::new(0)),
+            stopped: false,
+        }
+    }
+
+    /// The reader of stream input `index`: the stream itself the first time (copied to a spool
+    /// when streams are spooled), the spool afterwards.
+    pub(super) fn open_stream(&mut self, index: usize) -> io::Result<Box<dyn Read + Send>> {
+        if self.consumed[index] {
+            let mut spool = self.spools[index]
+                .as_ref()
+                .ok_or_else(|| io::Error::other("was already read (a single-pass run)"))?
+                .try_clone()?;
+            spool.rewind()?;
+            return Ok(Box::new(spool));
+        }
+        let stream: Box<dyn Read + Send> = match &self.inputs[index] {
+            Input::Stdin => Box::new(io::stdin()),
+            Input::Path(p) => Box::new(File::open(p)?),
+        };
+        self.consumed[index] = true;
+        if !self.spool_streams {
+            return Ok(stream);
+        }
+        let spool = tempfile::tempfile()?;
+        let writer = spool.try_clone()?;
+        self.spools[index] = Some(spool);
+        Ok(Box::new(Tee {
+            inner: stream,
+            copy: io::BufWriter::new(writer),
+        }))
+    }
+
+    pub(super) fn open(&mut self, index: usize, counter: &Arc<AtomicU64>) -> io::Result<Source> {
+        let name = self.inputs[index].display_name();
+        let stream = self.is_stream(index);
+        let raw: Box<dyn Read + Send> = match &self.inputs[index] {
+            _ if stream => self.open_stream(index)?,
+            Input::Path(p) => {
+                if self.format == Format::Files && p.is_dir() {
+                    let root = p.clone();
+                    let files = self.listing(index)?;
+                    return Ok(Source::Dir {
+                        root,
+                        files,
+                        next: 0,
+                        marked: None,
+                    });
+                }
+                Box::new(File::open(p)?)
+            }
+            Input::Stdin => unreachable!("stdin is a stream"),
+        };
+        let counted = Counting {
+            inner: raw,
+            counter: counter.clone(),
+        };
+        let (reader, compressed) = decompress(BufReader::with_capacity(1 << 16, counted))?;
+        let seekable = !compressed && !stream;
+        Ok(match self.format {
+            Format::Files => Source::WholeFile {
+                name,
+                reader: Some(reader),
+                marked: false,
+            },
+            Format::Jsonl | Format::Lines => Source::Lines {
+                name,
+                reader,
+                line: 0,
+                position: 0,
+                input: seekable.then_some(index as u32),
+                end: None,
+                marked: false,
+            },
+        })
+    }
+
+    /// Notes a byte-order mark skipped at the start of input `index` (file `file` of a directory).
+    pub(super) fn mark_skipped(&mut self, index: usize, file: usize) {
+        if self.marks_seen.insert((index, file)) {
+            self.report.byte_order_marks += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::InputSet;
+    use crate::error::Error;
+    use crate::read::{Fields, Format, Frame, Input, Parser, Record};
+
+    fn parser() -> Parser {
+        Parser::new(Format::Jsonl, Fields::default())
+    }
+
+    #[test]
+    fn records_of_plain_files_can_be_read_back_by_location() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("a.jsonl");
+        std::fs::write(&plain, "first\n\nthird line\r\nlast").unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"zipped\n").unwrap();
+        let zipped = dir.path().join("b.gz");
+        std::fs::write(&zipped, gz.finish().unwrap()).unwrap();
+        let inputs = vec![Input::Path(plain), Input::Path(zipped)];
+        let mut set = InputSet::new(inputs, Format::Lines, 1 << 20).unwrap();
+        let records: Vec<Record> = set
+            .frames()
+            .filter_map(|f| match f {
+                Frame::Record(r) => Some(r),
+                Frame::Rejected(_) | Frame::Failed(_) => None,
+            })
+            .collect();
+        assert_eq!(records.len(), 5);
+        let reader = set.record_reader();
+        for r in &records[..4] {
+            assert_eq!(reader.read(r.location.unwrap()).unwrap(), r.bytes);
+        }
+        assert_eq!(records[4].location, None, "compressed input");
+    }
+
+    #[test]
+    fn issue10_a_byte_order_mark_is_skipped_counted_once_and_located_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bom.jsonl");
+        std::fs::write(&path, b"\xef\xbb\xbf{\"text\":\"a\"}\n{\"text\":\"b\"}\n").unwrap();
+        let mut set = InputSet::new(vec![Input::Path(path)], Format::Jsonl, 1 << 20).unwrap();
+        for _ in 0..2 {
+            let records: Vec<Record> = set
+                .frames()
+                .filter_map(|f| f.record().ok().cloned())
+                .collect();
+            assert_eq!(records[0].bytes, br#"{"text":"a"}"#);
+            let reader = set.record_reader();
+            assert_eq!(
+                reader.read(records[0].location.unwrap()).unwrap(),
+                records[0].bytes
+            );
+            assert_eq!(parser().parse(&records[0]).unwrap().text, "a");
+        }
+        assert_eq!(set.report().byte_order_marks, 1);
+    }
+
+    #[test]
+    fn issue10_a_broken_input_ends_the_pass_unless_the_set_keeps_going() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.jsonl");
+        std::fs::write(&good, "a\nb\n").unwrap();
+        let missing = dir.path().join("missing.jsonl");
+        let inputs = vec![Input::Path(missing.clone()), Input::Path(good.clone())];
+        let mut set = InputSet::new(inputs.clone(), Format::Lines, 1 << 20).unwrap();
+        assert!(matches!(set.check(), Err(Error::InputFailed(_))));
+        let frames: Vec<Frame> = set.frames().collect();
+        assert!(matches!(frames.as_slice(), [Frame::Failed(f)] if f.records_read == 0));
+        let mut set = InputSet::new(inputs, Format::Lines, 1 << 20)
+            .unwrap()
+            .keep_going(true);
+        assert!(set.check().is_ok());
+        for _ in 0..2 {
+            let frames: Vec<Frame> = set.frames().collect();
+            assert_eq!(frames.len(), 2, "the good input is read: {frames:?}");
+        }
+        assert_eq!(set.report().incomplete_inputs.len(), 1, "recorded once");
+        assert!(
+            set.report().incomplete_inputs[0]
+                .file
+                .ends_with("missing.jsonl")
+        );
+    }
+}
