@@ -120,7 +120,7 @@ impl InputSet {
 
     /// Go on past an input that cannot be opened or read to its end: the records read from it
     /// count, the failure is recorded in [`InputSet::report`] and the next input is read.
-    /// Without it (the default), such an input ends the pass with a [`Frame::Failed`].
+    /// Without it (the default), such an input ends the pass with a [`Frame::Failed`](super::Frame::Failed).
     pub fn keep_going(mut self, keep_going: bool) -> Self {
         self.keep_going = keep_going;
         self
@@ -249,7 +249,7 @@ impl InputSet {
         Some(total)
     }
 
-    /// Opens every regular-file input for reading records back by [`Location`] (streams and
+    /// Opens every regular-file input for reading records back by [`Location`](super::Location) (streams and
     /// directories are not opened: their records have no location).
     pub fn record_reader(&self) -> RecordReader {
         RecordReader {
