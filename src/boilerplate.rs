@@ -20,7 +20,7 @@ use std::ops::Range;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use crate::error::ConfigError;
-use crate::minhash::mix64;
+use crate::hash::mix64;
 use crate::normalize::Normalizer;
 
 /// What counts as one unit of text.
@@ -433,7 +433,7 @@ mod tests {
         let mut state = 5u64;
         for _ in 0..2000 {
             let mut doc: Vec<u64> = (0..20)
-                .map(|_| crate::minhash::splitmix64(&mut state) % 5000)
+                .map(|_| crate::hash::splitmix64(&mut state) % 5000)
                 .collect();
             let mut unique = doc.clone();
             unique.sort_unstable();

@@ -88,6 +88,7 @@
 pub mod boilerplate;
 pub mod cluster;
 pub mod error;
+mod hash;
 pub mod html;
 pub mod index;
 pub mod lsh;

@@ -14,6 +14,7 @@
 //! value, with [`estimate_jaccard_bbit`] correcting for chance agreement.
 
 use crate::error::ConfigError;
+use crate::hash::{mix64, splitmix64};
 
 /// The largest `num_perm` accepted.
 pub const MAX_NUM_PERM: usize = 8192;
@@ -97,14 +98,6 @@ impl MinHasher {
     }
 }
 
-/// A strong 64-bit finalizer (from SplitMix64 / MurmurHash3's fmix).
-#[inline]
-pub(crate) fn mix64(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
 /// The estimated Jaccard similarity of two signatures: the fraction of agreeing positions.
 pub fn estimate_jaccard(a: &[u32], b: &[u32]) -> f64 {
     debug_assert_eq!(a.len(), b.len());
@@ -183,12 +176,6 @@ impl SignatureStore {
     pub fn similarity(&self, a: usize, b: usize) -> f64 {
         estimate_jaccard_bbit(self.get(a), self.get(b))
     }
-}
-
-/// SplitMix64: a small, well-mixed generator for deriving per-permutation constants from a seed.
-pub(crate) fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    mix64(*state)
 }
 
 #[cfg(test)]
@@ -374,7 +361,8 @@ mod tests {
 mod properties {
     use proptest::prelude::*;
 
-    use crate::minhash::{MinHasher, SIGNATURES_PER_CHUNK, SignatureStore, mix64};
+    use crate::hash::mix64;
+    use crate::minhash::{MinHasher, SIGNATURES_PER_CHUNK, SignatureStore};
 
     /// A non-empty set of shingle hashes, from few values or from all.
     fn shingles() -> impl Strategy<Value = Vec<u64>> {

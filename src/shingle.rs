@@ -12,7 +12,7 @@ use unicode_segmentation::UnicodeSegmentation;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use crate::error::ConfigError;
-use crate::minhash::mix64;
+use crate::hash::mix64;
 
 /// What a shingle is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -343,7 +343,7 @@ mod properties {
     use proptest::prelude::*;
     use unicode_segmentation::UnicodeSegmentation;
 
-    use crate::minhash::mix64;
+    use crate::hash::mix64;
     use crate::normalize::properties::{ascii_char, ascii_text, options, unicode_text};
     use crate::normalize::{NormalizeOptions, Normalizer};
     use crate::shingle::{ShingleKind, Shingler, containment, jaccard, overlap};

@@ -128,8 +128,8 @@ pub fn merge_band(
 mod properties {
     use proptest::prelude::*;
 
+    use crate::hash::splitmix64;
     use crate::lsh::runs::{Run, merge_band};
-    use crate::minhash::splitmix64;
 
     /// A band record `key << 32 | slot`: mostly from a few keys, so that equal keys span runs
     /// and the in-memory part, and now and then any value (the extremes included).

@@ -53,8 +53,9 @@ use timely::dataflow::operators::generic::operator::Operator;
 use timely::worker::Worker;
 
 use super::*;
+use crate::hash::mix64;
 use crate::lsh::ANCHORS;
-use crate::minhash::{estimate_jaccard_bbit, mix64};
+use crate::minhash::estimate_jaccard_bbit;
 use crate::parts::{PartWriter, part_name};
 use crate::read::{Format, Input};
 use crate::shingle::jaccard;

@@ -10,7 +10,7 @@
 
 pub mod syndication;
 
-use crate::minhash::splitmix64;
+use crate::hash::splitmix64;
 
 /// What was done to an original to make a copy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
