@@ -69,7 +69,7 @@ pub enum Error {
     InputChanged,
     /// An index could not be opened, read, written, or does not match the run's parameters.
     #[error(transparent)]
-    Index(#[from] crate::index::IndexError),
+    Index(#[from] IndexError),
     /// A distributed run could not start, or one of its workers failed.
     #[error("distributed run: {0}")]
     Distributed(String),
@@ -96,6 +96,37 @@ impl Error {
     pub fn is_broken_pipe(&self) -> bool {
         matches!(self, Error::Output { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
     }
+}
+
+/// What went wrong with an index.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("cannot access index file {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("index file {path} is corrupt: {what}")]
+    Corrupt { path: PathBuf, what: String },
+    #[error("index {path} was built with other parameters: {differences}")]
+    Mismatch {
+        path: PathBuf,
+        differences: String,
+        /// The index's bands × rows, which a run must use to match it.
+        num_bands: usize,
+        rows_per_band: usize,
+    },
+    #[error("{path} already holds an index")]
+    Exists { path: PathBuf },
+    #[error("{path} is not an index (no MANIFEST)")]
+    Missing { path: PathBuf },
+    #[error("{path} is not empty and holds no index; give a new or empty directory")]
+    NotEmpty { path: PathBuf },
+    #[error("index {path} is being written by another neardup process")]
+    Locked { path: PathBuf },
+    #[error("index {path} would hold more than 2^32 segments or documents per segment")]
+    TooLarge { path: PathBuf },
 }
 
 /// A bad setting, found once when a builder validates its configuration.

@@ -573,25 +573,51 @@ fn exit_code(error: &anyhow::Error) -> u8 {
     if input_failure { 2 } else { 1 }
 }
 
-/// A hint naming the option that likely fixes a run whose every record was rejected.
-fn hint(error: &anyhow::Error) -> Option<&'static str> {
+/// A hint naming the command or option that likely fixes the error.
+fn hint(error: &anyhow::Error) -> Option<String> {
     use neardup::error::RejectKind;
+    use neardup::index::IndexError;
+    let index_error = error
+        .chain()
+        .find_map(|cause| match cause.downcast_ref::<Error>() {
+            Some(Error::Index(e)) => Some(e),
+            _ => cause.downcast_ref::<IndexError>(),
+        });
+    match index_error {
+        Some(IndexError::Exists { .. }) => {
+            return Some("`neardup index add` appends to an existing index".into());
+        }
+        Some(IndexError::Missing { .. }) => {
+            return Some("`neardup index build` creates an index".into());
+        }
+        Some(IndexError::Mismatch {
+            num_bands,
+            rows_per_band,
+            ..
+        }) => {
+            return Some(format!(
+                "run with the index's settings (`neardup index info` shows them; --bands {num_bands} --rows {rows_per_band} uses its bands × rows), or build a new index"
+            ));
+        }
+        _ => {}
+    }
     let all = error
         .chain()
         .find_map(|cause| match cause.downcast_ref::<Error>() {
             Some(Error::AllRejected(all)) => Some(all),
             _ => None,
         })?;
-    match all.reason {
+    let text = match all.reason {
         RejectKind::MissingField | RejectKind::NotAString => {
-            Some("--text-field names the field that holds the text (default \"text\")")
+            "--text-field names the field that holds the text (default \"text\")"
         }
-        RejectKind::InvalidJson | RejectKind::BlankLine => Some(
-            "the input is read as JSON Lines; --format lines reads plain text, one document per line",
-        ),
-        RejectKind::TooLarge => Some("--max-doc-bytes raises the size limit of a record"),
-        _ => None,
-    }
+        RejectKind::InvalidJson | RejectKind::BlankLine => {
+            "the input is read as JSON Lines; --format lines reads plain text, one document per line"
+        }
+        RejectKind::TooLarge => "--max-doc-bytes raises the size limit of a record",
+        _ => return None,
+    };
+    Some(text.to_string())
 }
 
 /// On SIGINT, SIGTERM or SIGHUP: remove the outputs not committed yet, then exit with 128 + the

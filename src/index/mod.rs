@@ -38,32 +38,7 @@ pub const FORMAT_VERSION: u32 = 1;
 const MANIFEST: &str = "MANIFEST";
 const LOCK: &str = "LOCK";
 
-/// What went wrong with an index.
-#[derive(Debug, thiserror::Error)]
-pub enum IndexError {
-    #[error("cannot access index file {path}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("index file {path} is corrupt: {what}")]
-    Corrupt { path: PathBuf, what: String },
-    #[error(
-        "index {path} was built with other parameters: {differences}. Use the index's settings or build a new index"
-    )]
-    Mismatch { path: PathBuf, differences: String },
-    #[error("{path} already holds an index; use `index add` to append to it")]
-    Exists { path: PathBuf },
-    #[error("{path} is not an index (no MANIFEST); create one with `index build`")]
-    Missing { path: PathBuf },
-    #[error("{path} is not empty and holds no index; give a new or empty directory")]
-    NotEmpty { path: PathBuf },
-    #[error("index {path} is being written by another neardup process")]
-    Locked { path: PathBuf },
-    #[error("index {path} would hold more than 2^32 segments or documents per segment")]
-    TooLarge { path: PathBuf },
-}
+pub use crate::error::IndexError;
 
 /// Every setting a signature or band key depends on. Two runs can share an index only when these
 /// are equal; `threshold` is recorded for information (it chose the bands × rows).
@@ -135,12 +110,8 @@ impl IndexParams {
             "bands × rows",
             (self.num_bands, self.rows_per_band) != (other.num_bands, other.rows_per_band),
             format!(
-                "{} × {} (chosen for threshold {}; pass --bands {} --rows {} to use it)",
-                other.num_bands,
-                other.rows_per_band,
-                other.threshold,
-                other.num_bands,
-                other.rows_per_band
+                "{} × {} (chosen for threshold {})",
+                other.num_bands, other.rows_per_band, other.threshold
             ),
             format!("{} × {}", self.num_bands, self.rows_per_band),
         );
@@ -380,6 +351,8 @@ impl Index {
             Err(IndexError::Mismatch {
                 path: self.dir.clone(),
                 differences: differences.join("; "),
+                num_bands: self.manifest.params.num_bands,
+                rows_per_band: self.manifest.params.rows_per_band,
             })
         }
     }
