@@ -7,9 +7,10 @@
 
 use rayon::prelude::*;
 
-use super::*;
-use crate::index::IndexDoc;
-use crate::lsh::ANCHORS;
+use super::{Analysis, Dedup};
+use crate::error::Error;
+use crate::index::{Index, IndexDoc};
+use crate::lsh::{ANCHORS, BandKey};
 use crate::minhash::estimate_jaccard_bbit;
 
 /// A document of one of the run's indexes; orders by index (as given), then by when it was added.

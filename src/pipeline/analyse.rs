@@ -10,9 +10,16 @@ use xxhash_rust::xxh3::xxh3_128;
 
 use std::borrow::Cow;
 
-use super::*;
+use super::stats::CorpusProfile;
+use super::{Analysis, Dedup, DocExtras, DocState, DocTable, Prepared};
 use crate::boilerplate::{BoilerplateOptions, UnitCounter, group_seed, repetition, unit_hashes};
-use crate::read::Document;
+use crate::cluster::KeepPolicy;
+use crate::error::{Error, Origin, Rejection};
+use crate::lsh::{BandKey, BandTables};
+use crate::minhash::SignatureStore;
+use crate::read::{Document, Frame, InputSet, Location, Parser, Record};
+use crate::report::{DocId, Progress, Sink};
+use crate::verify::{ExactSets, Measure};
 
 impl Dedup {
     /// Pass 1: read, find exact copies, sign distinct texts, record band keys. With

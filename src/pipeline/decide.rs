@@ -6,8 +6,17 @@ use std::collections::HashMap;
 use rayon::prelude::*;
 
 use super::against::IndexMatches;
-use super::*;
+use super::{Analysis, Dedup, DocState, DocTable, RunOptions};
+use crate::cluster::UnionFind;
+use crate::error::Error;
+use crate::index::SegmentData;
+use crate::lsh::BandTables;
 use crate::minhash::estimate_jaccard_bbit;
+use crate::read::{Frame, InputSet};
+use crate::report::{
+    ClusterReport, DocId, DuplicateKind, KeptRecord, MemberReport, Removal, Role, Sink, Summary,
+};
+use crate::verify::{Measure, Verifier, VerifyMode, exact_similarities};
 
 /// What pass 2 decided.
 pub(super) struct Decided {

@@ -52,13 +52,19 @@ use timely::dataflow::operators::Input as _;
 use timely::dataflow::operators::generic::operator::Operator;
 use timely::worker::Worker;
 
-use super::*;
+use super::{Dedup, Prepared};
+use crate::cluster::UnionFind;
+use crate::error::{ConfigError, Error};
 use crate::hash::mix64;
 use crate::lsh::ANCHORS;
 use crate::minhash::estimate_jaccard_bbit;
 use crate::parts::{PartWriter, part_name};
+use crate::pipeline::Instant;
 use crate::read::{Format, Input};
+use crate::read::{Frame, InputSet, Parser};
+use crate::report::{ClusterReport, DocId, DuplicateKind, MemberReport, Removal, Summary};
 use crate::shingle::jaccard;
+use crate::verify::{Measure, Verifier, VerifyMode};
 use agreement::{Fingerprint, PROCESSES, Setting};
 
 /// Where the processes of a distributed run are and which one this is.

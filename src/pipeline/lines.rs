@@ -2,8 +2,12 @@
 
 use rayon::prelude::*;
 
-use super::*;
-use crate::boilerplate::group_seed;
+use super::Dedup;
+use crate::boilerplate::{Boilerplate, group_seed};
+use crate::error::{Error, RejectKind, Rejection};
+use crate::pipeline::{BTreeMap, Instant};
+use crate::read::{Frame, InputReport, InputSet, Parser};
+use crate::report::{DocId, KeptRecord, Progress, ReadTotals, Sink, tallied};
 
 /// What `lines` did.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]

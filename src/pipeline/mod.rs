@@ -34,22 +34,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::boilerplate::{Boilerplate, BoilerplateOptions, Unit};
-use crate::cluster::{KeepPolicy, UnionFind};
-use crate::error::Origin;
+use crate::cluster::KeepPolicy;
 use crate::error::{ConfigError, Error, RejectKind, Rejection};
 use crate::index::{Index, IndexParams, SegmentData};
 use crate::lsh::{BandKey, BandTables, LshParams};
 use crate::minhash::{MinHasher, SignatureStore};
 use crate::normalize::{NormalizeOptions, Normalizer};
-use crate::read::{Fields, Frame, InputReport, InputSet, Location, Parser, Record};
-use crate::report::{
-    ClusterReport, DocId, DuplicateKind, KeptRecord, MemberReport, Progress, ReadTotals, Removal,
-    Role, Sink, Summary, tallied,
-};
+use crate::read::{Fields, InputReport, InputSet, Location};
+use crate::report::{ReadTotals, Sink, Summary, tallied};
 use crate::shingle::{ShingleKind, Shingler};
-use crate::verify::{
-    ExactSets, MAX_SETS_PER_ROUND, Measure, Verifier, VerifyMode, exact_similarities,
-};
+use crate::verify::{MAX_SETS_PER_ROUND, Measure, VerifyMode};
 
 /// Settings for a [`Dedup`]. Defaults: threshold 0.8, 128 permutations, word 5-grams, all
 /// normalization steps, bands × rows derived from the threshold, borderline verification, keep first.

@@ -12,8 +12,14 @@ use std::collections::HashMap;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::*;
+use super::{Dedup, DocExtras, DocState};
+use crate::boilerplate::BoilerplateOptions;
 use crate::boilerplate::{Unit, UnitCounter};
+use crate::cluster::UnionFind;
+use crate::error::{Error, RejectKind};
+use crate::pipeline::{BTreeMap, Instant};
+use crate::read::{InputReport, InputSet};
+use crate::report::{DocId, ReadTotals, Sink, tallied};
 
 /// What `stats` reports besides the defaults.
 #[derive(Debug, Clone, PartialEq)]

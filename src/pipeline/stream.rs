@@ -16,10 +16,19 @@ use std::sync::mpsc::{TryRecvError, sync_channel};
 
 use rayon::prelude::*;
 
-use super::*;
-use crate::index::IndexDoc;
-use crate::lsh::ANCHORS;
-use crate::minhash::estimate_jaccard_bbit;
+use super::{Dedup, DocState, DocTable, Prepared, RunOptions, RunOutput};
+use crate::cluster::KeepPolicy;
+use crate::error::{ConfigError, Error, Rejection};
+use crate::index::{Index, IndexDoc, SegmentData};
+use crate::lsh::{ANCHORS, BandKey};
+use crate::minhash::{SignatureStore, estimate_jaccard_bbit};
+use crate::pipeline::Instant;
+use crate::read::{Frame, InputSet, Parser, Record};
+use crate::report::{
+    ClusterReport, DocId, DuplicateKind, KeptRecord, MemberReport, Progress, Removal, Sink,
+    Summary, tallied,
+};
+use crate::verify::Measure;
 
 /// No further bucket mate.
 const NONE: u32 = u32::MAX;
