@@ -320,7 +320,11 @@ pub fn repetition(text: &str) -> Repetition {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::boilerplate::{
+        Boilerplate, BoilerplateOptions, HashMap, Repetition, Unit, UnitCounter, group_seed,
+        repetition, unit_hashes, unit_ranges,
+    };
+    use crate::normalize::Normalizer;
 
     fn count(texts: &[&str], unit: Unit) -> Boilerplate {
         let normalizer = Normalizer::default();

@@ -126,7 +126,7 @@ impl std::fmt::Display for KeepPolicy {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::cluster::{KeepPolicy, UnionFind};
 
     #[test]
     fn union_find_joins_transitively() {

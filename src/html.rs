@@ -313,7 +313,8 @@ fn similarity_chart(data: &ReportData) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::html::{DiffOp, ReportCluster, ReportData, render, size_bucket, word_diff};
+    use crate::lsh::LshParams;
 
     #[test]
     fn size_buckets_double() {

@@ -180,7 +180,8 @@ impl SignatureStore {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::ConfigError;
+    use crate::minhash::{MAX_NUM_PERM, MinHasher, SignatureStore, estimate_jaccard, splitmix64};
     use crate::shingle::jaccard;
 
     /// Two sets with a chosen overlap: `shared` common elements and `only` private ones each.

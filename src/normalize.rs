@@ -278,7 +278,7 @@ impl Collapser<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::normalize::{NormalizeOptions, Normalizer};
 
     #[test]
     fn default_pipeline() {

@@ -380,7 +380,8 @@ impl Summary {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::Error;
+    use crate::report::{DocId, DuplicateKind, LshParams, Removal, Summary};
 
     #[test]
     fn removal_serializes_with_the_documented_keys() {

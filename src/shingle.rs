@@ -275,7 +275,7 @@ pub fn overlap<T: Ord>(a: &[T], b: &[T]) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::shingle::{ShingleKind, Shingler, jaccard, mix64};
 
     fn words(n: usize) -> Shingler {
         Shingler::new(ShingleKind::Words(n), 1, true)

@@ -305,8 +305,11 @@ impl Verifier {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::minhash::MinHasher;
+    use crate::verify::{
+        CandidatePair, ExactSets, Measure, SignatureStore, Verifier, exact_similarities,
+    };
+    use crate::{Error, VerifyMode};
 
     /// Three sets: 0 and 1 at Jaccard 0.81, 0 and 2 at 0.30.
     fn fixture() -> (SignatureStore, Vec<Vec<u64>>) {

@@ -589,7 +589,10 @@ fn remove_orphans(dir: &Path, manifest: &Manifest) -> Result<(), IndexError> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::index::{Index, IndexError, IndexParams, MANIFEST, SegmentData};
+    use crate::lsh::BandKey;
+    use crate::normalize::NormalizeOptions;
+    use crate::shingle::ShingleKind;
 
     pub(crate) fn params() -> IndexParams {
         IndexParams {

@@ -522,7 +522,9 @@ fn partition_point(n: u64, is_before: impl Fn(u64) -> bool) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::index::segment::write_segment;
+    use crate::index::{IndexError, Segment, SegmentData};
+    use crate::lsh::BandKey;
 
     fn sample() -> SegmentData {
         let mut data = SegmentData::new(4, 2);

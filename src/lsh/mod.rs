@@ -335,7 +335,8 @@ impl BandTables {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::ConfigError;
+    use crate::lsh::{ANCHORS, BandKey, BandTables, LshParams};
 
     #[test]
     fn equal_weights_at_0_8_with_128_perm_give_datasketchs_9_by_13() {

@@ -175,7 +175,8 @@ pub(super) fn read(path: &Path, fingerprint: u64) -> Option<Vec<(u64, Own)>> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::pipeline::checkpoint::{path, read, write};
+    use crate::pipeline::distributed::Own;
 
     #[test]
     fn checkpoints_round_trip_and_refuse_damage_and_other_fingerprints() {

@@ -1230,7 +1230,8 @@ fn cluster_reports(mut members: Vec<(u64, u64, String, f64, bool)>) -> Vec<Clust
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::pipeline::ClusterConfig;
+    use crate::pipeline::distributed::components;
 
     #[test]
     fn components_label_with_the_earliest_position() {

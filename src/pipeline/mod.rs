@@ -715,7 +715,8 @@ impl Dedup {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::pipeline::{DocState, DocTable, KeepPolicy, LshParams};
+    use crate::{ConfigError, DedupBuilder};
 
     #[test]
     fn builder_validates_once() {

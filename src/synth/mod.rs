@@ -252,7 +252,7 @@ fn apply(transform: Transform, source: &str, rng: &mut u64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::synth::{Corpus, CorpusSpec, SynthDoc, Transform, VOCABULARY, word};
 
     #[test]
     fn deterministic_and_sized() {

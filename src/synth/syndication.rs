@@ -131,7 +131,7 @@ pub fn syndication_corpus(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::synth::syndication::{Story, split_crawl_page, syndication_corpus};
 
     const PAGE: &str = include_str!("../../data/crawl-page/000_4c62a1d8abc1cfed.txt");
 
