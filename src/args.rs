@@ -586,8 +586,9 @@ pub struct InputArgs {
     /// JSON field holding the id (a record without one is named FILE:LINE).
     #[arg(long, default_value = "id", value_parser = parse_field)]
     pub id_field: String,
-    /// Records larger than this many bytes are rejected without being held in memory.
-    #[arg(long, default_value_t = 64 << 20, value_parser = parse_positive)]
+    /// Records larger than this many bytes are rejected without being held in memory (at most
+    /// 4 GiB).
+    #[arg(long, default_value_t = 64 << 20, value_parser = parse_max_doc_bytes)]
     pub max_doc_bytes: usize,
     /// Rejected records go here, one JSON line each: {"file","line","reason"}.
     #[arg(long, value_name = "FILE")]
@@ -722,6 +723,17 @@ fn parse_at_least<T: FromStr + PartialOrd + std::fmt::Display>(
 /// A count of at least 1.
 fn parse_positive(text: &str) -> Result<usize, String> {
     parse_at_least(text, 1)
+}
+
+/// `--max-doc-bytes`: from 1 byte to 4 GiB (a record's length is kept in 32 bits).
+fn parse_max_doc_bytes(text: &str) -> Result<usize, String> {
+    let bytes: usize = parse_at_least(text, 1)?;
+    if u32::try_from(bytes).is_err() {
+        return Err(format!(
+            "{bytes} is more than the largest record size, 4294967295 bytes"
+        ));
+    }
+    Ok(bytes)
 }
 
 /// `--min-docs`: a unit in a single document is not repeated.

@@ -191,7 +191,7 @@ pub enum ConfigError {
     Measure(String),
     #[error("memory budget of {0} bytes is below the minimum of 1 MiB")]
     MemoryTooSmall(u64),
-    #[error("max_doc_bytes must be at least 1")]
+    #[error("max_doc_bytes must be between 1 and 4 GiB (4294967295 bytes)")]
     MaxDocBytes,
 }
 

@@ -89,6 +89,8 @@ impl Dedup {
         drop(pairs);
         let mut exact = verified.exact;
 
+        // Slots and indexed nodes share one 32-bit numbering.
+        u32::try_from(slots + matches.nodes.len()).map_err(|_| Error::TooManyDocuments)?;
         let mut sets = UnionFind::new(slots + matches.nodes.len());
         for &(a, b) in &verified.pairs {
             sets.union(a, b);

@@ -101,8 +101,12 @@ impl Online {
         text_hash: u128,
         signature: &[u32],
         keys: &[BandKey],
-    ) {
-        let kept = self.positions.len() as u32;
+    ) -> Result<(), Error> {
+        // Kept documents are numbered in 32 bits (NONE marks an empty bucket).
+        let kept = u32::try_from(self.positions.len())
+            .ok()
+            .filter(|&kept| kept != NONE)
+            .ok_or(Error::TooManyDocuments)?;
         self.exact.insert(text_hash, kept);
         for (band, key) in keys.iter().enumerate() {
             let before = self.buckets[band].insert(key.0, kept).unwrap_or(NONE);
@@ -114,6 +118,7 @@ impl Online {
         if let Some(segment) = &mut self.segment {
             segment.push(id, text_hash, self.signatures.get(kept as usize), keys);
         }
+        Ok(())
     }
 
     fn node(&mut self, index: u32, doc: IndexDoc) -> u32 {
@@ -364,7 +369,7 @@ impl Dedup {
         }
 
         let Some((target, similarity, kind)) = found else {
-            online.keep(&id, position, text_hash, &signature, &keys);
+            online.keep(&id, position, text_hash, &signature, &keys)?;
             summary.kept += 1;
             return self.keep_record(record, position, sink);
         };

@@ -97,7 +97,8 @@ impl InputSet {
         if inputs.iter().filter(|i| **i == Input::Stdin).count() > 1 {
             return Err(ConfigError::StdinTwice);
         }
-        if max_doc_bytes == 0 {
+        // A record's length is kept in 32 bits (`Location::len`).
+        if max_doc_bytes == 0 || u32::try_from(max_doc_bytes).is_err() {
             return Err(ConfigError::MaxDocBytes);
         }
         let count = inputs.len();
