@@ -243,7 +243,13 @@ impl Dedup {
             let mut reports = Vec::with_capacity(cluster.len());
             for &doc in cluster {
                 let slot = docs.slot(doc).expect("cluster members have slots");
-                let (similarity, kind) = judge(slot, *kept)?;
+                let (similarity, mut kind) = judge(slot, *kept)?;
+                // A byte-identical copy (after normalization) of an earlier document is an exact
+                // duplicate whichever member the cluster keeps: `kind` says what the document is,
+                // `similarity` how close it is to the kept one.
+                if matches!(docs.states[doc], DocState::Exact(_)) {
+                    kind = DuplicateKind::Exact;
+                }
                 if !matches!(kept, Kept::Local(k) if *k == doc) {
                     removals.push((doc, *kept, similarity, kind));
                 }

@@ -753,8 +753,10 @@ impl Dedup {
         let answers: Vec<(u64, u64, f64, bool, String)> = at_kept
             .into_iter()
             .map(|(kept, pos, _, rep, kept_rep, sig, checked)| {
-                let exact = rep == kept_rep;
-                let similarity = if exact {
+                // The kept document's text, or an earlier document's (as in one process: `kind`
+                // says what the document is).
+                let exact = rep == kept_rep || rep != pos;
+                let similarity = if rep == kept_rep {
                     1.0
                 } else if !checked.is_nan() {
                     checked

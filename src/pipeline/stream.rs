@@ -39,6 +39,9 @@ const NONE: u32 = u32::MAX;
 struct Online {
     num_bands: usize,
     exact: HashMap<u128, u32>,
+    /// Normalized-text hashes of removed documents: what each duplicates and how closely, so a
+    /// later identical copy is an exact duplicate of the same document.
+    removed_texts: HashMap<u128, (Target, f64)>,
     /// Per band, key → the latest kept document in that bucket.
     buckets: Vec<HashMap<u32, u32>>,
     /// Per kept document and band, the previous kept document in the same bucket.
@@ -169,6 +172,7 @@ impl Dedup {
         let mut online = Online {
             num_bands,
             exact: HashMap::new(),
+            removed_texts: HashMap::new(),
             buckets: vec![HashMap::new(); num_bands],
             previous: Vec::new(),
             signatures: SignatureStore::new(self.num_perm()),
@@ -299,8 +303,13 @@ impl Dedup {
                 keys,
             } => (id, text_hash, signature, keys),
         };
-        let Frame::Record(record) = frame else {
-            unreachable!("a rejected frame prepares as rejected")
+        // A signed document comes from a record (a failed input stops the run before).
+        let record = match frame.record() {
+            Ok(record) => record,
+            Err(rejection) => {
+                summary.rejected += 1;
+                return sink.rejected(&rejection);
+            }
         };
         if signature.is_empty() {
             summary.empty += 1;
@@ -317,6 +326,10 @@ impl Dedup {
         let mut found: Option<(Target, f64, DuplicateKind)> = None;
         if let Some(&kept) = online.exact.get(&text_hash) {
             found = Some((Target::Kept(kept), 1.0, DuplicateKind::Exact));
+        } else if let Some(&(target, similarity)) = online.removed_texts.get(&text_hash) {
+            // The same text as a document removed before: an exact duplicate, of what that one
+            // duplicated (as in batch mode, `kind` says what the document is).
+            found = Some((target, similarity, DuplicateKind::Exact));
         }
         if found.is_none() {
             for (i, index) in against.iter().enumerate() {
@@ -400,6 +413,10 @@ impl Dedup {
         })?;
         online.removed.push((target, position, similarity));
         online.removed_ids.push(&id, DocState::Empty, 0.0);
+        online
+            .removed_texts
+            .entry(text_hash)
+            .or_insert((target, similarity));
         Ok(())
     }
 

@@ -392,3 +392,56 @@ fn issue_5_output_through_a_symlink_keeps_the_link() {
     let s = stats_adding_up(&dir.path().join("target.json"));
     assert_eq!(s["docs_read"], 1);
 }
+
+#[test]
+fn issue_11_a_byte_identical_copy_is_exact_whichever_member_is_kept() {
+    // `a` is kept; `b` is a near copy of it; `c` is `b` again, so `c` is an exact duplicate even
+    // though the cluster keeps `a` and `c`'s similarity to `a` is below 1.
+    let dir = tempfile::tempdir().unwrap();
+    let a = story(11, 200);
+    let mut words: Vec<&str> = a.split(' ').collect();
+    words[100] = "changed";
+    let b = words.join(" ");
+    let data = [record("a", &a), record("b", &b), record("c", &b)].join("\n") + "\n";
+    write(dir.path(), "in.jsonl", data.as_bytes());
+    ok(&run_in(
+        dir.path(),
+        &[
+            "dedup",
+            "in.jsonl",
+            "-o",
+            "k.jsonl",
+            "--removed",
+            "r.jsonl",
+            "--stats-json",
+            "s.json",
+        ],
+        b"",
+    ));
+    let removed = read_json_lines(&dir.path().join("r.jsonl"));
+    let kinds: Vec<(&str, &str)> = removed
+        .iter()
+        .map(|r| (r["id"].as_str().unwrap(), r["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(kinds, [("b", "near"), ("c", "exact")]);
+    assert!(removed[1]["similarity"].as_f64().unwrap() < 1.0);
+    assert_eq!(removed[1]["duplicate_of"], "a");
+    let dedup = stats_adding_up(&dir.path().join("s.json"));
+    let out = run_in(dir.path(), &["stats", "in.jsonl", "--json", "-q"], b"");
+    let stats: serde_json::Value = serde_json::from_slice(&ok_stdout(&out)).unwrap();
+    assert_eq!(dedup["exact_duplicates"], stats["exact_duplicates"]);
+    assert_eq!(stats["exact_duplicates"], 1);
+    // Streaming says the same: `c` is the text of the removed `b`.
+    let out = run_in(
+        dir.path(),
+        &["dedup", "-", "-o", "-", "--removed", "rs.jsonl", "-q"],
+        data.as_bytes(),
+    );
+    ok(&out);
+    let streamed = read_json_lines(&dir.path().join("rs.jsonl"));
+    let kinds: Vec<(&str, &str)> = streamed
+        .iter()
+        .map(|r| (r["id"].as_str().unwrap(), r["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(kinds, [("b", "near"), ("c", "exact")]);
+}
