@@ -33,6 +33,14 @@ use crate::verify::Measure;
 /// No further bucket mate.
 const NONE: u32 = u32::MAX;
 
+/// One band bucket of kept documents: the latest of its first `ANCHORS` members (the chain runs
+/// back through `Online::previous`), and how many members it has.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    last_anchor: u32,
+    members: u32,
+}
+
 /// What a streaming run keeps in memory: per kept document, its signature, its band records
 /// (per band a hash map from key to the bucket's latest member, and per member and band a link to
 /// the previous one) and its id; per removed document, its cluster entry.
@@ -43,7 +51,7 @@ struct Online {
     /// later identical copy is an exact duplicate of the same document.
     removed_texts: HashMap<u128, (Target, f64)>,
     /// Per band, key → the latest kept document in that bucket.
-    buckets: Vec<HashMap<u32, u32>>,
+    buckets: Vec<HashMap<u32, Bucket>>,
     /// Per kept document and band, the previous kept document in the same bucket.
     previous: Vec<u32>,
     signatures: SignatureStore,
@@ -82,15 +90,36 @@ enum Signed {
 }
 
 impl Online {
+    fn new(num_bands: usize, num_perm: usize, collect_kept: bool) -> Self {
+        Online {
+            num_bands,
+            exact: HashMap::new(),
+            removed_texts: HashMap::new(),
+            buckets: vec![HashMap::new(); num_bands],
+            previous: Vec::new(),
+            signatures: SignatureStore::new(num_perm),
+            ids: DocTable::new(&KeepPolicy::First),
+            positions: Vec::new(),
+            removed: Vec::new(),
+            removed_ids: DocTable::new(&KeepPolicy::First),
+            indexed: Vec::new(),
+            indexed_node: HashMap::new(),
+            segment: collect_kept.then(|| SegmentData::new(num_perm, num_bands)),
+            id_hashes: std::collections::HashSet::new(),
+        }
+    }
+
+    /// The kept documents sharing a band with `keys`: a bucket's first `ANCHORS` members, the
+    /// anchor rule of batch mode (a member pairs with the first `ANCHORS` of its bucket).
     fn candidates(&self, keys: &[BandKey], out: &mut Vec<u32>) {
         out.clear();
         for (band, key) in keys.iter().enumerate() {
-            let mut member = self.buckets[band].get(&key.0).copied().unwrap_or(NONE);
-            let mut walked = 0;
-            while member != NONE && walked < ANCHORS {
+            let mut member = self.buckets[band]
+                .get(&key.0)
+                .map_or(NONE, |b| b.last_anchor);
+            while member != NONE {
                 out.push(member);
                 member = self.previous[member as usize * self.num_bands + band];
-                walked += 1;
             }
         }
         out.sort_unstable();
@@ -112,8 +141,18 @@ impl Online {
             .ok_or(Error::TooManyDocuments)?;
         self.exact.insert(text_hash, kept);
         for (band, key) in keys.iter().enumerate() {
-            let before = self.buckets[band].insert(key.0, kept).unwrap_or(NONE);
-            self.previous.push(before);
+            let bucket = self.buckets[band].entry(key.0).or_insert(Bucket {
+                last_anchor: NONE,
+                members: 0,
+            });
+            // Only a bucket's first ANCHORS members are chained: the ones later members pair with.
+            if (bucket.members as usize) < ANCHORS {
+                self.previous.push(bucket.last_anchor);
+                bucket.last_anchor = kept;
+            } else {
+                self.previous.push(NONE);
+            }
+            bucket.members = bucket.members.saturating_add(1);
         }
         self.signatures.push(signature);
         self.ids.push(id, DocState::Unique(kept), 0.0);
@@ -169,24 +208,7 @@ impl Dedup {
         }
         let parser = Parser::new(inputs.format(), self.fields.clone());
         let num_bands = self.params.num_bands;
-        let mut online = Online {
-            num_bands,
-            exact: HashMap::new(),
-            removed_texts: HashMap::new(),
-            buckets: vec![HashMap::new(); num_bands],
-            previous: Vec::new(),
-            signatures: SignatureStore::new(self.num_perm()),
-            ids: DocTable::new(&KeepPolicy::First),
-            positions: Vec::new(),
-            removed: Vec::new(),
-            removed_ids: DocTable::new(&KeepPolicy::First),
-            indexed: Vec::new(),
-            indexed_node: HashMap::new(),
-            segment: options
-                .collect_kept
-                .then(|| SegmentData::new(self.num_perm(), num_bands)),
-            id_hashes: std::collections::HashSet::new(),
-        };
+        let mut online = Online::new(num_bands, self.num_perm(), options.collect_kept);
         let mut summary = Summary::empty(self.params, self.num_perm(), self.threshold);
         let total_bytes = inputs.total_bytes();
         let mut frames = inputs.frames();
@@ -507,5 +529,38 @@ impl Dedup {
             })?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Online;
+    use crate::lsh::{ANCHORS, BandKey};
+
+    #[test]
+    fn issue_11_a_bucket_pairs_with_its_first_members_as_in_batch_mode() {
+        let mut online = Online::new(2, 4, false);
+        // Every kept document shares band 0's key; band 1's keys are all different.
+        for doc in 0..(ANCHORS as u32 + 10) {
+            let keys = [BandKey(7), BandKey(1000 + doc)];
+            online
+                .keep(
+                    &format!("d{doc}"),
+                    u64::from(doc),
+                    u128::from(doc),
+                    &[0; 4],
+                    &keys,
+                )
+                .unwrap();
+        }
+        let mut found = Vec::new();
+        online.candidates(&[BandKey(7), BandKey(5)], &mut found);
+        let first: Vec<u32> = (0..ANCHORS as u32).collect();
+        assert_eq!(found, first);
+        online.candidates(
+            &[BandKey(8), BandKey(1000 + ANCHORS as u32 + 3)],
+            &mut found,
+        );
+        assert_eq!(found, [ANCHORS as u32 + 3]);
     }
 }
