@@ -77,6 +77,7 @@ fn run(cli: Cli) -> Result<Status> {
             distributed,
         } => {
             if let Some(cluster) = distributed.cluster()? {
+                refuse_in_distributed(&against.dirs, update, report.as_ref(), &common)?;
                 return run_distributed(
                     &common,
                     &cluster,
@@ -122,17 +123,20 @@ fn run(cli: Cli) -> Result<Status> {
             report,
             distributed,
         } => match distributed.cluster()? {
-            Some(cluster) => run_distributed(
-                &common,
-                &cluster,
-                DistributedOutputs {
-                    kept: None,
-                    removed: None,
-                    clusters: Some(output),
-                    rejected: common.input.rejected.clone(),
-                    checkpoint: distributed.checkpoint.clone(),
-                },
-            ),
+            Some(cluster) => {
+                refuse_in_distributed(&against.dirs, false, report.as_ref(), &common)?;
+                run_distributed(
+                    &common,
+                    &cluster,
+                    DistributedOutputs {
+                        kept: None,
+                        removed: None,
+                        clusters: Some(output),
+                        rejected: common.input.rejected.clone(),
+                        checkpoint: distributed.checkpoint.clone(),
+                    },
+                )
+            }
             None => detect(
                 &common,
                 OutputPaths {
@@ -196,6 +200,33 @@ fn run(cli: Cli) -> Result<Status> {
     }
 }
 
+/// Options a distributed run does not support yet are refused, never silently dropped.
+fn refuse_in_distributed(
+    against: &[PathBuf],
+    update: bool,
+    report: Option<&String>,
+    common: &Common,
+) -> Result<()> {
+    let unsupported = [
+        ("--against", !against.is_empty()),
+        ("--update", update),
+        ("--report", report.is_some()),
+        ("--keep-going", common.input.keep_going),
+    ];
+    let given: Vec<&str> = unsupported
+        .iter()
+        .filter(|(_, given)| *given)
+        .map(|(name, _)| *name)
+        .collect();
+    if !given.is_empty() {
+        anyhow::bail!(
+            "a distributed run does not support {} yet; run it as one process",
+            given.join(", ")
+        );
+    }
+    Ok(())
+}
+
 /// `dedup` or `clusters` as one process of a distributed run.
 fn run_distributed(
     common: &Common,
@@ -226,6 +257,8 @@ fn run_distributed(
     if inputs.contains(&neardup::Input::Stdin) {
         anyhow::bail!("a distributed run reads files, not stdin");
     }
+    // Every input exists and opens before the processes connect (exit 2 otherwise).
+    neardup::InputSet::new(inputs.clone(), format, input.max_doc_bytes)?.check()?;
     if input.verbose && !input.quiet {
         print_parameters(&dedup);
         eprintln!(
