@@ -90,6 +90,11 @@ struct PartReader {
     path: PathBuf,
     input: BufReader<File>,
     remaining: u64,
+    /// Bytes read so far, and where the records must end (the trailer's start).
+    at: u64,
+    end: u64,
+    /// The last position read: positions must increase.
+    last: Option<u64>,
 }
 
 fn corrupt(path: &Path, what: &str) -> Error {
@@ -127,21 +132,49 @@ impl PartReader {
             path: path.to_path_buf(),
             input: BufReader::with_capacity(1 << 16, file),
             remaining: u64::from_le_bytes(tail[..8].try_into().expect("8 bytes")),
+            at: 8,
+            end: len - 16,
+            last: None,
         })
     }
 
+    /// The next record; an error when the records do not end exactly where the trailer starts,
+    /// are fewer or more than the trailer counts, or have positions that do not increase.
     fn next(&mut self) -> Result<Option<(u64, Vec<u8>)>, Error> {
         if self.remaining == 0 {
+            if self.at != self.end {
+                return Err(corrupt(
+                    &self.path,
+                    "damaged part file (its records and its trailer disagree)",
+                ));
+            }
             return Ok(None);
         }
         let path = self.path.clone();
         let truncated = |_| corrupt(&path, "truncated part file");
+        let damaged = || corrupt(&self.path, "damaged part file (a record runs past its end)");
+        if self.end - self.at < 12 {
+            return Err(damaged());
+        }
         let mut head = [0u8; 12];
         self.input.read_exact(&mut head).map_err(truncated)?;
         let position = u64::from_le_bytes(head[..8].try_into().expect("8 bytes"));
-        let len = u32::from_le_bytes(head[8..].try_into().expect("4 bytes")) as usize;
-        let mut line = vec![0u8; len];
+        let len = u32::from_le_bytes(head[8..].try_into().expect("4 bytes"));
+        self.at += 12;
+        // Checked before allocating: a damaged length must not ask for gigabytes.
+        if u64::from(len) > self.end - self.at {
+            return Err(damaged());
+        }
+        if self.last.is_some_and(|last| position <= last) {
+            return Err(corrupt(
+                &self.path,
+                "damaged part file (positions out of order)",
+            ));
+        }
+        let mut line = vec![0u8; len as usize];
         self.input.read_exact(&mut line).map_err(truncated)?;
+        self.at += u64::from(len);
+        self.last = Some(position);
         self.remaining -= 1;
         Ok(Some((position, line)))
     }
@@ -209,5 +242,48 @@ mod tests {
         std::fs::write(&paths[1], &bytes[..bytes.len() - 3]).unwrap();
         assert!(merge(&paths, &mut Vec::new()).is_err());
         assert!(merge(&[paths[0].clone(), paths[0].clone()], &mut Vec::new()).is_err());
+    }
+
+    /// A part's bytes: the magic, `(position, line)` records, then `count` and the end magic.
+    fn part_bytes(records: &[(u64, &[u8])], count: u64) -> Vec<u8> {
+        let mut bytes = MAGIC.to_vec();
+        for (position, line) in records {
+            bytes.extend_from_slice(&position.to_le_bytes());
+            bytes.extend_from_slice(&(line.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(line);
+        }
+        bytes.extend_from_slice(&count.to_le_bytes());
+        bytes.extend_from_slice(END);
+        bytes
+    }
+
+    /// Found by the fuzz target `part_merge`: damaged parts were merged without an error, their
+    /// lines out of order or some of them dropped.
+    #[test]
+    fn issue10_fuzz_damaged_parts_are_refused_not_merged_wrongly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p");
+        let merged = |bytes: &[u8]| {
+            std::fs::write(&path, bytes).unwrap();
+            let mut out = Vec::new();
+            merge(std::slice::from_ref(&path), &mut out).map(|n| (n, out))
+        };
+        let good = part_bytes(&[(2, b"a"), (5, b"b")], 2);
+        assert_eq!(merged(&good).unwrap(), (2, b"a\nb\n".to_vec()));
+        // Positions that go down: the output was "b\na\n", out of position order.
+        assert!(merged(&part_bytes(&[(5, b"b"), (2, b"a")], 2)).is_err());
+        assert!(merged(&part_bytes(&[(5, b"b"), (5, b"a")], 2)).is_err());
+        // A trailer counting fewer records than the part holds: the rest were dropped.
+        assert!(merged(&part_bytes(&[(2, b"a"), (5, b"b")], 1)).is_err());
+        assert!(merged(&part_bytes(&[(2, b"a"), (5, b"b")], 0)).is_err());
+        // A record that runs into the trailer, with a length of 4 GiB - 1: refused before a
+        // buffer of that size is allocated.
+        let mut long = part_bytes(&[(2, b"a")], 1);
+        long[16..20].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(merged(&long).is_err());
+        let mut into_trailer = part_bytes(&[(2, b"abc")], 1);
+        into_trailer[16..20].copy_from_slice(&10u32.to_le_bytes());
+        assert!(merged(&into_trailer).is_err());
+        assert_eq!(merged(&part_bytes(&[], 0)).unwrap(), (0, Vec::new()));
     }
 }

@@ -102,14 +102,22 @@ fn align8(n: u64) -> u64 {
 }
 
 impl Layout {
+    /// `None` when the counts overflow (a damaged header).
     fn new(num_docs: u64, num_perm: u64, num_bands: u64, id_bytes: u64) -> Option<Layout> {
         let hashes = HEADER_BYTES;
         let hash_ordinals = hashes.checked_add(num_docs.checked_mul(16)?)?;
-        let signatures = hash_ordinals.checked_add(align8(num_docs.checked_mul(4)?))?;
-        let bands = signatures.checked_add(align8(num_docs.checked_mul(num_perm)?))?;
+        let signatures =
+            hash_ordinals.checked_add(num_docs.checked_mul(4)?.checked_next_multiple_of(8)?)?;
+        let bands = signatures.checked_add(
+            num_docs
+                .checked_mul(num_perm)?
+                .checked_next_multiple_of(8)?,
+        )?;
         let id_ends = bands.checked_add(num_docs.checked_mul(8)?.checked_mul(num_bands)?)?;
         let id_start = id_ends.checked_add(num_docs.checked_mul(8)?)?;
-        let trailer = id_start.checked_add(align8(id_bytes))?;
+        let trailer = id_start.checked_add(id_bytes.checked_next_multiple_of(8)?)?;
+        // The trailer's 16 bytes must fit too (`file_len`).
+        trailer.checked_add(16)?;
         Some(Layout {
             num_docs,
             num_perm,
@@ -596,6 +604,30 @@ mod tests {
                 "truncation to {len} not detected"
             );
         }
+    }
+
+    /// Found by the fuzz target `index_open`: a header whose id byte count rounds up past
+    /// `u64::MAX` overflowed (a panic with overflow checks, a wrapped length without).
+    #[test]
+    fn issue10_fuzz_header_counts_that_overflow_when_aligned_are_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.nds");
+        write_segment(&path, &sample(), 1, 2).unwrap();
+        let good = std::fs::read(&path).unwrap();
+        for (at, value) in [(40, u64::MAX), (40, u64::MAX - 6), (32, u64::MAX / 4)] {
+            let mut bad = good.clone();
+            bad[at..at + 8].copy_from_slice(&value.to_le_bytes());
+            std::fs::write(&path, &bad).unwrap();
+            match Segment::open(&path) {
+                Err(IndexError::Corrupt { what, .. }) => {
+                    assert!(what.contains("overflow"), "{what}")
+                }
+                other => panic!("header {at} = {value}: {other:?}"),
+            }
+        }
+        // The header, the ids and the trailer just past `u64::MAX`; `file_len` would overflow.
+        assert_eq!(Layout::new(0, 0, 0, u64::MAX - 71), None);
+        assert!(Layout::new(0, 0, 0, u64::MAX - 87).is_some());
     }
 
     #[test]

@@ -129,7 +129,18 @@ impl<'a> Cursor<'a> {
 
 /// The records in `path`, if it is a complete checkpoint with this fingerprint.
 pub(super) fn read(path: &Path, fingerprint: u64) -> Option<Vec<(u64, Own)>> {
-    let bytes = std::fs::read(path).ok()?;
+    parse(&std::fs::read(path).ok()?, fingerprint)
+}
+
+/// Parses checkpoint bytes as [`read`] parses a file, and says how many records they hold; `None`
+/// when they are not a complete checkpoint with this fingerprint. For the fuzz targets (`fuzz/`).
+#[doc(hidden)]
+pub fn parse_checkpoint_for_fuzzing(bytes: &[u8], fingerprint: u64) -> Option<usize> {
+    parse(bytes, fingerprint).map(|owned| owned.len())
+}
+
+/// The records in `bytes`, if they are a complete checkpoint with this fingerprint.
+fn parse(bytes: &[u8], fingerprint: u64) -> Option<Vec<(u64, Own)>> {
     if bytes.len() < 40 || &bytes[bytes.len() - 8..] != END {
         return None;
     }

@@ -23,6 +23,8 @@ mod lines;
 mod stats;
 mod stream;
 
+#[doc(hidden)]
+pub use checkpoint::parse_checkpoint_for_fuzzing;
 pub use distributed::{ClusterConfig, DistributedOutputs, DistributedResult, note_thread_panic};
 pub use lines::LinesSummary;
 use stats::CorpusProfile;
