@@ -219,7 +219,7 @@ pub fn merge(parts: &[PathBuf], out: &mut dyn Write) -> Result<u64, Error> {
 
 #[cfg(test)]
 mod tests {
-    use crate::parts::{PartWriter, PathBuf, merge, part_name};
+    use crate::parts::{END, MAGIC, PartWriter, PathBuf, merge, part_name};
 
     #[test]
     fn parts_merge_in_position_order_and_damage_is_refused() {

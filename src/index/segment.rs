@@ -530,7 +530,7 @@ fn partition_point(n: u64, is_before: impl Fn(u64) -> bool) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use crate::index::segment::write_segment;
+    use crate::index::segment::{Layout, write_segment};
     use crate::index::{IndexError, Segment, SegmentData};
     use crate::lsh::BandKey;
 
