@@ -881,7 +881,8 @@ impl InputArgs {
         let exclude = outputs
             .files(self)
             .filter(|p| p.path != "-")
-            .map(|p| PathBuf::from(&p.path));
+            .map(|p| PathBuf::from(&p.path))
+            .chain(outputs.indexes.iter().map(|(_, dir)| dir.to_path_buf()));
         let mut set = InputSet::new(inputs, format, self.max_doc_bytes)?
             .keep_going(self.keep_going)
             .exclude(exclude);

@@ -121,6 +121,12 @@ pub fn sweep_stale(dir: &Path) {
         } else {
             path.clone()
         };
+        // A live owner named in the file name keeps it, locked or not yet locked (the lock is
+        // taken just after the file is made: another run's sweep must not fall into that gap).
+        let named_owner = owner_pid(&entry.file_name());
+        if named_owner.is_some_and(process_lives) {
+            continue;
+        }
         match File::open(&lock_path) {
             Ok(file) => {
                 if file.try_lock().is_err() {
@@ -129,11 +135,7 @@ pub fn sweep_stale(dir: &Path) {
             }
             // A directory whose owner was killed before it made its lock file: stale once that
             // process is gone.
-            Err(_) if kind.is_dir() => {
-                if owner_pid(&entry.file_name()).is_none_or(process_lives) {
-                    continue;
-                }
-            }
+            Err(_) if kind.is_dir() && named_owner.is_some() => {}
             Err(_) => continue,
         }
         let _ = if kind.is_dir() {
@@ -277,11 +279,16 @@ impl Output {
             what: name.to_string(),
             source,
         };
-        // Only a regular file (or a new name) is replaced atomically. A device, a pipe or a
-        // symbolic link (`/dev/null`, a FIFO, `/dev/stdout`) is written in place: renaming a
-        // temporary file over it would replace it with a regular file.
-        let in_place = std::fs::symlink_metadata(&path)
-            .is_ok_and(|m| m.file_type().is_symlink() || (!m.is_file() && !m.is_dir()));
+        // A symbolic link is followed: its target is replaced atomically and the link stays.
+        let path = if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+            std::fs::canonicalize(&path).map_err(error)?
+        } else {
+            path
+        };
+        // Only a regular file (or a new name) is replaced atomically. A device or a pipe
+        // (`/dev/null`, a FIFO, `/dev/stdout`) is written in place: renaming a temporary file
+        // over it would replace it with a regular file.
+        let in_place = std::fs::metadata(&path).is_ok_and(|m| !m.is_file() && !m.is_dir());
         if in_place {
             let file = std::fs::OpenOptions::new()
                 .write(true)
@@ -363,7 +370,8 @@ impl Output {
         let file = file.into_inner().map_err(|e| error(e.into_error()))?;
         if let Some(Target { path, temp, .. }) = self.target {
             file.sync_all().map_err(error)?;
-            temp.persist(&path).map_err(|e| error(e.error))?;
+            temp.persist(&path)
+                .map_err(|e| error(without_temp_name(e.error)))?;
         }
         Ok(())
     }
@@ -417,14 +425,16 @@ enum Identity {
     Stdout,
 }
 
-fn identity(path: &str) -> Identity {
-    use std::os::unix::fs::MetadataExt;
-    if path == "-" {
-        return Identity::Stdout;
-    }
-    match std::fs::metadata(path) {
-        Ok(m) => Identity::Inode(m.dev(), m.ino()),
-        Err(_) => Identity::Path(resolved(Path::new(path))),
+/// `None` for what never clashes: a character device (`/dev/null`, a terminal).
+fn identity(path: &str) -> Option<Identity> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    // Stdout is whatever file descriptor 1 is: a file it is redirected to clashes like a path.
+    let named = if path == "-" { "/dev/stdout" } else { path };
+    match std::fs::metadata(named) {
+        Ok(m) if m.file_type().is_char_device() => None,
+        Ok(m) => Some(Identity::Inode(m.dev(), m.ino())),
+        Err(_) if path == "-" => Some(Identity::Stdout),
+        Err(_) => Some(Identity::Path(resolved(Path::new(path)))),
     }
 }
 
@@ -433,7 +443,8 @@ fn identity(path: &str) -> Identity {
 /// resolving links, hard links included). Two outputs to stdout clash too; stdin as an input
 /// clashes with nothing.
 pub fn check_distinct(paths: &[RunPath]) -> Result<(), Error> {
-    let ids: Vec<Identity> = paths.iter().map(|p| identity(&p.path)).collect();
+    let ids: Vec<Option<Identity>> = paths.iter().map(|p| identity(&p.path)).collect();
+    let same = |i: usize, j: usize| ids[i].is_some() && ids[i] == ids[j];
     let inside = |output: &RunPath, dir: &RunPath| {
         output.path != "-"
             && resolved(Path::new(&output.path)).starts_with(resolved(Path::new(&dir.path)))
@@ -454,12 +465,14 @@ pub fn check_distinct(paths: &[RunPath]) -> Result<(), Error> {
             }
             let clash = match (a.usage, b.usage) {
                 (PathUse::Input, PathUse::Input) => false,
-                (PathUse::Input, _) | (_, PathUse::Input) => {
-                    a.path != "-" && b.path != "-" && ids[i] == ids[j]
-                }
+                // `-` as an input is stdin, which no output is.
+                (PathUse::Input, _) if a.path == "-" => false,
+                (_, PathUse::Input) if b.path == "-" => false,
+                (PathUse::Input, _) | (_, PathUse::Input) => same(i, j),
                 // The same index named twice (--against and --update's) is fine.
                 (PathUse::Index, PathUse::Index) => false,
-                _ => ids[i] == ids[j],
+                (PathUse::Output, PathUse::Output) if a.path == "-" && b.path == "-" => true,
+                _ => same(i, j),
             };
             if clash {
                 return Err(Error::SameFile {
@@ -548,10 +561,14 @@ mod tests {
     fn issue10_stale_temporaries_are_swept_and_live_ones_kept() {
         let dir = tempfile::tempdir().unwrap();
         // A killed process's file: nobody holds its lock.
-        let stale = dir.path().join(format!("{TEMP_PREFIX}1-dead"));
+        let stale = dir.path().join(format!("{TEMP_PREFIX}999999999-dead"));
         std::fs::write(&stale, "half").unwrap();
-        // A live owner's file.
-        let live = dir.path().join(format!("{TEMP_PREFIX}2-live"));
+        // A live owner's file (locked), and one made by a live process a moment before it locks it.
+        let live = dir.path().join(format!("{TEMP_PREFIX}999999998-live"));
+        let unlocked_but_alive = dir
+            .path()
+            .join(format!("{TEMP_PREFIX}{}-new", std::process::id()));
+        std::fs::write(&unlocked_but_alive, "").unwrap();
         let held = std::fs::File::create(&live).unwrap();
         held.lock().unwrap();
         // Not ours at all.
@@ -570,6 +587,7 @@ mod tests {
         assert!(other.exists());
         assert!(!orphan.exists());
         assert!(mine.exists());
+        assert!(unlocked_but_alive.exists());
         drop(held);
     }
 

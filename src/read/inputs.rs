@@ -127,8 +127,8 @@ impl InputSet {
         self
     }
 
-    /// Paths never read as documents of a directory input (the run's own outputs, which may be
-    /// written inside it). Temporary files of neardup (`.neardup-*`) are never read either.
+    /// Paths never read as documents of a directory input: the run's own outputs, which may be
+    /// written inside it, and directories (an index) whose files are never documents. Temporary files of neardup (`.neardup-*`) are never read either.
     pub fn exclude(mut self, paths: impl IntoIterator<Item = PathBuf>) -> Self {
         self.exclude = paths
             .into_iter()
@@ -231,7 +231,10 @@ impl InputSet {
         };
         let mut files = walk_files(root)?;
         if !self.exclude.is_empty() {
-            files.retain(|f| !self.exclude.contains(&crate::output::resolved(f)));
+            files.retain(|f| {
+                let f = crate::output::resolved(f);
+                !self.exclude.iter().any(|x| f.starts_with(x))
+            });
         }
         let files = Arc::new(files);
         self.listings[index] = Some(files.clone());

@@ -603,3 +603,87 @@ fn issue10_ids_objects_duplicates_and_ambiguous_text_keys() {
     assert_eq!(rejected[0]["line"], 3);
     assert_eq!(read_lines(&dir.path().join("l.jsonl")).len(), 4);
 }
+
+#[test]
+fn issue10_an_index_inside_a_files_input_is_never_read_as_documents() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = dir.path().join("docs");
+    std::fs::create_dir(&docs).unwrap();
+    for i in 0..3 {
+        write(&docs, &format!("d{i}.txt"), story(i, 80).as_bytes());
+    }
+    let build = [
+        "index", "build", "--format", "files", "docs", "--index", "docs/idx",
+    ];
+    ok(&run_in(dir.path(), &build, b""));
+    let add = [
+        "index",
+        "add",
+        "--format",
+        "files",
+        "docs",
+        "--index",
+        "docs/idx",
+        "--stats-json",
+        "s.json",
+    ];
+    ok(&run_in(dir.path(), &add, b""));
+    let s = stats_adding_up(&dir.path().join("s.json"));
+    assert_eq!(
+        (s["docs_read"].as_u64(), s["rejected"].as_u64()),
+        (Some(3), Some(0))
+    );
+}
+
+#[test]
+fn issue10_a_failed_run_never_truncates_a_symlinked_output_and_stdout_is_compared_as_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = corpus(40);
+    write(dir.path(), "r.jsonl", data.as_bytes());
+    write(dir.path(), "real.jsonl", b"precious\n");
+    std::os::unix::fs::symlink("real.jsonl", dir.path().join("out.jsonl")).unwrap();
+    // The run fails (a missing input): the link's target keeps its bytes.
+    let out = run_in(
+        dir.path(),
+        &["dedup", "r.jsonl", "gone.jsonl", "-o", "out.jsonl"],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        std::fs::read(dir.path().join("real.jsonl")).unwrap(),
+        b"precious\n"
+    );
+    // A run that succeeds replaces the target; the link stays a link.
+    ok(&run_in(
+        dir.path(),
+        &["dedup", "r.jsonl", "-o", "out.jsonl"],
+        b"",
+    ));
+    assert!(
+        std::fs::symlink_metadata(dir.path().join("out.jsonl"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(read_lines(&dir.path().join("real.jsonl")).len(), 32);
+    // Stdout redirected to the file named by --removed is the same file.
+    let out = bash(
+        dir.path(),
+        "$N dedup r.jsonl -o - --removed rm.jsonl > rm.jsonl",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("name the same file"));
+    // Devices never clash.
+    ok(&run_in(
+        dir.path(),
+        &[
+            "dedup",
+            "r.jsonl",
+            "-o",
+            "/dev/null",
+            "--removed",
+            "/dev/null",
+        ],
+        b"",
+    ));
+}
