@@ -257,6 +257,12 @@ fn run_distributed(
     if inputs.contains(&neardup::Input::Stdin) {
         anyhow::bail!("a distributed run reads files, not stdin");
     }
+    // Every process reads its pieces of each input by position: a pipe cannot be shared out.
+    for path in &input.inputs {
+        if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+            anyhow::bail!("a distributed run reads files, not pipes or devices: {path}");
+        }
+    }
     // Every input exists and opens before the processes connect (exit 2 otherwise).
     neardup::InputSet::new(inputs.clone(), format, input.max_doc_bytes)?.check()?;
     if input.verbose && !input.quiet {

@@ -197,11 +197,25 @@ pub fn note_thread_panic(thread_name: Option<&str>) {
     }
 }
 
+/// Set when a worker of this process stops with an error: the other workers stop at their next
+/// step instead of waiting for it forever (their processes' peers then see this one go away).
+static WORKER_FAILED: AtomicBool = AtomicBool::new(false);
+
+/// The messages of a worker that stopped because another one failed.
+const PEER_FAILED_MESSAGE: &str = "a peer process failed or went away";
+const OTHER_WORKER_MESSAGE: &str = "another worker of this process failed";
+
+/// Whether `error` only says that a worker stopped because another one failed.
+fn is_knock_on(error: &Error) -> bool {
+    matches!(error, Error::Distributed(m) if m == PEER_FAILED_MESSAGE || m == OTHER_WORKER_MESSAGE)
+}
+
 fn peer_failed() -> Result<(), Error> {
+    if WORKER_FAILED.load(Ordering::SeqCst) {
+        return Err(Error::Distributed(OTHER_WORKER_MESSAGE.to_string()));
+    }
     if PEER_FAILED.load(Ordering::SeqCst) {
-        Err(Error::Distributed(
-            "a peer process failed or went away".to_string(),
-        ))
+        Err(Error::Distributed(PEER_FAILED_MESSAGE.to_string()))
     } else {
         Ok(())
     }
@@ -289,6 +303,7 @@ impl Dedup {
         // Timely's communication threads panic when they give up on a peer; the program's panic
         // hook tells us through `note_thread_panic`.
         PEER_FAILED.store(false, Ordering::SeqCst);
+        WORKER_FAILED.store(false, Ordering::SeqCst);
         let this = self.clone();
         let inputs = inputs.to_vec();
         let outputs = outputs.clone();
@@ -296,16 +311,37 @@ impl Dedup {
             builders,
             network,
             timely::WorkerConfig::default(),
-            move |worker| this.distributed_worker(worker, &inputs, format, max_doc_bytes, &outputs),
+            move |worker| {
+                let result =
+                    this.distributed_worker(worker, &inputs, format, max_doc_bytes, &outputs);
+                if result.is_err() {
+                    WORKER_FAILED.store(true, Ordering::SeqCst);
+                }
+                result
+            },
         )
         .map_err(|e| Error::Distributed(format!("cannot start the workers: {e}")))?;
         let mut first = None;
+        // The error to report: the one that stopped a worker, not the others' "stopped because
+        // of it".
+        let mut failure: Option<Error> = None;
         for (i, result) in guards.join().into_iter().enumerate() {
-            let result =
-                result.map_err(|e| Error::Distributed(format!("a worker failed: {e}")))??;
-            if i == 0 {
-                first = result;
+            match result.map_err(|e| Error::Distributed(format!("a worker failed: {e}")))? {
+                Ok(result) if i == 0 => first = result,
+                Ok(_) => {}
+                Err(error) => {
+                    let replace = match &failure {
+                        None => true,
+                        Some(known) => is_knock_on(known) && !is_knock_on(&error),
+                    };
+                    if replace {
+                        failure = Some(error);
+                    }
+                }
             }
+        }
+        if let Some(error) = failure {
+            return Err(error);
         }
         let Some(mut result) = first else {
             return Ok(None);

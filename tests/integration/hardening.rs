@@ -687,3 +687,37 @@ fn issue10_a_failed_run_never_truncates_a_symlinked_output_and_stdout_is_compare
         b"",
     ));
 }
+
+#[test]
+fn issue10_a_broken_input_stops_every_worker_of_a_distributed_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = corpus(3000);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, plain.as_bytes()).unwrap();
+    let gz = gz.finish().unwrap();
+    write(dir.path(), "cut.jsonl.gz", &gz[..gz.len() / 2]);
+    write(dir.path(), "r.jsonl", corpus(100).as_bytes());
+    for inputs in [
+        vec!["cut.jsonl.gz", "r.jsonl"],
+        vec!["gone.jsonl", "r.jsonl"],
+    ] {
+        let mut args = vec!["60", BIN, "dedup"];
+        args.extend(&inputs);
+        args.extend(["-o", "k.jsonl", "--workers", "2"]);
+        let out = Command::new("timeout")
+            .args(&args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{inputs:?}: {}",
+            stderr_of(&out)
+        );
+        assert!(!dir.path().join("k.jsonl").exists());
+    }
+    let out = bash(dir.path(), "$N dedup <(cat r.jsonl) -o k.jsonl --workers 2");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr_of(&out).contains("not pipes"));
+}
