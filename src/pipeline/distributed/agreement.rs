@@ -11,24 +11,22 @@
 //! progress ("awaiting connections") to standard output; this code prints nothing. The connected
 //! sockets are then handed to timely, which sees exactly what its own code would have given it.
 //!
-//! The wire format is this module's own and never fails to decode into something that can be
-//! compared: a frame that is not a fingerprint is reported as such.
+//! What is agreed on is listed here ([`Dedup::agreement_settings`]); the fingerprint, its
+//! comparison and its wire format are in [`super::fingerprint`], which never fails to decode
+//! into something that can be compared: a frame that is not a fingerprint is reported as such.
 
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use xxhash_rust::xxh3::{Xxh3, xxh3_64};
-
+use super::fingerprint::{Fingerprint, PROCESSES, Setting, put_u64};
+use super::{ClusterConfig, DistributedOutputs};
 use crate::error::Error;
-use crate::read::Input;
-
-/// How much of each end of an input is hashed.
-const MIB: u64 = 1 << 20;
+use crate::pipeline::Dedup;
+use crate::read::Format;
 
 /// Opens every start-up message (and says which version of the exchange it is).
 const MAGIC: &[u8; 8] = b"NDAGREE1";
@@ -42,431 +40,69 @@ const ANSWER_TIME: Duration = Duration::from_secs(60);
 /// How often an unreachable peer is tried again (it may not have started yet).
 const RETRY: Duration = Duration::from_millis(200);
 
-/// The name of the setting that holds the number of processes; a peer that counts differently
-/// can never complete the connections, so it is reported as soon as it is met.
-pub(super) const PROCESSES: &str = "processes";
-
-/// One named setting and its value as text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Setting {
-    pub name: String,
-    pub value: String,
-}
-
-impl Setting {
-    pub fn new(name: &str, value: impl ToString) -> Setting {
-        Setting {
-            name: name.to_string(),
-            value: value.to_string(),
-        }
-    }
-}
-
-/// What one input looks like from one process.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Content {
-    /// A regular file: its size and the hashes of its first and last MiB (the whole file when
-    /// it is smaller).
-    File { size: u64, head: u64, tail: u64 },
-    /// A directory (read as one document per file): its files, their total size, a hash of the
-    /// relative names and sizes, and the hashes of the first and last MiB of the files' bytes
-    /// one after the other.
-    Dir {
-        files: u64,
-        size: u64,
-        listing: u64,
-        head: u64,
-        tail: u64,
-    },
-    /// Standard input, or anything that is neither a regular file nor a directory (not read
-    /// here: reading would consume it).
-    Other(String),
-    /// It could not be opened or read; why.
-    Unreadable(String),
-}
-
-impl Content {
-    fn describe(&self) -> String {
-        match self {
-            Content::File { size, .. } => format!("{} bytes", grouped(*size)),
-            Content::Dir { files, size, .. } => {
-                format!(
-                    "a directory of {} files ({} bytes)",
-                    grouped(*files),
-                    grouped(*size)
-                )
+impl Dedup {
+    /// Every setting that shapes the output of a distributed run or the steps its processes take
+    /// together, by name and as text, for the start-up agreement. (Batch sizes, the memory
+    /// budget, temporary and checkpoint directories are each process's own.)
+    pub(super) fn agreement_settings(
+        &self,
+        format: Format,
+        max_doc_bytes: usize,
+        cluster: &ClusterConfig,
+        outputs: &DistributedOutputs,
+    ) -> Vec<Setting> {
+        let on = |list: &[(bool, &str)]| {
+            let names: Vec<&str> = list.iter().filter(|o| o.0).map(|o| o.1).collect();
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
             }
-            Content::Other(what) => what.clone(),
-            Content::Unreadable(why) => format!("unreadable ({why})"),
-        }
-    }
-}
-
-/// One input: its name as given and what it holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct InputPrint {
-    name: String,
-    content: Content,
-}
-
-/// What a process would compute from: its settings and its inputs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Fingerprint {
-    settings: Vec<Setting>,
-    inputs: Vec<InputPrint>,
-}
-
-impl Fingerprint {
-    /// The fingerprint of `settings` and of `inputs` as they are now (reads at most 2 MiB of
-    /// each).
-    pub fn new(settings: Vec<Setting>, inputs: &[Input]) -> Fingerprint {
-        Fingerprint {
-            settings,
-            inputs: inputs
-                .iter()
-                .map(|input| InputPrint {
-                    name: input.display_name(),
-                    content: match input {
-                        Input::Path(path) => {
-                            content(path).unwrap_or_else(|e| Content::Unreadable(io_reason(&e)))
-                        }
-                        Input::Stdin => Content::Other("standard input".to_string()),
-                    },
-                })
-                .collect(),
-        }
-    }
-
-    fn setting(&self, name: &str) -> Option<&str> {
-        self.settings
-            .iter()
-            .find(|s| s.name == name)
-            .map(|s| s.value.as_str())
-    }
-
-    /// The first way in which `self` (a peer's, "there") differs from `here` (this process's),
-    /// as a short phrase; `None` when they agree.
-    pub fn difference(&self, here: &Fingerprint) -> Option<String> {
-        for mine in &here.settings {
-            match self.setting(&mine.name) {
-                None => return Some(format!("{} is not set there", mine.name)),
-                Some(theirs) if theirs != mine.value => {
-                    return Some(format!(
-                        "{} is {theirs} there, {} here",
-                        mine.name, mine.value
-                    ));
-                }
-                Some(_) => {}
-            }
-        }
-        if let Some(extra) = self
-            .settings
-            .iter()
-            .find(|s| here.setting(&s.name).is_none())
-        {
-            return Some(format!(
-                "{} is {} there, not set here",
-                extra.name, extra.value
-            ));
-        }
-        if self.inputs.len() != here.inputs.len() {
-            return Some(format!(
-                "{} inputs there, {} here",
-                self.inputs.len(),
-                here.inputs.len()
-            ));
-        }
-        for (i, (there, here)) in self.inputs.iter().zip(&here.inputs).enumerate() {
-            if there.name != here.name {
-                return Some(format!(
-                    "input {} is {} there, {} here",
-                    i + 1,
-                    there.name,
-                    here.name
-                ));
-            }
-            if let Some(difference) = content_difference(&there.content, &here.content) {
-                return Some(format!("input {} {difference}", here.name));
-            }
-        }
-        None
-    }
-
-    /// The bytes sent to the peers.
-    fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        put_u64(&mut out, self.settings.len() as u64);
-        for setting in &self.settings {
-            put_str(&mut out, &setting.name);
-            put_str(&mut out, &setting.value);
-        }
-        put_u64(&mut out, self.inputs.len() as u64);
-        for input in &self.inputs {
-            put_str(&mut out, &input.name);
-            match &input.content {
-                Content::File { size, head, tail } => {
-                    out.push(0);
-                    for v in [size, head, tail] {
-                        put_u64(&mut out, *v);
-                    }
-                }
-                Content::Dir {
-                    files,
-                    size,
-                    listing,
-                    head,
-                    tail,
-                } => {
-                    out.push(1);
-                    for v in [files, size, listing, head, tail] {
-                        put_u64(&mut out, *v);
-                    }
-                }
-                Content::Other(what) => {
-                    out.push(2);
-                    put_str(&mut out, what);
-                }
-                Content::Unreadable(why) => {
-                    out.push(3);
-                    put_str(&mut out, why);
-                }
-            }
-        }
-        out
-    }
-
-    /// Reads what [`Fingerprint::encode`] wrote; `None` for anything else (never panics).
-    fn decode(bytes: &[u8]) -> Option<Fingerprint> {
-        let mut r = Reader { bytes, at: 0 };
-        let count = r.u64()?;
-        let mut settings = Vec::new();
-        for _ in 0..count {
-            settings.push(Setting {
-                name: r.string()?,
-                value: r.string()?,
-            });
-        }
-        let count = r.u64()?;
-        let mut inputs = Vec::new();
-        for _ in 0..count {
-            let name = r.string()?;
-            let content = match r.byte()? {
-                0 => Content::File {
-                    size: r.u64()?,
-                    head: r.u64()?,
-                    tail: r.u64()?,
-                },
-                1 => Content::Dir {
-                    files: r.u64()?,
-                    size: r.u64()?,
-                    listing: r.u64()?,
-                    head: r.u64()?,
-                    tail: r.u64()?,
-                },
-                2 => Content::Other(r.string()?),
-                3 => Content::Unreadable(r.string()?),
-                _ => return None,
-            };
-            inputs.push(InputPrint { name, content });
-        }
-        (r.at == bytes.len()).then_some(Fingerprint { settings, inputs })
-    }
-}
-
-/// How the same input differs between two processes, as a phrase after "input NAME".
-fn content_difference(there: &Content, here: &Content) -> Option<String> {
-    let other =
-        |which: &str| format!("has other content there (same size; its {which} MiB differs)");
-    match (there, here) {
-        (a, b) if a == b => None,
-        (
-            Content::File {
-                size: a,
-                head: head_a,
-                ..
-            },
-            Content::File {
-                size: b,
-                head: head_b,
-                ..
-            },
-        ) => Some(if a != b {
-            format!("is {} bytes there, {} here", grouped(*a), grouped(*b))
-        } else if head_a != head_b {
-            other("first")
-        } else {
-            other("last")
-        }),
-        (
-            Content::Dir {
-                files: files_a,
-                size: size_a,
-                listing: listing_a,
-                head: head_a,
-                ..
-            },
-            Content::Dir {
-                files: files_b,
-                size: size_b,
-                listing: listing_b,
-                head: head_b,
-                ..
-            },
-        ) if (files_a, size_a) == (files_b, size_b) => Some(if listing_a != listing_b {
-            "holds other file names or sizes there".to_string()
-        } else if head_a != head_b {
-            other("first")
-        } else {
-            other("last")
-        }),
-        (a, b) => Some(format!("is {} there, {} here", a.describe(), b.describe())),
-    }
-}
-
-/// What `path` holds, hashed.
-fn content(path: &Path) -> io::Result<Content> {
-    let meta = std::fs::metadata(path)?;
-    if meta.is_file() {
-        let size = meta.len();
-        let mut file = std::fs::File::open(path)?;
-        let head = xxh3_64(&read_at(&mut file, 0, size.min(MIB))?);
-        let tail_len = size.min(MIB);
-        let tail = xxh3_64(&read_at(&mut file, size - tail_len, tail_len)?);
-        Ok(Content::File { size, head, tail })
-    } else if meta.is_dir() {
-        let files = walk(path)?;
-        let size: u64 = files.iter().map(|f| f.1).sum();
-        let mut listing = Xxh3::new();
-        for (file, len) in &files {
-            let relative = file.strip_prefix(path).unwrap_or(file);
-            listing.update(relative.as_os_str().as_encoded_bytes());
-            listing.update(&[0]);
-            listing.update(&len.to_le_bytes());
-        }
-        let ends = size.min(MIB);
-        Ok(Content::Dir {
-            files: files.len() as u64,
-            size,
-            listing: listing.digest(),
-            head: xxh3_64(&read_joined(&files, 0, ends)?),
-            tail: xxh3_64(&read_joined(&files, size - ends, ends)?),
-        })
-    } else {
-        Ok(Content::Other(
-            "neither a regular file nor a directory".to_string(),
-        ))
-    }
-}
-
-/// `len` bytes of `file` from `start` (fewer when it is shorter now).
-fn read_at(file: &mut std::fs::File, start: u64, len: u64) -> io::Result<Vec<u8>> {
-    file.seek(SeekFrom::Start(start))?;
-    let mut bytes = Vec::with_capacity(len as usize);
-    file.take(len).read_to_end(&mut bytes)?;
-    Ok(bytes)
-}
-
-/// `len` bytes from `start` of the files' bytes one after the other.
-fn read_joined(files: &[(PathBuf, u64)], start: u64, len: u64) -> io::Result<Vec<u8>> {
-    let end = start + len;
-    let mut bytes = Vec::with_capacity(len as usize);
-    let mut offset = 0;
-    for (path, size) in files {
-        let (from, to) = (start.max(offset), end.min(offset + size));
-        if from < to {
-            let mut file = std::fs::File::open(path)?;
-            bytes.extend(read_at(&mut file, from - offset, to - from)?);
-        }
-        offset += size;
-        if offset >= end {
-            break;
-        }
-    }
-    Ok(bytes)
-}
-
-/// The regular files under `root` with their sizes, in sorted order (as the reader walks a
-/// directory input: symbolic links are not followed).
-fn walk(root: &Path) -> io::Result<Vec<(PathBuf, u64)>> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir)? {
-            let entry = entry?;
-            let kind = entry.file_type()?;
-            if kind.is_dir() {
-                stack.push(entry.path());
-            } else if kind.is_file() {
-                out.push((entry.path(), entry.metadata()?.len()));
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
-/// An I/O error as a short reason (the same text on every machine for the same cause).
-fn io_reason(error: &io::Error) -> String {
-    match error.kind() {
-        io::ErrorKind::NotFound => "not found".to_string(),
-        io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-        _ => error.to_string(),
-    }
-}
-
-/// `1234567` as `1,234,567`.
-fn grouped(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn put_u64(out: &mut Vec<u8>, v: u64) {
-    out.extend_from_slice(&v.to_le_bytes());
-}
-
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    put_u64(out, s.len() as u64);
-    out.extend_from_slice(s.as_bytes());
-}
-
-/// Reads a peer's bytes; every read is checked against what is there.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl Reader<'_> {
-    fn take(&mut self, n: u64) -> Option<&[u8]> {
-        let n = usize::try_from(n).ok()?;
-        let end = self
-            .at
-            .checked_add(n)
-            .filter(|&end| end <= self.bytes.len())?;
-        let taken = &self.bytes[self.at..end];
-        self.at = end;
-        Some(taken)
-    }
-
-    fn byte(&mut self) -> Option<u8> {
-        self.take(1).map(|b| b[0])
-    }
-
-    fn u64(&mut self) -> Option<u64> {
-        self.take(8)
-            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
-    }
-
-    fn string(&mut self) -> Option<String> {
-        let len = self.u64()?;
-        self.take(len)
-            .and_then(|b| String::from_utf8(b.to_vec()).ok())
+        };
+        let normalize = self.normalizer.options();
+        let optional = |field: &Option<String>| field.clone().unwrap_or_else(|| "none".to_string());
+        vec![
+            Setting::new("version", env!("CARGO_PKG_VERSION")),
+            Setting::new(PROCESSES, cluster.processes()),
+            Setting::new("workers", cluster.workers),
+            Setting::new("threshold", self.threshold),
+            Setting::new("num_perm", self.num_perm()),
+            Setting::new("seed", self.seed),
+            Setting::new(
+                "bands × rows",
+                format!("{} × {}", self.params.num_bands, self.params.rows_per_band),
+            ),
+            Setting::new("shingle", self.shingler.kind()),
+            Setting::new(
+                "normalization",
+                on(&[
+                    (normalize.nfkc, "nfkc"),
+                    (normalize.lowercase, "lowercase"),
+                    (normalize.strip_punctuation, "strip_punctuation"),
+                    (normalize.collapse_whitespace, "collapse_whitespace"),
+                ]),
+            ),
+            Setting::new("verify", format!("{:?}", self.verify).to_lowercase()),
+            Setting::new("measure", format!("{:?}", self.measure).to_lowercase()),
+            Setting::new("keep", &self.keep),
+            Setting::new("text field", &self.fields.text),
+            Setting::new("id field", &self.fields.id),
+            Setting::new("keep field", optional(&self.fields.keep)),
+            Setting::new("group field", optional(&self.fields.group)),
+            Setting::new("strict", self.strict),
+            Setting::new("format", format!("{format:?}").to_lowercase()),
+            Setting::new("max_doc_bytes", max_doc_bytes),
+            Setting::new("boilerplate", optional(&self.index_params().boilerplate)),
+            Setting::new(
+                "outputs",
+                on(&[
+                    (outputs.kept.is_some(), "kept"),
+                    (outputs.removed.is_some(), "removed"),
+                    (outputs.clusters.is_some(), "clusters"),
+                    (outputs.rejected.is_some(), "rejected"),
+                ]),
+            ),
+        ]
     }
 }
 
@@ -561,41 +197,7 @@ pub(super) fn connect(
 
     let mut sockets: Vec<Option<TcpStream>> = (0..processes).map(|_| None).collect();
     let mut prints: Vec<Option<Fingerprint>> = (0..processes).map(|_| None).collect();
-    let outcome = (|| {
-        for _ in 1..processes {
-            let met = rx.recv().map_err(|_| {
-                Error::Distributed("the connections to the other processes broke off".to_string())
-            })??;
-            let p = met.process;
-            if p >= processes || p == me || prints[p].is_some() {
-                return Err(Error::Distributed(format!(
-                    "a peer says it is process {p}, which is {}: the processes' host lists or process numbers differ",
-                    if p == me {
-                        "this process".to_string()
-                    } else if p < processes {
-                        "already connected".to_string()
-                    } else {
-                        format!("not among the {processes} processes")
-                    }
-                )));
-            }
-            let print = Fingerprint::decode(&met.fingerprint).ok_or_else(|| {
-                Error::Distributed(format!(
-                    "process {p} sent a start-up message this version of neardup cannot read"
-                ))
-            })?;
-            // A peer that counts the processes differently may never let the rest connect.
-            if print.setting(PROCESSES) != mine.setting(PROCESSES) {
-                return Err(Error::Disagreement {
-                    process: p,
-                    difference: print.difference(mine).unwrap_or_default(),
-                });
-            }
-            sockets[p] = Some(met.stream);
-            prints[p] = Some(print);
-        }
-        Ok(())
-    })();
+    let outcome = meet_all(&rx, me, mine, &mut sockets, &mut prints);
     stop.store(true, Ordering::SeqCst);
     outcome?;
     for thread in threads {
@@ -616,6 +218,52 @@ pub(super) fn connect(
             .map_err(|e| Error::Distributed(format!("cannot set up a connection: {e}")))?;
     }
     Ok(sockets)
+}
+
+/// Receives every peer's connection from `rx` into `sockets` and `prints` (by process), checking
+/// that each says it is a process not met yet and sent a fingerprint that counts the processes
+/// as `mine` does.
+fn meet_all(
+    rx: &mpsc::Receiver<Result<Met, Error>>,
+    me: usize,
+    mine: &Fingerprint,
+    sockets: &mut [Option<TcpStream>],
+    prints: &mut [Option<Fingerprint>],
+) -> Result<(), Error> {
+    let processes = sockets.len();
+    for _ in 1..processes {
+        let met = rx.recv().map_err(|_| {
+            Error::Distributed("the connections to the other processes broke off".to_string())
+        })??;
+        let p = met.process;
+        if p >= processes || p == me || prints[p].is_some() {
+            return Err(Error::Distributed(format!(
+                "a peer says it is process {p}, which is {}: the processes' host lists or process numbers differ",
+                if p == me {
+                    "this process".to_string()
+                } else if p < processes {
+                    "already connected".to_string()
+                } else {
+                    format!("not among the {processes} processes")
+                }
+            )));
+        }
+        let print = Fingerprint::decode(&met.fingerprint).ok_or_else(|| {
+            Error::Distributed(format!(
+                "process {p} sent a start-up message this version of neardup cannot read"
+            ))
+        })?;
+        // A peer that counts the processes differently may never let the rest connect.
+        if print.setting(PROCESSES) != mine.setting(PROCESSES) {
+            return Err(Error::Disagreement {
+                process: p,
+                difference: print.difference(mine).unwrap_or_default(),
+            });
+        }
+        sockets[p] = Some(met.stream);
+        prints[p] = Some(print);
+    }
+    Ok(())
 }
 
 /// Accepts the `expected` later processes on `listeners`, answering each with this process's
@@ -726,152 +374,16 @@ fn prepare(stream: &TcpStream) -> io::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use proptest::prelude::*;
-
-    use super::{Content, Fingerprint, InputPrint, Setting, connect, grouped};
     use crate::error::Error;
-    use crate::read::Input;
+    use crate::pipeline::distributed::agreement::connect;
+    use crate::pipeline::distributed::fingerprint::{Fingerprint, Setting};
 
-    fn print(threshold: &str, inputs: &[(&str, Content)]) -> Fingerprint {
-        Fingerprint {
-            settings: vec![
-                Setting::new("threshold", threshold),
-                Setting::new("processes", 2),
-            ],
-            inputs: inputs
-                .iter()
-                .map(|(name, content)| InputPrint {
-                    name: name.to_string(),
-                    content: content.clone(),
-                })
-                .collect(),
-        }
-    }
-
-    fn file(size: u64, head: u64, tail: u64) -> Content {
-        Content::File { size, head, tail }
-    }
-
-    #[test]
-    fn differences_are_named_there_then_here() {
-        let here = print("0.8", &[("r.jsonl", file(3_402_001, 1, 2))]);
-        assert_eq!(here.difference(&here), None);
-        let cases = [
-            (
-                print("0.9", &[("r.jsonl", file(3_402_001, 1, 2))]),
-                "threshold is 0.9 there, 0.8 here",
-            ),
-            (
-                print("0.8", &[("r.jsonl", file(3_457_120, 1, 2))]),
-                "input r.jsonl is 3,457,120 bytes there, 3,402,001 here",
-            ),
-            (
-                print("0.8", &[("r.jsonl", file(3_402_001, 7, 2))]),
-                "input r.jsonl has other content there (same size; its first MiB differs)",
-            ),
-            (
-                print("0.8", &[("r.jsonl", file(3_402_001, 1, 7))]),
-                "input r.jsonl has other content there (same size; its last MiB differs)",
-            ),
-            (
-                print("0.8", &[("s.jsonl", file(3_402_001, 1, 2))]),
-                "input 1 is s.jsonl there, r.jsonl here",
-            ),
-            (print("0.8", &[]), "0 inputs there, 1 here"),
-            (
-                print(
-                    "0.8",
-                    &[("r.jsonl", Content::Unreadable("not found".to_string()))],
-                ),
-                "input r.jsonl is unreadable (not found) there, 3,402,001 bytes here",
-            ),
+    fn print(threshold: &str) -> Fingerprint {
+        let settings = vec![
+            Setting::new("threshold", threshold),
+            Setting::new("processes", 2),
         ];
-        for (there, want) in cases {
-            assert_eq!(there.difference(&here).as_deref(), Some(want));
-        }
-        let mut fewer = here.clone();
-        fewer.settings.pop();
-        assert_eq!(
-            fewer.difference(&here).as_deref(),
-            Some("processes is not set there")
-        );
-        assert_eq!(
-            here.difference(&fewer).as_deref(),
-            Some("processes is 2 there, not set here")
-        );
-    }
-
-    #[test]
-    fn inputs_are_hashed_at_both_ends() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.jsonl");
-        let big = vec![b'x'; 3 << 20];
-        let input = [Input::Path(path.clone())];
-        let fingerprint = |bytes: &[u8]| {
-            std::fs::write(&path, bytes).unwrap();
-            Fingerprint::new(Vec::new(), &input)
-        };
-        let base = fingerprint(&big);
-        let mut changed = big.clone();
-        changed[10] = b'y';
-        let first = fingerprint(&changed);
-        changed[10] = b'x';
-        changed[(3 << 20) - 10] = b'y';
-        let last = fingerprint(&changed);
-        changed[(3 << 20) - 10] = b'x';
-        changed[(3 << 20) / 2] = b'y';
-        let middle = fingerprint(&changed);
-        assert!(first.difference(&base).unwrap().contains("first MiB"));
-        assert!(last.difference(&base).unwrap().contains("last MiB"));
-        // The middle is not read: size and ends are the check.
-        assert_eq!(middle.difference(&base), None);
-        let missing = Fingerprint::new(Vec::new(), &[Input::Path(dir.path().join("no"))]);
-        assert_eq!(
-            missing.inputs[0].content,
-            Content::Unreadable("not found".to_string())
-        );
-    }
-
-    #[test]
-    fn directories_compare_names_sizes_and_ends() {
-        let dir = tempfile::tempdir().unwrap();
-        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-        for d in [&a, &b] {
-            std::fs::create_dir_all(d.join("sub")).unwrap();
-            std::fs::write(d.join("one.txt"), "first document").unwrap();
-            std::fs::write(d.join("sub/two.txt"), "second document").unwrap();
-        }
-        let of = |d: &std::path::Path| {
-            let mut f = Fingerprint::new(Vec::new(), &[Input::Path(d.to_path_buf())]);
-            f.inputs[0].name = "docs".to_string();
-            f
-        };
-        assert_eq!(of(&b).difference(&of(&a)), None);
-        std::fs::write(b.join("sub/two.txt"), "second documenT").unwrap();
-        assert_eq!(
-            of(&b).difference(&of(&a)).as_deref(),
-            Some("input docs has other content there (same size; its first MiB differs)")
-        );
-        std::fs::rename(b.join("sub/two.txt"), b.join("sub/zwei.txt")).unwrap();
-        assert_eq!(
-            of(&b).difference(&of(&a)).as_deref(),
-            Some("input docs holds other file names or sizes there")
-        );
-        std::fs::write(b.join("three.txt"), "third").unwrap();
-        assert_eq!(
-            of(&b).difference(&of(&a)).as_deref(),
-            Some(
-                "input docs is a directory of 3 files (34 bytes) there, a directory of 2 files (29 bytes) here"
-            )
-        );
-    }
-
-    #[test]
-    fn numbers_are_grouped_by_thousands() {
-        assert_eq!(grouped(0), "0");
-        assert_eq!(grouped(999), "999");
-        assert_eq!(grouped(1000), "1,000");
-        assert_eq!(grouped(3_457_120), "3,457,120");
+        Fingerprint::new(settings, &[])
     }
 
     /// Two processes on 127.0.0.1 connect and agree, or both name their difference.
@@ -888,7 +400,7 @@ mod tests {
                 .map(|me| {
                     let ports = ports.clone();
                     std::thread::spawn(move || {
-                        connect(&ports, me, &print(thresholds[me], &[])).map(|s| s.len())
+                        connect(&ports, me, &print(thresholds[me])).map(|s| s.len())
                     })
                 })
                 .collect();
@@ -914,64 +426,5 @@ mod tests {
                 "process 0 differs: threshold is 0.8 there, 0.9 here"
             ]
         );
-    }
-
-    fn arbitrary_print() -> impl Strategy<Value = Fingerprint> {
-        let content = prop_oneof![
-            (any::<u64>(), any::<u64>(), any::<u64>())
-                .prop_map(|(size, head, tail)| Content::File { size, head, tail }),
-            (
-                any::<u64>(),
-                any::<u64>(),
-                any::<u64>(),
-                any::<u64>(),
-                any::<u64>()
-            )
-                .prop_map(|(files, size, listing, head, tail)| Content::Dir {
-                    files,
-                    size,
-                    listing,
-                    head,
-                    tail
-                }),
-            ".*".prop_map(Content::Other),
-            ".*".prop_map(Content::Unreadable),
-        ];
-        (
-            proptest::collection::vec((".*", ".*"), 0..8),
-            proptest::collection::vec((".*", content), 0..8),
-        )
-            .prop_map(|(settings, inputs)| Fingerprint {
-                settings: settings
-                    .into_iter()
-                    .map(|(name, value)| Setting { name, value })
-                    .collect(),
-                inputs: inputs
-                    .into_iter()
-                    .map(|(name, content)| InputPrint { name, content })
-                    .collect(),
-            })
-    }
-
-    proptest! {
-        #[test]
-        fn a_fingerprint_survives_the_wire(print in arbitrary_print()) {
-            prop_assert_eq!(Fingerprint::decode(&print.encode()), Some(print));
-        }
-
-        #[test]
-        fn any_bytes_decode_without_panicking(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
-            let _ = Fingerprint::decode(&bytes);
-        }
-
-        #[test]
-        fn a_cut_or_extended_fingerprint_is_refused(print in arbitrary_print(), cut in 1usize..64) {
-            let bytes = print.encode();
-            let cut = cut.min(bytes.len());
-            prop_assert_eq!(Fingerprint::decode(&bytes[..bytes.len() - cut]), None);
-            let mut longer = bytes.clone();
-            longer.push(0);
-            prop_assert_eq!(Fingerprint::decode(&longer), None);
-        }
     }
 }
