@@ -233,6 +233,11 @@ impl Dedup {
                 let result = this.distributed_worker(worker, &job);
                 if result.is_err() {
                     exchange::note_worker_failure();
+                    // Timely steps a worker's dataflows to completion after it returns; those
+                    // of a failed step never complete, so they go.
+                    for dataflow in worker.installed_dataflows() {
+                        worker.drop_dataflow(dataflow);
+                    }
                 }
                 result
             },
