@@ -42,7 +42,8 @@ Exit codes:
   2  an input could not be opened or read to its end (no output is committed),
      or every record was rejected
   3  a run with --keep-going finished, but some inputs were incomplete
-     (outputs committed)";
+     (outputs committed)
+  128+N  stopped by signal N (130 Ctrl-C, 143 SIGTERM); uncommitted outputs removed";
 
 const DEDUP_EXAMPLES: &str = "\
 Examples:

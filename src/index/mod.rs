@@ -537,6 +537,19 @@ fn read_manifest(dir: &Path) -> Result<Manifest, IndexError> {
             manifest.format_version
         )));
     }
+    // Segment files live in the index directory, under the names the index gives them: a name
+    // reaching elsewhere (`../x`, an absolute path) is damage, never a file to read.
+    for segment in &manifest.segments {
+        let name = &segment.file;
+        let ours = name
+            .strip_prefix("seg-")
+            .and_then(|n| n.strip_suffix(".nds"));
+        if !ours.is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())) {
+            return Err(corrupt(&format!(
+                "segment name {name:?} is not an index segment's"
+            )));
+        }
+    }
     Ok(manifest)
 }
 
@@ -589,6 +602,7 @@ fn remove_orphans(dir: &Path, manifest: &Manifest) -> Result<(), IndexError> {
 
 #[cfg(test)]
 mod tests {
+    use super::{SegmentEntry, read_manifest, write_manifest};
     use crate::index::{Index, IndexError, IndexParams, MANIFEST, SegmentData};
     use crate::lsh::BandKey;
     use crate::normalize::NormalizeOptions;
@@ -705,5 +719,27 @@ mod tests {
         assert!(!dir.path().join("seg-000009.nds").exists());
         assert!(!dir.path().join(".tmp-segment-x").exists());
         assert_eq!(index.num_docs(), 1);
+    }
+
+    #[test]
+    fn issue10_fuzz_a_segment_name_reaching_outside_the_index_is_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let index_dir = dir.path().join("idx");
+        Index::create(&index_dir, params()).unwrap();
+        let good = read_manifest(&index_dir).unwrap();
+        for name in ["../evil.nds", "/etc/passwd", "seg-.nds", "seg-12/../1.nds"] {
+            let mut manifest = good.clone();
+            manifest.segments = vec![SegmentEntry {
+                file: name.to_string(),
+                docs: 0,
+                bytes: 0,
+                checksum: String::new(),
+            }];
+            write_manifest(&index_dir, &manifest).unwrap();
+            assert!(
+                matches!(Index::open(&index_dir), Err(IndexError::Corrupt { .. })),
+                "{name}"
+            );
+        }
     }
 }

@@ -154,7 +154,8 @@ fn parse(bytes: &[u8], fingerprint: u64) -> Option<Vec<(u64, Own)>> {
         return None;
     }
     let count = c.u64()?;
-    let mut owned = Vec::with_capacity(count.min(1 << 24) as usize);
+    // Every record takes at least 9 bytes: a crafted count reserves no more than the file holds.
+    let mut owned = Vec::with_capacity(count.min(body.len() as u64 / 9) as usize);
     for _ in 0..count {
         let pos = c.u64()?;
         let own = match c.take(1)?[0] {

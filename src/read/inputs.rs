@@ -66,7 +66,10 @@ impl InputReport {
                 self.incomplete_inputs.len()
             ));
             for failure in &self.incomplete_inputs {
-                out.push_str(&format!("  {failure}\n"));
+                out.push_str(&format!(
+                    "  {}: after line {}: {}\n",
+                    failure.file, failure.records_read, failure.reason
+                ));
             }
         }
         out
