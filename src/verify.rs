@@ -133,7 +133,7 @@ pub struct Verified {
 }
 
 /// Loads the shingle sets of the slots flagged `true`.
-pub type LoadSets<'a> = dyn FnMut(&[bool]) -> Result<ExactSets, Error> + 'a;
+pub type LoadSets<'a> = dyn FnMut(&[u32]) -> Result<ExactSets, Error> + 'a;
 
 /// Most shingle sets held at once by [`exact_similarities`] when records can be read back cheaply:
 /// 65,536 sets of ~400 shingles are about 100 MB.
@@ -175,26 +175,29 @@ pub fn exact_similarities(
         });
         round_of_pair.push(round);
     }
-    for round in 0..rounds {
-        let mut needed = vec![false; num_slots];
-        for (&(a, b), _) in pairs
+    // Each round's pairs, gathered once: a round costs time in its own pairs and sets only.
+    let mut pairs_of_round: Vec<Vec<usize>> = vec![Vec::new(); rounds];
+    for (i, &round) in round_of_pair.iter().enumerate() {
+        pairs_of_round[round].push(i);
+    }
+    drop(round_of_pair);
+    for members in pairs_of_round {
+        let mut slots: Vec<u32> = members
             .iter()
-            .zip(&round_of_pair)
-            .filter(|(_, r)| **r == round)
-        {
-            needed[a as usize] = true;
-            needed[b as usize] = true;
-        }
-        let sets = load(&needed)?;
-        drop(needed);
-        let values: Vec<(usize, f64)> = pairs
+            .flat_map(|&i| [pairs[i].0, pairs[i].1])
+            .collect();
+        slots.sort_unstable();
+        slots.dedup();
+        let sets = load(&slots)?;
+        drop(slots);
+        let values: Vec<(usize, f64)> = members
             .par_iter()
-            .zip(&round_of_pair)
-            .enumerate()
-            .filter(|(_, (_, r))| **r == round)
-            .map(|(i, (&(a, b), _))| match (sets.get(a), sets.get(b)) {
-                (Some(x), Some(y)) => (i, measure.of_sets(x, y)),
-                _ => (i, f64::NAN),
+            .map(|&i| {
+                let (a, b) = pairs[i];
+                match (sets.get(a), sets.get(b)) {
+                    (Some(x), Some(y)) => (i, measure.of_sets(x, y)),
+                    _ => (i, f64::NAN),
+                }
             })
             .collect();
         for (i, value) in values {
@@ -329,22 +332,20 @@ mod tests {
     fn loader<'a>(
         sets: &'a [Vec<u64>],
         calls: &'a mut Vec<Vec<u32>>,
-    ) -> impl FnMut(&[bool]) -> Result<ExactSets, Error> + 'a {
-        move |needed: &[bool]| {
+    ) -> impl FnMut(&[u32]) -> Result<ExactSets, Error> + 'a {
+        move |needed: &[u32]| {
             let mut out = ExactSets::default();
             let mut loaded = Vec::new();
-            for (slot, set) in sets.iter().enumerate() {
-                if needed[slot] {
-                    out.insert(slot as u32, set);
-                    loaded.push(slot as u32);
-                }
+            for &slot in needed {
+                out.insert(slot, &sets[slot as usize]);
+                loaded.push(slot);
             }
             calls.push(loaded);
             Ok(out)
         }
     }
 
-    fn no_load(_: &[bool]) -> Result<ExactSets, Error> {
+    fn no_load(_: &[u32]) -> Result<ExactSets, Error> {
         panic!("nothing to load")
     }
 

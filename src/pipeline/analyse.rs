@@ -348,18 +348,16 @@ impl Dedup {
         })
     }
 
-    /// Computes the shingle sets of the distinct documents whose slot is flagged in `needed` (for
+    /// Computes the shingle sets of the distinct documents at the sorted slots `needed` (for
     /// exact verification): by reading just those records back by location when every one of them
     /// sits in a plain file, otherwise by reading the inputs again from the start.
     pub(super) fn load_sets(
         &self,
         inputs: &mut InputSet,
         analysis: &Analysis,
-        needed: &[bool],
+        needed: &[u32],
     ) -> Result<ExactSets, Error> {
-        let wanted: Vec<u32> = (0..needed.len() as u32)
-            .filter(|&s| needed[s as usize])
-            .collect();
+        let wanted = needed;
         let located: Option<Vec<(u32, Location)>> = wanted
             .iter()
             .map(|&slot| {
@@ -371,7 +369,13 @@ impl Dedup {
             .collect();
         match located {
             Some(located) => self.load_sets_by_location(inputs, &located),
-            None => self.load_sets_by_rereading(inputs, &analysis.docs, needed),
+            None => {
+                let mut flagged = vec![false; analysis.signatures.len()];
+                for &slot in needed {
+                    flagged[slot as usize] = true;
+                }
+                self.load_sets_by_rereading(inputs, &analysis.docs, &flagged)
+            }
         }
     }
 
