@@ -63,8 +63,32 @@ impl Registered {
     }
 }
 
+impl Registered {
+    /// Runs `commit` (the rename that puts the temporary in place) under the registry's lock and
+    /// unregisters the path with it: a signal handler removing what is uncommitted runs before
+    /// (the temporary goes, and so does the commit) or after (nothing left to remove), never
+    /// while the rename moves a half-removed directory into place.
+    pub fn commit<T>(mut self, commit: impl FnOnce() -> T) -> Result<T, io::Error> {
+        let mut registry = registry();
+        if registry.closed {
+            return Err(io::Error::other("the process is exiting"));
+        }
+        let result = commit();
+        let path = std::mem::take(&mut self.0);
+        if let Some(i) = registry.paths.iter().rposition(|p| *p == path) {
+            registry.paths.swap_remove(i);
+        }
+        drop(registry);
+        // `self` now names no path: dropping it unregisters nothing.
+        Ok(result)
+    }
+}
+
 impl Drop for Registered {
     fn drop(&mut self) {
+        if self.0.as_os_str().is_empty() {
+            return;
+        }
         let mut registry = registry();
         if let Some(i) = registry.paths.iter().rposition(|p| *p == self.0) {
             registry.paths.swap_remove(i);
@@ -368,9 +392,16 @@ impl Output {
             Encoder::Zstd(z) => z.finish().map_err(error)?,
         };
         let file = file.into_inner().map_err(|e| error(e.into_error()))?;
-        if let Some(Target { path, temp, .. }) = self.target {
+        if let Some(Target {
+            path,
+            temp,
+            _registered: registered,
+        }) = self.target
+        {
             file.sync_all().map_err(error)?;
-            temp.persist(&path)
+            registered
+                .commit(|| temp.persist(&path))
+                .map_err(error)?
                 .map_err(|e| error(without_temp_name(e.error)))?;
         }
         Ok(())

@@ -222,7 +222,7 @@ impl Index {
         };
         // Held until just before the rename: a stale-file sweep by another process leaves the
         // staging directory alone while this one lives.
-        let (staging, _registered, owner) =
+        let (staging, registered, owner) =
             crate::output::temporary_dir_in(&parent, "index").map_err(io(&parent))?;
         let owner_path = staging.path().join(crate::output::OWNER_LOCK);
         let mut index = Index::create(staging.path(), params)?;
@@ -237,7 +237,10 @@ impl Index {
         Self::check_buildable(dir)?;
         std::fs::remove_file(&owner_path).map_err(io(&owner_path))?;
         drop(owner);
-        std::fs::rename(staging.path(), dir).map_err(io(dir))?;
+        registered
+            .commit(|| std::fs::rename(staging.path(), dir))
+            .and_then(|renamed| renamed)
+            .map_err(io(dir))?;
         // The directory is in place: nothing to clean up any more.
         let _ = staging.keep();
         File::open(&parent)
