@@ -212,6 +212,9 @@ fn refuse_in_distributed(
         ("--update", update),
         ("--report", report.is_some()),
         ("--keep-going", common.input.keep_going),
+        // Each worker holds its share in memory; no budget or spilling yet (issue 16).
+        ("--memory", common.detect.memory.is_some()),
+        ("--temp-dir", common.detect.temp_dir.is_some()),
     ];
     let given: Vec<&str> = unsupported
         .iter()
@@ -234,6 +237,8 @@ fn run_distributed(
     outputs: DistributedOutputs,
 ) -> Result<Status> {
     let input = &common.input;
+    // Workers sign and verify in parallel on the rayon pool.
+    input.start_threads()?;
     for path in [
         &outputs.kept,
         &outputs.removed,

@@ -721,3 +721,27 @@ fn issue10_a_broken_input_stops_every_worker_of_a_distributed_run() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr_of(&out).contains("not pipes"));
 }
+
+#[test]
+fn issue10_options_a_distributed_run_does_not_support_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "r.jsonl", corpus(20).as_bytes());
+    for (option, extra) in [
+        ("--against", vec!["--against", "idx"]),
+        ("--report", vec!["--report", "r.html"]),
+        ("--keep-going", vec!["--keep-going"]),
+        ("--memory", vec!["--memory", "64M"]),
+        ("--temp-dir", vec!["--temp-dir", "."]),
+    ] {
+        let mut args = vec!["dedup", "r.jsonl", "-o", "k.jsonl", "--workers", "2"];
+        args.extend(extra);
+        let out = run_in(dir.path(), &args, b"");
+        assert_eq!(out.status.code(), Some(1), "{option}");
+        assert!(
+            stderr_of(&out).contains(&format!("does not support {option}")),
+            "{option}: {}",
+            stderr_of(&out)
+        );
+        assert!(!dir.path().join("k.jsonl").exists());
+    }
+}
