@@ -828,6 +828,13 @@ impl DetectArgs {
         if self.measure == MeasureArg::Containment {
             return Some("--measure containment".to_string());
         }
+        // A streaming run keeps its tables in memory: no budget, nothing spilled.
+        if self.memory.is_some() {
+            return Some("--memory".to_string());
+        }
+        if self.temp_dir.is_some() {
+            return Some("--temp-dir".to_string());
+        }
         None
     }
 

@@ -745,3 +745,19 @@ fn issue10_options_a_distributed_run_does_not_support_are_refused() {
         assert!(!dir.path().join("k.jsonl").exists());
     }
 }
+
+#[test]
+fn issue10_streaming_refuses_a_memory_budget_it_cannot_apply_and_auto_mode_runs_a_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = corpus(30);
+    for option in [["--memory", "64M"], ["--temp-dir", "."]] {
+        let mut args = vec!["dedup", "-", "-o", "-", "--mode", "stream"];
+        args.extend(option);
+        let out = run_in(dir.path(), &args, data.as_bytes());
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stderr_of(&out).contains(&format!("cannot honour {}", option[0])));
+        let auto = [&["dedup", "-", "-o", "-", "-q"][..], &option[..]].concat();
+        let kept = ok_stdout(&run_in(dir.path(), &auto, data.as_bytes()));
+        assert_eq!(String::from_utf8(kept).unwrap().lines().count(), 24);
+    }
+}
