@@ -214,23 +214,37 @@ pub fn temporary_dir_in(
     parent: &Path,
     kind: &str,
 ) -> io::Result<(tempfile::TempDir, Registered, File)> {
-    sweep_stale(parent);
-    // Created and registered under the registry's lock: a signal handler removing what is
-    // uncommitted sees it, or runs before it exists (and then nothing is created).
+    let (dir, registered) = create_registered(
+        parent,
+        |dir| {
+            tempfile::Builder::new()
+                .prefix(&format!("{TEMP_PREFIX}{kind}-{}-", std::process::id()))
+                .tempdir_in(dir)
+        },
+        |dir| dir.path(),
+    )?;
+    let owner = File::create(dir.path().join(OWNER_LOCK))?;
+    owner.try_lock().map_err(io::Error::other)?;
+    Ok((dir, registered, owner))
+}
+
+/// Sweeps `dir`, then creates a temporary there with `create` and registers its path, under the
+/// registry's lock: a signal handler removing what is uncommitted sees it, or runs before it
+/// exists (and then nothing is created).
+fn create_registered<T>(
+    dir: &Path,
+    create: impl FnOnce(&Path) -> io::Result<T>,
+    path_of: impl Fn(&T) -> &Path,
+) -> io::Result<(T, Registered)> {
+    sweep_stale(dir);
     let mut registry = registry();
     if registry.closed {
         return Err(io::Error::other("the process is exiting"));
     }
-    let dir = tempfile::Builder::new()
-        .prefix(&format!("{TEMP_PREFIX}{kind}-{}-", std::process::id()))
-        .tempdir_in(parent)
-        .map_err(without_temp_name)?;
-    registry.paths.push(dir.path().to_path_buf());
-    drop(registry);
-    let registered = Registered(dir.path().to_path_buf());
-    let owner = File::create(dir.path().join(OWNER_LOCK))?;
-    owner.try_lock().map_err(io::Error::other)?;
-    Ok((dir, registered, owner))
+    let made = create(dir).map_err(without_temp_name)?;
+    let path = path_of(&made).to_path_buf();
+    registry.paths.push(path.clone());
+    Ok((made, Registered(path)))
 }
 
 /// The error of creating a temporary file or directory, without its random name (which the
@@ -247,23 +261,19 @@ pub fn without_temp_name(e: io::Error) -> io::Error {
     io::Error::new(e.kind(), message)
 }
 
-/// Creates a temporary file for `target` in `dir`, locked and registered.
+/// Creates a temporary file in `dir`, locked and registered.
 fn temporary_in(dir: &Path) -> io::Result<(NamedTempFile, Registered)> {
-    sweep_stale(dir);
-    // Created and registered under the registry's lock (see `temporary_dir_in`).
-    let mut registry = registry();
-    if registry.closed {
-        return Err(io::Error::other("the process is exiting"));
-    }
-    let temp = tempfile::Builder::new()
-        .prefix(&format!("{TEMP_PREFIX}{}-", std::process::id()))
-        // Like any new file: 0666 less the umask, not tempfile's private 0600.
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
-        .tempfile_in(dir)
-        .map_err(without_temp_name)?;
-    registry.paths.push(temp.path().to_path_buf());
-    drop(registry);
-    let registered = Registered(temp.path().to_path_buf());
+    let (temp, registered) = create_registered(
+        dir,
+        |dir| {
+            tempfile::Builder::new()
+                .prefix(&format!("{TEMP_PREFIX}{}-", std::process::id()))
+                // Like any new file: 0666 less the umask, not tempfile's private 0600.
+                .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+                .tempfile_in(dir)
+        },
+        |temp| temp.path(),
+    )?;
     temp.as_file().try_lock().map_err(io::Error::other)?;
     Ok((temp, registered))
 }

@@ -184,11 +184,7 @@ impl Dedup {
             for batch in batches {
                 // An input that could not be read to its end fails the run (a set that keeps
                 // going past broken inputs never yields one).
-                if let Some(Frame::Failed(failure)) =
-                    batch.iter().find(|f| matches!(f, Frame::Failed(_)))
-                {
-                    return Err(Error::InputFailed(failure.clone()));
-                }
+                Frame::stop_at_failure(&batch)?;
                 each(batch, counter.load(Ordering::Relaxed))?;
             }
             Ok(())

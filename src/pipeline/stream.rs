@@ -234,11 +234,7 @@ impl Dedup {
                         Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
                     }
                 }
-                if let Some(Frame::Failed(failure)) =
-                    batch.iter().find(|f| matches!(f, Frame::Failed(_)))
-                {
-                    return Err(Error::InputFailed(failure.clone()));
-                }
+                Frame::stop_at_failure(&batch)?;
                 let signed: Vec<Signed> = batch
                     .par_iter()
                     .map(|frame| self.sign_one(&parser, frame))

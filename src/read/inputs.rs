@@ -233,7 +233,10 @@ impl InputSet {
             return Ok(Arc::new(Vec::new()));
         };
         let mut files = walk_files(root)?;
-        if !self.exclude.is_empty() {
+        // Only paths under this directory can be among its files (resolving every file of a
+        // large directory costs a system call each).
+        let root = crate::output::resolved(root);
+        if self.exclude.iter().any(|x| x.starts_with(&root)) {
             files.retain(|f| {
                 let f = crate::output::resolved(f);
                 !self.exclude.iter().any(|x| f.starts_with(x))

@@ -138,6 +138,15 @@ pub enum Frame {
 }
 
 impl Frame {
+    /// The failure of the first failed input among `frames`, as the run's error: a batch holding
+    /// one ends the run (a set that keeps going past broken inputs never yields one).
+    pub fn stop_at_failure(frames: &[Frame]) -> Result<(), crate::error::Error> {
+        match frames.iter().find(|f| matches!(f, Frame::Failed(_))) {
+            Some(Frame::Failed(failure)) => Err(crate::error::Error::InputFailed(failure.clone())),
+            _ => Ok(()),
+        }
+    }
+
     /// The record, or why there is none. Passes stop at a failed input before its frame is
     /// processed; should one get this far, it reads as an unreadable record.
     pub fn record(&self) -> Result<&Record, Rejection> {
