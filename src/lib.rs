@@ -100,6 +100,7 @@ pub mod pipeline;
 pub mod read;
 pub mod report;
 pub mod shingle;
+pub mod spill;
 pub mod synth;
 pub mod verify;
 

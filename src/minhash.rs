@@ -13,8 +13,11 @@
 //! Signatures of a run live in one flat [`SignatureStore`] (no allocation per document), 8 bits per
 //! value, with [`estimate_jaccard_bbit`] correcting for chance agreement.
 
-use crate::error::ConfigError;
+use std::sync::Arc;
+
+use crate::error::{ConfigError, Error};
 use crate::hash::{mix64, splitmix64};
+use crate::spill::{SpillBytes, SpillSpace};
 
 /// The largest `num_perm` accepted.
 pub const MAX_NUM_PERM: usize = 8192;
@@ -120,23 +123,26 @@ pub fn estimate_jaccard_bbit(a: &[u8], b: &[u8]) -> f64 {
 /// (b-bit minwise hashing): 128 bytes per document at 128 permutations instead of 512. Band keys
 /// are computed from the full values before they are stored.
 ///
-/// Signatures live in fixed-size chunks of [`SIGNATURES_PER_CHUNK`], so the store grows without
-/// the up-to-2× slack and the copy of a doubling vector.
-#[derive(Debug, Clone)]
+/// The signatures live in a [`SpillBytes`] column: in memory while the run's tables fit their
+/// budget, their oldest chunks on disk beyond it. Reads copy a signature into the caller's buffer.
+#[derive(Debug)]
 pub struct SignatureStore {
     num_perm: usize,
-    chunks: Vec<Vec<u8>>,
+    bytes: SpillBytes,
     len: usize,
 }
 
-/// Signatures per chunk of a [`SignatureStore`].
-pub const SIGNATURES_PER_CHUNK: usize = 8192;
-
 impl SignatureStore {
+    /// A store that never spills.
     pub fn new(num_perm: usize) -> Self {
+        Self::in_space(num_perm, Arc::new(SpillSpace::unbounded()))
+    }
+
+    /// A store whose signatures count against `space`'s budget and spill there.
+    pub fn in_space(num_perm: usize, space: Arc<SpillSpace>) -> Self {
         SignatureStore {
             num_perm,
-            chunks: Vec::new(),
+            bytes: SpillBytes::new(space),
             len: 0,
         }
     }
@@ -154,27 +160,43 @@ impl SignatureStore {
     }
 
     /// Appends a signature (keeping the low 8 bits of each value) and returns its slot.
-    pub fn push(&mut self, signature: &[u32]) -> usize {
+    pub fn push(&mut self, signature: &[u32]) -> Result<usize, Error> {
         debug_assert_eq!(signature.len(), self.num_perm);
-        if self.len.is_multiple_of(SIGNATURES_PER_CHUNK) {
-            self.chunks
-                .push(Vec::with_capacity(SIGNATURES_PER_CHUNK * self.num_perm));
+        let mut low = [0u8; MAX_NUM_PERM];
+        for (out, &v) in low.iter_mut().zip(signature) {
+            *out = v as u8;
         }
-        let chunk = self.chunks.last_mut().expect("a chunk with room");
-        chunk.extend(signature.iter().map(|&v| v as u8));
+        self.bytes
+            .push(&low[..self.num_perm])
+            .map_err(|e| self.bytes.space().error(e))?;
         self.len += 1;
-        self.len - 1
+        Ok(self.len - 1)
     }
 
-    pub fn get(&self, slot: usize) -> &[u8] {
-        let chunk = &self.chunks[slot / SIGNATURES_PER_CHUNK];
-        let at = (slot % SIGNATURES_PER_CHUNK) * self.num_perm;
-        &chunk[at..at + self.num_perm]
+    /// Copies the b-bit signature in `slot` into `out` (`num_perm` bytes).
+    pub fn read_into(&self, slot: usize, out: &mut [u8]) -> Result<(), Error> {
+        self.bytes
+            .read_into((slot * self.num_perm) as u64, &mut out[..self.num_perm])
+            .map_err(|e| self.bytes.space().error(e))
+    }
+
+    /// The b-bit signature in `slot`.
+    pub fn get(&self, slot: usize) -> Result<Vec<u8>, Error> {
+        let mut out = vec![0u8; self.num_perm];
+        self.read_into(slot, &mut out)?;
+        Ok(out)
     }
 
     /// The estimated Jaccard similarity of the signatures in two slots.
-    pub fn similarity(&self, a: usize, b: usize) -> f64 {
-        estimate_jaccard_bbit(self.get(a), self.get(b))
+    pub fn similarity(&self, a: usize, b: usize) -> Result<f64, Error> {
+        let mut x = [0u8; MAX_NUM_PERM];
+        let mut y = [0u8; MAX_NUM_PERM];
+        self.read_into(a, &mut x)?;
+        self.read_into(b, &mut y)?;
+        Ok(estimate_jaccard_bbit(
+            &x[..self.num_perm],
+            &y[..self.num_perm],
+        ))
     }
 }
 
@@ -329,11 +351,11 @@ mod tests {
     #[test]
     fn store_keeps_low_bytes() {
         let mut store = SignatureStore::new(3);
-        assert_eq!(store.push(&[1, 2, 3]), 0);
-        assert_eq!(store.push(&[0x104, 5, 0xffff_ff06]), 1);
-        assert_eq!(store.get(1), &[4, 5, 6]);
+        assert_eq!(store.push(&[1, 2, 3]).unwrap(), 0);
+        assert_eq!(store.push(&[0x104, 5, 0xffff_ff06]).unwrap(), 1);
+        assert_eq!(store.get(1).unwrap(), [4, 5, 6]);
         assert_eq!(store.len(), 2);
-        assert_eq!(store.similarity(0, 0), 1.0);
+        assert_eq!(store.similarity(0, 0).unwrap(), 1.0);
     }
 
     #[test]
@@ -344,9 +366,9 @@ mod tests {
             |t| (5 + t % 390, 400 - (5 + t % 390)),
             |a, b| {
                 let mut store = SignatureStore::new(128);
-                store.push(hasher.sign(a).as_slice());
-                store.push(hasher.sign(b).as_slice());
-                store.similarity(0, 1)
+                store.push(hasher.sign(a).as_slice()).unwrap();
+                store.push(hasher.sign(b).as_slice()).unwrap();
+                store.similarity(0, 1).unwrap()
             },
             Bounds {
                 sigmas: 4.5,
@@ -363,7 +385,10 @@ mod properties {
     use proptest::prelude::*;
 
     use crate::hash::mix64;
-    use crate::minhash::{MinHasher, SIGNATURES_PER_CHUNK, SignatureStore};
+    use std::sync::Arc;
+
+    use crate::minhash::{MinHasher, SignatureStore};
+    use crate::spill::{CHUNK_BYTES, SpillSpace};
 
     /// A non-empty set of shingle hashes, from few values or from all.
     fn shingles() -> impl Strategy<Value = Vec<u64>> {
@@ -406,28 +431,32 @@ mod properties {
         }
 
         /// A store gives back the low byte of every value pushed, at the slot `push` returned,
-        /// across chunk boundaries.
+        /// across chunk boundaries, with every full chunk spilled to disk.
         #[test]
         fn store_gives_back_the_low_bytes_pushed(
-            num_perm in 1..=4usize,
-            before in prop_oneof![Just(0usize), (SIGNATURES_PER_CHUNK - 3)..=(SIGNATURES_PER_CHUNK + 3)],
-            signatures in prop::collection::vec(prop::collection::vec(any::<u32>(), 4), 0..12),
+            num_perm in 100..=200usize,
+            near_boundary in prop_oneof![Just(false), Just(true)],
+            offset in 0..6usize,
+            signatures in prop::collection::vec(prop::collection::vec(any::<u32>(), 200), 0..12),
         ) {
-            let mut store = SignatureStore::new(num_perm);
+            let space = Arc::new(SpillSpace::new(&std::env::temp_dir(), 0));
+            let mut store = SignatureStore::in_space(num_perm, space.clone());
+            let before = if near_boundary { CHUNK_BYTES / num_perm + offset - 3 } else { 0 };
             for slot in 0..before {
                 let filler = vec![slot as u32; num_perm];
-                prop_assert_eq!(store.push(&filler), slot);
+                prop_assert_eq!(store.push(&filler).unwrap(), slot);
             }
             for (i, signature) in signatures.iter().enumerate() {
-                prop_assert_eq!(store.push(&signature[..num_perm]), before + i);
+                prop_assert_eq!(store.push(&signature[..num_perm]).unwrap(), before + i);
             }
             prop_assert_eq!(store.len(), before + signatures.len());
+            prop_assert_eq!(space.bytes_on_disk() > 0, store.len() * num_perm > CHUNK_BYTES);
             for slot in (0..before).step_by(97).chain(before.saturating_sub(1)..before) {
-                prop_assert_eq!(store.get(slot), &vec![slot as u8; num_perm][..]);
+                prop_assert_eq!(store.get(slot).unwrap(), vec![slot as u8; num_perm]);
             }
             for (i, signature) in signatures.iter().enumerate() {
                 let low: Vec<u8> = signature[..num_perm].iter().map(|&v| v as u8).collect();
-                prop_assert_eq!(store.get(before + i), &low[..]);
+                prop_assert_eq!(store.get(before + i).unwrap(), low);
             }
         }
     }

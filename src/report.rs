@@ -241,6 +241,8 @@ pub struct Summary {
     pub indexed_duplicates: u64,
     /// Sorted runs of band records written to disk under a memory budget.
     pub spilled_runs: u64,
+    /// Bytes of temporary files the run wrote (spilled tables), all removed when it ends.
+    pub temp_bytes: u64,
     /// Documents whose signing a distributed run loaded from its checkpoints.
     pub checkpointed_docs: u64,
     /// Boilerplate lines (or paragraphs) stripped before shingling, and their bytes.
@@ -282,6 +284,7 @@ impl Summary {
             candidate_similarity_histogram: vec![0; 20],
             indexed_duplicates: 0,
             spilled_runs: 0,
+            temp_bytes: 0,
             checkpointed_docs: 0,
             boilerplate_units_removed: 0,
             boilerplate_bytes_removed: 0,

@@ -236,9 +236,15 @@ impl Verifier {
 
     /// The estimate of the measure for slots `a`, `b` from their signatures, and the margin
     /// around the threshold within which the estimate is not trusted.
-    fn estimate(&self, signatures: &SignatureStore, sizes: &[u32], a: u32, b: u32) -> (f64, f64) {
-        let j = signatures.similarity(a as usize, b as usize);
-        match self.measure {
+    fn estimate(
+        &self,
+        signatures: &SignatureStore,
+        sizes: &[u32],
+        a: u32,
+        b: u32,
+    ) -> Result<(f64, f64), Error> {
+        let j = signatures.similarity(a as usize, b as usize)?;
+        Ok(match self.measure {
             Measure::Jaccard => (j, self.margin),
             Measure::Containment => {
                 let (x, y) = (sizes[a as usize], sizes[b as usize]);
@@ -247,7 +253,7 @@ impl Verifier {
                 let slope = (fx + fy) / (fx.min(fy).max(1.0) * (1.0 + j).powi(2));
                 (self.measure.from_jaccard(j, x, y), self.margin * slope)
             }
-        }
+        })
     }
 
     /// Estimates within this distance of the threshold are borderline.
@@ -266,18 +272,18 @@ impl Verifier {
         load: &mut LoadSets<'_>,
     ) -> Result<Verified, Error> {
         // Some(decision) when the estimate decides; None when the exact measure must.
-        let calls: Vec<Option<bool>> = pairs
+        let calls = pairs
             .par_iter()
             .map(|&(a, b)| {
                 if self.mode == VerifyMode::Exact {
-                    return None;
+                    return Ok(None);
                 }
-                let (estimate, margin) = self.estimate(signatures, sizes, a, b);
+                let (estimate, margin) = self.estimate(signatures, sizes, a, b)?;
                 let clear = self.mode == VerifyMode::Signature
                     || (estimate - self.threshold).abs() > margin;
-                clear.then_some(estimate >= self.threshold)
+                Ok(clear.then_some(estimate >= self.threshold))
             })
-            .collect();
+            .collect::<Result<Vec<Option<bool>>, Error>>()?;
         let to_check: Vec<CandidatePair> = pairs
             .iter()
             .zip(&calls)
@@ -285,19 +291,20 @@ impl Verifier {
             .collect();
         let values = exact_similarities(&to_check, signatures.len(), max_sets, self.measure, load)?;
         let exact: HashMap<CandidatePair, f64> = to_check.iter().copied().zip(values).collect();
-        let verified = pairs
-            .iter()
-            .zip(&calls)
-            .filter(|&(&(a, b), call)| match call {
+        let mut verified = Vec::new();
+        for (&(a, b), call) in pairs.iter().zip(&calls) {
+            let duplicate = match call {
                 Some(decision) => *decision,
                 None => match exact.get(&(a, b)) {
                     Some(j) if !j.is_nan() => *j >= self.threshold,
                     // A set that could not be loaded (the input changed): fall back on the estimate.
-                    _ => signatures.similarity(a as usize, b as usize) >= self.threshold,
+                    _ => signatures.similarity(a as usize, b as usize)? >= self.threshold,
                 },
-            })
-            .map(|(&pair, _)| pair)
-            .collect();
+            };
+            if duplicate {
+                verified.push((a, b));
+            }
+        }
         Ok(Verified {
             pairs: verified,
             exact_checks: to_check.len() as u64,

@@ -245,6 +245,13 @@ impl BandTables {
         self.spill.as_ref().map_or(0, |s| s.runs.len())
     }
 
+    /// Bytes of the sorted runs written so far.
+    pub fn bytes_spilled(&self) -> u64 {
+        self.spill
+            .as_ref()
+            .map_or(0, |s| s.runs.iter().map(runs::Run::bytes).sum())
+    }
+
     /// Records the band keys (in band order) of the signature at `slot`.
     pub fn insert(&mut self, slot: u32, keys: &[BandKey]) {
         for (band, key) in self.bands.iter_mut().zip(keys) {
@@ -299,13 +306,23 @@ impl BandTables {
 
     /// Sorts every band and returns the distinct candidate pairs, sorted. Consumes the tables:
     /// after this, only pairs are needed.
-    pub fn into_candidate_pairs(mut self) -> std::io::Result<Vec<CandidatePair>> {
+    pub fn into_candidate_pairs(self) -> std::io::Result<Vec<CandidatePair>> {
+        self.into_candidate_pairs_without(|_| false)
+    }
+
+    /// [`BandTables::into_candidate_pairs`] with the slots for which `left_out` is true taken out
+    /// of every bucket before it is paired (slots that turned out to be copies of earlier texts).
+    pub fn into_candidate_pairs_without(
+        mut self,
+        left_out: impl Fn(u32) -> bool + Sync,
+    ) -> std::io::Result<Vec<CandidatePair>> {
         let bands = std::mem::take(&mut self.bands);
         let spilled = self.runs_spilled() > 0;
         let per_band: Vec<Vec<CandidatePair>> = bands
             .into_par_iter()
             .enumerate()
             .map(|(number, mut band)| {
+                band.retain(|&record| !left_out(record as u32));
                 band.par_sort_unstable();
                 let mut pairs = Vec::new();
                 if !spilled {
@@ -316,6 +333,9 @@ impl BandTables {
                 }
                 let mut bucket: Vec<u64> = Vec::new();
                 self.for_each_sorted(number, &band, |record| {
+                    if left_out(record as u32) {
+                        return;
+                    }
                     if bucket.last().is_some_and(|last| last >> 32 != record >> 32) {
                         bucket_pairs(&bucket, &mut pairs);
                         bucket.clear();

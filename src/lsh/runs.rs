@@ -45,6 +45,11 @@ impl Run {
         Ok(Run { file, band_starts })
     }
 
+    /// Bytes this run takes on disk.
+    pub fn bytes(&self) -> u64 {
+        self.file.metadata().map_or(0, |m| m.len())
+    }
+
     fn cursor(&self, band: usize) -> Cursor<'_> {
         Cursor {
             file: &self.file,

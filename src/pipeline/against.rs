@@ -58,7 +58,11 @@ impl Dedup {
         let per_slot: Vec<SlotLinks> = (0..slots)
             .into_par_iter()
             .map(|slot| -> Result<SlotLinks, Error> {
-                let hash = analysis.text_hashes[slot];
+                // A late copy's first copy holds the same text and makes the same links.
+                if analysis.late.is_late(slot as u32) {
+                    return Ok((0, Vec::new()));
+                }
+                let hash = analysis.text_hash(slot)?;
                 let exact = indexes.iter().enumerate().find_map(|(i, index)| {
                     index.find_text(hash).map(|doc| IndexedRef {
                         index: i as u32,
@@ -82,12 +86,12 @@ impl Dedup {
                 }
                 candidates.sort_unstable();
                 candidates.dedup();
-                let signature = analysis.signatures.get(slot);
+                let signature = analysis.signatures.get(slot)?;
                 let mut indexed = Vec::new();
                 let mut links = Vec::new();
                 for &r in &candidates {
                     indexes[r.index as usize].signature_into(r.doc, &mut indexed)?;
-                    let similarity = estimate_jaccard_bbit(signature, &indexed);
+                    let similarity = estimate_jaccard_bbit(&signature, &indexed);
                     if similarity >= self.threshold {
                         links.push((r, similarity, false));
                     }

@@ -1,7 +1,6 @@
 //! Pass 1 (read, exact-hash, shingle, sign, band) and the reading helpers the later passes share.
 
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::sync_channel;
 
@@ -11,13 +10,16 @@ use xxhash_rust::xxh3::xxh3_128;
 use std::borrow::Cow;
 
 use super::stats::CorpusProfile;
-use super::{Analysis, Dedup, DocExtras, DocState, DocTable, Prepared};
+use super::docs::{DocState, DocTable};
+use super::exact::{ExactTable, LateCopies};
+use super::{Analysis, Dedup, DocExtras, Prepared};
 use crate::boilerplate::{BoilerplateOptions, UnitCounter, group_seed, repetition, unit_hashes};
 use crate::cluster::KeepPolicy;
 use crate::error::{Error, Origin, Rejection};
 use crate::lsh::{BandKey, BandTables};
 use crate::minhash::SignatureStore;
 use crate::read::{Document, Frame, InputSet, Location, Parser, Record};
+use crate::spill::{Column, SpillSpace};
 use crate::report::{DocId, Progress, Sink};
 use crate::verify::{ExactSets, Measure};
 
@@ -33,11 +35,16 @@ impl Dedup {
         let parser = Parser::new(inputs.format(), self.fields.clone());
         let total_bytes = inputs.total_bytes();
         let num_perm = self.num_perm();
+        let space = self.spill_space();
         let mut analysis = Analysis {
-            docs: DocTable::new(&self.keep),
-            signatures: SignatureStore::new(num_perm),
-            locations: Vec::new(),
-            text_hashes: Vec::new(),
+            docs: DocTable::new(&self.keep, space.clone(), self.sort_budget()),
+            signatures: SignatureStore::in_space(num_perm, space.clone()),
+            locations: Column::new(space.clone()),
+            all_located: true,
+            text_hashes: keep_text_hashes.then(|| Column::new(space.clone())),
+            late: LateCopies::default(),
+            duplicate_ids: 0,
+            space: space.clone(),
             bytes_read: 0,
             stripped: (0, 0),
             sizes: Vec::new(),
@@ -46,7 +53,8 @@ impl Dedup {
                 .map(|_| CorpusProfile::new(inputs.total_bytes().unwrap_or(1 << 30) / 60)),
         };
         let mut tables = self.band_tables()?;
-        let mut first_copy: HashMap<u128, u32> = HashMap::new();
+        let mut first_copy = ExactTable::new(self.exact_budget(), space.clone());
+        let temp = |e| analysis_temp(&space, e);
         self.for_each_batch(inputs, |batch, bytes_read| {
             {
                 let prepared: Vec<Prepared> =
@@ -73,7 +81,7 @@ impl Dedup {
                             sink.rejected(&rejection)?;
                             analysis
                                 .docs
-                                .push("", DocState::Rejected, f64::NEG_INFINITY);
+                                .push("", DocState::Rejected, f64::NEG_INFINITY)?;
                         }
                         Prepared::Doc {
                             id,
@@ -81,7 +89,7 @@ impl Dedup {
                             shingles,
                             ..
                         } if shingles.is_empty() => {
-                            analysis.docs.push(&id, DocState::Empty, score);
+                            analysis.docs.push(&id, DocState::Empty, score)?;
                         }
                         Prepared::Doc {
                             id,
@@ -94,16 +102,22 @@ impl Dedup {
                             let next_slot = analysis.signatures.len() + to_sign.len();
                             let next_slot =
                                 u32::try_from(next_slot).map_err(|_| Error::TooManyDocuments)?;
-                            let state = match first_copy.entry(text_hash) {
-                                Entry::Occupied(e) => DocState::Exact(*e.get()),
-                                Entry::Vacant(e) => {
-                                    e.insert(next_slot);
-                                    analysis.locations.push(location);
+                            let state = match first_copy
+                                .first_or_insert(text_hash, next_slot)
+                                .map_err(temp)?
+                            {
+                                Some(first) => DocState::Exact(first),
+                                None => {
+                                    analysis.all_located &= location.is_some();
+                                    analysis.locations.push(&location).map_err(temp)?;
+                                    if let Some(hashes) = &mut analysis.text_hashes {
+                                        hashes.push(&text_hash).map_err(temp)?;
+                                    }
                                     to_sign.push(shingles);
                                     DocState::Unique(next_slot)
                                 }
                             };
-                            analysis.docs.push(&id, state, score);
+                            analysis.docs.push(&id, state, score)?;
                         }
                     }
                 }
@@ -135,7 +149,7 @@ impl Dedup {
                     })
                     .collect();
                 for (sig, keys) in signatures.chunks(num_perm).zip(&keys) {
-                    let slot = analysis.signatures.push(sig) as u32;
+                    let slot = analysis.signatures.push(sig)? as u32;
                     tables.insert(slot, keys);
                 }
                 tables
@@ -143,19 +157,29 @@ impl Dedup {
                     .map_err(|e| self.temp_error(e))?;
                 analysis.bytes_read = bytes_read;
                 sink.progress(&Progress {
-                    docs: analysis.docs.states.len() as u64,
+                    docs: analysis.docs.len() as u64,
                     bytes: analysis.bytes_read,
                     total_bytes,
                 });
             }
             Ok(())
         })?;
-        if keep_text_hashes {
-            analysis.text_hashes = vec![0; analysis.signatures.len()];
-            for (hash, slot) in first_copy {
-                analysis.text_hashes[slot as usize] = hash;
-            }
+        // Copies whose first copy the exact table had spilled become exact copies of it, as if
+        // caught at once; their slots stay unused.
+        let late = first_copy
+            .finish(analysis.signatures.len())
+            .map_err(temp)?;
+        if !late.is_empty() {
+            analysis.docs.update_states(|state| {
+                Ok(match state {
+                    DocState::Unique(slot) if late.is_late(slot) => DocState::Exact(late.first(slot)),
+                    DocState::Exact(slot) => DocState::Exact(late.first(slot)),
+                    other => other,
+                })
+            })?;
         }
+        analysis.late = late;
+        analysis.duplicate_ids = analysis.docs.duplicate_ids()?;
         Ok((analysis, tables))
     }
 
@@ -353,26 +377,21 @@ impl Dedup {
         analysis: &Analysis,
         needed: &[u32],
     ) -> Result<ExactSets, Error> {
-        let wanted = needed;
-        let located: Option<Vec<(u32, Location)>> = wanted
-            .iter()
-            .map(|&slot| {
-                Some((
-                    slot,
-                    analysis.locations.get(slot as usize).copied().flatten()?,
-                ))
-            })
-            .collect();
-        match located {
-            Some(located) => self.load_sets_by_location(inputs, &located),
-            None => {
-                let mut flagged = vec![false; analysis.signatures.len()];
-                for &slot in needed {
-                    flagged[slot as usize] = true;
-                }
-                self.load_sets_by_rereading(inputs, &analysis.docs, &flagged)
+        let mut located = Vec::with_capacity(needed.len());
+        for &slot in needed {
+            match analysis.location(slot)? {
+                Some(location) => located.push((slot, location)),
+                None => break,
             }
         }
+        if located.len() == needed.len() {
+            return self.load_sets_by_location(inputs, &located);
+        }
+        let mut flagged = vec![false; analysis.signatures.len()];
+        for &slot in needed {
+            flagged[slot as usize] = true;
+        }
+        self.load_sets_by_rereading(inputs, &analysis.docs, &flagged)
     }
 
     fn load_sets_by_location(
@@ -418,11 +437,14 @@ impl Dedup {
         self.for_each_batch(inputs, |batch, _| {
             let first = next_doc;
             next_doc += batch.len();
+            let states = (first..next_doc.min(docs.len()))
+                .map(|doc| docs.state(doc))
+                .collect::<Result<Vec<DocState>, Error>>()?;
             let loaded: Vec<(u32, Vec<u64>)> = batch
                 .par_iter()
                 .enumerate()
                 .filter_map(|(i, frame)| {
-                    let slot = match docs.states.get(first + i)? {
+                    let slot = match states.get(i)? {
                         DocState::Unique(slot) if needed[*slot as usize] => *slot,
                         _ => return None,
                     };
@@ -439,5 +461,13 @@ impl Dedup {
             Ok(())
         })?;
         Ok(sets)
+    }
+}
+
+/// A spill file of the run could not be written or read.
+fn analysis_temp(space: &SpillSpace, source: std::io::Error) -> Error {
+    Error::Temp {
+        path: space.parent().to_path_buf(),
+        source,
     }
 }

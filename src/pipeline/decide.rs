@@ -1,12 +1,12 @@
 //! Pass 2 (candidates, verification, clusters, removals) and pass 3 (writing kept records).
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 
 use rayon::prelude::*;
 
 use super::against::IndexMatches;
-use super::{Analysis, Dedup, DocState, DocTable, RunOptions};
+use super::docs::{DocSet, DocState, DocTable};
+use super::{Analysis, Dedup, RunOptions};
 use crate::cluster::UnionFind;
 use crate::error::Error;
 use crate::index::SegmentData;
@@ -20,10 +20,12 @@ use crate::verify::{Measure, Verifier, VerifyMode, exact_similarities};
 
 /// What pass 2 decided.
 pub(super) struct Decided {
-    /// Per document, whether it was removed.
-    pub removed: Vec<bool>,
+    /// The removed documents.
+    pub removed: DocSet,
     /// The kept documents as an index segment, when asked for.
     pub kept: Option<SegmentData>,
+    /// Bytes of band records spilled to disk.
+    pub band_temp_bytes: u64,
 }
 
 /// Which document a cluster keeps.
@@ -33,6 +35,48 @@ enum Kept {
     Local(usize),
     /// An indexed document (its node in [`IndexMatches::nodes`]): kept before, it wins.
     Indexed(u32),
+}
+
+/// A document of a cluster: its position, its signature's slot, and whether it is a copy of an
+/// earlier document's normalized text.
+#[derive(Debug, Clone, Copy)]
+struct Member {
+    doc: usize,
+    slot: u32,
+    exact: bool,
+}
+
+/// One cluster: its members in input order and the one it keeps.
+#[derive(Debug)]
+struct Cluster {
+    members: Vec<Member>,
+    kept: Kept,
+}
+
+impl Cluster {
+    /// Documents in the cluster, an indexed kept document included.
+    fn size(&self) -> usize {
+        self.members.len() + usize::from(matches!(self.kept, Kept::Indexed(_)))
+    }
+
+    /// The kept member's slot, when the cluster keeps a document of this run.
+    fn kept_slot(&self) -> Option<u32> {
+        let Kept::Local(kept) = self.kept else {
+            return None;
+        };
+        self.members.iter().find(|m| m.doc == kept).map(|m| m.slot)
+    }
+}
+
+/// A removed document and why.
+#[derive(Debug, Clone, Copy)]
+struct Removed {
+    doc: usize,
+    slot: u32,
+    /// Its cluster's number.
+    cluster: usize,
+    similarity: f64,
+    kind: DuplicateKind,
 }
 
 impl Dedup {
@@ -57,13 +101,14 @@ impl Dedup {
             None => IndexMatches::default(),
         };
         summary.spilled_runs = tables.runs_spilled() as u64;
+        let band_temp_bytes = tables.bytes_spilled();
         let pairs = tables
-            .into_candidate_pairs()
+            .into_candidate_pairs_without(|slot| analysis.late.is_late(slot))
             .map_err(|e| self.temp_error(e))?;
-        let estimates: Vec<f64> = pairs
+        let estimates = pairs
             .par_iter()
             .map(|&(a, b)| self.estimate(analysis, a, b))
-            .collect();
+            .collect::<Result<Vec<f64>, Error>>()?;
         for s in estimates {
             summary.candidate_similarity_histogram[((s * 20.0) as usize).min(19)] += 1;
         }
@@ -71,7 +116,7 @@ impl Dedup {
             Verifier::new(self.verify, self.threshold, self.num_perm()).with_measure(self.measure);
         // Sets are loaded in bounded rounds when records can be read back by location; a round
         // that must re-read whole inputs (compressed files, stdin) is done once.
-        let max_sets = if analysis.locations.iter().all(Option::is_some) {
+        let max_sets = if analysis.all_located {
             self.max_sets_per_round()
         } else {
             usize::MAX
@@ -109,20 +154,21 @@ impl Dedup {
 
         // Group documents by their set's root, in input order. A set forms a cluster when it has
         // two documents of this run, or one and an indexed document.
-        let mut cluster_of_root: HashMap<u32, usize> = HashMap::new();
-        let mut members: Vec<Vec<usize>> = Vec::new();
-        let mut roots: Vec<u32> = Vec::new();
         let mut root_count = vec![0u32; slots + matches.nodes.len()];
-        for doc in 0..docs.states.len() {
-            if let Some(slot) = docs.slot(doc) {
+        for state in docs.states() {
+            if let Some(slot) = state?.slot() {
                 root_count[sets.find(slot) as usize] += 1;
             }
         }
         for root in indexed_of_root.keys() {
             root_count[*root as usize] += 1;
         }
-        for doc in 0..docs.states.len() {
-            let Some(slot) = docs.slot(doc) else { continue };
+        let mut cluster_of_root: HashMap<u32, usize> = HashMap::new();
+        let mut members: Vec<Vec<Member>> = Vec::new();
+        let mut roots: Vec<u32> = Vec::new();
+        for (doc, state) in docs.states().enumerate() {
+            let state = state?;
+            let Some(slot) = state.slot() else { continue };
             let root = sets.find(slot);
             if root_count[root as usize] < 2 {
                 continue;
@@ -132,43 +178,48 @@ impl Dedup {
                 roots.push(root);
                 members.len() - 1
             });
-            members[index].push(doc);
+            members[index].push(Member {
+                doc,
+                slot,
+                exact: matches!(state, DocState::Exact(_)),
+            });
         }
         drop(root_count);
-        let kept_of_members = |c: &Vec<usize>, root: u32| match indexed_of_root.get(&root) {
-            Some(&node) => Kept::Indexed(node),
-            None => Kept::Local(c[self.keep.choose(c.iter().map(|&d| docs.score(d)))]),
-        };
-        let size =
-            |c: &Vec<usize>, kept: Kept| c.len() + usize::from(matches!(kept, Kept::Indexed(_)));
-        let mut clusters: Vec<(Vec<usize>, Kept)> = members
-            .into_iter()
-            .zip(roots)
-            .map(|(c, root)| {
-                let kept = kept_of_members(&c, root);
-                (c, kept)
-            })
-            .collect();
+        drop(cluster_of_root);
+        let mut clusters = Vec::with_capacity(members.len());
+        for (members, root) in members.into_iter().zip(roots) {
+            let kept = match indexed_of_root.get(&root) {
+                Some(&node) => Kept::Indexed(node),
+                None => {
+                    let scores = members
+                        .iter()
+                        .map(|m| docs.score(m.doc))
+                        .collect::<Result<Vec<f64>, Error>>()?;
+                    Kept::Local(members[self.keep.choose(scores.into_iter())].doc)
+                }
+            };
+            clusters.push(Cluster { members, kept });
+        }
         // Largest first; ties by first member (input order).
         clusters.sort_by(|a, b| {
-            size(&b.0, b.1)
-                .cmp(&size(&a.0, a.1))
-                .then(a.0[0].cmp(&b.0[0]))
+            b.size()
+                .cmp(&a.size())
+                .then(a.members[0].doc.cmp(&b.members[0].doc))
         });
         summary.clusters = clusters.len() as u64;
-        summary.largest_cluster = clusters.first().map_or(0, |c| size(&c.0, c.1) as u64);
+        summary.largest_cluster = clusters.first().map_or(0, |c| c.size() as u64);
 
         // Under exact verification, the exact similarity of every member to its local kept
         // document (a member joined through a chain was never paired with it).
         if self.verify == VerifyMode::Exact {
             let mut report_pairs: Vec<(u32, u32)> = Vec::new();
-            for (cluster, kept) in &clusters {
-                let Kept::Local(kept) = *kept else { continue };
-                let kept_slot = docs.slot(kept).expect("cluster members have slots");
-                for &doc in cluster {
-                    let slot = docs.slot(doc).expect("cluster members have slots");
-                    let pair = (slot.min(kept_slot), slot.max(kept_slot));
-                    if slot != kept_slot && !exact.contains_key(&pair) {
+            for cluster in &clusters {
+                let Some(kept_slot) = cluster.kept_slot() else {
+                    continue;
+                };
+                for member in &cluster.members {
+                    let pair = (member.slot.min(kept_slot), member.slot.max(kept_slot));
+                    if member.slot != kept_slot && !exact.contains_key(&pair) {
                         report_pairs.push(pair);
                     }
                 }
@@ -185,7 +236,7 @@ impl Dedup {
             exact.extend(report_pairs.into_iter().zip(values));
         }
         let local_similarity = |a: u32, b: u32| match exact.get(&(a.min(b), a.max(b))) {
-            Some(j) if !j.is_nan() => *j,
+            Some(j) if !j.is_nan() => Ok(*j),
             _ => self.estimate(analysis, a, b),
         };
         let index_names: Vec<String> = options
@@ -197,36 +248,37 @@ impl Dedup {
             let r = matches.nodes[node as usize];
             Ok(options.against[r.index as usize].id(r.doc)?)
         };
-        // (slot, kept) → similarity and kind.
+        // (member, cluster) → similarity to the kept document, and kind.
         let mut indexed = Vec::new();
-        let mut judge = |slot: u32, kept: Kept| -> Result<(f64, DuplicateKind), Error> {
-            Ok(match kept {
-                Kept::Local(kept) => {
-                    let kept_slot = docs.slot(kept).expect("cluster members have slots");
-                    if slot == kept_slot {
+        let mut local = vec![0u8; self.num_perm()];
+        let mut judge = |member: Member, cluster: &Cluster| -> Result<(f64, DuplicateKind), Error> {
+            Ok(match cluster.kept {
+                Kept::Local(_) => {
+                    let kept_slot = cluster.kept_slot().expect("a local kept member");
+                    if member.slot == kept_slot {
                         (1.0, DuplicateKind::Exact)
                     } else {
-                        (local_similarity(slot, kept_slot), DuplicateKind::Near)
+                        (local_similarity(member.slot, kept_slot)?, DuplicateKind::Near)
                     }
                 }
-                Kept::Indexed(node) => match link_of.get(&(slot, node)) {
+                Kept::Indexed(node) => match link_of.get(&(member.slot, node)) {
                     Some(&(_, true)) => (1.0, DuplicateKind::Exact),
                     Some(&(similarity, false)) => (similarity, DuplicateKind::Near),
                     None => {
                         let r = matches.nodes[node as usize];
                         options.against[r.index as usize].signature_into(r.doc, &mut indexed)?;
-                        let similarity =
-                            estimate_jaccard_bbit(analysis.signatures.get(slot as usize), &indexed);
-                        (similarity, DuplicateKind::Near)
+                        analysis
+                            .signatures
+                            .read_into(member.slot as usize, &mut local)?;
+                        (estimate_jaccard_bbit(&local, &indexed), DuplicateKind::Near)
                     }
                 },
             })
         };
 
-        // Under containment: is the member at `slot` the copy or the container of the kept one?
-        let role = |slot: u32, kept: Kept| -> Option<Role> {
-            let Kept::Local(kept) = kept else { return None };
-            let kept_slot = docs.slot(kept).expect("cluster members have slots");
+        // Under containment: is the member in `slot` the copy or the container of the kept one?
+        let role = |slot: u32, cluster: &Cluster| -> Option<Role> {
+            let kept_slot = cluster.kept_slot()?;
             if self.measure != Measure::Containment || slot == kept_slot {
                 return None;
             }
@@ -238,81 +290,100 @@ impl Dedup {
                 },
             )
         };
-        let mut removals: Vec<(usize, Kept, f64, DuplicateKind)> = Vec::new();
-        for (number, (cluster, kept)) in clusters.iter().enumerate() {
-            let mut reports = Vec::with_capacity(cluster.len());
-            for &doc in cluster {
-                let slot = docs.slot(doc).expect("cluster members have slots");
-                let (similarity, mut kind) = judge(slot, *kept)?;
+        // Per cluster, the id of the document it keeps and the index holding it.
+        let mut kept_ids: Vec<(String, Option<&str>)> = Vec::with_capacity(clusters.len());
+        let mut removals: Vec<Removed> = Vec::new();
+        for (number, cluster) in clusters.iter().enumerate() {
+            let ids = cluster
+                .members
+                .iter()
+                .map(|m| docs.id(m.doc))
+                .collect::<Result<Vec<String>, Error>>()?;
+            let mut reports = Vec::with_capacity(cluster.members.len());
+            for (member, id) in cluster.members.iter().zip(&ids) {
+                let (similarity, mut kind) = judge(*member, cluster)?;
                 // A byte-identical copy (after normalization) of an earlier document is an exact
                 // duplicate whichever member the cluster keeps: `kind` says what the document is,
                 // `similarity` how close it is to the kept one.
-                if matches!(docs.states[doc], DocState::Exact(_)) {
+                if member.exact {
                     kind = DuplicateKind::Exact;
                 }
-                if !matches!(kept, Kept::Local(k) if *k == doc) {
-                    removals.push((doc, *kept, similarity, kind));
+                if !matches!(cluster.kept, Kept::Local(k) if k == member.doc) {
+                    removals.push(Removed {
+                        doc: member.doc,
+                        slot: member.slot,
+                        cluster: number,
+                        similarity,
+                        kind,
+                    });
                 }
                 reports.push(MemberReport {
-                    doc: DocId(doc as u64),
-                    id: docs.id(doc),
+                    doc: DocId(member.doc as u64),
+                    id,
                     similarity,
-                    role: role(slot, *kept),
+                    role: role(member.slot, cluster),
                 });
             }
-            let (kept_id, kept_in) = match *kept {
-                Kept::Local(kept) => (Cow::Borrowed(docs.id(kept)), None),
+            let kept_id = match cluster.kept {
+                Kept::Local(kept) => {
+                    let at = cluster.members.iter().position(|m| m.doc == kept);
+                    (ids[at.expect("the kept member")].clone(), None)
+                }
                 Kept::Indexed(node) => (
-                    Cow::Owned(indexed_id(node)?),
+                    indexed_id(node)?,
                     Some(index_names[matches.nodes[node as usize].index as usize].as_str()),
                 ),
             };
             sink.cluster(&ClusterReport {
                 cluster: number,
-                kept: &kept_id,
-                kept_doc: match *kept {
+                kept: &kept_id.0,
+                kept_doc: match cluster.kept {
                     Kept::Local(kept) => Some(DocId(kept as u64)),
                     Kept::Indexed(_) => None,
                 },
-                kept_in,
-                size: size(cluster, *kept),
+                kept_in: kept_id.1,
+                size: cluster.size(),
                 members: reports,
             })?;
+            kept_ids.push(kept_id);
         }
 
-        removals.sort_by_key(|r| r.0);
-        let mut removed = vec![false; docs.states.len()];
-        for &(doc, kept, similarity, kind) in &removals {
-            removed[doc] = true;
-            match kind {
+        removals.sort_by_key(|r| r.doc);
+        let mut removed = DocSet::default();
+        for r in &removals {
+            removed.insert(r.doc);
+            match r.kind {
                 DuplicateKind::Exact => summary.exact_duplicates += 1,
                 DuplicateKind::Near => summary.near_duplicates += 1,
             }
-            let (duplicate_of, duplicate_in) = match kept {
-                Kept::Local(kept) => (Cow::Borrowed(docs.id(kept)), None),
-                Kept::Indexed(node) => {
-                    summary.indexed_duplicates += 1;
-                    (
-                        Cow::Owned(indexed_id(node)?),
-                        Some(index_names[matches.nodes[node as usize].index as usize].as_str()),
-                    )
-                }
-            };
-            let slot = docs.slot(doc).expect("removed documents have slots");
+            let cluster = &clusters[r.cluster];
+            if matches!(cluster.kept, Kept::Indexed(_)) {
+                summary.indexed_duplicates += 1;
+            }
+            let (duplicate_of, duplicate_in) = &kept_ids[r.cluster];
             sink.removed(&Removal {
-                doc: DocId(doc as u64),
-                id: docs.id(doc),
-                duplicate_of: &duplicate_of,
-                duplicate_in,
-                similarity,
-                kind,
-                role: role(slot, kept),
+                doc: DocId(r.doc as u64),
+                id: &docs.id(r.doc)?,
+                duplicate_of,
+                duplicate_in: *duplicate_in,
+                similarity: r.similarity,
+                kind: r.kind,
+                role: role(r.slot, cluster),
             })?;
         }
-        let kept = options
-            .collect_kept
-            .then(|| self.segment_of_kept(analysis, keys.as_deref().unwrap_or_default(), &removed));
-        Ok(Decided { removed, kept })
+        let kept = match options.collect_kept {
+            true => Some(self.segment_of_kept(
+                analysis,
+                keys.as_deref().unwrap_or_default(),
+                &removed,
+            )?),
+            false => None,
+        };
+        Ok(Decided {
+            removed,
+            kept,
+            band_temp_bytes,
+        })
     }
 
     /// Pass 3: frame the inputs again and hand every kept record to the sink, in input order.
@@ -321,19 +392,20 @@ impl Dedup {
         &self,
         inputs: &mut InputSet,
         docs: &DocTable,
-        removed: &[bool],
+        removed: &DocSet,
         sink: &mut dyn Sink,
     ) -> Result<u64, Error> {
         let mut doc = 0usize;
         let mut written = 0u64;
+        let mut states = docs.states();
         self.for_each_batch(inputs, |batch, _| {
             for frame in &batch {
-                if doc >= docs.states.len() {
+                let Some(state) = states.next() else {
                     return Err(Error::InputChanged);
-                }
+                };
                 if let Frame::Record(record) = frame
-                    && docs.states[doc] != DocState::Rejected
-                    && !removed[doc]
+                    && state? != DocState::Rejected
+                    && !removed.contains(doc)
                 {
                     sink.kept(&KeptRecord {
                         doc: DocId(doc as u64),
@@ -346,7 +418,7 @@ impl Dedup {
             }
             Ok(())
         })?;
-        if doc != docs.states.len() {
+        if states.next().is_some() {
             return Err(Error::InputChanged);
         }
         Ok(written)

@@ -19,6 +19,8 @@ mod analyse;
 mod checkpoint;
 mod decide;
 mod distributed;
+mod docs;
+mod exact;
 mod lines;
 mod stats;
 mod stream;
@@ -27,6 +29,8 @@ mod stream;
 pub use checkpoint::parse_checkpoint_for_fuzzing;
 pub use distributed::{ClusterConfig, DistributedOutputs, DistributedResult, note_thread_panic};
 pub use lines::LinesSummary;
+use docs::{DocSet, DocState, DocTable};
+use exact::LateCopies;
 use stats::CorpusProfile;
 pub use stats::{CorpusStats, StatsOptions};
 
@@ -45,6 +49,7 @@ use crate::normalize::{NormalizeOptions, Normalizer};
 use crate::read::{Fields, InputReport, InputSet, Location};
 use crate::report::{ReadTotals, Sink, Summary, tallied};
 use crate::shingle::{ShingleKind, Shingler};
+use crate::spill::{Column, SpillSpace};
 use crate::verify::{MAX_SETS_PER_ROUND, Measure, VerifyMode};
 
 /// Settings for a [`Dedup`]. Defaults: threshold 0.8, 128 permutations, word 5-grams, all
@@ -191,16 +196,19 @@ impl DedupBuilder {
         self
     }
 
-    /// A memory budget in bytes. A quarter of it bounds the band records held in memory (beyond
-    /// that they are spilled to sorted runs under the temporary directory and merged back), and a
-    /// quarter bounds the shingle sets loaded per round of exact checks. Signatures (`num_perm`
-    /// bytes per distinct text), ids and the exact-duplicate map stay in memory. At least 1 MiB.
+    /// A memory budget in bytes, shared out among the run's tables: a quarter bounds the band
+    /// records in memory, a quarter the per-document and per-text columns (states, ids, scores,
+    /// signatures, read-back locations, text hashes), an eighth the exact-duplicate map and a
+    /// sixteenth the sort of the ids' hashes; beyond their share they spill to sorted runs or
+    /// files under the temporary directory ([`crate::spill`]). While the pairs are verified, a
+    /// quarter bounds the shingle sets loaded per round. At least 1 MiB. Without a budget
+    /// nothing spills.
     pub fn memory(mut self, bytes: u64) -> Self {
         self.memory = Some(bytes);
         self
     }
 
-    /// Where spilled band runs go (default: the system's temporary directory).
+    /// Where spilled tables go (default: the system's temporary directory).
     pub fn temp_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.temp_dir = dir.into();
         self
@@ -313,74 +321,6 @@ pub struct Dedup {
 /// The smallest memory budget accepted.
 pub const MIN_MEMORY: u64 = 1 << 20;
 
-/// What the first pass learned about one record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum DocState {
-    Rejected,
-    /// No shingles: kept, never matched.
-    Empty,
-    /// The first copy of its normalized text; its signature is in this slot.
-    Unique(u32),
-    /// Same normalized text as an earlier document, which holds the given slot.
-    Exact(u32),
-}
-
-/// Per-document facts kept for the whole run: ids in one arena, states, and keep scores when the
-/// keep policy uses them.
-#[derive(Debug, Default)]
-struct DocTable {
-    id_bytes: String,
-    id_ends: Vec<usize>,
-    states: Vec<DocState>,
-    keeps_scores: bool,
-    scores: Vec<f64>,
-}
-
-impl DocTable {
-    fn new(keep: &KeepPolicy) -> Self {
-        DocTable {
-            keeps_scores: *keep != KeepPolicy::First,
-            ..DocTable::default()
-        }
-    }
-
-    fn push(&mut self, id: &str, state: DocState, score: f64) {
-        self.id_bytes.push_str(id);
-        self.id_ends.push(self.id_bytes.len());
-        self.states.push(state);
-        if self.keeps_scores {
-            self.scores.push(score);
-        }
-    }
-
-    fn score(&self, doc: usize) -> f64 {
-        self.scores.get(doc).copied().unwrap_or(0.0)
-    }
-
-    fn id(&self, doc: usize) -> &str {
-        let start = if doc == 0 { 0 } else { self.id_ends[doc - 1] };
-        &self.id_bytes[start..self.id_ends[doc]]
-    }
-
-    /// Documents with text (neither rejected nor empty) whose id an earlier such document
-    /// already had: hashes of the ids, sorted for the count, then dropped.
-    fn duplicate_ids(&self) -> u64 {
-        let mut hashes: Vec<u64> = (0..self.states.len())
-            .filter(|&doc| self.slot(doc).is_some())
-            .map(|doc| xxhash_rust::xxh3::xxh3_64(self.id(doc).as_bytes()))
-            .collect();
-        hashes.sort_unstable();
-        hashes.windows(2).filter(|w| w[0] == w[1]).count() as u64
-    }
-
-    fn slot(&self, doc: usize) -> Option<u32> {
-        match self.states[doc] {
-            DocState::Unique(slot) | DocState::Exact(slot) => Some(slot),
-            DocState::Rejected | DocState::Empty => None,
-        }
-    }
-}
-
 /// Stage A's result for one frame.
 enum Prepared {
     Rejected(Rejection),
@@ -405,14 +345,22 @@ struct DocExtras {
     units: Vec<u64>,
 }
 
-/// Everything the first pass gathers.
+/// Everything the first pass gathers. Per-document and per-slot facts live in spillable columns
+/// of the run's [`SpillSpace`].
 struct Analysis {
+    space: Arc<SpillSpace>,
     docs: DocTable,
     signatures: SignatureStore,
     /// Per slot, where its first copy can be read again (when its input is a plain file).
-    locations: Vec<Option<Location>>,
+    locations: Column<Option<Location>>,
+    /// Whether every slot has a location.
+    all_located: bool,
     /// Per slot, the 128-bit hash of its normalized text (only when matching or building an index).
-    text_hashes: Vec<u128>,
+    text_hashes: Option<Column<u128>>,
+    /// Slots given to copies of a text whose first copy the exact table had spilled.
+    late: LateCopies,
+    /// Documents with text whose id an earlier one had.
+    duplicate_ids: u64,
     bytes_read: u64,
     /// Boilerplate units and bytes stripped before shingling.
     stripped: (u64, u64),
@@ -420,6 +368,35 @@ struct Analysis {
     sizes: Vec<u32>,
     /// Boilerplate and repetition counts (`stats` only).
     profile: Option<CorpusProfile>,
+}
+
+impl Analysis {
+    /// Distinct normalized texts with shingles (slots that are not late copies).
+    fn distinct_texts(&self) -> usize {
+        self.signatures.len() - self.late.len()
+    }
+
+    /// Where the first copy in `slot` can be read again.
+    fn location(&self, slot: u32) -> Result<Option<Location>, Error> {
+        self.locations
+            .get(slot as usize)
+            .map_err(|e| self.temp_error(e))
+    }
+
+    /// The normalized-text hash of `slot` (kept when matching or building an index).
+    fn text_hash(&self, slot: usize) -> Result<u128, Error> {
+        match &self.text_hashes {
+            Some(hashes) => hashes.get(slot).map_err(|e| self.temp_error(e)),
+            None => Ok(0),
+        }
+    }
+
+    fn temp_error(&self, source: std::io::Error) -> Error {
+        Error::Temp {
+            path: self.space.parent().to_path_buf(),
+            source,
+        }
+    }
 }
 
 /// What a run is checked against, and what it gives back besides its reports.
@@ -510,6 +487,22 @@ impl Dedup {
         }
     }
 
+    /// The run's spillable tables: columns keep at most a quarter of the budget in memory.
+    fn spill_space(&self) -> Arc<SpillSpace> {
+        let resident = self.memory.map_or(u64::MAX, |bytes| bytes / 4);
+        Arc::new(SpillSpace::new(&self.temp_dir, resident))
+    }
+
+    /// Memory for the exact-duplicate map: an eighth of the budget.
+    fn exact_budget(&self) -> Option<u64> {
+        self.memory.map(|bytes| bytes / 8)
+    }
+
+    /// Memory for each small sort (ids' hashes): a sixteenth of the budget.
+    fn sort_budget(&self) -> u64 {
+        self.memory.map_or(u64::MAX, |bytes| bytes / 16)
+    }
+
     /// Shingle sets loaded per round of exact checks.
     fn max_sets_per_round(&self) -> usize {
         match self.memory {
@@ -559,15 +552,15 @@ impl Dedup {
     }
 
     /// The measure's value for two slots from their signatures (and sizes, for containment).
-    fn estimate(&self, analysis: &Analysis, a: u32, b: u32) -> f64 {
-        let j = analysis.signatures.similarity(a as usize, b as usize);
-        match self.measure {
+    fn estimate(&self, analysis: &Analysis, a: u32, b: u32) -> Result<f64, Error> {
+        let j = analysis.signatures.similarity(a as usize, b as usize)?;
+        Ok(match self.measure {
             Measure::Jaccard => j,
             Measure::Containment => {
                 self.measure
                     .from_jaccard(j, analysis.sizes[a as usize], analysis.sizes[b as usize])
             }
-        }
+        })
     }
 
     /// Refuses an index whose parameters differ from this deduplicator's.
@@ -618,29 +611,18 @@ impl Dedup {
         summary.boilerplate_units_removed = analysis.stripped.0;
         summary.boilerplate_bytes_removed = analysis.stripped.1;
         summary.bytes_read = analysis.bytes_read;
-        summary.duplicate_ids = analysis.docs.duplicate_ids();
+        summary.duplicate_ids = analysis.duplicate_ids;
         let decided = self.cluster(inputs, &analysis, tables, options, sink, &mut summary)?;
         let docs = &analysis.docs;
         summary.kept = if sink.wants_kept_records() {
             self.write_kept(inputs, docs, &decided.removed, sink)?
         } else {
-            docs.states
-                .iter()
-                .zip(&decided.removed)
-                .filter(|(state, removed)| **state != DocState::Rejected && !**removed)
-                .count() as u64
+            docs.count(|state| state != DocState::Rejected)? - decided.removed.len()
         };
-        summary.docs_read = docs.states.len() as u64;
-        summary.rejected = docs
-            .states
-            .iter()
-            .filter(|s| **s == DocState::Rejected)
-            .count() as u64;
-        summary.empty = docs
-            .states
-            .iter()
-            .filter(|s| **s == DocState::Empty)
-            .count() as u64;
+        summary.docs_read = docs.len() as u64;
+        summary.rejected = docs.count(|state| state == DocState::Rejected)?;
+        summary.empty = docs.count(|state| state == DocState::Empty)?;
+        summary.temp_bytes = analysis.space.bytes_on_disk() + decided.band_temp_bytes;
         summary.finish(started)?;
         Ok(RunOutput {
             summary,
@@ -669,18 +651,18 @@ impl Dedup {
         let keys = tables
             .keys_by_slot(analysis.signatures.len())
             .map_err(|e| self.temp_error(e))?;
+        let band_temp_bytes = tables.bytes_spilled();
         drop(tables);
-        let removed = vec![false; analysis.docs.states.len()];
-        let segment = self.segment_of_kept(&analysis, &keys, &removed);
+        let segment = self.segment_of_kept(&analysis, &keys, &DocSet::default())?;
         let mut summary = Summary::empty(self.params, self.num_perm(), self.threshold);
         summary.bytes_read = analysis.bytes_read;
-        summary.duplicate_ids = analysis.docs.duplicate_ids();
-        let states = &analysis.docs.states;
-        summary.docs_read = states.len() as u64;
-        let count = |f: &dyn Fn(&DocState) -> bool| states.iter().filter(|s| f(s)).count() as u64;
-        summary.rejected = count(&|s| *s == DocState::Rejected);
-        summary.empty = count(&|s| *s == DocState::Empty);
-        summary.exact_duplicates = count(&|s| matches!(s, DocState::Exact(_)));
+        summary.duplicate_ids = analysis.duplicate_ids;
+        let docs = &analysis.docs;
+        summary.docs_read = docs.len() as u64;
+        summary.rejected = docs.count(|s| s == DocState::Rejected)?;
+        summary.empty = docs.count(|s| s == DocState::Empty)?;
+        summary.exact_duplicates = docs.count(|s| matches!(s, DocState::Exact(_)))?;
+        summary.temp_bytes = analysis.space.bytes_on_disk() + band_temp_bytes;
         // Kept: the documents stored in the segment, and the empty ones (kept, never stored).
         summary.kept = segment.len() as u64 + summary.empty;
         summary.finish(started)?;
@@ -692,32 +674,34 @@ impl Dedup {
         &self,
         analysis: &Analysis,
         keys: &[Vec<BandKey>],
-        removed: &[bool],
-    ) -> SegmentData {
+        removed: &DocSet,
+    ) -> Result<SegmentData, Error> {
         let mut segment = SegmentData::new(self.num_perm(), self.params.num_bands);
         let mut row = Vec::with_capacity(keys.len());
-        for (doc, state) in analysis.docs.states.iter().enumerate() {
-            if let DocState::Unique(slot) = *state
-                && !removed[doc]
+        let mut signature = vec![0u8; self.num_perm()];
+        for (doc, state) in analysis.docs.states().enumerate() {
+            if let DocState::Unique(slot) = state?
+                && !removed.contains(doc)
             {
                 let slot = slot as usize;
                 row.clear();
                 row.extend(keys.iter().map(|band| band[slot]));
+                analysis.signatures.read_into(slot, &mut signature)?;
                 segment.push(
-                    analysis.docs.id(doc),
-                    analysis.text_hashes[slot],
-                    analysis.signatures.get(slot),
+                    &analysis.docs.id(doc)?,
+                    analysis.text_hash(slot)?,
+                    &signature,
                     &row,
                 );
             }
         }
-        segment
+        Ok(segment)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::pipeline::{DocState, DocTable, KeepPolicy, LshParams};
+    use crate::pipeline::{KeepPolicy, LshParams};
     use crate::{ConfigError, DedupBuilder};
 
     #[test]
@@ -738,16 +722,5 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(dedup.fields.keep.as_deref(), Some("q"));
-    }
-
-    #[test]
-    fn doc_table_ids_round_trip() {
-        let mut t = DocTable::new(&KeepPolicy::First);
-        t.push("a", DocState::Empty, 0.0);
-        t.push("", DocState::Rejected, 0.0);
-        t.push("ccc", DocState::Unique(0), 0.0);
-        assert_eq!((t.id(0), t.id(1), t.id(2)), ("a", "", "ccc"));
-        assert_eq!(t.slot(2), Some(0));
-        assert_eq!(t.slot(1), None);
     }
 }

@@ -12,7 +12,8 @@ use std::collections::HashMap;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::{Dedup, DocExtras, DocState};
+use super::docs::DocState;
+use super::{Dedup, DocExtras};
 use crate::boilerplate::BoilerplateOptions;
 use crate::boilerplate::{Unit, UnitCounter};
 use crate::cluster::UnionFind;
@@ -299,23 +300,21 @@ impl Dedup {
         let docs = &analysis.docs;
         let slots = analysis.signatures.len();
         let pairs = tables
-            .into_candidate_pairs()
+            .into_candidate_pairs_without(|slot| analysis.late.is_late(slot))
             .map_err(|e| self.temp_error(e))?;
-        let similarities: Vec<f64> = pairs
+        let similarities = pairs
             .par_iter()
             .map(|&(a, b)| self.estimate(&analysis, a, b))
-            .collect();
+            .collect::<Result<Vec<f64>, Error>>()?;
         let mut histogram = vec![0u64; 20];
         for s in &similarities {
             histogram[((s * 20.0) as usize).min(19)] += 1;
         }
 
-        let count =
-            |f: &dyn Fn(&DocState) -> bool| docs.states.iter().filter(|s| f(s)).count() as u64;
-        let rejected = count(&|s| *s == DocState::Rejected);
-        let empty = count(&|s| *s == DocState::Empty);
-        let exact = count(&|s| matches!(s, DocState::Exact(_)));
-        let counted = docs.states.len() as u64 - rejected;
+        let rejected = docs.count(|s| s == DocState::Rejected)?;
+        let empty = docs.count(|s| s == DocState::Empty)?;
+        let exact = docs.count(|s| matches!(s, DocState::Exact(_)))?;
+        let counted = docs.len() as u64 - rejected;
 
         let mut thresholds = options.thresholds.clone();
         if !thresholds.contains(&self.threshold) {
@@ -333,8 +332,8 @@ impl Dedup {
             }
             // Documents per set (exact copies count with their first copy).
             let mut members: HashMap<u32, Vec<usize>> = HashMap::new();
-            for doc in 0..docs.states.len() {
-                if let Some(slot) = docs.slot(doc) {
+            for (doc, state) in docs.states().enumerate() {
+                if let Some(slot) = state?.slot() {
                     members.entry(sets.find(slot)).or_default().push(doc);
                 }
             }
@@ -367,17 +366,19 @@ impl Dedup {
                 top_clusters = clusters
                     .iter()
                     .take(options.top)
-                    .map(|c| TopCluster {
-                        docs: c.iter().take(6).map(|&d| DocId(d as u64)).collect(),
-                        size: c.len() as u64,
-                        kept: docs.id(c[0]).to_string(),
-                        members: c[1..]
-                            .iter()
-                            .take(5)
-                            .map(|&d| docs.id(d).to_string())
-                            .collect(),
+                    .map(|c| {
+                        Ok(TopCluster {
+                            docs: c.iter().take(6).map(|&d| DocId(d as u64)).collect(),
+                            size: c.len() as u64,
+                            kept: docs.id(c[0])?,
+                            members: c[1..]
+                                .iter()
+                                .take(5)
+                                .map(|&d| docs.id(d))
+                                .collect::<Result<_, Error>>()?,
+                        })
                     })
-                    .collect();
+                    .collect::<Result<_, Error>>()?;
             }
         }
 
@@ -385,10 +386,10 @@ impl Dedup {
         let boilerplate_units = counter.occurrences_at_least(options.boilerplate.min_docs);
         let profiled = profile.docs.max(1) as f64;
         Ok(CorpusStats {
-            docs_read: docs.states.len() as u64,
+            docs_read: docs.len() as u64,
             rejected,
             empty,
-            distinct_texts: slots as u64,
+            distinct_texts: analysis.distinct_texts() as u64,
             exact_duplicates: exact,
             exact_duplicate_percent: percent(exact, counted),
             near,
@@ -414,7 +415,7 @@ impl Dedup {
             num_perm: self.num_perm(),
             num_bands: self.params.num_bands,
             rows_per_band: self.params.rows_per_band,
-            duplicate_ids: docs.duplicate_ids(),
+            duplicate_ids: analysis.duplicate_ids,
             rejected_by_reason: Default::default(),
             inputs: Default::default(),
             bytes_read: analysis.bytes_read,

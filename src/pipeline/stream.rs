@@ -16,7 +16,10 @@ use std::sync::mpsc::{TryRecvError, sync_channel};
 
 use rayon::prelude::*;
 
-use super::{Dedup, DocState, DocTable, Prepared, RunOptions, RunOutput};
+use std::sync::Arc;
+
+use super::docs::Ids;
+use super::{Dedup, Prepared, RunOptions, RunOutput};
 use crate::cluster::KeepPolicy;
 use crate::error::{ConfigError, Error, Rejection};
 use crate::index::{Index, IndexDoc, SegmentData};
@@ -24,6 +27,7 @@ use crate::lsh::{ANCHORS, BandKey};
 use crate::minhash::{SignatureStore, estimate_jaccard_bbit};
 use crate::pipeline::Instant;
 use crate::read::{Frame, InputSet, Parser, Record};
+use crate::spill::SpillSpace;
 use crate::report::{
     ClusterReport, DocId, DuplicateKind, KeptRecord, MemberReport, Progress, Removal, Sink,
     Summary, tallied,
@@ -55,13 +59,13 @@ struct Online {
     /// Per kept document and band, the previous kept document in the same bucket.
     previous: Vec<u32>,
     signatures: SignatureStore,
-    ids: DocTable,
+    ids: Ids,
     /// Per kept document, its position in the input.
     positions: Vec<u64>,
     /// Removed documents: (kept document or indexed node, position, id end in `removed_ids`,
     /// similarity).
     removed: Vec<(Target, u64, f64)>,
-    removed_ids: DocTable,
+    removed_ids: Ids,
     /// Indexed documents that removed something, in order of first use.
     indexed: Vec<(u32, IndexDoc)>,
     indexed_node: HashMap<(u32, IndexDoc), u32>,
@@ -98,10 +102,10 @@ impl Online {
             buckets: vec![HashMap::new(); num_bands],
             previous: Vec::new(),
             signatures: SignatureStore::new(num_perm),
-            ids: DocTable::new(&KeepPolicy::First),
+            ids: Ids::new(Arc::new(SpillSpace::unbounded())),
             positions: Vec::new(),
             removed: Vec::new(),
-            removed_ids: DocTable::new(&KeepPolicy::First),
+            removed_ids: Ids::new(Arc::new(SpillSpace::unbounded())),
             indexed: Vec::new(),
             indexed_node: HashMap::new(),
             segment: collect_kept.then(|| SegmentData::new(num_perm, num_bands)),
@@ -154,11 +158,12 @@ impl Online {
             }
             bucket.members = bucket.members.saturating_add(1);
         }
-        self.signatures.push(signature);
-        self.ids.push(id, DocState::Unique(kept), 0.0);
+        let stored = self.signatures.push(signature)?;
+        self.ids.push(id).map_err(in_memory)?;
         self.positions.push(position);
         if let Some(segment) = &mut self.segment {
-            segment.push(id, text_hash, self.signatures.get(kept as usize), keys);
+            let low = self.signatures.get(stored)?;
+            segment.push(id, text_hash, &low, keys);
         }
         Ok(())
     }
@@ -365,7 +370,8 @@ impl Dedup {
             summary.candidate_pairs += candidates.len() as u64;
             let mut best: Option<(u32, f64)> = None;
             for &kept in &candidates {
-                let s = estimate_jaccard_bbit(&bits, online.signatures.get(kept as usize));
+                let kept_bits = online.signatures.get(kept as usize)?;
+                let s = estimate_jaccard_bbit(&bits, &kept_bits);
                 if s >= self.threshold && best.is_none_or(|(_, b)| s > b) {
                     best = Some((kept, s));
                 }
@@ -409,7 +415,10 @@ impl Dedup {
             DuplicateKind::Near => summary.near_duplicates += 1,
         }
         let (duplicate_of, duplicate_in) = match target {
-            Target::Kept(kept) => (Cow::Borrowed(online.ids.id(kept as usize)), None),
+            Target::Kept(kept) => (
+                Cow::Owned(online.ids.get(kept as usize).map_err(in_memory)?),
+                None,
+            ),
             Target::Indexed(node) => {
                 summary.indexed_duplicates += 1;
                 let (i, doc) = online.indexed[node as usize];
@@ -430,7 +439,7 @@ impl Dedup {
             role: None,
         })?;
         online.removed.push((target, position, similarity));
-        online.removed_ids.push(&id, DocState::Empty, 0.0);
+        online.removed_ids.push(&id).map_err(in_memory)?;
         online
             .removed_texts
             .entry(text_hash)
@@ -484,15 +493,23 @@ impl Dedup {
         summary.largest_cluster = clusters.first().map_or(0, |c| c.1.len() as u64 + 1);
         for (number, (target, removed)) in clusters.iter().enumerate() {
             let mut members = Vec::with_capacity(removed.len() + 1);
+            let removed_ids = removed
+                .iter()
+                .map(|&(_, r)| online.removed_ids.get(r).map_err(in_memory))
+                .collect::<Result<Vec<String>, Error>>()?;
+            let kept_id = match *target {
+                Target::Kept(kept) => online.ids.get(kept as usize).map_err(in_memory)?,
+                Target::Indexed(_) => String::new(),
+            };
             let (kept, kept_in) = match *target {
                 Target::Kept(kept) => {
                     members.push(MemberReport {
                         doc: DocId(online.positions[kept as usize]),
-                        id: online.ids.id(kept as usize),
+                        id: &kept_id,
                         similarity: 1.0,
                         role: None,
                     });
-                    (Cow::Borrowed(online.ids.id(kept as usize)), None)
+                    (Cow::Borrowed(kept_id.as_str()), None)
                 }
                 Target::Indexed(node) => {
                     let (i, doc) = online.indexed[node as usize];
@@ -503,11 +520,11 @@ impl Dedup {
                     )
                 }
             };
-            for &(_, r) in removed.iter() {
+            for (&(_, r), id) in removed.iter().zip(&removed_ids) {
                 let (_, position, similarity) = online.removed[r];
                 members.push(MemberReport {
                     doc: DocId(position),
-                    id: online.removed_ids.id(r),
+                    id,
                     similarity,
                     role: None,
                 });
@@ -525,6 +542,14 @@ impl Dedup {
             })?;
         }
         Ok(())
+    }
+}
+
+/// Streaming keeps its tables in memory; an error reading them back cannot happen, but is typed.
+fn in_memory(source: std::io::Error) -> Error {
+    Error::Temp {
+        path: std::env::temp_dir(),
+        source,
     }
 }
 
@@ -560,3 +585,4 @@ mod tests {
         assert_eq!(found, [ANCHORS as u32 + 3]);
     }
 }
+

@@ -1,0 +1,302 @@
+//! What a batch run remembers of every document until it ends: its state, its id and its keep
+//! score, in spillable columns ([`crate::spill`]), so that memory stays within the budget however
+//! many documents are read.
+
+use std::sync::Arc;
+
+use crate::cluster::KeepPolicy;
+use crate::error::Error;
+use crate::read::Location;
+use crate::spill::{Column, FixedRecord, Sorter, SpillBytes, SpillSpace};
+
+/// What the first pass learned about one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum DocState {
+    Rejected,
+    /// No shingles: kept, never matched.
+    Empty,
+    /// The first copy of its normalized text; its signature is in this slot.
+    Unique(u32),
+    /// Same normalized text as an earlier document, which holds the given slot.
+    Exact(u32),
+}
+
+impl FixedRecord for DocState {
+    const LEN: usize = 5;
+    fn encode(&self, out: &mut [u8]) {
+        let (tag, slot) = match *self {
+            DocState::Rejected => (0u8, 0u32),
+            DocState::Empty => (1, 0),
+            DocState::Unique(slot) => (2, slot),
+            DocState::Exact(slot) => (3, slot),
+        };
+        out[0] = tag;
+        out[1..5].copy_from_slice(&slot.to_le_bytes());
+    }
+    fn decode(bytes: &[u8]) -> Self {
+        let slot = u32::from_le_bytes(bytes[1..5].try_into().expect("4 bytes"));
+        match bytes[0] {
+            0 => DocState::Rejected,
+            1 => DocState::Empty,
+            2 => DocState::Unique(slot),
+            _ => DocState::Exact(slot),
+        }
+    }
+}
+
+impl DocState {
+    /// The slot holding this document's signature (its own, or its first copy's).
+    pub(super) fn slot(self) -> Option<u32> {
+        match self {
+            DocState::Unique(slot) | DocState::Exact(slot) => Some(slot),
+            DocState::Rejected | DocState::Empty => None,
+        }
+    }
+}
+
+/// Where a first copy can be read again: present flag, input, offset, length.
+impl FixedRecord for Option<Location> {
+    const LEN: usize = 17;
+    fn encode(&self, out: &mut [u8]) {
+        let location = self.unwrap_or(Location {
+            input: 0,
+            offset: 0,
+            len: 0,
+        });
+        out[0] = u8::from(self.is_some());
+        out[1..5].copy_from_slice(&location.input.to_le_bytes());
+        out[5..13].copy_from_slice(&location.offset.to_le_bytes());
+        out[13..17].copy_from_slice(&location.len.to_le_bytes());
+    }
+    fn decode(bytes: &[u8]) -> Self {
+        (bytes[0] == 1).then(|| Location {
+            input: u32::from_le_bytes(bytes[1..5].try_into().expect("4 bytes")),
+            offset: u64::from_le_bytes(bytes[5..13].try_into().expect("8 bytes")),
+            len: u32::from_le_bytes(bytes[13..17].try_into().expect("4 bytes")),
+        })
+    }
+}
+
+/// A set of documents by input position, one bit each (the removed ones).
+#[derive(Debug, Default)]
+pub(super) struct DocSet {
+    bits: Vec<u64>,
+    len: u64,
+}
+
+impl DocSet {
+    pub(super) fn insert(&mut self, doc: usize) {
+        let word = doc / 64;
+        if word >= self.bits.len() {
+            self.bits.resize(word + 1, 0);
+        }
+        let bit = 1u64 << (doc % 64);
+        if self.bits[word] & bit == 0 {
+            self.bits[word] |= bit;
+            self.len += 1;
+        }
+    }
+
+    pub(super) fn contains(&self, doc: usize) -> bool {
+        self.bits
+            .get(doc / 64)
+            .is_some_and(|word| word >> (doc % 64) & 1 == 1)
+    }
+
+    /// Documents in the set.
+    pub(super) fn len(&self) -> u64 {
+        self.len
+    }
+}
+
+/// Strings by number, appended in order: one byte arena and the end offset of each.
+#[derive(Debug)]
+pub(super) struct Ids {
+    bytes: SpillBytes,
+    ends: Column<u64>,
+}
+
+impl Ids {
+    pub(super) fn new(space: Arc<SpillSpace>) -> Ids {
+        Ids {
+            bytes: SpillBytes::new(space.clone()),
+            ends: Column::new(space),
+        }
+    }
+
+    pub(super) fn push(&mut self, id: &str) -> std::io::Result<()> {
+        self.bytes.push(id.as_bytes())?;
+        self.ends.push(&self.bytes.len())
+    }
+
+    pub(super) fn get(&self, number: usize) -> std::io::Result<String> {
+        let start = match number {
+            0 => 0,
+            _ => self.ends.get(number - 1)?,
+        };
+        let end = self.ends.get(number)?;
+        let mut bytes = vec![0u8; (end - start) as usize];
+        self.bytes.read_into(start, &mut bytes)?;
+        // Ids were `&str` when pushed.
+        Ok(String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+    }
+}
+
+/// Per-document facts kept for the whole run: states, ids, and keep scores when the keep policy
+/// uses them. Reading one fails only when a spilled column cannot be read back.
+#[derive(Debug)]
+pub(super) struct DocTable {
+    space: Arc<SpillSpace>,
+    states: Column<DocState>,
+    ids: Ids,
+    scores: Option<Column<f64>>,
+    /// Hashes of the ids of documents with text, for counting repeated ids.
+    id_hashes: Sorter<u64>,
+}
+
+impl DocTable {
+    /// A table whose columns live in `space`; the id hashes sorted for [`DocTable::duplicate_ids`]
+    /// keep at most `sort_bytes` in memory.
+    pub(super) fn new(keep: &KeepPolicy, space: Arc<SpillSpace>, sort_bytes: u64) -> Self {
+        DocTable {
+            states: Column::new(space.clone()),
+            ids: Ids::new(space.clone()),
+            scores: (*keep != KeepPolicy::First).then(|| Column::new(space.clone())),
+            id_hashes: Sorter::new(space.clone(), sort_bytes),
+            space,
+        }
+    }
+
+    fn temp(&self, source: std::io::Error) -> Error {
+        Error::Temp {
+            path: self.space.parent().to_path_buf(),
+            source,
+        }
+    }
+
+    pub(super) fn push(&mut self, id: &str, state: DocState, score: f64) -> Result<(), Error> {
+        let pushed = (|| {
+            self.states.push(&state)?;
+            self.ids.push(id)?;
+            if let Some(scores) = &mut self.scores {
+                scores.push(&score)?;
+            }
+            if state.slot().is_some() {
+                self.id_hashes
+                    .push(xxhash_rust::xxh3::xxh3_64(id.as_bytes()))?;
+            }
+            Ok(())
+        })();
+        pushed.map_err(|e| self.temp(e))
+    }
+
+    /// Documents read.
+    pub(super) fn len(&self) -> usize {
+        self.states.len()
+    }
+
+    pub(super) fn state(&self, doc: usize) -> Result<DocState, Error> {
+        self.states.get(doc).map_err(|e| self.temp(e))
+    }
+
+    /// Every document's state, in input order.
+    pub(super) fn states(&self) -> impl Iterator<Item = Result<DocState, Error>> + '_ {
+        self.states.iter().map(|r| r.map_err(|e| self.temp(e)))
+    }
+
+    /// How many documents have a state `matching`.
+    pub(super) fn count(&self, matching: impl Fn(DocState) -> bool) -> Result<u64, Error> {
+        let mut count = 0;
+        for state in self.states() {
+            count += u64::from(matching(state?));
+        }
+        Ok(count)
+    }
+
+    pub(super) fn score(&self, doc: usize) -> Result<f64, Error> {
+        match &self.scores {
+            Some(scores) => scores.get(doc).map_err(|e| self.temp(e)),
+            None => Ok(0.0),
+        }
+    }
+
+    pub(super) fn id(&self, doc: usize) -> Result<String, Error> {
+        self.ids.get(doc).map_err(|e| self.temp(e))
+    }
+
+    /// Rewrites every state through `update` (after late exact copies are resolved).
+    pub(super) fn update_states(
+        &mut self,
+        mut update: impl FnMut(DocState) -> Result<DocState, Error>,
+    ) -> Result<(), Error> {
+        let mut states = Column::new(self.space.clone());
+        for state in self.states.iter() {
+            let state = update(state.map_err(|e| self.temp(e))?)?;
+            states.push(&state).map_err(|e| self.temp(e))?;
+        }
+        self.states = states;
+        Ok(())
+    }
+
+    /// Documents with text (neither rejected nor empty) whose id an earlier such document
+    /// already had: the ids' hashes, sorted (spilled beyond the budget) and counted once.
+    pub(super) fn duplicate_ids(&mut self) -> Result<u64, Error> {
+        let space = self.space.clone();
+        let hashes = std::mem::replace(&mut self.id_hashes, Sorter::new(space, 0));
+        let mut previous = None;
+        let mut repeated = 0;
+        for hash in hashes.into_sorted().map_err(|e| self.temp(e))? {
+            let hash = hash.map_err(|e| self.temp(e))?;
+            repeated += u64::from(previous == Some(hash));
+            previous = Some(hash);
+        }
+        Ok(repeated)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::cluster::KeepPolicy;
+    use crate::pipeline::docs::{DocState, DocTable};
+    use crate::spill::SpillSpace;
+
+    #[test]
+    fn doc_table_round_trips_when_spilled() {
+        let space = Arc::new(SpillSpace::new(&std::env::temp_dir(), 0));
+        let mut t = DocTable::new(&KeepPolicy::Longest, space.clone(), 0);
+        let n = 300_000;
+        for doc in 0..n {
+            let state = match doc % 4 {
+                0 => DocState::Empty,
+                1 => DocState::Rejected,
+                2 => DocState::Unique(doc as u32),
+                _ => DocState::Exact(doc as u32 - 1),
+            };
+            let id = if doc % 7 == 0 { "same".to_string() } else { format!("d{doc}") };
+            t.push(&id, state, doc as f64).unwrap();
+        }
+        assert!(space.bytes_on_disk() > 0);
+        assert_eq!(t.len(), n);
+        assert_eq!(t.id(0).unwrap(), "same");
+        assert_eq!(t.id(123_457).unwrap(), "d123457");
+        assert_eq!(t.state(6).unwrap(), DocState::Unique(6));
+        assert_eq!(t.state(7).unwrap().slot(), Some(6));
+        assert_eq!(t.state(1).unwrap().slot(), None);
+        assert_eq!(t.score(299_999).unwrap(), 299_999.0);
+        assert_eq!(t.count(|s| s == DocState::Rejected).unwrap(), n as u64 / 4);
+        // "same" is the id of every 7th document; those with text (doc % 4 ≥ 2) after the first.
+        let with_text_same = (0..n).filter(|d| d % 7 == 0 && d % 4 >= 2).count() as u64;
+        assert_eq!(t.duplicate_ids().unwrap(), with_text_same - 1);
+        t.update_states(|s| {
+            Ok(match s {
+                DocState::Unique(slot) => DocState::Exact(slot),
+                other => other,
+            })
+        })
+        .unwrap();
+        assert_eq!(t.state(6).unwrap(), DocState::Exact(6));
+        assert_eq!(t.len(), n);
+    }
+}
