@@ -657,9 +657,10 @@ pub struct DetectArgs {
     /// Keep whitespace runs as they are.
     #[arg(long)]
     pub keep_whitespace: bool,
-    /// Memory budget, e.g. 512M or 4G (at least 1M): band tables beyond a quarter of it are
-    /// spilled to sorted runs on disk and merged back; exact checks load at most a quarter of it
-    /// per round.
+    /// Memory budget, e.g. 512M or 4G (at least 1M) [default: half the memory available when
+    /// the run starts, shown by -v]: what a batch run keeps per document (band records, states,
+    /// ids, signatures, the exact-duplicate map) beyond its share of the budget is spilled to
+    /// files under --temp-dir and merged back, with the same output.
     #[arg(long, value_name = "SIZE", value_parser = parse_memory)]
     pub memory: Option<u64>,
     /// Where spilled runs go (default: the system's temporary directory).
@@ -698,6 +699,28 @@ pub fn parse_size(text: &str) -> Result<u64, ConfigError> {
     };
     let number: u64 = digits.trim().parse().map_err(|_| bad())?;
     number.checked_mul(1 << shift).ok_or_else(bad)
+}
+
+/// The budget a run without `--memory` gets, and what it was derived from.
+#[derive(Debug, Clone, Copy)]
+pub struct DefaultMemory {
+    pub bytes: u64,
+    /// `MemAvailable` when the run started, if the system says.
+    pub available: Option<u64>,
+}
+
+/// Half the memory available when the run starts (`MemAvailable` in `/proc/meminfo`), at least
+/// 256 MiB; 1 GiB where the system does not say.
+pub fn default_memory() -> DefaultMemory {
+    let available = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| {
+            let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib * 1024)
+        });
+    let bytes = available.map_or(1 << 30, |bytes| (bytes / 2).max(256 << 20));
+    DefaultMemory { bytes, available }
 }
 
 /// `--memory`: a size (see [`parse_size`]) of at least 1 MiB.
@@ -857,9 +880,7 @@ impl DetectArgs {
             (None, None) => {}
             _ => return Err(ConfigError::HalfBands),
         }
-        if let Some(bytes) = self.memory {
-            builder = builder.memory(bytes);
-        }
+        builder = builder.memory(self.memory.unwrap_or_else(|| default_memory().bytes));
         if let Some(dir) = &self.temp_dir {
             builder = builder.temp_dir(dir);
         }

@@ -20,7 +20,20 @@ use neardup::output::{Output, PathUse, RunPath};
 use pages::{run_report, stats_report, write_report};
 use sink::{ReportCollector, write_json};
 
-fn print_parameters(dedup: &neardup::Dedup) {
+/// Bytes in binary units with one decimal: `1.5 GiB`.
+fn human_bytes(bytes: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < units.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", units[unit])
+}
+
+/// What -v says about the run's settings. `batch`: the run applies a memory budget.
+fn print_parameters(dedup: &neardup::Dedup, explicit_memory: Option<u64>, batch: bool) {
     let p = dedup.params();
     eprintln!(
         "LSH: {} bands × {} rows of {} permutations (threshold {}, S-curve knee at {:.3})",
@@ -36,6 +49,19 @@ fn print_parameters(dedup: &neardup::Dedup) {
             dedup.threshold(),
             dedup.lsh_jaccard()
         );
+    }
+    // Batch runs apply a budget; streaming and distributed runs keep their tables in memory.
+    if let (Some(budget), true) = (dedup.memory(), batch) {
+        match explicit_memory {
+            Some(_) => eprintln!("memory budget {} (--memory)", human_bytes(budget)),
+            None => eprintln!(
+                "memory budget {} (default: half the memory available, {})",
+                human_bytes(budget),
+                args::default_memory()
+                    .available
+                    .map_or("not known".to_string(), human_bytes)
+            ),
+        }
     }
     eprintln!("  Jaccard     P(candidate)");
     for (s, prob) in p.s_curve() {
@@ -271,7 +297,7 @@ fn run_distributed(
     // Every input exists and opens before the processes connect (exit 2 otherwise).
     neardup::InputSet::new(inputs.clone(), format, input.max_doc_bytes)?.check()?;
     if input.verbose && !input.quiet {
-        print_parameters(&dedup);
+        print_parameters(&dedup, None, false);
         eprintln!(
             "process {} of {}, {} workers each",
             cluster.process,
@@ -362,7 +388,7 @@ fn detect(
         inputs = inputs.single_pass();
     }
     if input.verbose && !input.quiet {
-        print_parameters(&dedup);
+        print_parameters(&dedup, common.detect.memory, !streaming);
         for index in &indexes {
             eprintln!(
                 "against {}: {} documents in {} segments",
@@ -443,7 +469,7 @@ fn run_index(command: IndexCommand) -> Result<Status> {
             let dedup = input.configure(common.detect.builder()?).build()?;
             Index::can_build(&index)?;
             if input.verbose && !input.quiet {
-                print_parameters(&dedup);
+                print_parameters(&dedup, common.detect.memory, true);
             }
             let (mut inputs, mut sink) = input.open(&OutputPaths {
                 indexes: vec![("--index", &index)],
@@ -526,7 +552,7 @@ fn run_stats(
     }
     let dedup = builder.build()?;
     if input.verbose && !input.quiet {
-        print_parameters(&dedup);
+        print_parameters(&dedup, common.detect.memory, true);
     }
     let options = StatsOptions {
         thresholds,

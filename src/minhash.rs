@@ -388,7 +388,7 @@ mod properties {
     use std::sync::Arc;
 
     use crate::minhash::{MinHasher, SignatureStore};
-    use crate::spill::{CHUNK_BYTES, SpillSpace};
+    use crate::spill::SpillSpace;
 
     /// A non-empty set of shingle hashes, from few values or from all.
     fn shingles() -> impl Strategy<Value = Vec<u64>> {
@@ -440,8 +440,9 @@ mod properties {
             signatures in prop::collection::vec(prop::collection::vec(any::<u32>(), 200), 0..12),
         ) {
             let space = Arc::new(SpillSpace::new(&std::env::temp_dir(), 0));
+            let chunk_bytes = space.chunk_bytes();
             let mut store = SignatureStore::in_space(num_perm, space.clone());
-            let before = if near_boundary { CHUNK_BYTES / num_perm + offset - 3 } else { 0 };
+            let before = if near_boundary { chunk_bytes / num_perm + offset - 3 } else { 0 };
             for slot in 0..before {
                 let filler = vec![slot as u32; num_perm];
                 prop_assert_eq!(store.push(&filler).unwrap(), slot);
@@ -450,7 +451,7 @@ mod properties {
                 prop_assert_eq!(store.push(&signature[..num_perm]).unwrap(), before + i);
             }
             prop_assert_eq!(store.len(), before + signatures.len());
-            prop_assert_eq!(space.bytes_on_disk() > 0, store.len() * num_perm > CHUNK_BYTES);
+            prop_assert_eq!(space.bytes_on_disk() > 0, store.len() * num_perm > chunk_bytes);
             for slot in (0..before).step_by(97).chain(before.saturating_sub(1)..before) {
                 prop_assert_eq!(store.get(slot).unwrap(), vec![slot as u8; num_perm]);
             }

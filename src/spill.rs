@@ -3,7 +3,7 @@
 //! A batch run keeps a few facts per document (its state, id and read-back location) and per
 //! distinct text (its signature, its set size, its text hash) until the run ends. At crawl scale
 //! those columns outgrow any machine's memory, so each one is a [`SpillBytes`]: an append-only
-//! byte array cut into chunks of [`CHUNK_BYTES`], of which the oldest move to an anonymous
+//! byte array cut into chunks (a sixteenth of the resident budget, at most [`MAX_CHUNK_BYTES`]), of which the oldest move to an anonymous
 //! temporary file once the columns of a run together hold more than their share of the budget.
 //! Reads are positioned (`pread`), so any thread can read any record; sequential scans go through
 //! a [`Cursor`] that reads a chunk at a time.
@@ -27,8 +27,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Bytes per chunk of a [`SpillBytes`]: the unit that is kept in memory or moved to disk.
-pub const CHUNK_BYTES: usize = 1 << 20;
+/// The largest chunk of a [`SpillBytes`]: the unit that is kept in memory or moved to disk. A
+/// space's chunks are a sixteenth of its resident budget, between 4 KiB and this.
+pub const MAX_CHUNK_BYTES: usize = 1 << 20;
+
+/// The smallest chunk.
+const MIN_CHUNK_BYTES: usize = 4 << 10;
 
 /// The temporary space and the shared resident budget of one run's tables.
 #[derive(Debug)]
@@ -36,6 +40,7 @@ pub struct SpillSpace {
     parent: PathBuf,
     /// Bytes the columns of this space may keep in memory together (`u64::MAX`: never spill).
     max_resident: u64,
+    chunk_bytes: usize,
     resident: AtomicU64,
     on_disk: AtomicU64,
     dir: Mutex<Option<SpillDir>>,
@@ -52,9 +57,13 @@ struct SpillDir {
 impl SpillSpace {
     /// A space under `parent` whose columns keep at most `max_resident` bytes in memory.
     pub fn new(parent: &Path, max_resident: u64) -> SpillSpace {
+        let chunk_bytes = usize::try_from(max_resident / 16)
+            .unwrap_or(MAX_CHUNK_BYTES)
+            .clamp(MIN_CHUNK_BYTES, MAX_CHUNK_BYTES);
         SpillSpace {
             parent: parent.to_path_buf(),
             max_resident,
+            chunk_bytes,
             resident: AtomicU64::new(0),
             on_disk: AtomicU64::new(0),
             dir: Mutex::new(None),
@@ -84,6 +93,11 @@ impl SpillSpace {
         self.on_disk.load(Ordering::Relaxed)
     }
 
+    /// Bytes per chunk of this space's arrays.
+    pub fn chunk_bytes(&self) -> usize {
+        self.chunk_bytes
+    }
+
     /// Bytes the columns hold in memory now.
     pub fn bytes_resident(&self) -> u64 {
         self.resident.load(Ordering::Relaxed)
@@ -93,12 +107,13 @@ impl SpillSpace {
         self.resident.load(Ordering::Relaxed) > self.max_resident
     }
 
-    /// A new unnamed file in the run's spill directory (created on first use).
-    fn new_file(&self) -> io::Result<File> {
+    /// A new unnamed file in the run's spill directory (created on first use), counted in
+    /// [`SpillSpace::bytes_on_disk`] only through what the caller reports; band runs are counted
+    /// by their tables.
+    pub fn new_file(&self) -> io::Result<File> {
         let mut dir = self.dir.lock().unwrap_or_else(|e| e.into_inner());
         if dir.is_none() {
-            let (made, registered, owner) =
-                crate::output::temporary_dir_in(&self.parent, "spill")?;
+            let (made, registered, owner) = crate::output::temporary_dir_in(&self.parent, "spill")?;
             *dir = Some(SpillDir {
                 dir: made,
                 _registered: registered,
@@ -123,11 +138,13 @@ pub struct SpillBytes {
     spilled: usize,
     file: Option<File>,
     len: u64,
+    chunk: usize,
 }
 
 impl SpillBytes {
     pub fn new(space: std::sync::Arc<SpillSpace>) -> SpillBytes {
         SpillBytes {
+            chunk: space.chunk_bytes,
             space,
             resident: Vec::new(),
             spilled: 0,
@@ -154,16 +171,16 @@ impl SpillBytes {
     pub fn push(&mut self, mut bytes: &[u8]) -> io::Result<u64> {
         let start = self.len;
         while !bytes.is_empty() {
-            let full = self.resident.last().is_none_or(|c| c.len() == CHUNK_BYTES);
+            let full = self.resident.last().is_none_or(|c| c.len() == self.chunk);
             if full {
-                self.resident.push(Vec::with_capacity(CHUNK_BYTES));
+                self.resident.push(Vec::with_capacity(self.chunk));
                 self.space
                     .resident
-                    .fetch_add(CHUNK_BYTES as u64, Ordering::Relaxed);
+                    .fetch_add(self.chunk as u64, Ordering::Relaxed);
                 self.spill_while_over_budget()?;
             }
             let chunk = self.resident.last_mut().expect("a chunk with room");
-            let take = bytes.len().min(CHUNK_BYTES - chunk.len());
+            let take = bytes.len().min(self.chunk - chunk.len());
             chunk.extend_from_slice(&bytes[..take]);
             bytes = &bytes[take..];
             self.len += take as u64;
@@ -179,7 +196,7 @@ impl SpillBytes {
                 self.file = Some(self.space.new_file()?);
             }
             let chunk = self.resident.remove(0);
-            let offset = (self.spilled * CHUNK_BYTES) as u64;
+            let offset = (self.spilled * self.chunk) as u64;
             self.file
                 .as_ref()
                 .expect("opened above")
@@ -187,7 +204,7 @@ impl SpillBytes {
             self.space.wrote(chunk.len());
             self.space
                 .resident
-                .fetch_sub(CHUNK_BYTES as u64, Ordering::Relaxed);
+                .fetch_sub(self.chunk as u64, Ordering::Relaxed);
             self.spilled += 1;
         }
         Ok(())
@@ -204,9 +221,9 @@ impl SpillBytes {
         let mut done = 0;
         while done < out.len() {
             let at = offset + done as u64;
-            let chunk = (at / CHUNK_BYTES as u64) as usize;
-            let within = (at % CHUNK_BYTES as u64) as usize;
-            let take = (out.len() - done).min(CHUNK_BYTES - within);
+            let chunk = (at / self.chunk as u64) as usize;
+            let within = (at % self.chunk as u64) as usize;
+            let take = (out.len() - done).min(self.chunk - within);
             let target = &mut out[done..done + take];
             if chunk < self.spilled {
                 self.file
@@ -236,7 +253,7 @@ impl Drop for SpillBytes {
     fn drop(&mut self) {
         self.space
             .resident
-            .fetch_sub((self.resident.len() * CHUNK_BYTES) as u64, Ordering::Relaxed);
+            .fetch_sub((self.resident.len() * self.chunk) as u64, Ordering::Relaxed);
     }
 }
 
@@ -260,7 +277,7 @@ impl Cursor<'_> {
             if remaining < len as u64 {
                 return Ok(None);
             }
-            let want = (CHUNK_BYTES.max(len) as u64).min(remaining) as usize;
+            let want = (self.bytes.chunk.max(len) as u64).min(remaining) as usize;
             self.buffer.resize(want, 0);
             self.bytes.read_into(from, &mut self.buffer)?;
             self.at = from;
@@ -550,7 +567,7 @@ mod tests {
 
     use proptest::prelude::*;
 
-    use crate::spill::{CHUNK_BYTES, Column, SpillBytes, SpillSpace, Sorter};
+    use crate::spill::{Column, Sorter, SpillBytes, SpillSpace};
 
     fn tight_space() -> Arc<SpillSpace> {
         Arc::new(SpillSpace::new(&std::env::temp_dir(), 0))
@@ -559,15 +576,16 @@ mod tests {
     #[test]
     fn bytes_spill_and_read_back_across_chunks() {
         let space = tight_space();
+        let chunk = space.chunk_bytes();
         let mut bytes = SpillBytes::new(space.clone());
-        let data: Vec<u8> = (0..3 * CHUNK_BYTES + 777).map(|i| (i % 251) as u8).collect();
+        let data: Vec<u8> = (0..3 * chunk + 777).map(|i| (i % 251) as u8).collect();
         for piece in data.chunks(1000) {
             bytes.push(piece).unwrap();
         }
-        assert!(space.bytes_on_disk() >= 3 * CHUNK_BYTES as u64);
-        assert_eq!(space.bytes_resident(), CHUNK_BYTES as u64);
+        assert!(space.bytes_on_disk() >= 3 * chunk as u64);
+        assert_eq!(space.bytes_resident(), chunk as u64);
         let mut out = vec![0u8; 5000];
-        let from = CHUNK_BYTES - 2000;
+        let from = chunk - 2000;
         bytes.read_into(from as u64, &mut out).unwrap();
         assert_eq!(out, data[from..from + 5000]);
         assert!(bytes.read_into(data.len() as u64 - 10, &mut out).is_err());
@@ -590,7 +608,10 @@ mod tests {
         }
         assert_eq!(space.bytes_on_disk(), 0);
         assert_eq!(column.get(123_456).unwrap(), 123_456);
-        assert_eq!(column.iter().map(Result::unwrap).sum::<u64>(), 299_999 * 150_000);
+        assert_eq!(
+            column.iter().map(Result::unwrap).sum::<u64>(),
+            299_999 * 150_000
+        );
     }
 
     proptest! {

@@ -330,7 +330,7 @@ mod tests {
         let hasher = MinHasher::new(128, 3).unwrap();
         let mut store = SignatureStore::new(128);
         for set in [&base, &near, &far] {
-            store.push(hasher.sign(set).as_slice());
+            store.push(hasher.sign(set).as_slice()).unwrap();
         }
         (store, vec![base, near, far])
     }

@@ -188,11 +188,8 @@ pub struct BandTables {
 /// Where and when band records go to disk.
 #[derive(Debug)]
 struct Spill {
-    dir: tempfile::TempDir,
-    /// Removed by a signal handler should the run be interrupted.
-    _registered: crate::output::Registered,
-    /// Its lock tells a stale-file sweep that this directory's owner lives.
-    _owner: std::fs::File,
+    /// The run's spill space: its directory is made on the first spill.
+    space: std::sync::Arc<crate::spill::SpillSpace>,
     max_records: usize,
     runs: Vec<runs::Run>,
 }
@@ -215,25 +212,22 @@ impl BandTables {
         }
     }
 
-    /// Tables that keep at most `max_bytes` of records in memory, spilling sorted runs to a new
-    /// temporary directory under `temp_dir`.
+    /// Tables that keep at most `max_bytes` of records in memory, spilling sorted runs to files
+    /// of `space` (created on the first spill).
     pub fn with_budget(
         params: LshParams,
         max_bytes: u64,
-        temp_dir: &std::path::Path,
-    ) -> std::io::Result<Self> {
-        let (dir, registered, owner) = crate::output::temporary_dir_in(temp_dir, "bands")?;
-        Ok(BandTables {
+        space: std::sync::Arc<crate::spill::SpillSpace>,
+    ) -> Self {
+        BandTables {
             params,
             bands: vec![Vec::new(); params.num_bands],
             spill: Some(Spill {
-                dir,
-                _registered: registered,
-                _owner: owner,
+                space,
                 max_records: (max_bytes / 8).max(1) as usize,
                 runs: Vec::new(),
             }),
-        })
+        }
     }
 
     pub fn params(&self) -> LshParams {
@@ -266,7 +260,7 @@ impl BandTables {
         };
         let in_memory: usize = self.bands.iter().map(Vec::len).sum();
         if in_memory > spill.max_records {
-            let run = runs::Run::spill(&mut self.bands, spill.dir.path())?;
+            let run = runs::Run::spill(&mut self.bands, spill.space.new_file()?)?;
             spill.runs.push(run);
         }
         Ok(())

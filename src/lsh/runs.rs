@@ -11,7 +11,6 @@ use std::collections::BinaryHeap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::FileExt;
-use std::path::Path;
 
 /// Records read at a time from one run.
 const CHUNK_RECORDS: usize = 4096;
@@ -25,11 +24,10 @@ pub struct Run {
 }
 
 impl Run {
-    /// Sorts each band of `bands` and writes them to a new temporary file in `dir`, clearing them.
-    pub fn spill(bands: &mut [Vec<u64>], dir: &Path) -> std::io::Result<Run> {
+    /// Sorts each band of `bands` and writes them to `file` (new and empty), clearing them.
+    pub fn spill(bands: &mut [Vec<u64>], file: File) -> std::io::Result<Run> {
         use rayon::prelude::*;
         bands.par_iter_mut().for_each(|band| band.sort_unstable());
-        let file = tempfile::tempfile_in(dir)?;
         let mut out = BufWriter::with_capacity(1 << 20, &file);
         let mut band_starts = vec![0u64];
         for band in bands.iter_mut() {
@@ -207,7 +205,7 @@ mod properties {
                     spilled_lengths.push(bands[band].len() as u64);
                 }
                 if *spill {
-                    let run = Run::spill(&mut bands, dir.path()).unwrap();
+                    let run = Run::spill(&mut bands, tempfile::tempfile_in(dir.path()).unwrap()).unwrap();
                     prop_assert!(bands.iter().all(Vec::is_empty));
                     let lengths: Vec<u64> = run.band_starts.windows(2).map(|w| w[1] - w[0]).collect();
                     prop_assert_eq!(lengths, spilled_lengths);

@@ -9,9 +9,9 @@ use xxhash_rust::xxh3::xxh3_128;
 
 use std::borrow::Cow;
 
-use super::stats::CorpusProfile;
 use super::docs::{DocState, DocTable};
 use super::exact::{ExactTable, LateCopies};
+use super::stats::CorpusProfile;
 use super::{Analysis, Dedup, DocExtras, Prepared};
 use crate::boilerplate::{BoilerplateOptions, UnitCounter, group_seed, repetition, unit_hashes};
 use crate::cluster::KeepPolicy;
@@ -19,8 +19,8 @@ use crate::error::{Error, Origin, Rejection};
 use crate::lsh::{BandKey, BandTables};
 use crate::minhash::SignatureStore;
 use crate::read::{Document, Frame, InputSet, Location, Parser, Record};
-use crate::spill::{Column, SpillSpace};
 use crate::report::{DocId, Progress, Sink};
+use crate::spill::{Column, SpillSpace};
 use crate::verify::{ExactSets, Measure};
 
 impl Dedup {
@@ -52,7 +52,7 @@ impl Dedup {
                 .profile
                 .map(|_| CorpusProfile::new(inputs.total_bytes().unwrap_or(1 << 30) / 60)),
         };
-        let mut tables = self.band_tables()?;
+        let mut tables = self.band_tables(space.clone());
         let mut first_copy = ExactTable::new(self.exact_budget(), space.clone());
         let temp = |e| analysis_temp(&space, e);
         self.for_each_batch(inputs, |batch, bytes_read| {
@@ -166,13 +166,13 @@ impl Dedup {
         })?;
         // Copies whose first copy the exact table had spilled become exact copies of it, as if
         // caught at once; their slots stay unused.
-        let late = first_copy
-            .finish(analysis.signatures.len())
-            .map_err(temp)?;
+        let late = first_copy.finish(analysis.signatures.len()).map_err(temp)?;
         if !late.is_empty() {
             analysis.docs.update_states(|state| {
                 Ok(match state {
-                    DocState::Unique(slot) if late.is_late(slot) => DocState::Exact(late.first(slot)),
+                    DocState::Unique(slot) if late.is_late(slot) => {
+                        DocState::Exact(late.first(slot))
+                    }
                     DocState::Exact(slot) => DocState::Exact(late.first(slot)),
                     other => other,
                 })

@@ -191,10 +191,11 @@ impl Dedup {
             let kept = match indexed_of_root.get(&root) {
                 Some(&node) => Kept::Indexed(node),
                 None => {
-                    let scores = members
-                        .iter()
-                        .map(|m| docs.score(m.doc))
-                        .collect::<Result<Vec<f64>, Error>>()?;
+                    let scores = members.iter().map(|m| docs.score(m.doc)).collect::<Result<
+                        Vec<f64>,
+                        Error,
+                    >>(
+                    )?;
                     Kept::Local(members[self.keep.choose(scores.into_iter())].doc)
                 }
             };
@@ -251,14 +252,19 @@ impl Dedup {
         // (member, cluster) → similarity to the kept document, and kind.
         let mut indexed = Vec::new();
         let mut local = vec![0u8; self.num_perm()];
-        let mut judge = |member: Member, cluster: &Cluster| -> Result<(f64, DuplicateKind), Error> {
+        let mut judge = |member: Member,
+                         cluster: &Cluster|
+         -> Result<(f64, DuplicateKind), Error> {
             Ok(match cluster.kept {
                 Kept::Local(_) => {
                     let kept_slot = cluster.kept_slot().expect("a local kept member");
                     if member.slot == kept_slot {
                         (1.0, DuplicateKind::Exact)
                     } else {
-                        (local_similarity(member.slot, kept_slot)?, DuplicateKind::Near)
+                        (
+                            local_similarity(member.slot, kept_slot)?,
+                            DuplicateKind::Near,
+                        )
                     }
                 }
                 Kept::Indexed(node) => match link_of.get(&(member.slot, node)) {

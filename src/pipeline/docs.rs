@@ -138,7 +138,8 @@ impl Ids {
         let mut bytes = vec![0u8; (end - start) as usize];
         self.bytes.read_into(start, &mut bytes)?;
         // Ids were `&str` when pushed.
-        Ok(String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+        Ok(String::from_utf8(bytes)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
     }
 }
 
@@ -274,7 +275,11 @@ mod tests {
                 2 => DocState::Unique(doc as u32),
                 _ => DocState::Exact(doc as u32 - 1),
             };
-            let id = if doc % 7 == 0 { "same".to_string() } else { format!("d{doc}") };
+            let id = if doc % 7 == 0 {
+                "same".to_string()
+            } else {
+                format!("d{doc}")
+            };
             t.push(&id, state, doc as f64).unwrap();
         }
         assert!(space.bytes_on_disk() > 0);

@@ -108,7 +108,9 @@ impl ExactTable {
     /// to `space`.
     pub(super) fn new(max_bytes: Option<u64>, space: Arc<SpillSpace>) -> ExactTable {
         let max_entries = max_bytes.map_or(usize::MAX, |bytes| {
-            usize::try_from(bytes / ENTRY_BYTES).unwrap_or(usize::MAX).max(1024)
+            usize::try_from(bytes / ENTRY_BYTES)
+                .unwrap_or(usize::MAX)
+                .max(1024)
         });
         let sort_bytes = max_bytes.unwrap_or(u64::MAX);
         ExactTable {
@@ -121,7 +123,11 @@ impl ExactTable {
 
     /// The first slot of the text hashed `hash`, if the table still holds it; otherwise records
     /// `slot` as its first copy and returns `None`.
-    pub(super) fn first_or_insert(&mut self, hash: u128, slot: u32) -> std::io::Result<Option<u32>> {
+    pub(super) fn first_or_insert(
+        &mut self,
+        hash: u128,
+        slot: u32,
+    ) -> std::io::Result<Option<u32>> {
         use std::collections::hash_map::Entry;
         match self.map.entry(hash) {
             Entry::Occupied(e) => return Ok(Some(*e.get())),

@@ -28,9 +28,9 @@ mod stream;
 #[doc(hidden)]
 pub use checkpoint::parse_checkpoint_for_fuzzing;
 pub use distributed::{ClusterConfig, DistributedOutputs, DistributedResult, note_thread_panic};
-pub use lines::LinesSummary;
 use docs::{DocSet, DocState, DocTable};
 use exact::LateCopies;
+pub use lines::LinesSummary;
 use stats::CorpusProfile;
 pub use stats::{CorpusStats, StatsOptions};
 
@@ -478,12 +478,12 @@ impl Dedup {
         self.strip
     }
 
-    /// Band tables for one run: in memory, or with a spill budget.
-    fn band_tables(&self) -> Result<BandTables, Error> {
+    /// Band tables for one run: in memory, or keeping a quarter of the budget in memory and
+    /// spilling sorted runs to `space`.
+    fn band_tables(&self, space: Arc<SpillSpace>) -> BandTables {
         match self.memory {
-            None => Ok(BandTables::new(self.params)),
-            Some(bytes) => BandTables::with_budget(self.params, bytes / 4, &self.temp_dir)
-                .map_err(|e| self.temp_error(e)),
+            None => BandTables::new(self.params),
+            Some(bytes) => BandTables::with_budget(self.params, bytes / 4, space),
         }
     }
 
@@ -549,6 +549,11 @@ impl Dedup {
     /// the lowest Jaccard of a pair at the threshold under containment.
     pub fn lsh_jaccard(&self) -> f64 {
         self.lsh_jaccard
+    }
+
+    /// The memory budget, if any ([`DedupBuilder::memory`]).
+    pub fn memory(&self) -> Option<u64> {
+        self.memory
     }
 
     /// The measure's value for two slots from their signatures (and sizes, for containment).
@@ -701,7 +706,7 @@ impl Dedup {
 
 #[cfg(test)]
 mod tests {
-    use crate::pipeline::{KeepPolicy, LshParams};
+    use crate::pipeline::{Analysis, DocState, KeepPolicy, LshParams, MIN_MEMORY};
     use crate::{ConfigError, DedupBuilder};
 
     #[test]
@@ -722,5 +727,78 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(dedup.fields.keep.as_deref(), Some("q"));
+    }
+
+    /// Issue 11: under a 1 MiB budget every table of pass 1 spills (columns, band runs, the exact
+    /// map, whose late copies are resolved), and the run decides exactly as without a budget.
+    #[test]
+    fn issue11_a_tiny_budget_spills_every_table_and_decides_the_same() {
+        use crate::read::{Format, Input, InputSet};
+        use crate::report::Sink;
+        use crate::synth::{Corpus, CorpusSpec};
+        struct Quiet;
+        impl Sink for Quiet {}
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in.jsonl");
+        let text: String = Corpus::new(CorpusSpec {
+            docs: 6_000,
+            seed: 3,
+            dup_fraction: 0.5,
+            mean_words: 30,
+        })
+        .map(|d| serde_json::json!({"id": d.id, "text": d.text}).to_string() + "\n")
+        .collect();
+        std::fs::write(&path, text).unwrap();
+        let inputs = || InputSet::new(vec![Input::Path(path.clone())], Format::Jsonl, 1 << 20);
+        let free = DedupBuilder::new().build().unwrap();
+        let tight = DedupBuilder::new()
+            .memory(MIN_MEMORY)
+            .temp_dir(dir.path())
+            .build()
+            .unwrap();
+        let (a, _) = free
+            .analyse(&mut inputs().unwrap(), true, &mut Quiet)
+            .unwrap();
+        let (b, tables) = tight
+            .analyse(&mut inputs().unwrap(), true, &mut Quiet)
+            .unwrap();
+        assert_eq!(a.space.bytes_on_disk(), 0);
+        assert!(b.space.bytes_on_disk() > 0);
+        assert!(tables.runs_spilled() > 0);
+        assert!(a.late.is_empty());
+        assert!(b.late.len() > 100, "late copies: {}", b.late.len());
+        assert_eq!(a.distinct_texts(), b.distinct_texts());
+        assert_eq!(a.duplicate_ids, b.duplicate_ids);
+        // Per document, the same state up to the numbering of slots (late slots are skipped).
+        let live: Vec<u32> = (0..b.signatures.len() as u32)
+            .filter(|&s| !b.late.is_late(s))
+            .collect();
+        let dense = |s: u32| live.binary_search(&s).unwrap() as u32;
+        let states = |x: &Analysis| x.docs.states().collect::<Result<Vec<_>, _>>().unwrap();
+        let renumbered: Vec<DocState> = states(&b)
+            .into_iter()
+            .map(|s| match s {
+                DocState::Unique(slot) => DocState::Unique(dense(slot)),
+                DocState::Exact(slot) => DocState::Exact(dense(slot)),
+                other => other,
+            })
+            .collect();
+        assert_eq!(states(&a), renumbered);
+        for (doc, state) in states(&a).iter().enumerate().step_by(7) {
+            assert_eq!(a.docs.id(doc).unwrap(), b.docs.id(doc).unwrap());
+            if let Some(slot) = state.slot() {
+                let other = live[slot as usize] as usize;
+                let slot = slot as usize;
+                assert_eq!(
+                    a.signatures.get(slot).unwrap(),
+                    b.signatures.get(other).unwrap()
+                );
+                assert_eq!(a.text_hash(slot).unwrap(), b.text_hash(other).unwrap());
+                assert_eq!(
+                    a.location(slot as u32).unwrap(),
+                    b.location(other as u32).unwrap()
+                );
+            }
+        }
     }
 }

@@ -27,11 +27,11 @@ use crate::lsh::{ANCHORS, BandKey};
 use crate::minhash::{SignatureStore, estimate_jaccard_bbit};
 use crate::pipeline::Instant;
 use crate::read::{Frame, InputSet, Parser, Record};
-use crate::spill::SpillSpace;
 use crate::report::{
     ClusterReport, DocId, DuplicateKind, KeptRecord, MemberReport, Progress, Removal, Sink,
     Summary, tallied,
 };
+use crate::spill::SpillSpace;
 use crate::verify::Measure;
 
 /// No further bucket mate.
@@ -585,4 +585,3 @@ mod tests {
         assert_eq!(found, [ANCHORS as u32 + 3]);
     }
 }
-

@@ -9,6 +9,7 @@
 //! - `stream`: streaming mode: decisions as documents arrive, pipes, indexes.
 //! - `report`: HTML reports render in headless Chromium without console errors.
 //! - `hardening`: issue 10: broken inputs, clashing outputs, interruptions, input hygiene.
+//! - `memory`: issue 11: budgets that spill every table give byte-identical outputs.
 //! - `regressions`: one test per issue, named after it.
 
 mod bad_input;
@@ -18,6 +19,7 @@ mod determinism;
 mod distributed;
 mod hardening;
 mod index;
+mod memory;
 mod oracle;
 mod regressions;
 mod report;

@@ -1,0 +1,180 @@
+//! Issue 11: memory set by `--memory`. Under a budget small enough that every table spills (band
+//! records, document states, ids, scores, signatures, read-back locations, text hashes, the
+//! exact-duplicate map, the sort of the ids' hashes), every output is byte-identical to the run
+//! that spilled nothing, in every batch command and with the options that add tables.
+
+use std::path::Path;
+
+use crate::util::*;
+
+/// 9,000 generated documents, 40% of them copies (exact and near), with a repeated id and a bad
+/// line, so that every table of a run has something to hold.
+fn corpus(dir: &Path) {
+    use neardup::synth::{Corpus, CorpusSpec};
+    let generated: Vec<_> = Corpus::new(CorpusSpec {
+        docs: 9_000,
+        seed: 11,
+        dup_fraction: 0.4,
+        mean_words: 40,
+    })
+    .collect();
+    let mut docs: String = generated
+        .iter()
+        .map(|d| record(&d.id, &d.text) + "\n")
+        .collect();
+    docs.push_str("{not json\n");
+    docs.push_str(&record(
+        &generated[0].id,
+        "an id given twice, with a text of its own",
+    ));
+    docs.push('\n');
+    write(dir, "in.jsonl", docs.as_bytes());
+}
+
+/// Runs `args` (with `{tag}` in output names replaced) once without a budget and once with
+/// `--memory 1M --temp-dir tmp`; returns the named outputs of both runs.
+fn both(dir: &Path, args: &[&str], outputs: &[&str]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let run = |tag: &str, extra: &[&str]| {
+        let mut full: Vec<String> = args.iter().map(|a| a.replace("{tag}", tag)).collect();
+        full.extend(extra.iter().map(|a| a.to_string()));
+        full.push("-q".to_string());
+        let full: Vec<&str> = full.iter().map(String::as_str).collect();
+        ok(&run_in(dir, &full, b""));
+        outputs
+            .iter()
+            .map(|name| std::fs::read(dir.join(name.replace("{tag}", tag))).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let free = run("free", &[]);
+    let tight = run("tight", &["--memory", "1M", "--temp-dir", "tmp"]);
+    (free, tight)
+}
+
+/// A summary without the figures that describe the run rather than the data (time, spilling).
+fn comparable(stats: &[u8]) -> serde_json::Value {
+    let mut value: serde_json::Value = serde_json::from_slice(stats).unwrap();
+    let object = value.as_object_mut().unwrap();
+    for key in ["seconds", "docs_per_second", "spilled_runs", "temp_bytes"] {
+        object.remove(key);
+    }
+    value
+}
+
+#[test]
+fn issue11_a_budget_that_spills_every_table_gives_byte_identical_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    corpus(dir.path());
+    std::fs::create_dir(dir.path().join("tmp")).unwrap();
+    let outputs = [
+        "k{tag}.jsonl",
+        "r{tag}.jsonl",
+        "c{tag}.jsonl",
+        "s{tag}.json",
+    ];
+    for options in [
+        &[][..],
+        &["--keep", "longest"][..],
+        &["--verify", "exact"][..],
+        &["--measure", "containment"][..],
+    ] {
+        let mut args = vec![
+            "dedup",
+            "in.jsonl",
+            "-o",
+            "k{tag}.jsonl",
+            "--removed",
+            "r{tag}.jsonl",
+            "--clusters",
+            "c{tag}.jsonl",
+            "--stats-json",
+            "s{tag}.json",
+        ];
+        args.extend_from_slice(options);
+        let (free, tight) = both(dir.path(), &args, &outputs);
+        let (free_stats, tight_stats) = (
+            stats(&dir.path().join("sfree.json")),
+            stats(&dir.path().join("stight.json")),
+        );
+        assert_eq!(free_stats["temp_bytes"], 0, "{options:?}");
+        assert!(
+            tight_stats["temp_bytes"].as_u64().unwrap() > 100_000,
+            "{options:?}: {tight_stats}"
+        );
+        assert!(free_stats["near_duplicates"].as_u64().unwrap() > 500);
+        assert!(free_stats["exact_duplicates"].as_u64().unwrap() > 500);
+        assert_eq!(free_stats["duplicate_ids"], 1);
+        assert_eq!(free[0], tight[0], "{options:?}: kept records differ");
+        assert_eq!(free[1], tight[1], "{options:?}: removals differ");
+        assert_eq!(free[2], tight[2], "{options:?}: clusters differ");
+        assert_eq!(comparable(&free[3]), comparable(&tight[3]), "{options:?}");
+    }
+    // Spill files live in a temporary directory that is gone after the run.
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+        0
+    );
+}
+
+#[test]
+fn issue11_stats_and_indexes_under_a_spilling_budget_match_the_unbudgeted_run() {
+    let dir = tempfile::tempdir().unwrap();
+    corpus(dir.path());
+    std::fs::create_dir(dir.path().join("tmp")).unwrap();
+    let stats_json = |extra: &[&str]| {
+        let mut args = vec!["stats", "in.jsonl", "--json", "-q"];
+        args.extend_from_slice(extra);
+        comparable(&ok_stdout(&run_in(dir.path(), &args, b"")))
+    };
+    let free = stats_json(&[]);
+    let tight = stats_json(&["--memory", "1M", "--temp-dir", "tmp"]);
+    assert!(free["exact_duplicates"].as_u64().unwrap() > 500, "{free}");
+    assert_eq!(free, tight);
+
+    // An index built under the budget holds the same documents, and a run against it removes
+    // the same ones.
+    write(
+        dir.path(),
+        "new.jsonl",
+        &std::fs::read(dir.path().join("in.jsonl")).unwrap(),
+    );
+    let (free, tight) = both(
+        dir.path(),
+        &["index", "build", "in.jsonl", "--index", "ix{tag}"],
+        &[],
+    );
+    assert_eq!((free.len(), tight.len()), (0, 0));
+    let info = |name: &str| {
+        let out = run_in(dir.path(), &["index", "info", "--index", name], b"");
+        String::from_utf8(ok_stdout(&out)).unwrap()
+    };
+    let (free_info, tight_info) = (info("ixfree"), info("ixtight"));
+    assert!(free_info.contains("documents"), "{free_info}");
+    assert_eq!(
+        free_info.replace("ixfree", "ix"),
+        tight_info.replace("ixtight", "ix")
+    );
+    let (free, tight) = both(
+        dir.path(),
+        &[
+            "dedup",
+            "new.jsonl",
+            "--against",
+            "ix{tag}",
+            "-o",
+            "a{tag}.jsonl",
+            "--removed",
+            "ar{tag}.jsonl",
+        ],
+        &["a{tag}.jsonl", "ar{tag}.jsonl"],
+    );
+    let removed = free[1].iter().filter(|&&b| b == b'\n').count();
+    assert!(
+        removed > 8_000,
+        "every document is in the index: {removed} removed"
+    );
+    assert_eq!(free[0], tight[0]);
+    assert_eq!(
+        String::from_utf8_lossy(&free[1]).replace("ixfree", "ix"),
+        String::from_utf8_lossy(&tight[1]).replace("ixtight", "ix")
+    );
+}
