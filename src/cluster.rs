@@ -59,6 +59,56 @@ impl UnionFind {
     }
 }
 
+/// Disjoint sets over a sparse subset of `u32` ids (the slots that appear in a verified pair or
+/// have exact copies): memory follows the duplicates, not the corpus. Every other id is a set of
+/// its own, for which [`SparseUnionFind::find`] says `None`. Sets are named by their root's
+/// *node*, a dense number below [`SparseUnionFind::len`].
+#[derive(Debug, Clone)]
+pub struct SparseUnionFind {
+    /// The member ids, sorted and distinct; node `i` is `ids[i]`.
+    ids: Vec<u32>,
+    sets: UnionFind,
+}
+
+impl SparseUnionFind {
+    /// Sets over `ids` (any order, repeats allowed), each alone.
+    pub fn new(mut ids: Vec<u32>) -> Self {
+        ids.sort_unstable();
+        ids.dedup();
+        ids.shrink_to_fit();
+        let sets = UnionFind::new(ids.len());
+        SparseUnionFind { ids, sets }
+    }
+
+    /// Member nodes.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// The node of member `id`.
+    pub fn node(&self, id: u32) -> Option<u32> {
+        self.ids.binary_search(&id).ok().map(|at| at as u32)
+    }
+
+    /// The root node of `id`'s set, or `None` when `id` is not a member (a set of its own).
+    pub fn find(&mut self, id: u32) -> Option<u32> {
+        let node = self.node(id)?;
+        Some(self.sets.find(node))
+    }
+
+    /// Joins the sets of members `a` and `b`; ids that are not members are left alone.
+    pub fn union(&mut self, a: u32, b: u32) -> bool {
+        match (self.node(a), self.node(b)) {
+            (Some(a), Some(b)) => self.sets.union(a, b),
+            _ => false,
+        }
+    }
+}
+
 /// Which member of a cluster is kept.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum KeepPolicy {

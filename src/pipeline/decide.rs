@@ -7,7 +7,7 @@ use rayon::prelude::*;
 use super::against::IndexMatches;
 use super::docs::{DocSet, DocState, DocTable};
 use super::{Analysis, Dedup, RunOptions};
-use crate::cluster::UnionFind;
+use crate::cluster::SparseUnionFind;
 use crate::error::Error;
 use crate::index::SegmentData;
 use crate::lsh::BandTables;
@@ -105,13 +105,24 @@ impl Dedup {
         let pairs = tables
             .into_candidate_pairs_without(|slot| analysis.late.is_late(slot))
             .map_err(|e| self.temp_error(e))?;
-        let estimates = pairs
+        let histogram = pairs
             .par_iter()
             .map(|&(a, b)| self.estimate(analysis, a, b))
-            .collect::<Result<Vec<f64>, Error>>()?;
-        for s in estimates {
-            summary.candidate_similarity_histogram[((s * 20.0) as usize).min(19)] += 1;
-        }
+            .try_fold(
+                || [0u64; 20],
+                |mut bins, s| {
+                    bins[((s? * 20.0) as usize).min(19)] += 1;
+                    Ok::<_, Error>(bins)
+                },
+            )
+            .try_reduce(
+                || [0u64; 20],
+                |mut a, b| {
+                    a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+                    Ok(a)
+                },
+            )?;
+        summary.candidate_similarity_histogram = histogram.to_vec();
         let verifier =
             Verifier::new(self.verify, self.threshold, self.num_perm()).with_measure(self.measure);
         // Sets are loaded in bounded rounds when records can be read back by location; a round
@@ -134,30 +145,45 @@ impl Dedup {
         drop(pairs);
         let mut exact = verified.exact;
 
-        // Slots and indexed nodes share one 32-bit numbering.
+        // Slots and indexed nodes share one 32-bit numbering. The sets hold only what can be in
+        // a cluster: slots of verified pairs, of links and of texts with exact copies.
         u32::try_from(slots + matches.nodes.len()).map_err(|_| Error::TooManyDocuments)?;
-        let mut sets = UnionFind::new(slots + matches.nodes.len());
+        let indexed_id_of = |node: u32| (slots + node as usize) as u32;
+        let mut members_of_sets: Vec<u32> = Vec::new();
+        for &(a, b) in &verified.pairs {
+            members_of_sets.extend([a, b]);
+        }
+        for link in &matches.links {
+            members_of_sets.extend([link.slot, indexed_id_of(link.node)]);
+        }
+        for state in docs.states() {
+            if let DocState::Exact(slot) = state? {
+                members_of_sets.push(slot);
+            }
+        }
+        let mut sets = SparseUnionFind::new(members_of_sets);
         for &(a, b) in &verified.pairs {
             sets.union(a, b);
         }
         let mut link_of: HashMap<(u32, u32), (f64, bool)> = HashMap::new();
         for link in &matches.links {
-            sets.union(link.slot, (slots + link.node as usize) as u32);
+            sets.union(link.slot, indexed_id_of(link.node));
             link_of.insert((link.slot, link.node), (link.similarity, link.exact));
         }
         // The earliest indexed document of each set that has one (nodes are sorted).
         let mut indexed_of_root: HashMap<u32, u32> = HashMap::new();
         for node in 0..matches.nodes.len() as u32 {
-            let root = sets.find((slots + node as usize) as u32);
-            indexed_of_root.entry(root).or_insert(node);
+            if let Some(root) = sets.find(indexed_id_of(node)) {
+                indexed_of_root.entry(root).or_insert(node);
+            }
         }
 
         // Group documents by their set's root, in input order. A set forms a cluster when it has
         // two documents of this run, or one and an indexed document.
-        let mut root_count = vec![0u32; slots + matches.nodes.len()];
+        let mut root_count = vec![0u32; sets.len()];
         for state in docs.states() {
-            if let Some(slot) = state?.slot() {
-                root_count[sets.find(slot) as usize] += 1;
+            if let Some(root) = state?.slot().and_then(|slot| sets.find(slot)) {
+                root_count[root as usize] += 1;
             }
         }
         for root in indexed_of_root.keys() {
@@ -169,7 +195,9 @@ impl Dedup {
         for (doc, state) in docs.states().enumerate() {
             let state = state?;
             let Some(slot) = state.slot() else { continue };
-            let root = sets.find(slot);
+            let Some(root) = sets.find(slot) else {
+                continue;
+            };
             if root_count[root as usize] < 2 {
                 continue;
             }

@@ -16,7 +16,7 @@ use super::docs::DocState;
 use super::{Dedup, DocExtras};
 use crate::boilerplate::BoilerplateOptions;
 use crate::boilerplate::{Unit, UnitCounter};
-use crate::cluster::UnionFind;
+use crate::cluster::SparseUnionFind;
 use crate::error::{Error, RejectKind};
 use crate::pipeline::{BTreeMap, Instant};
 use crate::read::{InputReport, InputSet};
@@ -298,7 +298,6 @@ impl Dedup {
             .take()
             .expect("a profiling run gathers a profile");
         let docs = &analysis.docs;
-        let slots = analysis.signatures.len();
         let pairs = tables
             .into_candidate_pairs_without(|slot| analysis.late.is_late(slot))
             .map_err(|e| self.temp_error(e))?;
@@ -316,6 +315,12 @@ impl Dedup {
         let exact = docs.count(|s| matches!(s, DocState::Exact(_)))?;
         let counted = docs.len() as u64 - rejected;
 
+        let mut copied_slots = Vec::new();
+        for state in docs.states() {
+            if let DocState::Exact(slot) = state? {
+                copied_slots.push(slot);
+            }
+        }
         let mut thresholds = options.thresholds.clone();
         if !thresholds.contains(&self.threshold) {
             thresholds.push(self.threshold);
@@ -324,20 +329,29 @@ impl Dedup {
         let mut near = Vec::new();
         let (mut cluster_sizes, mut top_clusters) = (Vec::new(), Vec::new());
         for &threshold in &thresholds {
-            let mut sets = UnionFind::new(slots);
+            // Sets over the slots that can share one: paired at this threshold, or copied.
+            let mut member_slots = copied_slots.clone();
+            for (&(a, b), &s) in pairs.iter().zip(&similarities) {
+                if s >= threshold {
+                    member_slots.extend([a, b]);
+                }
+            }
+            let mut sets = SparseUnionFind::new(member_slots);
             for (&(a, b), &s) in pairs.iter().zip(&similarities) {
                 if s >= threshold {
                     sets.union(a, b);
                 }
             }
-            // Documents per set (exact copies count with their first copy).
+            // Documents per set of two or more (exact copies count with their first copy).
             let mut members: HashMap<u32, Vec<usize>> = HashMap::new();
             for (doc, state) in docs.states().enumerate() {
-                if let Some(slot) = state?.slot() {
-                    members.entry(sets.find(slot)).or_default().push(doc);
+                if let Some(root) = state?.slot().and_then(|slot| sets.find(slot)) {
+                    members.entry(root).or_default().push(doc);
                 }
             }
-            let sets_count = members.len() as u64 + empty;
+            // Every distinct text is one set, but those joined: slots in sets, less their roots.
+            let sets_count =
+                (analysis.distinct_texts() - sets.len() + members.len()) as u64 + empty;
             let removed = counted - sets_count;
             let mut clusters: Vec<Vec<usize>> =
                 members.into_values().filter(|m| m.len() > 1).collect();
