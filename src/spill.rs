@@ -44,6 +44,9 @@ pub struct SpillSpace {
     resident: AtomicU64,
     on_disk: AtomicU64,
     dir: Mutex<Option<SpillDir>>,
+    /// A work directory of a resumable run: files of named tables are kept there under their
+    /// names, so that a later run can reopen them.
+    work_dir: Option<PathBuf>,
 }
 
 /// The run's spill directory, held (registered and owner-locked) while the space lives.
@@ -67,7 +70,45 @@ impl SpillSpace {
             resident: AtomicU64::new(0),
             on_disk: AtomicU64::new(0),
             dir: Mutex::new(None),
+            work_dir: None,
         }
+    }
+
+    /// A space whose named tables keep their files in `work_dir` (which must exist), so that
+    /// they survive the process; unnamed files still go under `parent`.
+    pub fn with_work_dir(mut self, work_dir: &Path) -> SpillSpace {
+        self.work_dir = Some(work_dir.to_path_buf());
+        self
+    }
+
+    /// Whether named tables keep their files (a resumable run).
+    pub fn keeps_files(&self) -> bool {
+        self.work_dir.is_some()
+    }
+
+    /// The file of the table `name`: a new file in the work directory (replacing any of that
+    /// name), or an unnamed one when the space has no work directory.
+    pub fn named_file(&self, name: Option<&str>) -> io::Result<File> {
+        match (&self.work_dir, name) {
+            (Some(dir), Some(name)) => std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(dir.join(name)),
+            _ => self.new_file(),
+        }
+    }
+
+    /// The kept file of the table `name`, to read and extend.
+    pub fn reopen_file(&self, name: &str) -> io::Result<File> {
+        let dir = self.work_dir.as_ref().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::NotFound, "no work directory to reopen from")
+        })?;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(dir.join(name))
     }
 
     /// A space that never spills (streaming runs and tests).
@@ -139,6 +180,15 @@ pub struct SpillBytes {
     file: Option<File>,
     len: u64,
     chunk: usize,
+    /// The table's name in a work directory, for arrays that a resumed run reopens.
+    name: Option<String>,
+}
+
+/// What a resumed run needs to reopen a [`SpillBytes`] that was persisted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Persisted {
+    pub len: u64,
+    pub chunk: usize,
 }
 
 impl SpillBytes {
@@ -150,7 +200,68 @@ impl SpillBytes {
             spilled: 0,
             file: None,
             len: 0,
+            name: None,
         }
+    }
+
+    /// An array whose file, in a space with a work directory, is named `name` there.
+    pub fn named(space: std::sync::Arc<SpillSpace>, name: &str) -> SpillBytes {
+        let mut bytes = SpillBytes::new(space);
+        bytes.name = Some(name.to_string());
+        bytes
+    }
+
+    /// Writes every byte to the array's file (the chunks in memory stay) and syncs it, so that
+    /// [`SpillBytes::reopen`] can give this array back after the process is gone.
+    pub fn persist(&mut self) -> io::Result<Persisted> {
+        if self.file.is_none() {
+            self.file = Some(self.space.named_file(self.name.as_deref())?);
+        }
+        let file = self.file.as_ref().expect("opened above");
+        for (i, chunk) in self.resident.iter().enumerate() {
+            file.write_all_at(chunk, ((self.spilled + i) * self.chunk) as u64)?;
+        }
+        file.sync_data()?;
+        Ok(Persisted {
+            len: self.len,
+            chunk: self.chunk,
+        })
+    }
+
+    /// The array `name` as persisted: its full chunks stay on disk, the last partial chunk is
+    /// read back into memory (bytes past `persisted.len` are ignored and later overwritten).
+    pub fn reopen(
+        space: std::sync::Arc<SpillSpace>,
+        name: &str,
+        persisted: Persisted,
+    ) -> io::Result<SpillBytes> {
+        let file = space.reopen_file(name)?;
+        if file.metadata()?.len() < persisted.len {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("{name} is shorter than when it was saved"),
+            ));
+        }
+        let chunk = persisted.chunk.max(1);
+        let spilled = (persisted.len / chunk as u64) as usize;
+        let tail = (persisted.len % chunk as u64) as usize;
+        let mut resident = Vec::new();
+        if tail > 0 {
+            let mut last = Vec::with_capacity(chunk);
+            last.resize(tail, 0);
+            file.read_exact_at(&mut last, (spilled * chunk) as u64)?;
+            resident.push(last);
+            space.resident.fetch_add(chunk as u64, Ordering::Relaxed);
+        }
+        Ok(SpillBytes {
+            space,
+            resident,
+            spilled,
+            file: Some(file),
+            len: persisted.len,
+            chunk,
+            name: Some(name.to_string()),
+        })
     }
 
     /// Bytes appended so far.
@@ -193,7 +304,7 @@ impl SpillBytes {
     fn spill_while_over_budget(&mut self) -> io::Result<()> {
         while self.space.over_budget() && self.resident.len() > 1 {
             if self.file.is_none() {
-                self.file = Some(self.space.new_file()?);
+                self.file = Some(self.space.named_file(self.name.as_deref())?);
             }
             let chunk = self.resident.remove(0);
             let offset = (self.spilled * self.chunk) as u64;
@@ -353,6 +464,34 @@ impl<T: FixedRecord> Column<T> {
         }
     }
 
+    /// A column whose file, in a space with a work directory, is named `name` there.
+    pub fn named(space: std::sync::Arc<SpillSpace>, name: &str) -> Column<T> {
+        Column {
+            bytes: SpillBytes::named(space, name),
+            len: 0,
+            _records: PhantomData,
+        }
+    }
+
+    /// See [`SpillBytes::persist`].
+    pub fn persist(&mut self) -> io::Result<Persisted> {
+        self.bytes.persist()
+    }
+
+    /// See [`SpillBytes::reopen`].
+    pub fn reopen(
+        space: std::sync::Arc<SpillSpace>,
+        name: &str,
+        persisted: Persisted,
+    ) -> io::Result<Column<T>> {
+        let bytes = SpillBytes::reopen(space, name, persisted)?;
+        Ok(Column {
+            len: (bytes.len() / T::LEN as u64) as usize,
+            bytes,
+            _records: PhantomData,
+        })
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }
@@ -413,6 +552,14 @@ pub struct Sorter<T> {
     memory: Vec<T>,
     max_records: usize,
     runs: Vec<SortedRun>,
+    /// Runs are named `{name}-{number}` in a work directory.
+    name: Option<String>,
+}
+
+/// What a resumed run needs to reopen a persisted [`Sorter`]: its runs' record counts.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PersistedRuns {
+    pub records: Vec<u64>,
 }
 
 /// One sorted run on disk.
@@ -431,7 +578,57 @@ impl<T: FixedRecord + Ord + Copy + Send> Sorter<T> {
             memory: Vec::new(),
             max_records: usize::try_from(max_records).unwrap_or(usize::MAX),
             runs: Vec::new(),
+            name: None,
         }
+    }
+
+    /// A sorter whose runs, in a space with a work directory, are kept there as `{name}-N`.
+    pub fn named(space: std::sync::Arc<SpillSpace>, name: &str, max_bytes: u64) -> Sorter<T> {
+        Sorter {
+            name: Some(name.to_string()),
+            ..Sorter::new(space, max_bytes)
+        }
+    }
+
+    fn run_name(&self, number: usize) -> Option<String> {
+        self.name.as_ref().map(|name| format!("{name}-{number}"))
+    }
+
+    /// Writes what is in memory as a run and syncs every run, so that [`Sorter::reopen`] can
+    /// give this sorter back after the process is gone.
+    pub fn persist(&mut self) -> io::Result<PersistedRuns> {
+        if !self.memory.is_empty() {
+            self.spill()?;
+        }
+        for run in &self.runs {
+            run.file.sync_data()?;
+        }
+        Ok(PersistedRuns {
+            records: self.runs.iter().map(|r| r.records).collect(),
+        })
+    }
+
+    /// The sorter `name` as persisted.
+    pub fn reopen(
+        space: std::sync::Arc<SpillSpace>,
+        name: &str,
+        max_bytes: u64,
+        persisted: &PersistedRuns,
+    ) -> io::Result<Sorter<T>> {
+        let mut sorter = Sorter::named(space, name, max_bytes);
+        for (number, &records) in persisted.records.iter().enumerate() {
+            let file = sorter
+                .space
+                .reopen_file(&sorter.run_name(number).expect("named"))?;
+            if file.metadata()?.len() < records * T::LEN as u64 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("{name}-{number} is shorter than when it was saved"),
+                ));
+            }
+            sorter.runs.push(SortedRun { file, records });
+        }
+        Ok(sorter)
     }
 
     pub fn push(&mut self, record: T) -> io::Result<()> {
@@ -450,7 +647,9 @@ impl<T: FixedRecord + Ord + Copy + Send> Sorter<T> {
     fn spill(&mut self) -> io::Result<()> {
         use rayon::slice::ParallelSliceMut;
         self.memory.par_sort_unstable();
-        let file = self.space.new_file()?;
+        let file = self
+            .space
+            .named_file(self.run_name(self.runs.len()).as_deref())?;
         let mut out = BufWriter::with_capacity(1 << 20, &file);
         let mut buffer = [0u8; 64];
         for record in &self.memory {
@@ -612,6 +811,42 @@ mod tests {
             column.iter().map(Result::unwrap).sum::<u64>(),
             299_999 * 150_000
         );
+    }
+
+    /// A persisted column and sorter come back in a new space over the same work directory as
+    /// they were when persisted, whatever was pushed after, and go on growing from there.
+    #[test]
+    fn persisted_tables_reopen_as_they_were_saved() {
+        let dir = tempfile::tempdir().unwrap();
+        let space = || {
+            Arc::new(SpillSpace::new(&std::env::temp_dir(), 0).with_work_dir(dir.path()))
+        };
+        let first = space();
+        let mut column = Column::<u64>::named(first.clone(), "values");
+        let mut sorter = Sorter::<u64>::named(first.clone(), "sorted", 0);
+        for v in 0..10_000u64 {
+            column.push(&(v * 3)).unwrap();
+            sorter.push(10_000 - v).unwrap();
+        }
+        let saved = column.persist().unwrap();
+        let saved_runs = sorter.persist().unwrap();
+        // Pushed after the save: a killed run would lose these.
+        for v in 0..5_000u64 {
+            column.push(&v).unwrap();
+        }
+        drop((column, sorter));
+        let second = space();
+        let mut column = Column::<u64>::reopen(second.clone(), "values", saved).unwrap();
+        assert_eq!(column.len(), 10_000);
+        assert_eq!(column.get(9_999).unwrap(), 29_997);
+        column.push(&7).unwrap();
+        let back: Vec<u64> = column.iter().map(Result::unwrap).collect();
+        assert_eq!(back.len(), 10_001);
+        assert_eq!((back[0], back[5_000], back[10_000]), (0, 15_000, 7));
+        let mut sorter = Sorter::<u64>::reopen(second, "sorted", 0, &saved_runs).unwrap();
+        sorter.push(0).unwrap();
+        let sorted: Vec<u64> = sorter.into_sorted().unwrap().map(Result::unwrap).collect();
+        assert_eq!(sorted, (0..=10_000).collect::<Vec<u64>>());
     }
 
     proptest! {
