@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use crate::error::{ConfigError, Error};
 use crate::hash::{mix64, splitmix64};
-use crate::spill::{SpillBytes, SpillSpace};
+use crate::spill::{Persisted, SpillBytes, SpillSpace};
 
 /// The largest `num_perm` accepted.
 pub const MAX_NUM_PERM: usize = 8192;
@@ -138,13 +138,36 @@ impl SignatureStore {
         Self::in_space(num_perm, Arc::new(SpillSpace::unbounded()))
     }
 
-    /// A store whose signatures count against `space`'s budget and spill there.
+    /// A store whose signatures count against `space`'s budget and spill there (kept as
+    /// `signatures` in a work directory).
     pub fn in_space(num_perm: usize, space: Arc<SpillSpace>) -> Self {
         SignatureStore {
             num_perm,
-            bytes: SpillBytes::new(space),
+            bytes: SpillBytes::named(space, "signatures"),
             len: 0,
         }
+    }
+
+    /// Saves the store to its work directory (see [`SpillBytes::persist`]).
+    pub fn persist(&mut self) -> Result<Persisted, Error> {
+        self.bytes
+            .persist()
+            .map_err(|e| self.bytes.space().error(e))
+    }
+
+    /// The store as saved.
+    pub fn reopen(
+        num_perm: usize,
+        space: Arc<SpillSpace>,
+        saved: Persisted,
+    ) -> Result<Self, Error> {
+        let bytes =
+            SpillBytes::reopen(space.clone(), "signatures", saved).map_err(|e| space.error(e))?;
+        Ok(SignatureStore {
+            num_perm,
+            len: (bytes.len() / num_perm as u64) as usize,
+            bytes,
+        })
     }
 
     pub fn num_perm(&self) -> usize {

@@ -818,9 +818,8 @@ mod tests {
     #[test]
     fn persisted_tables_reopen_as_they_were_saved() {
         let dir = tempfile::tempdir().unwrap();
-        let space = || {
-            Arc::new(SpillSpace::new(&std::env::temp_dir(), 0).with_work_dir(dir.path()))
-        };
+        let space =
+            || Arc::new(SpillSpace::new(&std::env::temp_dir(), 0).with_work_dir(dir.path()));
         let first = space();
         let mut column = Column::<u64>::named(first.clone(), "values");
         let mut sorter = Sorter::<u64>::named(first.clone(), "sorted", 0);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::cluster::KeepPolicy;
 use crate::error::Error;
 use crate::read::Location;
-use crate::spill::{Column, FixedRecord, Sorter, SpillBytes, SpillSpace};
+use crate::spill::{Column, FixedRecord, Persisted, PersistedRuns, Sorter, SpillBytes, SpillSpace};
 
 /// What the first pass learned about one record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,12 +116,41 @@ pub(super) struct Ids {
     ends: Column<u64>,
 }
 
+/// What reopens persisted [`Ids`].
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(super) struct PersistedIds {
+    bytes: Persisted,
+    ends: Persisted,
+}
+
 impl Ids {
     pub(super) fn new(space: Arc<SpillSpace>) -> Ids {
         Ids {
             bytes: SpillBytes::new(space.clone()),
             ends: Column::new(space),
         }
+    }
+
+    /// Ids whose files, in a work directory, are named after `name`.
+    fn named(space: Arc<SpillSpace>, name: &str) -> Ids {
+        Ids {
+            bytes: SpillBytes::named(space.clone(), &format!("{name}.bytes")),
+            ends: Column::named(space, &format!("{name}.ends")),
+        }
+    }
+
+    fn persist(&mut self) -> std::io::Result<PersistedIds> {
+        Ok(PersistedIds {
+            bytes: self.bytes.persist()?,
+            ends: self.ends.persist()?,
+        })
+    }
+
+    fn reopen(space: Arc<SpillSpace>, name: &str, saved: &PersistedIds) -> std::io::Result<Ids> {
+        Ok(Ids {
+            bytes: SpillBytes::reopen(space.clone(), &format!("{name}.bytes"), saved.bytes)?,
+            ends: Column::reopen(space, &format!("{name}.ends"), saved.ends)?,
+        })
     }
 
     pub(super) fn push(&mut self, id: &str) -> std::io::Result<()> {
@@ -143,6 +172,15 @@ impl Ids {
     }
 }
 
+/// What reopens a persisted [`DocTable`].
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(super) struct PersistedDocs {
+    states: Persisted,
+    ids: PersistedIds,
+    scores: Option<Persisted>,
+    id_hashes: PersistedRuns,
+}
+
 /// Per-document facts kept for the whole run: states, ids, and keep scores when the keep policy
 /// uses them. Reading one fails only when a spilled column cannot be read back.
 #[derive(Debug)]
@@ -153,6 +191,7 @@ pub(super) struct DocTable {
     scores: Option<Column<f64>>,
     /// Hashes of the ids of documents with text, for counting repeated ids.
     id_hashes: Sorter<u64>,
+    sort_bytes: u64,
 }
 
 impl DocTable {
@@ -160,12 +199,53 @@ impl DocTable {
     /// keep at most `sort_bytes` in memory.
     pub(super) fn new(keep: &KeepPolicy, space: Arc<SpillSpace>, sort_bytes: u64) -> Self {
         DocTable {
-            states: Column::new(space.clone()),
-            ids: Ids::new(space.clone()),
-            scores: (*keep != KeepPolicy::First).then(|| Column::new(space.clone())),
-            id_hashes: Sorter::new(space.clone(), sort_bytes),
+            states: Column::named(space.clone(), "states"),
+            ids: Ids::named(space.clone(), "ids"),
+            scores: (*keep != KeepPolicy::First).then(|| Column::named(space.clone(), "scores")),
+            id_hashes: Sorter::named(space.clone(), "id-hashes", sort_bytes),
             space,
+            sort_bytes,
         }
+    }
+
+    /// Saves the table to its work directory (see [`SpillBytes::persist`]).
+    pub(super) fn persist(&mut self) -> Result<PersistedDocs, Error> {
+        let saved = (|| {
+            Ok(PersistedDocs {
+                states: self.states.persist()?,
+                ids: self.ids.persist()?,
+                scores: self.scores.as_mut().map(Column::persist).transpose()?,
+                id_hashes: self.id_hashes.persist()?,
+            })
+        })();
+        saved.map_err(|e| self.temp(e))
+    }
+
+    /// The table as `saved`.
+    pub(super) fn reopen(
+        space: Arc<SpillSpace>,
+        sort_bytes: u64,
+        saved: &PersistedDocs,
+    ) -> Result<Self, Error> {
+        let reopened = (|| {
+            Ok(DocTable {
+                states: Column::reopen(space.clone(), "states", saved.states)?,
+                ids: Ids::reopen(space.clone(), "ids", &saved.ids)?,
+                scores: saved
+                    .scores
+                    .map(|scores| Column::reopen(space.clone(), "scores", scores))
+                    .transpose()?,
+                id_hashes: Sorter::reopen(
+                    space.clone(),
+                    "id-hashes",
+                    sort_bytes,
+                    &saved.id_hashes,
+                )?,
+                space: space.clone(),
+                sort_bytes,
+            })
+        })();
+        reopened.map_err(|e| space.error(e))
     }
 
     fn temp(&self, source: std::io::Error) -> Error {
@@ -230,7 +310,7 @@ impl DocTable {
         &mut self,
         mut update: impl FnMut(DocState) -> Result<DocState, Error>,
     ) -> Result<(), Error> {
-        let mut states = Column::new(self.space.clone());
+        let mut states = Column::named(self.space.clone(), "states-final");
         for state in self.states.iter() {
             let state = update(state.map_err(|e| self.temp(e))?)?;
             states.push(&state).map_err(|e| self.temp(e))?;
@@ -243,7 +323,7 @@ impl DocTable {
     /// already had: the ids' hashes, sorted (spilled beyond the budget) and counted once.
     pub(super) fn duplicate_ids(&mut self) -> Result<u64, Error> {
         let space = self.space.clone();
-        let hashes = std::mem::replace(&mut self.id_hashes, Sorter::new(space, 0));
+        let hashes = std::mem::replace(&mut self.id_hashes, Sorter::new(space, self.sort_bytes));
         let mut previous = None;
         let mut repeated = 0;
         for hash in hashes.into_sorted().map_err(|e| self.temp(e))? {

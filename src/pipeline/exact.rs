@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
-use crate::spill::{FixedRecord, Sorter, SpillSpace};
+use crate::spill::{FixedRecord, PersistedRuns, Sorter, SpillSpace};
 
 /// One (text hash, slot) record of a spilled map; sorts by hash, then slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -64,6 +64,14 @@ pub(super) struct ExactTable {
     max_entries: usize,
     spilled: Sorter<FirstCopy>,
     any_spilled: bool,
+    /// In a resumable run: the entries added since the table was last persisted.
+    recent: Option<Vec<FirstCopy>>,
+}
+
+/// What reopens a persisted [`ExactTable`].
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(super) struct PersistedExact {
+    runs: PersistedRuns,
 }
 
 /// What an [`ExactTable`] found at the end: slots given to texts whose first copy had gone to
@@ -116,9 +124,35 @@ impl ExactTable {
         ExactTable {
             map: HashMap::default(),
             max_entries,
-            spilled: Sorter::new(space, sort_bytes),
+            recent: space.keeps_files().then(Vec::new),
+            spilled: Sorter::named(space, "first-copies", sort_bytes),
             any_spilled: false,
         }
+    }
+
+    /// Saves what a resumed run needs: the entries added since the last save go to a sorted run
+    /// (and stay in the map too; [`ExactTable::finish`] drops the repeats).
+    pub(super) fn persist(&mut self) -> std::io::Result<PersistedExact> {
+        for entry in self.recent.iter_mut().flat_map(std::mem::take) {
+            self.spilled.push(entry)?;
+        }
+        self.any_spilled = true;
+        Ok(PersistedExact {
+            runs: self.spilled.persist()?,
+        })
+    }
+
+    /// The table as saved: its map empty, what it held in runs.
+    pub(super) fn reopen(
+        max_bytes: Option<u64>,
+        space: Arc<SpillSpace>,
+        saved: &PersistedExact,
+    ) -> std::io::Result<ExactTable> {
+        let mut table = ExactTable::new(max_bytes, space.clone());
+        let sort_bytes = max_bytes.unwrap_or(u64::MAX);
+        table.spilled = Sorter::reopen(space, "first-copies", sort_bytes, &saved.runs)?;
+        table.any_spilled = true;
+        Ok(table)
     }
 
     /// The first slot of the text hashed `hash`, if the table still holds it; otherwise records
@@ -135,12 +169,18 @@ impl ExactTable {
                 e.insert(slot);
             }
         }
+        if let Some(recent) = &mut self.recent {
+            recent.push(FirstCopy { hash, slot });
+        }
         if self.map.len() >= self.max_entries {
             self.any_spilled = true;
             for (hash, slot) in self.map.drain() {
                 self.spilled.push(FirstCopy { hash, slot })?;
             }
             self.map.shrink_to_fit();
+            if let Some(recent) = &mut self.recent {
+                recent.clear();
+            }
         }
         Ok(None)
     }
@@ -159,8 +199,13 @@ impl ExactTable {
             bits: vec![0; slots.div_ceil(64)],
         };
         let mut group: Option<FirstCopy> = None;
+        let mut previous: Option<FirstCopy> = None;
         for record in self.spilled.into_sorted()? {
             let record = record?;
+            // A saved run repeats entries that were also in the map, or in a later run.
+            if previous.replace(record) == Some(record) {
+                continue;
+            }
             match group {
                 Some(first) if first.hash == record.hash => {
                     late.firsts.push((record.slot, first.slot));
@@ -213,6 +258,58 @@ mod tests {
             prop_assert_eq!(late.len() as u32, slots_b - slots_a);
             // Live slots, renumbered densely in order, are the unbounded table's slots.
             let live: Vec<u32> = (0..slots_b).filter(|&s| !late.is_late(s)).collect();
+            let dense = |s: u32| live.binary_search(&s).unwrap() as u32;
+            let got: Vec<u32> = got_raw.iter().map(|&s| dense(late.first(s))).collect();
+            prop_assert_eq!(got, expected);
+        }
+
+        /// A resumable table saved every `every` documents, killed after `killed` documents and
+        /// reopened from its last save (the documents after it read again), still resolves every
+        /// document like an unbounded table.
+        #[test]
+        fn a_saved_and_reopened_table_resolves_like_an_unbounded_one(
+            texts in proptest::collection::vec(0u128..300, 1..4000),
+            budget in 0u64..100_000,
+            every in 1usize..900,
+            killed in 0usize..4000,
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let space = || Arc::new(SpillSpace::new(&std::env::temp_dir(), 0).with_work_dir(dir.path()));
+            let mut unbounded = ExactTable::new(None, Arc::new(SpillSpace::unbounded()));
+            let mut expected = Vec::new();
+            let mut slots_a = 0u32;
+            for &text in &texts {
+                match unbounded.first_or_insert(text, slots_a).unwrap() {
+                    Some(first) => expected.push(first),
+                    None => { expected.push(slots_a); slots_a += 1; }
+                }
+            }
+            // (documents done, slots given, saved table) at the last save.
+            let mut table = ExactTable::new(Some(budget), space());
+            let mut saved = (0usize, 0u32, table.persist().unwrap());
+            let (mut got_raw, mut slots_b, mut doc) = (Vec::new(), 0u32, 0usize);
+            let mut killed = Some(killed.min(texts.len()));
+            while doc < texts.len() {
+                if killed == Some(doc) {
+                    killed = None;
+                    drop(table);
+                    table = ExactTable::reopen(Some(budget), space(), &saved.2).unwrap();
+                    (doc, slots_b) = (saved.0, saved.1);
+                    got_raw.truncate(doc);
+                    continue;
+                }
+                match table.first_or_insert(texts[doc], slots_b).unwrap() {
+                    Some(first) => got_raw.push(first),
+                    None => { got_raw.push(slots_b); slots_b += 1; }
+                }
+                doc += 1;
+                if doc % every == 0 {
+                    saved = (doc, slots_b, table.persist().unwrap());
+                }
+            }
+            let late = table.finish(slots_b as usize).unwrap();
+            let live: Vec<u32> = (0..slots_b).filter(|&s| !late.is_late(s)).collect();
+            prop_assert_eq!(live.len() as u32, slots_a);
             let dense = |s: u32| live.binary_search(&s).unwrap() as u32;
             let got: Vec<u32> = got_raw.iter().map(|&s| dense(late.first(s))).collect();
             prop_assert_eq!(got, expected);
