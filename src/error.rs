@@ -109,6 +109,25 @@ pub enum IndexError {
     },
     #[error("index file {path} is corrupt: {what}")]
     Corrupt { path: PathBuf, what: String },
+    /// An intact index file in an older format (version 1 stored 32-bit band keys): it is never
+    /// read, and the index must be built again from its documents.
+    #[error(
+        "index file {path} was written in format version {found} by an older neardup; this one reads only version {supported}, so the index must be rebuilt from its documents"
+    )]
+    OldFormat {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+    /// An intact index file in a format newer than this build reads.
+    #[error(
+        "index file {path} was written in format version {found} by a newer neardup; this one reads only version {supported}"
+    )]
+    NewerFormat {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
     #[error("index {path} was built with other parameters: {differences}")]
     Mismatch {
         path: PathBuf,

@@ -660,6 +660,14 @@ fn hint(error: &anyhow::Error) -> Option<String> {
         Some(IndexError::Missing { .. }) => {
             return Some("`neardup index build` creates an index".into());
         }
+        Some(IndexError::OldFormat { .. }) => {
+            return Some(
+                "an index is not converted in place: build a new one from the same documents with `neardup index build` (into a new directory, or after removing the old one)".into(),
+            );
+        }
+        Some(IndexError::NewerFormat { .. }) => {
+            return Some("read this index with the newer neardup that wrote it".into());
+        }
         Some(IndexError::Mismatch {
             num_bands,
             rows_per_band,

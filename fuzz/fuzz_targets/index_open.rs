@@ -141,7 +141,7 @@ fn exercise(index: &Index) {
     }
     let mut found = Vec::new();
     for band in 0..index.params().num_bands.min(8) {
-        for key in [0, 1, u32::MAX, 0x8000_0000] {
+        for key in [0, 1, u64::from(u32::MAX), 1 << 63, u64::MAX] {
             found.clear();
             index.find_band(band, BandKey(key), 16, &mut found);
             for &doc in &found {

@@ -33,8 +33,10 @@ use crate::shingle::ShingleKind;
 pub use segment::{Segment, SegmentData};
 
 /// Name and version of the index directory format (the manifest); segments carry their own.
+/// Version 2: 64-bit band keys (`IndexParams::band_key_bits` 64, segment version 2). An index of
+/// another version is refused ([`IndexError::OldFormat`], [`IndexError::NewerFormat`]).
 pub const FORMAT_NAME: &str = "neardup-index";
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 const MANIFEST: &str = "MANIFEST";
 const LOCK: &str = "LOCK";
 
@@ -52,7 +54,7 @@ pub struct IndexParams {
     pub rows_per_band: usize,
     /// Bits kept per signature value.
     pub signature_bits: u32,
-    /// Bits per band key.
+    /// Bits per band key (64 since format version 2).
     pub band_key_bits: u32,
     pub threshold: f64,
     /// Boilerplate stripped before shingling (`UNIT:MIN_DOCS`), if any.
@@ -155,6 +157,13 @@ pub struct Manifest {
     /// Counts every committed change; names the next segment.
     pub generation: u64,
     pub segments: Vec<SegmentEntry>,
+}
+
+/// The fields of a manifest that say how to read the rest.
+#[derive(Deserialize)]
+struct ManifestHead {
+    format: String,
+    format_version: u32,
 }
 
 /// A document in an index: its segment (in order of addition) and its ordinal there.
@@ -483,6 +492,25 @@ fn current_umask_mask() -> u32 {
         .unwrap_or(0o022)
 }
 
+/// The refusal of an intact file of format version `found` by a build that reads `supported`:
+/// an older file must be rebuilt, a newer one needs a newer neardup. Neither is read as data.
+fn other_version(path: &Path, found: u32, supported: u32) -> IndexError {
+    let path = path.to_path_buf();
+    if found < supported {
+        IndexError::OldFormat {
+            path,
+            found,
+            supported,
+        }
+    } else {
+        IndexError::NewerFormat {
+            path,
+            found,
+            supported,
+        }
+    }
+}
+
 fn lock(dir: &Path) -> Result<WriteLock, IndexError> {
     let path = dir.join(LOCK);
     let file = OpenOptions::new()
@@ -529,17 +557,18 @@ fn read_manifest(dir: &Path) -> Result<Manifest, IndexError> {
     if stored != format!("{:016x}", xxh3_64(body.as_bytes())) {
         return Err(corrupt("checksum mismatch: the file is damaged"));
     }
-    let manifest: Manifest =
+    // Name and version first: another version's manifest is refused as such, whatever else it
+    // holds (an intact one: the checksum has passed).
+    let head: ManifestHead =
         serde_json::from_str(body).map_err(|e| corrupt(&format!("bad JSON: {e}")))?;
-    if manifest.format != FORMAT_NAME {
+    if head.format != FORMAT_NAME {
         return Err(corrupt("not a neardup index manifest"));
     }
-    if manifest.format_version != FORMAT_VERSION {
-        return Err(corrupt(&format!(
-            "format version {}; this neardup reads version {FORMAT_VERSION}",
-            manifest.format_version
-        )));
+    if head.format_version != FORMAT_VERSION {
+        return Err(other_version(&path, head.format_version, FORMAT_VERSION));
     }
+    let manifest: Manifest =
+        serde_json::from_str(body).map_err(|e| corrupt(&format!("bad JSON: {e}")))?;
     // Segment files live in the index directory, under the names the index gives them: a name
     // reaching elsewhere (`../x`, an absolute path) is damage, never a file to read.
     for segment in &manifest.segments {
@@ -606,7 +635,10 @@ fn remove_orphans(dir: &Path, manifest: &Manifest) -> Result<(), IndexError> {
 #[cfg(test)]
 mod tests {
     use super::{SegmentEntry, read_manifest, write_manifest};
-    use crate::index::{Index, IndexError, IndexParams, MANIFEST, SegmentData};
+    use crate::index::segment::SEGMENT_VERSION;
+    use crate::index::{
+        FORMAT_VERSION, Index, IndexError, IndexParams, MANIFEST, Segment, SegmentData,
+    };
     use crate::lsh::BandKey;
     use crate::normalize::NormalizeOptions;
     use crate::shingle::ShingleKind;
@@ -620,7 +652,7 @@ mod tests {
             num_bands: 2,
             rows_per_band: 2,
             signature_bits: 8,
-            band_key_bits: 32,
+            band_key_bits: 64,
             threshold: 0.8,
             boilerplate: None,
         }
@@ -630,7 +662,7 @@ mod tests {
         let mut data = SegmentData::new(4, 2);
         for (i, id) in ids.iter().enumerate() {
             let h = first_hash + i as u128;
-            data.push(id, h, &[i as u8; 4], &[BandKey(h as u32), BandKey(1)]);
+            data.push(id, h, &[i as u8; 4], &[BandKey(h as u64), BandKey(1)]);
         }
         data
     }
@@ -709,6 +741,106 @@ mod tests {
             Index::open(&dir.path().join("nothing")),
             Err(IndexError::Missing { .. })
         ));
+    }
+
+    /// The index of `params()` holding `data(["a", "b"], 100)`, in `dir`.
+    fn one_segment(dir: &std::path::Path) -> std::path::PathBuf {
+        let mut index = Index::create(dir, params()).unwrap();
+        index.append(&data(&["a", "b"], 100)).unwrap();
+        dir.join(&index.manifest().segments[0].file)
+    }
+
+    /// Sets the format version of the segment at `path` to `version`, keeping it intact (its
+    /// checksum recomputed) or not.
+    fn set_segment_version(path: &std::path::Path, version: u32, intact: bool) {
+        let mut bytes = std::fs::read(path).unwrap();
+        bytes[8..12].copy_from_slice(&version.to_le_bytes());
+        if intact {
+            let end = bytes.len() - 16;
+            let checksum = xxhash_rust::xxh3::xxh3_64(&bytes[..end]);
+            bytes[end..end + 8].copy_from_slice(&checksum.to_le_bytes());
+        }
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    #[test]
+    fn issue11_an_index_of_the_old_format_is_refused_as_such() {
+        // A real version 1 index (32-bit band keys), written by neardup before the change.
+        let fixture =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/index-format-1");
+        match Index::open(&fixture) {
+            Err(IndexError::OldFormat {
+                path,
+                found: 1,
+                supported: FORMAT_VERSION,
+            }) => assert_eq!(path, fixture.join(MANIFEST)),
+            other => panic!("{other:?}"),
+        }
+        let old_segment = fixture.join("seg-000001.nds");
+        assert!(matches!(
+            Segment::open(&old_segment),
+            Err(IndexError::OldFormat {
+                found: 1,
+                supported: SEGMENT_VERSION,
+                ..
+            })
+        ));
+        let message = Index::open(&fixture).unwrap_err().to_string();
+        assert!(
+            message.contains("format version 1 by an older neardup")
+                && message.contains("must be rebuilt"),
+            "{message}"
+        );
+
+        // An old manifest written now (the same fields, version 1, 32-bit keys).
+        let dir = tempfile::tempdir().unwrap();
+        one_segment(dir.path());
+        let current = read_manifest(dir.path()).unwrap();
+        let mut old = current.clone();
+        old.format_version = 1;
+        old.params.band_key_bits = 32;
+        write_manifest(dir.path(), &old).unwrap();
+        assert!(matches!(
+            Index::open(dir.path()),
+            Err(IndexError::OldFormat { found: 1, .. })
+        ));
+        let mut newer = current.clone();
+        newer.format_version = FORMAT_VERSION + 1;
+        write_manifest(dir.path(), &newer).unwrap();
+        assert!(matches!(
+            Index::open(dir.path()),
+            Err(IndexError::NewerFormat { .. })
+        ));
+    }
+
+    #[test]
+    fn issue11_a_segment_of_another_version_is_refused_and_a_damaged_version_is_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let segment = one_segment(dir.path());
+        let good = std::fs::read(&segment).unwrap();
+        set_segment_version(&segment, 1, true);
+        match Index::open(dir.path()) {
+            Err(IndexError::OldFormat {
+                path,
+                found: 1,
+                supported: SEGMENT_VERSION,
+            }) => assert_eq!(path, segment),
+            other => panic!("{other:?}"),
+        }
+        set_segment_version(&segment, SEGMENT_VERSION + 1, true);
+        assert!(matches!(
+            Index::open(dir.path()),
+            Err(IndexError::NewerFormat { .. })
+        ));
+        // A version field changed by damage fails the checksum: corrupt, not another version.
+        std::fs::write(&segment, &good).unwrap();
+        set_segment_version(&segment, 1, false);
+        assert!(matches!(
+            Index::open(dir.path()),
+            Err(IndexError::Corrupt { .. })
+        ));
+        std::fs::write(&segment, &good).unwrap();
+        assert_eq!(Index::open(dir.path()).unwrap().num_docs(), 2);
     }
 
     #[test]

@@ -9,10 +9,13 @@
 //! | 16 · n | text hashes (128-bit xxh3 of the normalized text), sorted |
 //! | 4 · n | the ordinal of each sorted hash |
 //! | num_perm · n | signatures (8-bit values), by ordinal |
-//! | 8 · n per band | band records `key << 32 \| ordinal`, sorted, band after band |
+//! | 12 · n per band (padded to 8) | band records sorted by (key, ordinal), band after band: the n 64-bit keys, then the n 32-bit ordinals in the same order |
 //! | 8 · n | end offset of each id in the id bytes |
 //! | id bytes | the ids, UTF-8, one after another |
 //! | 16 | xxh3-64 of everything before, then magic `NDUPEND1` |
+//!
+//! Version 2 widened band keys from 32 to 64 bits (version 1 stored `key << 32 | ordinal` in one
+//! `u64`); a segment of another version is refused, never read.
 //!
 //! The length of the file follows from the header, so truncation is caught before anything is
 //! read; the checksum catches any flipped byte. The file is written to a temporary name, synced
@@ -26,14 +29,14 @@ use std::path::{Path, PathBuf};
 use memmap2::Mmap;
 use xxhash_rust::xxh3::Xxh3;
 
-use super::IndexError;
+use super::{IndexError, other_version};
 use crate::lsh::BandKey;
 
 const MAGIC: &[u8; 8] = b"NEARDUPS";
 const END_MAGIC: &[u8; 8] = b"NDUPEND1";
 const HEADER_BYTES: u64 = 64;
-/// Version of the segment layout; bumped on any change.
-pub const SEGMENT_VERSION: u32 = 1;
+/// Version of the segment layout; bumped on any change (2: 64-bit band keys).
+pub const SEGMENT_VERSION: u32 = 2;
 
 /// What a new segment holds, by ordinal (0-based, in the order documents were added).
 #[derive(Debug, Clone, Default)]
@@ -92,6 +95,8 @@ struct Layout {
     hash_ordinals: u64,
     signatures: u64,
     bands: u64,
+    /// Bytes of one band's records: the keys, then the ordinals, padded to 8.
+    band_bytes: u64,
     id_ends: u64,
     id_bytes: u64,
     trailer: u64,
@@ -113,7 +118,10 @@ impl Layout {
                 .checked_mul(num_perm)?
                 .checked_next_multiple_of(8)?,
         )?;
-        let id_ends = bands.checked_add(num_docs.checked_mul(8)?.checked_mul(num_bands)?)?;
+        let band_bytes = num_docs
+            .checked_mul(8)?
+            .checked_add(num_docs.checked_mul(4)?.checked_next_multiple_of(8)?)?;
+        let id_ends = bands.checked_add(band_bytes.checked_mul(num_bands)?)?;
         let id_start = id_ends.checked_add(num_docs.checked_mul(8)?)?;
         let trailer = id_start.checked_add(id_bytes.checked_next_multiple_of(8)?)?;
         // The trailer's 16 bytes must fit too (`file_len`).
@@ -126,6 +134,7 @@ impl Layout {
             hash_ordinals,
             signatures,
             bands,
+            band_bytes,
             id_ends,
             id_bytes: id_start,
             trailer,
@@ -194,15 +203,19 @@ pub fn write_segment(
     out.put(&data.signatures).map_err(io)?;
     out.pad8().map_err(io)?;
     for keys in &data.band_keys {
-        let mut records: Vec<u64> = keys
+        let mut records: Vec<(u64, u32)> = keys
             .iter()
             .enumerate()
-            .map(|(ordinal, key)| (u64::from(key.0) << 32) | ordinal as u64)
+            .map(|(ordinal, key)| (key.0, ordinal as u32))
             .collect();
         records.sort_unstable();
-        for record in records {
-            out.put(&record.to_le_bytes()).map_err(io)?;
+        for (key, _) in &records {
+            out.put(&key.to_le_bytes()).map_err(io)?;
         }
+        for (_, ordinal) in &records {
+            out.put(&ordinal.to_le_bytes()).map_err(io)?;
+        }
+        out.pad8().map_err(io)?;
     }
     for end in &data.id_ends {
         out.put(&end.to_le_bytes()).map_err(io)?;
@@ -288,9 +301,10 @@ impl Segment {
         }
         let version = le_u32(&header, 8);
         if version != SEGMENT_VERSION {
-            return Err(corrupt(format!(
-                "segment format version {version}; this neardup reads version {SEGMENT_VERSION}"
-            )));
+            // An intact file of another version is refused as such; a damaged version field is
+            // damage. The checksum covers every byte but the trailer in every version.
+            verify_checksum(&mut file, &header, actual_len, path)?;
+            return Err(other_version(path, version, SEGMENT_VERSION));
         }
         let num_perm = u64::from(le_u32(&header, 12));
         let num_bands = u64::from(le_u32(&header, 16));
@@ -306,29 +320,7 @@ impl Segment {
                 layout.file_len()
             )));
         }
-        // Checksum every byte before the trailer.
-        let mut hasher = Xxh3::new();
-        hasher.update(&header);
-        let mut remaining = layout.trailer - HEADER_BYTES;
-        let mut buffer = vec![0u8; 1 << 20];
-        while remaining > 0 {
-            let take = remaining.min(buffer.len() as u64) as usize;
-            file.read_exact(&mut buffer[..take]).map_err(io)?;
-            hasher.update(&buffer[..take]);
-            remaining -= take as u64;
-        }
-        let mut trailer = [0u8; 16];
-        file.read_exact(&mut trailer).map_err(io)?;
-        if &trailer[8..] != END_MAGIC {
-            return Err(corrupt("bad end marker (truncated or damaged)".into()));
-        }
-        let stored = le_u64(&trailer, 0);
-        if stored != hasher.digest() {
-            return Err(corrupt(format!(
-                "checksum mismatch (stored {stored:016x}, computed {:016x}): the file is damaged",
-                hasher.digest()
-            )));
-        }
+        verify_checksum(&mut file, &header, actual_len, path)?;
         // SAFETY: the file is only ever written under a temporary name and renamed into place;
         // index files are never modified after that, so the mapping does not change under us.
         let map = unsafe { Mmap::map(&file) }.map_err(io)?;
@@ -390,26 +382,27 @@ impl Segment {
             .then(|| le_u32(&self.map, (self.layout.hash_ordinals + 4 * first) as usize))
     }
 
-    fn band_record(&self, band: u64, i: u64) -> u64 {
-        le_u64(
-            &self.map,
-            (self.layout.bands + 8 * (band * self.layout.num_docs + i)) as usize,
-        )
+    /// The key of the `i`-th record (in sorted order) of `band`.
+    fn band_key(&self, band: u64, i: u64) -> u64 {
+        let at = self.layout.bands + band * self.layout.band_bytes + 8 * i;
+        le_u64(&self.map, at as usize)
+    }
+
+    /// The ordinal of the `i`-th record (in sorted order) of `band`.
+    fn band_ordinal(&self, band: u64, i: u64) -> u32 {
+        let keys = 8 * self.layout.num_docs;
+        let at = self.layout.bands + band * self.layout.band_bytes + keys + 4 * i;
+        le_u32(&self.map, at as usize)
     }
 
     /// Appends to `out` the ordinals whose band `band` has `key`, in ordinal order, at most `limit`.
     pub fn find_band(&self, band: usize, key: BandKey, limit: usize, out: &mut Vec<u32>) {
         let n = self.layout.num_docs;
         let band = band as u64;
-        let low = u64::from(key.0) << 32;
-        let mut i = partition_point(n, |i| self.band_record(band, i) < low);
+        let mut i = partition_point(n, |i| self.band_key(band, i) < key.0);
         let mut taken = 0;
-        while i < n && taken < limit {
-            let record = self.band_record(band, i);
-            if record >> 32 != u64::from(key.0) {
-                break;
-            }
-            out.push(record as u32);
+        while i < n && taken < limit && self.band_key(band, i) == key.0 {
+            out.push(self.band_ordinal(band, i));
             taken += 1;
             i += 1;
         }
@@ -490,9 +483,9 @@ impl Segment {
         let mut keys = vec![vec![BandKey(0); n as usize]; self.layout.num_bands as usize];
         for (band, band_keys) in keys.iter_mut().enumerate() {
             for i in 0..n {
-                let record = self.band_record(band as u64, i);
-                if let Some(slot) = band_keys.get_mut(record as u32 as usize) {
-                    *slot = BandKey((record >> 32) as u32);
+                let ordinal = self.band_ordinal(band as u64, i);
+                if let Some(slot) = band_keys.get_mut(ordinal as usize) {
+                    *slot = BandKey(self.band_key(band as u64, i));
                 }
             }
         }
@@ -512,6 +505,52 @@ impl Segment {
         }
         Ok(())
     }
+}
+
+/// Checks the trailer of the file of `actual_len` bytes whose `header` has been read (the file
+/// positioned just after it): its end marker, and its checksum of every byte before it (read in
+/// chunks, not mapped, so checking does not grow the process's memory).
+fn verify_checksum(
+    file: &mut File,
+    header: &[u8],
+    actual_len: u64,
+    path: &Path,
+) -> Result<(), IndexError> {
+    let corrupt = |what: String| IndexError::Corrupt {
+        path: path.to_path_buf(),
+        what,
+    };
+    let io = |source| IndexError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let Some(mut remaining) = actual_len.checked_sub(header.len() as u64 + 16) else {
+        return Err(corrupt(format!(
+            "file is {actual_len} bytes, too short for a header and a trailer"
+        )));
+    };
+    let mut hasher = Xxh3::new();
+    hasher.update(header);
+    let mut buffer = vec![0u8; (1 << 20).min(remaining) as usize];
+    while remaining > 0 {
+        let take = remaining.min(buffer.len() as u64) as usize;
+        file.read_exact(&mut buffer[..take]).map_err(io)?;
+        hasher.update(&buffer[..take]);
+        remaining -= take as u64;
+    }
+    let mut trailer = [0u8; 16];
+    file.read_exact(&mut trailer).map_err(io)?;
+    if &trailer[8..] != END_MAGIC {
+        return Err(corrupt("bad end marker (truncated or damaged)".into()));
+    }
+    let stored = le_u64(&trailer, 0);
+    if stored != hasher.digest() {
+        return Err(corrupt(format!(
+            "checksum mismatch (stored {stored:016x}, computed {:016x}): the file is damaged",
+            hasher.digest()
+        )));
+    }
+    Ok(())
 }
 
 /// The first `i` in `0..n` for which `is_before(i)` is false (`is_before` is true then false).
@@ -538,7 +577,13 @@ mod tests {
         let mut data = SegmentData::new(4, 2);
         data.push("a", 30, &[1, 2, 3, 4], &[BandKey(7), BandKey(9)]);
         data.push("bb", 10, &[5, 6, 7, 8], &[BandKey(7), BandKey(1)]);
-        data.push("", 20, &[9, 9, 9, 9], &[BandKey(u32::MAX), BandKey(1)]);
+        // Band 1's keys all agree in their top 32 bits (a 32-bit key kept only those).
+        data.push(
+            "",
+            20,
+            &[9, 9, 9, 9],
+            &[BandKey(u64::MAX), BandKey(0x8000_0001)],
+        );
         data
     }
 
@@ -564,9 +609,15 @@ mod tests {
         seg.find_band(0, BandKey(7), 1, &mut out);
         assert_eq!(out, vec![0]);
         out.clear();
-        seg.find_band(0, BandKey(u32::MAX), 10, &mut out);
+        seg.find_band(0, BandKey(u64::MAX), 10, &mut out);
+        seg.find_band(0, BandKey(u64::MAX - 1), 10, &mut out);
         seg.find_band(1, BandKey(8), 10, &mut out);
         assert_eq!(out, vec![2]);
+        out.clear();
+        seg.find_band(1, BandKey(1), 10, &mut out);
+        assert_eq!(out, vec![1]);
+        seg.find_band(1, BandKey(0x8000_0001), 10, &mut out);
+        assert_eq!(out, vec![1, 2]);
         let mut signature = Vec::new();
         seg.signature_into(1, &mut signature).unwrap();
         assert_eq!(signature, [5, 6, 7, 8]);
@@ -682,10 +733,17 @@ mod properties {
     /// meet runs of equal entries), with any ids (empty, non-ASCII), and at the extremes.
     fn spec() -> impl Strategy<Value = Spec> {
         (1..=16usize, 0..=4usize).prop_flat_map(|(num_perm, num_bands)| {
+            // Some keys agree in their top 32 bits and differ below.
+            let near = [
+                0xdead_beef_0000_0000,
+                0xdead_beef_0000_0001,
+                0xdead_beef_ffff_ffff,
+            ];
             let key = prop_oneof![
-                3 => (0..3u32).prop_map(BandKey),
-                1 => any::<u32>().prop_map(BandKey),
-                1 => Just(BandKey(u32::MAX)),
+                3 => (0..3u64).prop_map(BandKey),
+                2 => prop::sample::select(near.to_vec()).prop_map(BandKey),
+                1 => any::<u64>().prop_map(BandKey),
+                1 => Just(BandKey(u64::MAX)),
             ];
             let doc = (
                 crate::normalize::properties::unicode_text(8),
@@ -757,8 +815,11 @@ mod properties {
                 let probes = spec
                     .docs
                     .iter()
-                    .flat_map(|d| [d.keys[band].0, d.keys[band].0.wrapping_add(1), d.keys[band].0.wrapping_sub(1)])
-                    .chain([0, u32::MAX]);
+                    .flat_map(|d| {
+                        let key = d.keys[band].0;
+                        [key, key.wrapping_add(1), key.wrapping_sub(1), key ^ (1 << 32)]
+                    })
+                    .chain([0, u64::from(u32::MAX), u64::MAX]);
                 for key in probes {
                     let expected: Vec<u32> = (0..n as u32)
                         .filter(|&i| spec.docs[i as usize].keys[band].0 == key)

@@ -7,9 +7,9 @@
 //! [`LshParams::from_threshold`] picks bands × rows minimizing the weighted false-positive and
 //! false-negative areas under that curve, as in datasketch and Mining of Massive Datasets ch. 3.
 //!
-//! [`BandTables`] holds band records as flat vectors of packed `(BandKey, slot)` `u64`s, one per band: sorting a
-//! band lines up its buckets. This is the same record a sharded run exchanges by key, and what a
-//! spilling run would write as sorted runs.
+//! [`BandTables`] holds band records as flat vectors of 12-byte `(BandKey, slot)` records, one per
+//! band: sorting a band lines up its buckets. This is the same record a sharded run exchanges by
+//! key, and what a spilling run writes as sorted runs.
 
 use rayon::prelude::*;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
@@ -138,7 +138,7 @@ impl LshParams {
                 let all: Vec<u8> = rows.iter().flat_map(|v| v.to_le_bytes()).collect();
                 xxh3_64_with_seed(&all, band as u64)
             };
-            out.push(BandKey((key >> 32) as u32));
+            out.push(BandKey(key));
         }
     }
 }
@@ -155,16 +155,85 @@ fn integrate(f: impl Fn(f64) -> f64, from: f64, to: f64) -> f64 {
     sum * h / 3.0
 }
 
-/// The hash of one band of one signature, 32 bits. Two unrelated bands share a key with probability
-/// 2^-32: about one spurious candidate per band per 90,000 documents squared, each removed by
-/// verification. In exchange a band record packs into one `u64`.
+/// The hash of one band of one signature: the full 64 bits of its xxh3.
+///
+/// Two unrelated bands share a key by chance with probability 2^-64, so `n` distinct texts give
+/// about `n² / 2 · 2^-64` spurious candidate pairs per band: at 10^9 texts, 5 · 10^17 pairs of
+/// documents times 5.4 · 10^-20 is 0.03 per band, under one for the whole run. With the 32-bit
+/// keys neardup used before (index format version 1), the same run met 5 · 10^17 · 2^-32, about
+/// 1.2 · 10^8 spurious pairs per band, each costing a signature comparison and the memory of a
+/// pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct BandKey(pub u32);
+pub struct BandKey(pub u64);
 
-/// A band record: the key in the high half, the slot in the low half, so sorting groups buckets.
-#[inline]
-fn band_record(key: BandKey, slot: u32) -> u64 {
-    (u64::from(key.0) << 32) | u64::from(slot)
+/// A band record: a key and the slot that has it, ordered by key then slot, so sorting a band
+/// lines up its buckets with their members in slot order. Three 32-bit words, 12 bytes without
+/// padding (a `u128` would take 16).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct BandRecord {
+    key_high: u32,
+    key_low: u32,
+    slot: u32,
+}
+
+impl BandRecord {
+    /// Bytes of one record in memory and in a spilled run.
+    const BYTES: usize = 12;
+
+    #[inline]
+    fn new(key: BandKey, slot: u32) -> Self {
+        BandRecord {
+            key_high: (key.0 >> 32) as u32,
+            key_low: key.0 as u32,
+            slot,
+        }
+    }
+
+    #[inline]
+    fn key(self) -> BandKey {
+        BandKey((u64::from(self.key_high) << 32) | u64::from(self.key_low))
+    }
+
+    #[inline]
+    fn slot(self) -> u32 {
+        self.slot
+    }
+
+    /// The record as one number ordered as the records are: key, then slot.
+    #[inline]
+    fn sort_value(self) -> u128 {
+        (u128::from(self.key().0) << 32) | u128::from(self.slot)
+    }
+
+    /// The key (little-endian `u64`), then the slot (little-endian `u32`).
+    fn to_le_bytes(self) -> [u8; Self::BYTES] {
+        let mut out = [0u8; Self::BYTES];
+        out[..8].copy_from_slice(&self.key().0.to_le_bytes());
+        out[8..].copy_from_slice(&self.slot.to_le_bytes());
+        out
+    }
+
+    fn from_le_bytes(bytes: &[u8; Self::BYTES]) -> Self {
+        let key = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
+        let slot = u32::from_le_bytes(bytes[8..].try_into().expect("4 bytes"));
+        BandRecord::new(BandKey(key), slot)
+    }
+}
+
+const _: () = assert!(std::mem::size_of::<BandRecord>() == BandRecord::BYTES);
+
+impl Ord for BandRecord {
+    #[inline]
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.sort_value().cmp(&other.sort_value())
+    }
+}
+
+impl PartialOrd for BandRecord {
+    #[inline]
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 /// A candidate pair of signature slots, smaller slot first.
@@ -175,13 +244,13 @@ pub type CandidatePair = (u32, u32);
 /// copies) give `ANCHORS` pairs per member instead of a quadratic number.
 pub const ANCHORS: usize = 64;
 
-/// Band records of many signatures: per band, a vector of packed `(key, slot)` records. With a
-/// record budget ([`BandTables::with_budget`]), [`BandTables::spill_if_over_budget`] moves them to
+/// Band records of many signatures: per band, a vector of `(key, slot)` records. With a
+/// byte budget ([`BandTables::with_budget`]), [`BandTables::spill_if_over_budget`] moves them to
 /// sorted runs on disk whenever they outgrow it; reading them back merges the runs.
 #[derive(Debug)]
 pub struct BandTables {
     params: LshParams,
-    bands: Vec<Vec<u64>>,
+    bands: Vec<Vec<BandRecord>>,
     spill: Option<Spill>,
 }
 
@@ -195,10 +264,10 @@ struct Spill {
 }
 
 /// Appends the pairs of one bucket (records sorted, so members in slot order).
-fn bucket_pairs(bucket: &[u64], pairs: &mut Vec<CandidatePair>) {
+fn bucket_pairs(bucket: &[BandRecord], pairs: &mut Vec<CandidatePair>) {
     for (i, &later) in bucket.iter().enumerate().skip(1) {
         for &earlier in &bucket[..i.min(ANCHORS)] {
-            pairs.push((earlier as u32, later as u32));
+            pairs.push((earlier.slot(), later.slot()));
         }
     }
 }
@@ -212,8 +281,8 @@ impl BandTables {
         }
     }
 
-    /// Tables that keep at most `max_bytes` of records in memory, spilling sorted runs to files
-    /// of `space` (created on the first spill).
+    /// Tables that keep at most `max_bytes` of records in memory (12 bytes a record), spilling
+    /// sorted runs to files of `space` (its directory is made on the first spill).
     pub fn with_budget(
         params: LshParams,
         max_bytes: u64,
@@ -224,7 +293,7 @@ impl BandTables {
             bands: vec![Vec::new(); params.num_bands],
             spill: Some(Spill {
                 space,
-                max_records: (max_bytes / 8).max(1) as usize,
+                max_records: (max_bytes / BandRecord::BYTES as u64).max(1) as usize,
                 runs: Vec::new(),
             }),
         }
@@ -249,7 +318,7 @@ impl BandTables {
     /// Records the band keys (in band order) of the signature at `slot`.
     pub fn insert(&mut self, slot: u32, keys: &[BandKey]) {
         for (band, key) in self.bands.iter_mut().zip(keys) {
-            band.push(band_record(*key, slot));
+            band.push(BandRecord::new(*key, slot));
         }
     }
 
@@ -270,8 +339,8 @@ impl BandTables {
     fn for_each_sorted(
         &self,
         band: usize,
-        sorted_memory: &[u64],
-        each: impl FnMut(u64),
+        sorted_memory: &[BandRecord],
+        each: impl FnMut(BandRecord),
     ) -> std::io::Result<()> {
         let runs = self.spill.as_ref().map_or(&[][..], |s| &s.runs[..]);
         runs::merge_band(runs, band, sorted_memory, each)
@@ -284,9 +353,9 @@ impl BandTables {
             .into_par_iter()
             .map(|band| {
                 let mut keys = vec![BandKey(0); num_slots];
-                let mut set = |record: u64| {
-                    if let Some(key) = keys.get_mut(record as u32 as usize) {
-                        *key = BandKey((record >> 32) as u32);
+                let mut set = |record: BandRecord| {
+                    if let Some(key) = keys.get_mut(record.slot() as usize) {
+                        *key = record.key();
                     }
                 };
                 if self.runs_spilled() > 0 {
@@ -316,21 +385,21 @@ impl BandTables {
             .into_par_iter()
             .enumerate()
             .map(|(number, mut band)| {
-                band.retain(|&record| !left_out(record as u32));
+                band.retain(|record| !left_out(record.slot()));
                 band.par_sort_unstable();
                 let mut pairs = Vec::new();
                 if !spilled {
-                    for bucket in band.chunk_by(|x, y| x >> 32 == y >> 32) {
+                    for bucket in band.chunk_by(|x, y| x.key() == y.key()) {
                         bucket_pairs(bucket, &mut pairs);
                     }
                     return Ok(pairs);
                 }
-                let mut bucket: Vec<u64> = Vec::new();
+                let mut bucket: Vec<BandRecord> = Vec::new();
                 self.for_each_sorted(number, &band, |record| {
-                    if left_out(record as u32) {
+                    if left_out(record.slot()) {
                         return;
                     }
-                    if bucket.last().is_some_and(|last| last >> 32 != record >> 32) {
+                    if bucket.last().is_some_and(|last| last.key() != record.key()) {
                         bucket_pairs(&bucket, &mut pairs);
                         bucket.clear();
                     }
@@ -419,6 +488,80 @@ mod tests {
             tables.into_candidate_pairs().unwrap(),
             vec![(0, 1), (0, 2), (1, 2)]
         );
+    }
+
+    /// Two one-value signatures whose band hashes agree in their top 32 bits and differ below
+    /// (found by a birthday search: about 77,000 values give one such pair).
+    fn top_half_collision() -> ([u32; 1], [u32; 1]) {
+        let p = LshParams::new(1, 1, 1).unwrap();
+        let mut seen = std::collections::HashMap::new();
+        let mut keys = Vec::new();
+        for value in 0u32.. {
+            p.band_keys(&[value], &mut keys);
+            if let Some(&other) = seen.get(&(keys[0].0 >> 32)) {
+                return ([other], [value]);
+            }
+            seen.insert(keys[0].0 >> 32, value);
+        }
+        unreachable!("a collision of 32 bits within 2^32 values")
+    }
+
+    #[test]
+    fn issue11_band_keys_are_64_bit() {
+        let p = LshParams::new(1, 1, 1).unwrap();
+        let (a, b) = top_half_collision();
+        let (mut key_a, mut key_b) = (Vec::new(), Vec::new());
+        p.band_keys(&a, &mut key_a);
+        p.band_keys(&b, &mut key_b);
+        // A 32-bit key (the top half, as before) would have made them one bucket.
+        assert_eq!(key_a[0].0 >> 32, key_b[0].0 >> 32);
+        assert_ne!(key_a, key_b, "{a:?} and {b:?}");
+        let dir = tempfile::tempdir().unwrap();
+        let spilling = BandTables::with_budget(
+            p,
+            1,
+            std::sync::Arc::new(crate::spill::SpillSpace::new(dir.path(), u64::MAX)),
+        );
+        for mut tables in [BandTables::new(p), spilling] {
+            // Slots 0 and 2 are equal signatures; 1 differs from both below the top 32 bits.
+            for (slot, keys) in [&key_a, &key_b, &key_a].into_iter().enumerate() {
+                tables.insert(slot as u32, keys);
+                tables.spill_if_over_budget().unwrap();
+            }
+            let by_slot = tables.keys_by_slot(3).unwrap();
+            assert_eq!(by_slot, vec![vec![key_a[0], key_b[0], key_a[0]]]);
+            assert_eq!(tables.into_candidate_pairs().unwrap(), vec![(0, 2)]);
+        }
+    }
+
+    #[test]
+    fn the_budget_counts_twelve_bytes_a_record() {
+        let p = LshParams::new(1, 1, 1).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut tables = BandTables::with_budget(
+            p,
+            120,
+            std::sync::Arc::new(crate::spill::SpillSpace::new(dir.path(), u64::MAX)),
+        );
+        for slot in 0..10 {
+            tables.insert(slot, &[BandKey(u64::MAX - u64::from(slot % 2))]);
+            tables.spill_if_over_budget().unwrap();
+        }
+        assert_eq!(tables.runs_spilled(), 0, "10 records fit in 120 bytes");
+        tables.insert(10, &[BandKey(u64::MAX)]);
+        tables.spill_if_over_budget().unwrap();
+        assert_eq!(tables.runs_spilled(), 1, "11 records do not");
+        let pairs = tables.into_candidate_pairs().unwrap();
+        let evens = [0, 2, 4, 6, 8, 10];
+        let odds = [1, 3, 5, 7, 9];
+        let mut expected = Vec::new();
+        for family in [&evens[..], &odds[..]] {
+            for (i, &later) in family.iter().enumerate() {
+                expected.extend(family[..i].iter().map(|&earlier| (earlier, later)));
+            }
+        }
+        expected.sort_unstable();
+        assert_eq!(pairs, expected);
     }
 
     #[test]

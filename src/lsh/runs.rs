@@ -12,10 +12,13 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::FileExt;
 
+use super::BandRecord;
+
 /// Records read at a time from one run.
 const CHUNK_RECORDS: usize = 4096;
 
-/// One spilled run: every band's sorted records, band after band.
+/// One spilled run: every band's sorted records, band after band, each record 12 bytes (the key
+/// as a little-endian `u64`, then the slot as a little-endian `u32`).
 #[derive(Debug)]
 pub struct Run {
     file: File,
@@ -25,7 +28,7 @@ pub struct Run {
 
 impl Run {
     /// Sorts each band of `bands` and writes them to `file` (new and empty), clearing them.
-    pub fn spill(bands: &mut [Vec<u64>], file: File) -> std::io::Result<Run> {
+    pub fn spill(bands: &mut [Vec<BandRecord>], file: File) -> std::io::Result<Run> {
         use rayon::prelude::*;
         bands.par_iter_mut().for_each(|band| band.sort_unstable());
         let mut out = BufWriter::with_capacity(1 << 20, &file);
@@ -65,24 +68,26 @@ struct Cursor<'a> {
     /// Next record index in the file to load.
     next: u64,
     end: u64,
-    buffer: Vec<u64>,
+    buffer: Vec<BandRecord>,
     at: usize,
 }
 
 impl Cursor<'_> {
-    fn next_record(&mut self) -> std::io::Result<Option<u64>> {
+    fn next_record(&mut self) -> std::io::Result<Option<BandRecord>> {
         if self.at == self.buffer.len() {
             if self.next == self.end {
                 return Ok(None);
             }
             let take = (self.end - self.next).min(CHUNK_RECORDS as u64) as usize;
-            let mut bytes = vec![0u8; take * 8];
-            self.file.read_exact_at(&mut bytes, self.next * 8)?;
+            let size = BandRecord::BYTES;
+            let mut bytes = vec![0u8; take * size];
+            self.file
+                .read_exact_at(&mut bytes, self.next * size as u64)?;
             self.buffer.clear();
             self.buffer.extend(
                 bytes
-                    .chunks_exact(8)
-                    .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))),
+                    .chunks_exact(size)
+                    .map(|c| BandRecord::from_le_bytes(c.try_into().expect("12 bytes"))),
             );
             self.next += take as u64;
             self.at = 0;
@@ -97,8 +102,8 @@ impl Cursor<'_> {
 pub fn merge_band(
     runs: &[Run],
     band: usize,
-    in_memory: &[u64],
-    mut each: impl FnMut(u64),
+    in_memory: &[BandRecord],
+    mut each: impl FnMut(BandRecord),
 ) -> std::io::Result<()> {
     let mut cursors: Vec<Cursor<'_>> = runs.iter().map(|r| r.cursor(band)).collect();
     let mut memory = in_memory.iter().copied();
@@ -133,15 +138,31 @@ mod properties {
 
     use crate::hash::splitmix64;
     use crate::lsh::runs::{Run, merge_band};
+    use crate::lsh::{BandKey, BandRecord};
 
-    /// A band record `key << 32 | slot`: mostly from a few keys, so that equal keys span runs
-    /// and the in-memory part, and now and then any value (the extremes included).
-    fn record() -> impl Strategy<Value = u64> {
-        prop_oneof![
-            6 => (0..4u64, 0..16u64).prop_map(|(key, slot)| (key << 32) | slot),
+    /// Keys that agree in their top 32 bits and differ below (and two that differ only on top).
+    const NEAR_KEYS: [u64; 4] = [
+        0xdead_beef_0000_0000,
+        0xdead_beef_0000_0001,
+        0xdead_beef_ffff_ffff,
+        0xdead_bef0_0000_0000,
+    ];
+
+    /// A band record: mostly from a few keys (some alike in their top 32 bits), so that equal
+    /// keys span runs and the in-memory part, and now and then any key and slot (the extremes
+    /// included).
+    fn record() -> impl Strategy<Value = BandRecord> {
+        let key = prop_oneof![
+            4 => 0..4u64,
+            3 => prop::sample::select(&NEAR_KEYS[..]),
             2 => any::<u64>(),
-            1 => Just(0),
             1 => Just(u64::MAX),
+        ];
+        let slot = prop_oneof![6 => 0..16u32, 1 => any::<u32>(), 1 => Just(u32::MAX)];
+        prop_oneof![
+            10 => (key, slot).prop_map(|(key, slot)| BandRecord::new(BandKey(key), slot)),
+            1 => Just(BandRecord::new(BandKey(0), 0)),
+            1 => Just(BandRecord::new(BandKey(u64::MAX), u32::MAX)),
         ]
     }
 
@@ -149,17 +170,19 @@ mod properties {
     /// from a seed (more than one read buffer of a run), from few keys.
     #[derive(Debug, Clone)]
     struct BandRound {
-        chosen: Vec<u64>,
+        chosen: Vec<BandRecord>,
         bulk: usize,
         seed: u64,
     }
 
     impl BandRound {
-        fn records(&self) -> Vec<u64> {
+        fn records(&self) -> Vec<BandRecord> {
             let mut state = self.seed;
+            // 50 keys over the whole range, in pairs alike but for their lowest bit.
             let bulk = (0..self.bulk).map(|_| {
                 let x = splitmix64(&mut state);
-                ((x % 50) << 32) | (x >> 40)
+                let key = ((x % 50) / 2).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (x % 2);
+                BandRecord::new(BandKey(key), (x >> 40) as u32)
             });
             self.chosen.iter().copied().chain(bulk).collect()
         }
@@ -193,8 +216,8 @@ mod properties {
         fn merged_runs_equal_one_sort(rounds in rounds()) {
             let dir = tempfile::tempdir().unwrap();
             let num_bands = rounds[0].1.len();
-            let mut all: Vec<Vec<u64>> = vec![Vec::new(); num_bands];
-            let mut bands: Vec<Vec<u64>> = vec![Vec::new(); num_bands];
+            let mut all: Vec<Vec<BandRecord>> = vec![Vec::new(); num_bands];
+            let mut bands: Vec<Vec<BandRecord>> = vec![Vec::new(); num_bands];
             let mut runs = Vec::new();
             for (spill, round) in &rounds {
                 let mut spilled_lengths = Vec::new();

@@ -16,7 +16,9 @@ use super::distributed::Own;
 use crate::error::Error;
 use crate::read::Input;
 
-const MAGIC: &[u8; 8] = b"NDCKPT02";
+/// `03`: band keys of 64 bits (`02` stored 32; a file of another version is ignored and the
+/// worker signs again).
+const MAGIC: &[u8; 8] = b"NDCKPT03";
 const END: &[u8; 8] = b"NDCKEND1";
 
 /// The checkpoint file of `worker` of `workers` in `dir`.
@@ -169,7 +171,7 @@ fn parse(bytes: &[u8], fingerprint: u64) -> Option<Vec<(u64, Own)>> {
                 let hash = (c.u64()?, c.u64()?);
                 let signature = c.bytes()?.to_vec();
                 let n = c.u32()? as usize;
-                let keys = (0..n).map(|_| c.u32()).collect::<Option<Vec<u32>>>()?;
+                let keys = (0..n).map(|_| c.u64()).collect::<Option<Vec<u64>>>()?;
                 Own::Doc {
                     id,
                     hash,
@@ -208,7 +210,7 @@ mod tests {
                     id: "d5".into(),
                     hash: (7, 8),
                     signature: vec![1, 2, 3],
-                    keys: vec![9, 10],
+                    keys: vec![9, u64::MAX],
                     score: 2.5,
                 },
             ),

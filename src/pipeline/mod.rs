@@ -529,7 +529,7 @@ impl Dedup {
             num_bands: self.params.num_bands,
             rows_per_band: self.params.rows_per_band,
             signature_bits: 8,
-            band_key_bits: 32,
+            band_key_bits: 64,
             threshold: self.threshold,
             boilerplate: self.strip.map(|o| {
                 let unit = match o.unit {

@@ -55,7 +55,7 @@ struct Online {
     /// later identical copy is an exact duplicate of the same document.
     removed_texts: HashMap<u128, (Target, f64)>,
     /// Per band, key → the latest kept document in that bucket.
-    buckets: Vec<HashMap<u32, Bucket>>,
+    buckets: Vec<HashMap<u64, Bucket>>,
     /// Per kept document and band, the previous kept document in the same bucket.
     previous: Vec<u32>,
     signatures: SignatureStore,
@@ -563,7 +563,7 @@ mod tests {
         let mut online = Online::new(2, 4, false);
         // Every kept document shares band 0's key; band 1's keys are all different.
         for doc in 0..(ANCHORS as u32 + 10) {
-            let keys = [BandKey(7), BandKey(1000 + doc)];
+            let keys = [BandKey(7), BandKey(1000 + u64::from(doc))];
             online
                 .keep(
                     &format!("d{doc}"),
@@ -579,7 +579,7 @@ mod tests {
         let first: Vec<u32> = (0..ANCHORS as u32).collect();
         assert_eq!(found, first);
         online.candidates(
-            &[BandKey(8), BandKey(1000 + ANCHORS as u32 + 3)],
+            &[BandKey(8), BandKey(1000 + ANCHORS as u64 + 3)],
             &mut found,
         );
         assert_eq!(found, [ANCHORS as u32 + 3]);

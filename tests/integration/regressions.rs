@@ -445,3 +445,76 @@ fn issue_11_a_byte_identical_copy_is_exact_whichever_member_is_kept() {
         .collect();
     assert_eq!(kinds, [("b", "near"), ("c", "exact")]);
 }
+
+/// Issue 11: band keys are 64 bits since index format version 2. An index written before (32-bit
+/// keys) is refused by every command that opens it, naming the older format and the rebuild, and
+/// is left as it was; it is never read as data.
+#[test]
+fn issue11_an_index_of_the_old_format_is_refused_with_a_rebuild_hint() {
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/index-format-1");
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old");
+    std::fs::create_dir(&old).unwrap();
+    for name in ["MANIFEST", "seg-000001.nds"] {
+        std::fs::copy(fixture.join(name), old.join(name)).unwrap();
+    }
+    std::fs::copy(fixture.join("docs.jsonl"), dir.path().join("docs.jsonl")).unwrap();
+    let before: Vec<Vec<u8>> = ["MANIFEST", "seg-000001.nds"]
+        .iter()
+        .map(|name| std::fs::read(old.join(name)).unwrap())
+        .collect();
+    let commands: [&[&str]; 5] = [
+        &["dedup", "docs.jsonl", "-o", "k.jsonl", "--against", "old"],
+        &[
+            "dedup",
+            "docs.jsonl",
+            "-o",
+            "k.jsonl",
+            "--against",
+            "old",
+            "--update",
+        ],
+        &["dedup", "-", "-o", "-", "--against", "old"],
+        &["index", "add", "docs.jsonl", "--index", "old"],
+        &["index", "info", "--index", "old"],
+    ];
+    for args in commands {
+        let out = run_in(dir.path(), args, b"");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("format version 1 by an older neardup")
+                && stderr.contains("must be rebuilt")
+                && stderr.contains("hint: an index is not converted in place")
+                && !stderr.contains("panicked"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!dir.path().join("k.jsonl").exists(), "{args:?}");
+    }
+    let after: Vec<Vec<u8>> = ["MANIFEST", "seg-000001.nds"]
+        .iter()
+        .map(|name| std::fs::read(old.join(name)).unwrap())
+        .collect();
+    assert_eq!(before, after, "the old index is left as it was");
+    // Rebuilt from its documents, it serves again: every document is an exact copy of itself.
+    ok(&run_in(
+        dir.path(),
+        &["index", "build", "docs.jsonl", "--index", "new", "-q"],
+        b"",
+    ));
+    ok(&run_in(
+        dir.path(),
+        &[
+            "dedup",
+            "docs.jsonl",
+            "-o",
+            "k.jsonl",
+            "--against",
+            "new",
+            "-q",
+        ],
+        b"",
+    ));
+    assert!(read_lines(&dir.path().join("k.jsonl")).is_empty());
+}

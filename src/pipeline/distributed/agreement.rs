@@ -72,6 +72,8 @@ impl Dedup {
                 "bands × rows",
                 format!("{} × {}", self.params.num_bands, self.params.rows_per_band),
             ),
+            // The width of the band keys the processes exchange (a build of 32-bit keys lacks it).
+            Setting::new("band key bits", self.index_params().band_key_bits),
             Setting::new("shingle", self.shingler.kind()),
             Setting::new(
                 "normalization",

@@ -29,7 +29,8 @@ pub(in crate::pipeline) enum Own {
         hash: (u64, u64),
         /// 8-bit signature values.
         signature: Vec<u8>,
-        keys: Vec<u32>,
+        /// Band keys, in band order (the full 64 bits of each band's hash).
+        keys: Vec<u64>,
         /// What the keep policy compares (0 under `--keep first`).
         score: f64,
     },

@@ -53,7 +53,7 @@ struct Representative {
 /// A representative's key in one band.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 struct BandRecord {
-    key: u32,
+    key: u64,
     position: u64,
 }
 
@@ -144,7 +144,7 @@ impl Dedup {
                     _ => None,
                 })
                 .collect();
-            let mut buckets = exchange(worker, records, |r| mix64(u64::from(r.key)))?;
+            let mut buckets = exchange(worker, records, |r| mix64(r.key))?;
             buckets.sort_unstable();
             for bucket in buckets.chunk_by(|a, b| a.key == b.key) {
                 for (i, later) in bucket.iter().enumerate().skip(1) {
