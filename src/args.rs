@@ -666,6 +666,12 @@ pub struct DetectArgs {
     /// Where spilled runs go (default: the system's temporary directory).
     #[arg(long, value_name = "DIR")]
     pub temp_dir: Option<PathBuf>,
+    /// Make the run resumable (dedup and clusters): keep what the first pass finished in DIR
+    /// (empty, or one an earlier run used) and save checkpoints as it goes. The same command
+    /// started again after a crash or kill goes on from the last checkpoint with the same
+    /// output; a changed input or setting starts over and says why. Cleared when the run ends.
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
     /// What similarity means.
     #[arg(long, value_enum, default_value_t = MeasureArg::Jaccard)]
     pub measure: MeasureArg,
@@ -857,6 +863,9 @@ impl DetectArgs {
         }
         if self.temp_dir.is_some() {
             return Some("--temp-dir".to_string());
+        }
+        if self.work_dir.is_some() {
+            return Some("--work-dir".to_string());
         }
         None
     }

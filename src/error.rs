@@ -54,6 +54,13 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A work directory of a resumable run could not be used.
+    #[error("cannot use the work directory {path}")]
+    WorkDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// Temporary files (spilled band runs) could not be written or read.
     #[error("cannot use temporary files in {path}")]
     Temp {
@@ -212,6 +219,8 @@ pub enum ConfigError {
     MemoryTooSmall(u64),
     #[error("max_doc_bytes must be between 1 and 4 GiB (4294967295 bytes)")]
     MaxDocBytes,
+    #[error("a resumable run (with a work directory) does not strip boilerplate yet")]
+    ResumableBoilerplate,
 }
 
 /// An input that could not be opened or read to its end.

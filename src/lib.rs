@@ -105,6 +105,6 @@ pub mod synth;
 pub mod verify;
 
 pub use error::{ConfigError, Error};
-pub use pipeline::{Dedup, DedupBuilder};
+pub use pipeline::{Dedup, DedupBuilder, WorkDir};
 pub use read::{Format, Input, InputSet};
 pub use verify::VerifyMode;

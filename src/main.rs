@@ -134,7 +134,7 @@ fn run(cli: Cli) -> Result<Status> {
                     removed: removed.as_ref(),
                     clusters: clusters.as_ref(),
                     report: report.as_ref(),
-                    indexes: index_paths(&against.dirs, update),
+                    indexes: index_paths(&against.dirs, update, common.detect.work_dir.as_deref()),
                     clusters_by_o: false,
                 },
                 &against.dirs,
@@ -168,7 +168,7 @@ fn run(cli: Cli) -> Result<Status> {
                 OutputPaths {
                     clusters: Some(&output),
                     report: report.as_ref(),
-                    indexes: index_paths(&against.dirs, false),
+                    indexes: index_paths(&against.dirs, false, common.detect.work_dir.as_deref()),
                     clusters_by_o: true,
                     ..OutputPaths::default()
                 },
@@ -226,6 +226,16 @@ fn run(cli: Cli) -> Result<Status> {
     }
 }
 
+/// `--work-dir` makes `dedup` and `clusters` resumable; elsewhere it is refused, never dropped.
+fn refuse_work_dir(common: &Common, command: &str) -> Result<()> {
+    if common.detect.work_dir.is_some() {
+        anyhow::bail!(
+            "--work-dir makes dedup and clusters runs resumable; {command} does not take it"
+        );
+    }
+    Ok(())
+}
+
 /// Options a distributed run does not support yet are refused, never silently dropped.
 fn refuse_in_distributed(
     against: &[PathBuf],
@@ -241,6 +251,7 @@ fn refuse_in_distributed(
         // Each worker holds its share in memory; no budget or spilling yet (issue 16).
         ("--memory", common.detect.memory.is_some()),
         ("--temp-dir", common.detect.temp_dir.is_some()),
+        ("--work-dir", common.detect.work_dir.is_some()),
     ];
     let given: Vec<&str> = unsupported
         .iter()
@@ -343,7 +354,13 @@ fn run_distributed(
 }
 
 /// The index directories of a run: every --against, the first one also written with --update.
-fn index_paths(dirs: &[PathBuf], update: bool) -> Vec<(&'static str, &Path)> {
+/// The directories a run reads or writes whole (indexes, and the work directory), which no
+/// output may be inside.
+fn index_paths<'a>(
+    dirs: &'a [PathBuf],
+    update: bool,
+    work_dir: Option<&'a Path>,
+) -> Vec<(&'static str, &'a Path)> {
     dirs.iter()
         .enumerate()
         .map(|(i, dir)| {
@@ -354,6 +371,7 @@ fn index_paths(dirs: &[PathBuf], update: bool) -> Vec<(&'static str, &Path)> {
             };
             (role, dir.as_path())
         })
+        .chain(work_dir.map(|dir| ("--work-dir", dir)))
         .collect()
 }
 
@@ -401,9 +419,24 @@ fn detect(
     if outputs.report.is_some() {
         sink.report = Some(ReportCollector::default());
     }
+    let work_dir = match &common.detect.work_dir {
+        Some(dir) if !streaming => {
+            let work = neardup::WorkDir::open(dir, &dedup, &inputs)?;
+            if !input.quiet {
+                if let Some(reason) = work.restart_reason() {
+                    eprintln!("starting over in {}: {reason}", dir.display());
+                } else if let Some(docs) = work.resumes_after() {
+                    eprintln!("resuming from {}: {docs} records were done", dir.display());
+                }
+            }
+            Some(work)
+        }
+        _ => None,
+    };
     let options = RunOptions {
         against: &indexes,
         collect_kept: update,
+        work_dir: work_dir.as_ref(),
     };
     let output = if streaming {
         dedup.run_streaming(&mut inputs, options, &mut sink)?
@@ -439,6 +472,10 @@ fn detect(
             append(&mut indexes[0], &kept, input.quiet)?;
         }
     }
+    // Only now is everything the run makes in place: what it kept to resume can go.
+    if let Some(work) = work_dir {
+        work.clear()?;
+    }
     Ok(Status::of(&inputs))
 }
 
@@ -464,6 +501,7 @@ fn report_index(index: &Index, segment: &SegmentData, quiet: bool) {
 fn run_index(command: IndexCommand) -> Result<Status> {
     match command {
         IndexCommand::Build { common, index } => {
+            refuse_work_dir(&common, "index build")?;
             let input = &common.input;
             input.start_threads()?;
             let dedup = input.configure(common.detect.builder()?).build()?;
@@ -536,6 +574,7 @@ fn run_stats(
     report: Option<&String>,
 ) -> Result<Status> {
     let input = &common.input;
+    refuse_work_dir(common, "stats")?;
     input.start_threads()?;
     let lowest = thresholds
         .iter()

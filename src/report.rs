@@ -243,6 +243,8 @@ pub struct Summary {
     pub spilled_runs: u64,
     /// Bytes of temporary files the run wrote (spilled tables), all removed when it ends.
     pub temp_bytes: u64,
+    /// Records whose first-pass work a resumed run took from its work directory's checkpoint.
+    pub resumed_docs: u64,
     /// Documents whose signing a distributed run loaded from its checkpoints.
     pub checkpointed_docs: u64,
     /// Boilerplate lines (or paragraphs) stripped before shingling, and their bytes.
@@ -285,6 +287,7 @@ impl Summary {
             indexed_duplicates: 0,
             spilled_runs: 0,
             temp_bytes: 0,
+            resumed_docs: 0,
             checkpointed_docs: 0,
             boilerplate_units_removed: 0,
             boilerplate_bytes_removed: 0,

@@ -254,6 +254,12 @@ pub struct BandTables {
     spill: Option<Spill>,
 }
 
+/// What reopens saved [`BandTables`]: each run's band starts.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PersistedBands {
+    pub runs: Vec<Vec<u64>>,
+}
+
 /// Where and when band records go to disk.
 #[derive(Debug)]
 struct Spill {
@@ -329,10 +335,58 @@ impl BandTables {
         };
         let in_memory: usize = self.bands.iter().map(Vec::len).sum();
         if in_memory > spill.max_records {
-            let run = runs::Run::spill(&mut self.bands, spill.space.new_file()?)?;
+            let name = format!("bands-{}", spill.runs.len());
+            let run = runs::Run::spill(&mut self.bands, spill.space.named_file(Some(&name))?)?;
             spill.runs.push(run);
         }
         Ok(())
+    }
+
+    /// Saves the tables to their space's work directory: what is in memory becomes a run, and
+    /// every run is synced. Tables without a spill space have nothing to save to.
+    pub fn persist(&mut self) -> std::io::Result<PersistedBands> {
+        let Some(spill) = &mut self.spill else {
+            return Err(std::io::Error::other("band tables without a spill space"));
+        };
+        if self.bands.iter().any(|band| !band.is_empty()) {
+            let name = format!("bands-{}", spill.runs.len());
+            let run = runs::Run::spill(&mut self.bands, spill.space.named_file(Some(&name))?)?;
+            spill.runs.push(run);
+        }
+        for run in &spill.runs {
+            run.sync()?;
+        }
+        Ok(PersistedBands {
+            runs: spill
+                .runs
+                .iter()
+                .map(|r| r.band_starts().to_vec())
+                .collect(),
+        })
+    }
+
+    /// Tables as saved (see [`BandTables::persist`]), spilling further runs to `space`.
+    pub fn reopen(
+        params: LshParams,
+        max_bytes: u64,
+        space: std::sync::Arc<crate::spill::SpillSpace>,
+        saved: &PersistedBands,
+    ) -> std::io::Result<Self> {
+        let mut tables = BandTables::with_budget(params, max_bytes, space.clone());
+        let spill = tables.spill.as_mut().expect("with a budget");
+        for (number, band_starts) in saved.runs.iter().enumerate() {
+            if band_starts.len() != params.num_bands + 1 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "a saved band run has another number of bands",
+                ));
+            }
+            let file = space.reopen_file(&format!("bands-{number}"))?;
+            spill
+                .runs
+                .push(runs::Run::reopen(file, band_starts.clone())?);
+        }
+        Ok(tables)
     }
 
     /// Calls `each` with the records of `band` in sorted order (sorting what is in memory).

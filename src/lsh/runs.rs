@@ -46,6 +46,31 @@ impl Run {
         Ok(Run { file, band_starts })
     }
 
+    /// A run saved before (see [`Run::band_starts`]), checked against its file's length.
+    pub fn reopen(file: File, band_starts: Vec<u64>) -> std::io::Result<Run> {
+        let records = band_starts.last().copied().unwrap_or(0);
+        if band_starts.windows(2).any(|w| w[0] > w[1])
+            || file.metadata()?.len() < records * BandRecord::BYTES as u64
+        {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "a saved band run does not match its file",
+            ));
+        }
+        Ok(Run { file, band_starts })
+    }
+
+    /// Per band, the first record's index in the file, and one more entry for the end: what
+    /// [`Run::reopen`] needs.
+    pub fn band_starts(&self) -> &[u64] {
+        &self.band_starts
+    }
+
+    /// Flushes the run to disk.
+    pub fn sync(&self) -> std::io::Result<()> {
+        self.file.sync_data()
+    }
+
     /// Bytes this run takes on disk.
     pub fn bytes(&self) -> u64 {
         self.file.metadata().map_or(0, |m| m.len())

@@ -1,6 +1,7 @@
 //! Pass 1 (read, exact-hash, shingle, sign, band) and the reading helpers the later passes share.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::sync_channel;
 
@@ -12,6 +13,7 @@ use std::borrow::Cow;
 use super::docs::{DocState, DocTable};
 use super::exact::{ExactTable, LateCopies};
 use super::stats::CorpusProfile;
+use super::workdir::{Checkpoint, WorkDir};
 use super::{Analysis, Dedup, DocExtras, Prepared};
 use crate::boilerplate::{BoilerplateOptions, UnitCounter, group_seed, repetition, unit_hashes};
 use crate::cluster::KeepPolicy;
@@ -21,41 +23,75 @@ use crate::minhash::SignatureStore;
 use crate::read::{Document, Frame, InputSet, Location, Parser, Record};
 use crate::report::{DocId, Progress, Sink};
 use crate::spill::{Column, SpillSpace};
+
+/// A resumable first pass saves a checkpoint at least this often (bytes of input).
+const CHECKPOINT_BYTES: u64 = 64 << 20;
 use crate::verify::{ExactSets, Measure};
 
 impl Dedup {
     /// Pass 1: read, find exact copies, sign distinct texts, record band keys. With
-    /// `keep_text_hashes`, each slot's normalized-text hash is kept too (for indexes).
+    /// `keep_text_hashes`, each slot's normalized-text hash is kept too (for indexes). With a work
+    /// directory, the pass saves checkpoints there and resumes from the one it holds.
     pub(super) fn analyse(
         &self,
         inputs: &mut InputSet,
         keep_text_hashes: bool,
+        work: Option<&WorkDir>,
         sink: &mut dyn Sink,
     ) -> Result<(Analysis, BandTables), Error> {
         let parser = Parser::new(inputs.format(), self.fields.clone());
         let total_bytes = inputs.total_bytes();
         let num_perm = self.num_perm();
-        let space = self.spill_space();
-        let mut analysis = Analysis {
-            docs: DocTable::new(&self.keep, space.clone(), self.sort_budget()),
-            signatures: SignatureStore::in_space(num_perm, space.clone()),
-            locations: Column::new(space.clone()),
-            all_located: true,
-            text_hashes: keep_text_hashes.then(|| Column::new(space.clone())),
-            late: LateCopies::default(),
-            duplicate_ids: 0,
-            space: space.clone(),
-            bytes_read: 0,
-            stripped: (0, 0),
-            sizes: Vec::new(),
-            profile: self
-                .profile
-                .map(|_| CorpusProfile::new(inputs.total_bytes().unwrap_or(1 << 30) / 60)),
+        let space = self.spill_space(work);
+        let saved = work.and_then(WorkDir::saved);
+        let (mut analysis, mut tables, mut first_copy) = match saved {
+            Some(checkpoint) => self.reopen_analysis(checkpoint, work, space.clone())?,
+            None => {
+                let analysis = Analysis {
+                    docs: DocTable::new(&self.keep, space.clone(), self.sort_budget()),
+                    signatures: SignatureStore::in_space(num_perm, space.clone()),
+                    locations: Column::named(space.clone(), "locations"),
+                    all_located: true,
+                    // A resumable run keeps them always: a later run may need them.
+                    text_hashes: (keep_text_hashes || work.is_some())
+                        .then(|| Column::named(space.clone(), "text-hashes")),
+                    late: LateCopies::default(),
+                    duplicate_ids: 0,
+                    space: space.clone(),
+                    bytes_read: 0,
+                    stripped: (0, 0),
+                    sizes: Vec::new(),
+                    profile: self
+                        .profile
+                        .map(|_| CorpusProfile::new(inputs.total_bytes().unwrap_or(1 << 30) / 60)),
+                };
+                let tables = self.band_tables(space.clone(), work.is_some());
+                let first_copy = ExactTable::new(self.exact_budget(), space.clone());
+                (analysis, tables, first_copy)
+            }
         };
-        let mut tables = self.band_tables(space.clone());
-        let mut first_copy = ExactTable::new(self.exact_budget(), space.clone());
+        // Records the checkpoint covers: read again only to report their rejections again.
+        let resumed_docs = saved.map_or(0, |c| c.docs);
+        let interval = (total_bytes.unwrap_or(0) / 16).max(CHECKPOINT_BYTES);
+        let mut next_checkpoint = saved.map_or(0, |c| c.bytes_read) + interval;
+        let mut framed = 0u64;
         let temp = |e| analysis_temp(&space, e);
         self.for_each_batch(inputs, |batch, bytes_read| {
+            let first = framed;
+            framed += batch.len() as u64;
+            let replayed = (resumed_docs.saturating_sub(first) as usize).min(batch.len());
+            if replayed > 0 {
+                self.report_rejections_again(&parser, &batch[..replayed], sink)?;
+                sink.progress(&Progress {
+                    docs: first + replayed as u64,
+                    bytes: bytes_read,
+                    total_bytes,
+                });
+            }
+            let batch = &batch[replayed..];
+            if batch.is_empty() {
+                return Ok(());
+            }
             {
                 let prepared: Vec<Prepared> =
                     batch.par_iter().map(|f| self.prepare(&parser, f)).collect();
@@ -162,8 +198,17 @@ impl Dedup {
                     total_bytes,
                 });
             }
+            if let Some(work) = work
+                && bytes_read >= next_checkpoint
+            {
+                next_checkpoint = bytes_read + interval;
+                self.checkpoint(work, &mut analysis, &mut tables, &mut first_copy, false)?;
+            }
             Ok(())
         })?;
+        if let Some(work) = work {
+            self.checkpoint(work, &mut analysis, &mut tables, &mut first_copy, true)?;
+        }
         // Copies whose first copy the exact table had spilled become exact copies of it, as if
         // caught at once; their slots stay unused.
         let late = first_copy.finish(analysis.signatures.len()).map_err(temp)?;
@@ -181,6 +226,144 @@ impl Dedup {
         analysis.late = late;
         analysis.duplicate_ids = analysis.docs.duplicate_ids()?;
         Ok((analysis, tables))
+    }
+
+    /// Reports the rejected records among `frames` (which a resumed run's checkpoint covers) to
+    /// the sink, as the first reading did.
+    fn report_rejections_again(
+        &self,
+        parser: &Parser,
+        frames: &[Frame],
+        sink: &mut dyn Sink,
+    ) -> Result<(), Error> {
+        let rejections: Vec<Option<Rejection>> = frames
+            .par_iter()
+            .map(|frame| match frame.record() {
+                Err(rejection) => Some(rejection),
+                Ok(record) => parser.parse(record).err().map(|reason| Rejection {
+                    origin: record.origin.clone(),
+                    reason,
+                }),
+            })
+            .collect();
+        for rejection in rejections.into_iter().flatten() {
+            if self.strict {
+                return Err(Error::Rejected(rejection));
+            }
+            sink.rejected(&rejection)?;
+        }
+        Ok(())
+    }
+
+    /// Saves what the first pass has finished to the work directory.
+    fn checkpoint(
+        &self,
+        work: &WorkDir,
+        analysis: &mut Analysis,
+        tables: &mut BandTables,
+        first_copy: &mut ExactTable,
+        complete: bool,
+    ) -> Result<(), Error> {
+        let space = analysis.space.clone();
+        let temp = |e| space.error(e);
+        let sizes = self.measure == Measure::Containment;
+        if sizes {
+            let bytes: Vec<u8> = analysis
+                .sizes
+                .iter()
+                .flat_map(|s| s.to_le_bytes())
+                .collect();
+            let file = work.file("sizes");
+            std::fs::write(&file, bytes)
+                .and_then(|()| std::fs::File::open(&file)?.sync_all())
+                .map_err(temp)?;
+        }
+        let checkpoint = Checkpoint {
+            docs: analysis.docs.len() as u64,
+            slots: analysis.signatures.len() as u64,
+            bytes_read: analysis.bytes_read,
+            stripped: analysis.stripped,
+            all_located: analysis.all_located,
+            docs_table: analysis.docs.persist()?,
+            signatures: analysis.signatures.persist()?,
+            locations: analysis.locations.persist().map_err(temp)?,
+            text_hashes: match &mut analysis.text_hashes {
+                Some(hashes) => Some(hashes.persist().map_err(temp)?),
+                None => None,
+            },
+            sizes,
+            exact: first_copy.persist().map_err(temp)?,
+            bands: tables.persist().map_err(temp)?,
+            complete,
+        };
+        work.save(&checkpoint)
+    }
+
+    /// The first pass's tables as a checkpoint saved them.
+    fn reopen_analysis(
+        &self,
+        checkpoint: &Checkpoint,
+        work: Option<&WorkDir>,
+        space: Arc<SpillSpace>,
+    ) -> Result<(Analysis, BandTables, ExactTable), Error> {
+        let temp = |e| space.error(e);
+        let work = work.expect("a checkpoint comes from a work directory");
+        let sizes = if checkpoint.sizes {
+            let bytes = std::fs::read(work.file("sizes")).map_err(temp)?;
+            bytes
+                .chunks_exact(4)
+                .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let analysis = Analysis {
+            docs: DocTable::reopen(space.clone(), self.sort_budget(), &checkpoint.docs_table)?,
+            signatures: SignatureStore::reopen(
+                self.num_perm(),
+                space.clone(),
+                checkpoint.signatures,
+            )?,
+            locations: Column::reopen(space.clone(), "locations", checkpoint.locations)
+                .map_err(temp)?,
+            all_located: checkpoint.all_located,
+            text_hashes: checkpoint
+                .text_hashes
+                .map(|saved| Column::reopen(space.clone(), "text-hashes", saved))
+                .transpose()
+                .map_err(temp)?,
+            late: LateCopies::default(),
+            duplicate_ids: 0,
+            space: space.clone(),
+            bytes_read: checkpoint.bytes_read,
+            stripped: checkpoint.stripped,
+            sizes,
+            profile: None,
+        };
+        let slots = checkpoint.slots as usize;
+        let adds_up = analysis.docs.len() as u64 == checkpoint.docs
+            && analysis.signatures.len() == slots
+            && analysis.locations.len() == slots
+            && analysis
+                .text_hashes
+                .as_ref()
+                .is_none_or(|h| h.len() == slots)
+            && (!checkpoint.sizes || analysis.sizes.len() == slots);
+        if !adds_up {
+            return Err(Error::WorkDir {
+                path: work.path().to_path_buf(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "its saved tables do not match its manifest",
+                ),
+            });
+        }
+        let band_budget = self.memory.map_or(u64::MAX, |bytes| bytes / 4);
+        let tables = BandTables::reopen(self.params, band_budget, space.clone(), &checkpoint.bands)
+            .map_err(temp)?;
+        let first_copy = ExactTable::reopen(self.exact_budget(), space.clone(), &checkpoint.exact)
+            .map_err(temp)?;
+        Ok((analysis, tables, first_copy))
     }
 
     /// Frames `inputs` in batches on a reader thread, which reads ahead while `each` processes the

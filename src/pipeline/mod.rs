@@ -17,13 +17,16 @@
 mod against;
 mod analyse;
 mod checkpoint;
+mod content;
 mod decide;
 mod distributed;
 mod docs;
 mod exact;
+mod fingerprint;
 mod lines;
 mod stats;
 mod stream;
+mod workdir;
 
 #[doc(hidden)]
 pub use checkpoint::parse_checkpoint_for_fuzzing;
@@ -33,6 +36,7 @@ use exact::LateCopies;
 pub use lines::LinesSummary;
 use stats::CorpusProfile;
 pub use stats::{CorpusStats, StatsOptions};
+pub use workdir::WorkDir;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -408,6 +412,8 @@ pub struct RunOptions<'a> {
     pub against: &'a [Index],
     /// Return the kept documents as an index segment ([`RunOutput::kept`]), for `--update`.
     pub collect_kept: bool,
+    /// Save checkpoints of the first pass here, and resume from the one it holds.
+    pub work_dir: Option<&'a WorkDir>,
 }
 
 /// What `index_segment` builds, with its summary.
@@ -480,17 +486,26 @@ impl Dedup {
 
     /// Band tables for one run: in memory, or keeping a quarter of the budget in memory and
     /// spilling sorted runs to `space`.
-    fn band_tables(&self, space: Arc<SpillSpace>) -> BandTables {
-        match self.memory {
-            None => BandTables::new(self.params),
-            Some(bytes) => BandTables::with_budget(self.params, bytes / 4, space),
+    fn band_tables(&self, space: Arc<SpillSpace>, resumable: bool) -> BandTables {
+        match (self.memory, resumable) {
+            (None, false) => BandTables::new(self.params),
+            (memory, _) => BandTables::with_budget(
+                self.params,
+                memory.map_or(u64::MAX, |bytes| bytes / 4),
+                space,
+            ),
         }
     }
 
-    /// The run's spillable tables: columns keep at most a quarter of the budget in memory.
-    fn spill_space(&self) -> Arc<SpillSpace> {
+    /// The run's spillable tables: columns keep at most a quarter of the budget in memory; in
+    /// a resumable run, the named ones keep their files in the work directory.
+    fn spill_space(&self, work: Option<&WorkDir>) -> Arc<SpillSpace> {
         let resident = self.memory.map_or(u64::MAX, |bytes| bytes / 4);
-        Arc::new(SpillSpace::new(&self.temp_dir, resident))
+        let space = SpillSpace::new(&self.temp_dir, resident);
+        Arc::new(match work {
+            Some(work) => space.with_work_dir(work.path()),
+            None => space,
+        })
     }
 
     /// Memory for the exact-duplicate map: an eighth of the budget.
@@ -605,14 +620,21 @@ impl Dedup {
         for index in options.against {
             self.check_index(index)?;
         }
+        if options.work_dir.is_some() && self.strip.is_some() {
+            return Err(Error::Config(ConfigError::ResumableBoilerplate));
+        }
         if let Some(counted) = self.counted(inputs)? {
             let mut output = counted.run_all(inputs, options, sink)?;
             output.summary.seconds = started.elapsed().as_secs_f64();
             return Ok(output);
         }
         let for_index = options.collect_kept || !options.against.is_empty();
-        let (analysis, tables) = self.analyse(inputs, for_index, sink)?;
+        let (analysis, tables) = self.analyse(inputs, for_index, options.work_dir, sink)?;
         let mut summary = Summary::empty(self.params, self.num_perm(), self.threshold);
+        summary.resumed_docs = options
+            .work_dir
+            .and_then(WorkDir::resumes_after)
+            .unwrap_or(0);
         summary.boilerplate_units_removed = analysis.stripped.0;
         summary.boilerplate_bytes_removed = analysis.stripped.1;
         summary.bytes_read = analysis.bytes_read;
@@ -652,7 +674,7 @@ impl Dedup {
         if let Some(counted) = self.counted(inputs)? {
             return counted.segment_all(inputs, sink);
         }
-        let (analysis, tables) = self.analyse(inputs, true, sink)?;
+        let (analysis, tables) = self.analyse(inputs, true, None, sink)?;
         let keys = tables
             .keys_by_slot(analysis.signatures.len())
             .map_err(|e| self.temp_error(e))?;

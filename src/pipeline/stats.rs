@@ -292,7 +292,7 @@ impl Dedup {
             profile: Some(options.boilerplate),
             ..self.clone()
         };
-        let (mut analysis, tables) = profiler.analyse(inputs, false, sink)?;
+        let (mut analysis, tables) = profiler.analyse(inputs, false, None, sink)?;
         let profile = analysis
             .profile
             .take()

@@ -144,6 +144,16 @@ impl InputSet {
         &self.inputs
     }
 
+    /// The largest record read.
+    pub fn max_doc_bytes(&self) -> usize {
+        self.max_doc_bytes
+    }
+
+    /// Whether reading goes on past an input that cannot be read to its end.
+    pub fn keeps_going(&self) -> bool {
+        self.keep_going
+    }
+
     pub fn format(&self) -> Format {
         self.format
     }

@@ -12,7 +12,7 @@
 //! sockets are then handed to timely, which sees exactly what its own code would have given it.
 //!
 //! What is agreed on is listed here ([`Dedup::agreement_settings`]); the fingerprint, its
-//! comparison and its wire format are in [`super::fingerprint`], which never fails to decode
+//! comparison and its wire format are in [`crate::pipeline::fingerprint`], which never fails to decode
 //! into something that can be compared: a frame that is not a fingerprint is reported as such.
 
 use std::io::{self, Read, Write};
@@ -22,10 +22,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use super::fingerprint::{Fingerprint, PROCESSES, Setting, put_u64};
 use super::{ClusterConfig, DistributedOutputs};
 use crate::error::Error;
 use crate::pipeline::Dedup;
+use crate::pipeline::fingerprint::{Fingerprint, PROCESSES, Setting, names_on, put_u64};
 use crate::read::Format;
 
 /// Opens every start-up message (and says which version of the exchange it is).
@@ -51,60 +51,24 @@ impl Dedup {
         cluster: &ClusterConfig,
         outputs: &DistributedOutputs,
     ) -> Vec<Setting> {
-        let on = |list: &[(bool, &str)]| {
-            let names: Vec<&str> = list.iter().filter(|o| o.0).map(|o| o.1).collect();
-            if names.is_empty() {
-                "none".to_string()
-            } else {
-                names.join(", ")
-            }
-        };
-        let normalize = self.normalizer.options();
-        let optional = |field: &Option<String>| field.clone().unwrap_or_else(|| "none".to_string());
-        vec![
-            Setting::new("version", env!("CARGO_PKG_VERSION")),
-            Setting::new(PROCESSES, cluster.processes()),
-            Setting::new("workers", cluster.workers),
-            Setting::new("threshold", self.threshold),
-            Setting::new("num_perm", self.num_perm()),
-            Setting::new("seed", self.seed),
-            Setting::new(
-                "bands × rows",
-                format!("{} × {}", self.params.num_bands, self.params.rows_per_band),
-            ),
-            // The width of the band keys the processes exchange (a build of 32-bit keys lacks it).
-            Setting::new("band key bits", self.index_params().band_key_bits),
-            Setting::new("shingle", self.shingler.kind()),
-            Setting::new(
-                "normalization",
-                on(&[
-                    (normalize.nfkc, "nfkc"),
-                    (normalize.lowercase, "lowercase"),
-                    (normalize.strip_punctuation, "strip_punctuation"),
-                    (normalize.collapse_whitespace, "collapse_whitespace"),
-                ]),
-            ),
-            Setting::new("verify", format!("{:?}", self.verify).to_lowercase()),
-            Setting::new("measure", format!("{:?}", self.measure).to_lowercase()),
-            Setting::new("keep", &self.keep),
-            Setting::new("text field", &self.fields.text),
-            Setting::new("id field", &self.fields.id),
-            Setting::new("keep field", optional(&self.fields.keep)),
-            Setting::new("group field", optional(&self.fields.group)),
-            Setting::new("strict", self.strict),
-            Setting::new("format", format!("{format:?}").to_lowercase()),
-            Setting::new("max_doc_bytes", max_doc_bytes),
-            Setting::new("boilerplate", optional(&self.index_params().boilerplate)),
-            Setting::new(
-                "outputs",
-                on(&[
-                    (outputs.kept.is_some(), "kept"),
-                    (outputs.removed.is_some(), "removed"),
-                    (outputs.clusters.is_some(), "clusters"),
-                    (outputs.rejected.is_some(), "rejected"),
-                ]),
-            ),
-        ]
+        let mut settings = self.output_settings(format, max_doc_bytes);
+        settings.splice(
+            1..1,
+            [
+                Setting::new(PROCESSES, cluster.processes()),
+                Setting::new("workers", cluster.workers),
+            ],
+        );
+        settings.push(Setting::new(
+            "outputs",
+            names_on(&[
+                (outputs.kept.is_some(), "kept"),
+                (outputs.removed.is_some(), "removed"),
+                (outputs.clusters.is_some(), "clusters"),
+                (outputs.rejected.is_some(), "rejected"),
+            ]),
+        ));
+        settings
     }
 }
 
@@ -378,7 +342,7 @@ fn prepare(stream: &TcpStream) -> io::Result<()> {
 mod tests {
     use crate::error::Error;
     use crate::pipeline::distributed::agreement::connect;
-    use crate::pipeline::distributed::fingerprint::{Fingerprint, Setting};
+    use crate::pipeline::fingerprint::{Fingerprint, Setting};
 
     fn print(threshold: &str) -> Fingerprint {
         let settings = vec![

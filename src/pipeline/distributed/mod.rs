@@ -41,9 +41,7 @@
 
 mod agreement;
 mod clusters;
-mod content;
 mod exchange;
-mod fingerprint;
 mod outputs;
 mod owned;
 mod pairs;
@@ -54,11 +52,11 @@ use std::path::{Path, PathBuf};
 use timely::worker::Worker;
 
 use crate::error::{ConfigError, Error};
+use crate::pipeline::fingerprint::Fingerprint;
 use crate::pipeline::{Dedup, Instant};
 use crate::read::{Format, Input};
 use crate::report::Summary;
 use crate::verify::{Measure, VerifyMode};
-use fingerprint::Fingerprint;
 use outputs::Tally;
 use share::Share;
 

@@ -1,18 +1,76 @@
-//! The fingerprint that the processes of a run trade at start-up: the settings that shape the
-//! output, by name, and each input's name and [`Content`]; how two fingerprints differ, as the
-//! one-line phrase every process reports; and its wire format, which never fails to decode into
-//! something that can be compared (a frame that is not a fingerprint decodes to `None`).
+//! What a run computes from: the settings that shape the output, by name, and each input's name
+//! and [`Content`]; how two fingerprints differ, as a one-line phrase; and its wire format, which
+//! never fails to decode into something that can be compared (bytes that are not a fingerprint
+//! decode to `None`). The processes of a distributed run trade fingerprints at start-up; a
+//! resumable run keeps one in its work directory and resumes only from a run with the same.
 
-use super::content::{Content, content, content_difference, io_reason};
+use crate::pipeline::content::{Content, content, content_difference, io_reason};
 use crate::read::Input;
 
 /// The name of the setting that holds the number of processes; a peer that counts differently
 /// can never complete the connections, so it is reported as soon as it is met.
-pub(super) const PROCESSES: &str = "processes";
+pub(crate) const PROCESSES: &str = "processes";
+
+/// The names whose flag is on, joined with commas, or `none`.
+pub(crate) fn names_on(list: &[(bool, &str)]) -> String {
+    let names: Vec<&str> = list.iter().filter(|o| o.0).map(|o| o.1).collect();
+    if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(", ")
+    }
+}
+
+impl crate::pipeline::Dedup {
+    /// Every setting of this deduplicator that shapes a run's output, by name and as text, with
+    /// the input format and record size limit. (Batch sizes, the memory budget and temporary
+    /// directories do not shape it.)
+    pub(crate) fn output_settings(
+        &self,
+        format: crate::read::Format,
+        max_doc_bytes: usize,
+    ) -> Vec<Setting> {
+        let normalize = self.normalizer.options();
+        let optional = |field: &Option<String>| field.clone().unwrap_or_else(|| "none".to_string());
+        vec![
+            Setting::new("version", env!("CARGO_PKG_VERSION")),
+            Setting::new("threshold", self.threshold),
+            Setting::new("num_perm", self.num_perm()),
+            Setting::new("seed", self.seed),
+            Setting::new(
+                "bands × rows",
+                format!("{} × {}", self.params.num_bands, self.params.rows_per_band),
+            ),
+            // The width of the band keys (a build of 32-bit keys lacks it).
+            Setting::new("band key bits", self.index_params().band_key_bits),
+            Setting::new("shingle", self.shingler.kind()),
+            Setting::new(
+                "normalization",
+                names_on(&[
+                    (normalize.nfkc, "nfkc"),
+                    (normalize.lowercase, "lowercase"),
+                    (normalize.strip_punctuation, "strip_punctuation"),
+                    (normalize.collapse_whitespace, "collapse_whitespace"),
+                ]),
+            ),
+            Setting::new("verify", format!("{:?}", self.verify).to_lowercase()),
+            Setting::new("measure", format!("{:?}", self.measure).to_lowercase()),
+            Setting::new("keep", &self.keep),
+            Setting::new("text field", &self.fields.text),
+            Setting::new("id field", &self.fields.id),
+            Setting::new("keep field", optional(&self.fields.keep)),
+            Setting::new("group field", optional(&self.fields.group)),
+            Setting::new("strict", self.strict),
+            Setting::new("format", format!("{format:?}").to_lowercase()),
+            Setting::new("max_doc_bytes", max_doc_bytes),
+            Setting::new("boilerplate", optional(&self.index_params().boilerplate)),
+        ]
+    }
+}
 
 /// One named setting and its value as text.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Setting {
+pub(crate) struct Setting {
     pub name: String,
     pub value: String,
 }
@@ -35,7 +93,7 @@ struct InputPrint {
 
 /// What a process would compute from: its settings and its inputs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Fingerprint {
+pub(crate) struct Fingerprint {
     settings: Vec<Setting>,
     inputs: Vec<InputPrint>,
 }
@@ -61,7 +119,7 @@ impl Fingerprint {
         }
     }
 
-    pub(super) fn setting(&self, name: &str) -> Option<&str> {
+    pub(crate) fn setting(&self, name: &str) -> Option<&str> {
         self.settings
             .iter()
             .find(|s| s.name == name)
@@ -117,7 +175,7 @@ impl Fingerprint {
     }
 
     /// The bytes sent to the peers.
-    pub(super) fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
         put_u64(&mut out, self.settings.len() as u64);
         for setting in &self.settings {
@@ -160,7 +218,7 @@ impl Fingerprint {
     }
 
     /// Reads what [`Fingerprint::encode`] wrote; `None` for anything else (never panics).
-    pub(super) fn decode(bytes: &[u8]) -> Option<Fingerprint> {
+    pub(crate) fn decode(bytes: &[u8]) -> Option<Fingerprint> {
         let mut r = Reader { bytes, at: 0 };
         let count = r.u64()?;
         let mut settings = Vec::new();
@@ -197,7 +255,7 @@ impl Fingerprint {
     }
 }
 
-pub(super) fn put_u64(out: &mut Vec<u8>, v: u64) {
+pub(crate) fn put_u64(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(&v.to_le_bytes());
 }
 
@@ -244,8 +302,8 @@ impl Reader<'_> {
 mod tests {
     use proptest::prelude::*;
 
-    use crate::pipeline::distributed::content::Content;
-    use crate::pipeline::distributed::fingerprint::{Fingerprint, InputPrint, Setting};
+    use crate::pipeline::content::Content;
+    use crate::pipeline::fingerprint::{Fingerprint, InputPrint, Setting};
     use crate::read::Input;
 
     fn print(threshold: &str, inputs: &[(&str, Content)]) -> Fingerprint {

@@ -12,7 +12,7 @@ const MIB: u64 = 1 << 20;
 
 /// What one input looks like from one process.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Content {
+pub(crate) enum Content {
     /// A regular file: its size and the hashes of its first and last MiB (the whole file when
     /// it is smaller).
     File { size: u64, head: u64, tail: u64 },
@@ -51,7 +51,7 @@ impl Content {
 }
 
 /// How the same input differs between two processes, as a phrase after "input NAME".
-pub(super) fn content_difference(there: &Content, here: &Content) -> Option<String> {
+pub(crate) fn content_difference(there: &Content, here: &Content) -> Option<String> {
     let other =
         |which: &str| format!("has other content there (same size; its {which} MiB differs)");
     match (there, here) {
@@ -101,7 +101,7 @@ pub(super) fn content_difference(there: &Content, here: &Content) -> Option<Stri
 }
 
 /// What `path` holds, hashed.
-pub(super) fn content(path: &Path) -> io::Result<Content> {
+pub(crate) fn content(path: &Path) -> io::Result<Content> {
     let meta = std::fs::metadata(path)?;
     if meta.is_file() {
         let size = meta.len();
@@ -183,7 +183,7 @@ fn walk(root: &Path) -> io::Result<Vec<(PathBuf, u64)>> {
 }
 
 /// An I/O error as a short reason (the same text on every machine for the same cause).
-pub(super) fn io_reason(error: &io::Error) -> String {
+pub(crate) fn io_reason(error: &io::Error) -> String {
     match error.kind() {
         io::ErrorKind::NotFound => "not found".to_string(),
         io::ErrorKind::PermissionDenied => "permission denied".to_string(),
@@ -206,7 +206,7 @@ fn grouped(n: u64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use crate::pipeline::distributed::content::grouped;
+    use crate::pipeline::content::grouped;
 
     #[test]
     fn numbers_are_grouped_by_thousands() {

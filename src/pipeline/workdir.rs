@@ -1,0 +1,253 @@
+//! Resumable runs: a work directory keeps what the first pass finished, so that the same command
+//! started again after a crash or a `kill -9` goes on from there.
+//!
+//! A [`WorkDir`] holds a `MANIFEST` (JSON: the [`Fingerprint`] of the run's settings and inputs,
+//! and the last [`Checkpoint`]) and the files of the run's named tables ([`crate::spill`]): the
+//! document states, ids and scores, the signatures, the read-back locations, the text hashes, the
+//! sorted runs of band records, of first copies and of id hashes. The first pass saves a
+//! checkpoint every sixteenth of its input (at least every 64 MiB) and when it ends: every table
+//! writes what it holds in memory and syncs, then the manifest is replaced (written beside, synced,
+//! renamed). Tables only ever append, so a checkpoint stays valid whatever a killed run wrote
+//! after it.
+//!
+//! A run with the same fingerprint resumes from the checkpoint: it reopens the tables, frames the
+//! inputs again and only parses the records the checkpoint covers (to report their rejections
+//! again), then goes on as usual. Its outputs are the same bytes. A run with another fingerprint
+//! (a setting or an input changed) clears the directory and starts over, saying why. Outputs
+//! still appear only when the whole run is complete; after that the caller clears the directory.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::Dedup;
+use super::docs::PersistedDocs;
+use super::exact::PersistedExact;
+use super::fingerprint::{Fingerprint, Setting};
+use crate::error::Error;
+use crate::lsh::PersistedBands;
+use crate::read::{Input, InputSet};
+use crate::spill::Persisted;
+
+/// The manifest's name in a work directory.
+const MANIFEST: &str = "MANIFEST";
+/// The lock held by the run using the directory.
+const LOCK: &str = "LOCK";
+/// What a work directory's manifest says it is.
+const FORMAT: &str = "neardup-work-dir";
+const VERSION: u32 = 1;
+
+/// What the first pass had finished at a checkpoint.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(super) struct Checkpoint {
+    /// Records (frames) analysed.
+    pub docs: u64,
+    /// Slots given out.
+    pub slots: u64,
+    pub bytes_read: u64,
+    pub stripped: (u64, u64),
+    pub all_located: bool,
+    pub docs_table: PersistedDocs,
+    pub signatures: Persisted,
+    pub locations: Persisted,
+    pub text_hashes: Option<Persisted>,
+    /// Per-slot set sizes (containment), saved whole in `sizes`.
+    pub sizes: bool,
+    pub exact: PersistedExact,
+    pub bands: PersistedBands,
+    /// Whether the first pass had read every input.
+    pub complete: bool,
+}
+
+/// The manifest of a work directory.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Manifest {
+    format: String,
+    version: u32,
+    /// The run's fingerprint, hex-encoded.
+    fingerprint: String,
+    checkpoint: Option<Checkpoint>,
+}
+
+/// A run's work directory, locked while the value lives.
+#[derive(Debug)]
+pub struct WorkDir {
+    dir: PathBuf,
+    fingerprint: Fingerprint,
+    saved: Option<Checkpoint>,
+    /// Why an earlier run's state there was not resumed.
+    restart: Option<String>,
+    _lock: File,
+}
+
+impl WorkDir {
+    /// Opens (creating it if needed) `dir` for a run of `dedup` over `inputs`. The directory must
+    /// be empty or a neardup work directory; it is locked until the value is dropped. What an
+    /// earlier run saved there is kept when its fingerprint is this run's; otherwise the
+    /// directory is cleared and [`WorkDir::restart_reason`] says why.
+    pub fn open(dir: &Path, dedup: &Dedup, inputs: &InputSet) -> Result<WorkDir, Error> {
+        let io = |source: std::io::Error| Error::WorkDir {
+            path: dir.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let is_ours = dir.join(MANIFEST).exists() || dir.join(LOCK).exists();
+        if !is_ours && std::fs::read_dir(dir).map_err(io)?.next().is_some() {
+            return Err(io(std::io::Error::other(
+                "it is not empty and is not a neardup work directory",
+            )));
+        }
+        let lock = File::create(dir.join(LOCK)).map_err(io)?;
+        lock.try_lock()
+            .map_err(|_| io(std::io::Error::other("another neardup run is using it")))?;
+        let fingerprint = fingerprint(dedup, inputs);
+        let mut work = WorkDir {
+            dir: dir.to_path_buf(),
+            fingerprint,
+            saved: None,
+            restart: None,
+            _lock: lock,
+        };
+        match work.read_manifest() {
+            Ok(None) => {}
+            Ok(Some(manifest)) => {
+                let there = hex_decode(&manifest.fingerprint).and_then(|b| Fingerprint::decode(&b));
+                let difference = match &there {
+                    Some(there) => there.difference(&work.fingerprint),
+                    None => Some("its fingerprint cannot be read".to_string()),
+                };
+                match difference {
+                    None => work.saved = manifest.checkpoint,
+                    Some(difference) => work.restart = Some(difference),
+                }
+            }
+            Err(reason) => work.restart = Some(reason),
+        }
+        if work.restart.is_some() {
+            work.remove_files().map_err(io)?;
+        }
+        Ok(work)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Why the state an earlier run left was not resumed (the run starts over), if it was not.
+    pub fn restart_reason(&self) -> Option<&str> {
+        self.restart.as_deref()
+    }
+
+    /// Records the checkpoint covers, when the run resumes from one.
+    pub fn resumes_after(&self) -> Option<u64> {
+        self.saved.as_ref().map(|c| c.docs)
+    }
+
+    pub(super) fn saved(&self) -> Option<&Checkpoint> {
+        self.saved.as_ref()
+    }
+
+    /// Replaces the manifest with one naming `checkpoint`: written beside, synced, renamed.
+    pub(super) fn save(&self, checkpoint: &Checkpoint) -> Result<(), Error> {
+        let manifest = Manifest {
+            format: FORMAT.to_string(),
+            version: VERSION,
+            fingerprint: hex_encode(&self.fingerprint.encode()),
+            checkpoint: Some(checkpoint.clone()),
+        };
+        let saved = (|| {
+            let temporary = self.dir.join(format!("{MANIFEST}.new"));
+            let mut file = File::create(&temporary)?;
+            file.write_all(&serde_json::to_vec(&manifest).map_err(std::io::Error::other)?)?;
+            file.sync_all()?;
+            std::fs::rename(&temporary, self.dir.join(MANIFEST))?;
+            File::open(&self.dir)?.sync_all()
+        })();
+        saved.map_err(|source| Error::WorkDir {
+            path: self.dir.clone(),
+            source,
+        })
+    }
+
+    /// The file `name` of the directory (for tables saved whole).
+    pub(super) fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Removes what the run kept (after its outputs are committed); the directory stays, empty.
+    pub fn clear(self) -> Result<(), Error> {
+        self.remove_files().map_err(|source| Error::WorkDir {
+            path: self.dir.clone(),
+            source,
+        })?;
+        std::fs::remove_file(self.dir.join(LOCK)).map_err(|source| Error::WorkDir {
+            path: self.dir.clone(),
+            source,
+        })
+    }
+
+    /// The manifest an earlier run left, if any; why it cannot be used, if it cannot.
+    fn read_manifest(&self) -> Result<Option<Manifest>, String> {
+        let bytes = match std::fs::read(self.dir.join(MANIFEST)) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("its manifest cannot be read ({e})")),
+        };
+        let manifest: Manifest =
+            serde_json::from_slice(&bytes).map_err(|e| format!("its manifest is damaged ({e})"))?;
+        if manifest.format != FORMAT || manifest.version != VERSION {
+            return Err(format!(
+                "it was written in format {} version {} (this build writes version {VERSION})",
+                manifest.format, manifest.version
+            ));
+        }
+        Ok(Some(manifest))
+    }
+
+    /// Removes every file but the lock.
+    fn remove_files(&self) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            if entry.file_name() != LOCK && entry.file_type()?.is_file() {
+                std::fs::remove_file(entry.path())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The fingerprint of a run: the settings that shape its output, whether it keeps going past
+/// broken inputs, and each input's content and modification time.
+fn fingerprint(dedup: &Dedup, inputs: &InputSet) -> Fingerprint {
+    let mut settings = dedup.output_settings(inputs.format(), inputs.max_doc_bytes());
+    settings.push(Setting::new("keep going", inputs.keeps_going()));
+    for (number, input) in inputs.inputs().iter().enumerate() {
+        let modified = match input {
+            Input::Path(path) => std::fs::metadata(path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or("unknown".to_string(), |d| d.as_nanos().to_string()),
+            Input::Stdin => "standard input".to_string(),
+        };
+        settings.push(Setting::new(
+            &format!("modification time of input {}", number + 1),
+            modified,
+        ));
+    }
+    Fingerprint::new(settings, inputs.inputs())
+}
+
+fn hex_encode(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn hex_decode(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
