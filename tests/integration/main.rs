@@ -9,6 +9,8 @@
 //! - `stream`: streaming mode: decisions as documents arrive, pipes, indexes.
 //! - `report`: HTML reports render in headless Chromium without console errors.
 //! - `hardening`: issue 10: broken inputs, clashing outputs, interruptions, input hygiene.
+//! - `modes`: issue 11: every mode (streaming, `--against`, `stats`, distributed) equals batch
+//!   where their features overlap (property tests).
 //! - `regressions`: one test per issue, named after it.
 
 mod bad_input;
@@ -18,6 +20,7 @@ mod determinism;
 mod distributed;
 mod hardening;
 mod index;
+mod modes;
 mod oracle;
 mod regressions;
 mod report;
