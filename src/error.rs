@@ -285,7 +285,7 @@ impl fmt::Display for AllRejected {
 }
 
 /// Where a record came from: the input's display name and its 1-based line (0 for a whole file).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Origin {
     pub file: String,
     pub line: u64,
@@ -302,7 +302,7 @@ impl fmt::Display for Origin {
 }
 
 /// Why a record was rejected.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum RejectReason {
     /// The record's bytes are not UTF-8; `offset` is the first bad byte within the record.
     InvalidUtf8 { offset: usize },
@@ -366,7 +366,9 @@ impl RejectReason {
 }
 
 /// The kind of a [`RejectReason`], without its details: what rejections are counted by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum RejectKind {
     InvalidUtf8,
@@ -440,7 +442,7 @@ impl RejectionTally {
 }
 
 /// One rejected record: where, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Rejection {
     pub origin: Origin,
     pub reason: RejectReason,

@@ -2,10 +2,11 @@
 //! process skips reading and signing what was already done.
 //!
 //! One file per worker, `DIR/sign-WWWW-of-NNNN.ckpt`, written atomically (temporary name, fsync,
-//! rename) once the worker has signed its share. It opens with a fingerprint of everything the
-//! records depend on (the settings, the worker count, and each input's name, size and modification
-//! time) and ends with a checksum; a file whose fingerprint or checksum does not match is ignored
-//! and the worker signs again.
+//! rename) once the worker has signed its share: its records (a rejected one with its rejection)
+//! and the byte-order marks its reading skipped, which the summary counts. It opens with a
+//! fingerprint of everything the records depend on (the settings, the worker count, and each
+//! input's name, size and modification time) and ends with a checksum; a file whose fingerprint
+//! or checksum does not match is ignored and the worker signs again.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -16,9 +17,9 @@ use super::distributed::Own;
 use crate::error::Error;
 use crate::read::Input;
 
-/// `03`: band keys of 64 bits (`02` stored 32; a file of another version is ignored and the
-/// worker signs again).
-const MAGIC: &[u8; 8] = b"NDCKPT03";
+/// `04`: band keys of 64 bits, and the rejections and byte-order marks of the share (`02` stored
+/// 32-bit keys and no rejections; a file of another version is ignored and the worker signs again).
+const MAGIC: &[u8; 8] = b"NDCKPT04";
 const END: &[u8; 8] = b"NDCKEND1";
 
 /// The checkpoint file of `worker` of `workers` in `dir`.
@@ -51,8 +52,17 @@ fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
-/// Writes `owned` to `path` atomically.
-pub(super) fn write(path: &Path, fingerprint: u64, owned: &[(u64, Own)]) -> Result<(), Error> {
+/// What a checkpoint holds: one worker's signed records, and what reading them found besides.
+#[derive(Debug)]
+pub(super) struct Signed {
+    pub records: Vec<(u64, Own)>,
+    /// Byte-order marks skipped at the start of this worker's inputs.
+    pub byte_order_marks: u64,
+}
+
+/// Writes `signed` to `path` atomically.
+pub(super) fn write(path: &Path, fingerprint: u64, signed: &Signed) -> Result<(), Error> {
+    let owned = &signed.records;
     let io = |source| Error::Output {
         what: path.display().to_string(),
         source,
@@ -60,13 +70,15 @@ pub(super) fn write(path: &Path, fingerprint: u64, owned: &[(u64, Own)]) -> Resu
     let mut body = Vec::new();
     body.extend_from_slice(MAGIC);
     body.extend_from_slice(&fingerprint.to_le_bytes());
+    body.extend_from_slice(&signed.byte_order_marks.to_le_bytes());
     body.extend_from_slice(&(owned.len() as u64).to_le_bytes());
     for (pos, own) in owned {
         body.extend_from_slice(&pos.to_le_bytes());
         match own {
-            Own::Rejected { line } => {
+            Own::Rejected { rejection } => {
                 body.push(0);
-                put_bytes(&mut body, line.as_bytes());
+                let json = serde_json::to_vec(rejection).expect("a rejection serializes");
+                put_bytes(&mut body, &json);
             }
             Own::Empty => body.push(1),
             Own::Doc {
@@ -130,7 +142,7 @@ impl<'a> Cursor<'a> {
 }
 
 /// The records in `path`, if it is a complete checkpoint with this fingerprint.
-pub(super) fn read(path: &Path, fingerprint: u64) -> Option<Vec<(u64, Own)>> {
+pub(super) fn read(path: &Path, fingerprint: u64) -> Option<Signed> {
     parse(&std::fs::read(path).ok()?, fingerprint)
 }
 
@@ -138,12 +150,12 @@ pub(super) fn read(path: &Path, fingerprint: u64) -> Option<Vec<(u64, Own)>> {
 /// when they are not a complete checkpoint with this fingerprint. For the fuzz targets (`fuzz/`).
 #[doc(hidden)]
 pub fn parse_checkpoint_for_fuzzing(bytes: &[u8], fingerprint: u64) -> Option<usize> {
-    parse(bytes, fingerprint).map(|owned| owned.len())
+    parse(bytes, fingerprint).map(|signed| signed.records.len())
 }
 
 /// The records in `bytes`, if they are a complete checkpoint with this fingerprint.
-fn parse(bytes: &[u8], fingerprint: u64) -> Option<Vec<(u64, Own)>> {
-    if bytes.len() < 40 || &bytes[bytes.len() - 8..] != END {
+fn parse(bytes: &[u8], fingerprint: u64) -> Option<Signed> {
+    if bytes.len() < 48 || &bytes[bytes.len() - 8..] != END {
         return None;
     }
     let body = &bytes[..bytes.len() - 16];
@@ -155,6 +167,7 @@ fn parse(bytes: &[u8], fingerprint: u64) -> Option<Vec<(u64, Own)>> {
     if c.take(8)? != MAGIC || c.u64()? != fingerprint {
         return None;
     }
+    let byte_order_marks = c.u64()?;
     let count = c.u64()?;
     // Every record takes at least 9 bytes: a crafted count reserves no more than the file holds.
     let mut owned = Vec::with_capacity(count.min(body.len() as u64 / 9) as usize);
@@ -162,7 +175,7 @@ fn parse(bytes: &[u8], fingerprint: u64) -> Option<Vec<(u64, Own)>> {
         let pos = c.u64()?;
         let own = match c.take(1)?[0] {
             0 => Own::Rejected {
-                line: String::from_utf8(c.bytes()?.to_vec()).ok()?,
+                rejection: serde_json::from_slice(c.bytes()?).ok()?,
             },
             1 => Own::Empty,
             2 => {
@@ -184,12 +197,16 @@ fn parse(bytes: &[u8], fingerprint: u64) -> Option<Vec<(u64, Own)>> {
         };
         owned.push((pos, own));
     }
-    (c.at == body.len()).then_some(owned)
+    (c.at == body.len()).then_some(Signed {
+        records: owned,
+        byte_order_marks,
+    })
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::pipeline::checkpoint::{path, read, write};
+    use crate::error::{Origin, RejectReason, Rejection};
+    use crate::pipeline::checkpoint::{Signed, path, read, write};
     use crate::pipeline::distributed::Own;
 
     #[test]
@@ -201,7 +218,16 @@ mod tests {
             (
                 3,
                 Own::Rejected {
-                    line: r#"{"file":"a"}"#.into(),
+                    rejection: Rejection {
+                        origin: Origin {
+                            file: "a".into(),
+                            line: 2,
+                        },
+                        reason: RejectReason::MissingField {
+                            field: "text".into(),
+                            present: vec!["id".into()],
+                        },
+                    },
                 },
             ),
             (
@@ -215,9 +241,13 @@ mod tests {
                 },
             ),
         ];
-        write(&file, 42, &owned).unwrap();
+        let signed = Signed {
+            records: owned,
+            byte_order_marks: 1,
+        };
+        write(&file, 42, &signed).unwrap();
         let back = read(&file, 42).unwrap();
-        assert_eq!(format!("{back:?}"), format!("{owned:?}"));
+        assert_eq!(format!("{back:?}"), format!("{signed:?}"));
         assert!(read(&file, 43).is_none());
         let bytes = std::fs::read(&file).unwrap();
         let mut bad = bytes.clone();

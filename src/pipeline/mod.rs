@@ -779,10 +779,10 @@ mod tests {
             .build()
             .unwrap();
         let (a, _) = free
-            .analyse(&mut inputs().unwrap(), true, &mut Quiet)
+            .analyse(&mut inputs().unwrap(), true, None, &mut Quiet)
             .unwrap();
         let (b, tables) = tight
-            .analyse(&mut inputs().unwrap(), true, &mut Quiet)
+            .analyse(&mut inputs().unwrap(), true, None, &mut Quiet)
             .unwrap();
         assert_eq!(a.space.bytes_on_disk(), 0);
         assert!(b.space.bytes_on_disk() > 0);

@@ -3,7 +3,9 @@
 //! A reader thread hands over frames one by one; the worker takes whatever has arrived (up to a
 //! batch), prepares and signs it in parallel, then decides each document in input order against
 //! everything kept so far (and the `--against` indexes): an exact copy or a verified near copy
-//! (signature estimate ≥ threshold against a bucket mate) is removed, anything else is kept,
+//! (signature estimate ≥ threshold against a bucket mate) is removed, as a duplicate of the
+//! earliest document it duplicates (this run's kept documents in input order, then the indexes'
+//! in the order they were added, as a batch run keeps the earliest); anything else is kept,
 //! written at once, and added to the online tables. After each batch the sink is flushed, so a
 //! document waits at most one batch.
 //!
@@ -368,19 +370,22 @@ impl Dedup {
             let mut candidates = Vec::new();
             online.candidates(&keys, &mut candidates);
             summary.candidate_pairs += candidates.len() as u64;
-            let mut best: Option<(u32, f64)> = None;
+            // The earliest kept document it duplicates (candidates are in input order): what a
+            // batch run's cluster keeps.
             for &kept in &candidates {
                 let kept_bits = online.signatures.get(kept as usize)?;
                 let s = estimate_jaccard_bbit(&bits, &kept_bits);
-                if s >= self.threshold && best.is_none_or(|(_, b)| s > b) {
-                    best = Some((kept, s));
+                if s >= self.threshold {
+                    found = Some((Target::Kept(kept), s, DuplicateKind::Near));
+                    break;
                 }
             }
-            found = best.map(|(kept, s)| (Target::Kept(kept), s, DuplicateKind::Near));
             summary.verified_pairs += u64::from(found.is_some());
         }
         if found.is_none() && !against.is_empty() {
-            let mut best: Option<((u32, IndexDoc), f64)> = None;
+            // The earliest indexed document it duplicates (indexes in the order given, each in
+            // the order its documents were added): what a batch run against the indexes keeps.
+            let mut earliest: Option<((u32, IndexDoc), f64)> = None;
             let (mut docs, mut indexed) = (Vec::new(), Vec::new());
             for (i, index) in against.iter().enumerate() {
                 docs.clear();
@@ -393,12 +398,16 @@ impl Dedup {
                 for &doc in &docs {
                     index.signature_into(doc, &mut indexed)?;
                     let s = estimate_jaccard_bbit(&bits, &indexed);
-                    if s >= self.threshold && best.is_none_or(|(_, b)| s > b) {
-                        best = Some(((i as u32, doc), s));
+                    if s >= self.threshold {
+                        earliest = Some(((i as u32, doc), s));
+                        break;
                     }
                 }
+                if earliest.is_some() {
+                    break;
+                }
             }
-            if let Some(((i, doc), s)) = best {
+            if let Some(((i, doc), s)) = earliest {
                 summary.verified_pairs += 1;
                 let node = online.node(i, doc);
                 found = Some((Target::Indexed(node), s, DuplicateKind::Near));

@@ -10,6 +10,8 @@
 //! - `report`: HTML reports render in headless Chromium without console errors.
 //! - `hardening`: issue 10: broken inputs, clashing outputs, interruptions, input hygiene.
 //! - `memory`: issue 11: budgets that spill every table give byte-identical outputs.
+//! - `modes`: issue 11: every mode (streaming, `--against`, `stats`, distributed) equals batch
+//!   where their features overlap (property tests).
 //! - `regressions`: one test per issue, named after it.
 
 mod bad_input;
@@ -20,6 +22,7 @@ mod distributed;
 mod hardening;
 mod index;
 mod memory;
+mod modes;
 mod oracle;
 mod regressions;
 mod report;

@@ -8,6 +8,9 @@
 //! the network, exchanged by key (a position goes to its owner) in bulk-synchronous steps
 //! ([`exchange`]), is small:
 //!
+//! 0. Every worker's rejection counts by kind, with the first rejection of each, to every worker:
+//!    a run that one process would fail for its rejected records (every record rejected, or any
+//!    under `strict`) fails on every worker with the same error, before anything is written.
 //! 1. `(text hash, position)` by hash: the earliest position of each text is its representative;
 //!    every owner learns which of its records are exact copies ([`pairs`], as are 2 and 3).
 //! 2. `(band, key, position)` by `(band, key)`: buckets, and candidate pairs from them with the
@@ -285,10 +288,12 @@ impl Dedup {
         // Share the inputs; read and sign what this worker owns.
         let mut share = Share::new(worker, &job.inputs, job.format, job.max_doc_bytes)?;
         let mut owned = self.sign_owned(&mut share, job)?;
+        owned::check_rejections(worker, &owned, self.strict)?;
         let read = owned.len() as u64;
         let mut tally = Tally {
             read,
             checkpointed: if owned.from_checkpoint { read } else { 0 },
+            byte_order_marks: owned.byte_order_marks,
             ..Tally::default()
         };
 

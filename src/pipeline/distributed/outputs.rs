@@ -4,7 +4,7 @@
 //! barrier, worker 0 merges the parts when it can see them (a shared directory); otherwise
 //! `neardup merge` does, on any machine that has them all.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -15,7 +15,7 @@ use super::exchange::{barrier, exchange};
 use super::owned::{Own, Owned, Positions};
 use super::share::Share;
 use super::{DistributedOutputs, DistributedResult};
-use crate::error::Error;
+use crate::error::{Error, RejectKind, Rejection};
 use crate::parts::{PartWriter, part_name};
 use crate::pipeline::Dedup;
 use crate::read::Frame;
@@ -29,6 +29,8 @@ pub(super) struct Tally {
     /// Records loaded from a checkpoint.
     pub checkpointed: u64,
     pub rejected: u64,
+    /// Rejected records by kind.
+    pub rejected_by_reason: BTreeMap<RejectKind, u64>,
     pub empty: u64,
     /// Documents removed as exact copies.
     pub exact: u64,
@@ -44,6 +46,8 @@ pub(super) struct Tally {
     pub histogram: Vec<u64>,
     /// Repeated ids among the ids routed to this worker.
     pub duplicate_ids: u64,
+    /// Byte-order marks skipped at the start of this worker's pieces.
+    pub byte_order_marks: u64,
 }
 
 /// A cluster member, on its way to worker 0.
@@ -108,15 +112,21 @@ impl Dedup {
         if let Some(path) = &outputs.rejected {
             let mut part = PartWriter::create(Path::new(&part_name(path, me, total)))?;
             for (pos, own) in owned.iter() {
-                if let Own::Rejected { line } = own {
-                    part.push(*pos, line.as_bytes())?;
+                if let Own::Rejected { rejection } = own {
+                    part.push(*pos, &rejection_line(rejection))?;
                 }
             }
             part.finish()?;
         }
         for (pos, own) in owned.iter() {
             match own {
-                Own::Rejected { .. } => tally.rejected += 1,
+                Own::Rejected { rejection } => {
+                    tally.rejected += 1;
+                    *tally
+                        .rejected_by_reason
+                        .entry(rejection.reason.kind())
+                        .or_default() += 1;
+                }
                 Own::Empty => tally.empty += 1,
                 Own::Doc { .. } => match decisions.get(pos).map(|d| d.kind) {
                     Some(DuplicateKind::Exact) => tally.exact += 1,
@@ -177,6 +187,9 @@ impl Dedup {
         for t in tallies {
             summary.docs_read += t.read;
             summary.rejected += t.rejected;
+            for (&kind, &count) in &t.rejected_by_reason {
+                *summary.rejected_by_reason.entry(kind).or_default() += count;
+            }
             summary.empty += t.empty;
             summary.exact_duplicates += t.exact;
             summary.near_duplicates += t.near;
@@ -192,9 +205,21 @@ impl Dedup {
                 *total += here;
             }
             summary.duplicate_ids += t.duplicate_ids;
+            summary.inputs.byte_order_marks += t.byte_order_marks;
         }
         summary
     }
+}
+
+/// A rejected record's line in the rejected output: what one process writes for it.
+fn rejection_line(rejection: &Rejection) -> Vec<u8> {
+    serde_json::json!({
+        "file": rejection.origin.file,
+        "line": rejection.origin.line,
+        "reason": rejection.reason.to_string(),
+    })
+    .to_string()
+    .into_bytes()
 }
 
 /// Every owned cluster member, with its root, its similarity to the kept one and whether it is

@@ -3,17 +3,21 @@
 //!
 //! A worker parses, normalizes, shingles and signs only its own records, so text never leaves
 //! the worker that read it: an [`Own`] keeps the id, the text hash, the 8-bit signature, the band
-//! keys and the keep score of a document, and the rejection line of a record that is not one.
+//! keys and the keep score of a document, and the rejection of a record that is not one. Before
+//! anything is written, the workers learn everyone's rejections ([`check_rejections`]), so that a
+//! run fails on its rejected records as one process does.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use timely::worker::Worker;
 
 use super::Job;
-use super::exchange::peer_failed;
+use super::exchange::{exchange, peer_failed};
 use super::share::{Share, Start};
-use crate::error::Error;
+use crate::error::{AllRejected, Error, RejectKind, Rejection};
 use crate::pipeline::{Dedup, Prepared, checkpoint};
 use crate::read::{Frame, Parser};
 
@@ -21,7 +25,7 @@ use crate::read::{Frame, Parser};
 #[derive(Debug, Clone)]
 pub(in crate::pipeline) enum Own {
     Rejected {
-        line: String,
+        rejection: Rejection,
     },
     Empty,
     Doc {
@@ -42,6 +46,8 @@ pub(super) struct Owned {
     records: Vec<(u64, Own)>,
     /// Whether they were loaded from a checkpoint.
     pub from_checkpoint: bool,
+    /// Byte-order marks skipped at the start of this worker's pieces when they were read.
+    pub byte_order_marks: u64,
 }
 
 impl Owned {
@@ -129,6 +135,91 @@ impl<'a> Positions<'a> {
     }
 }
 
+/// One worker's rejections, sent to every worker: how many records it owns, and per kind how
+/// many it rejected and the first of them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Rejections {
+    to: u64,
+    read: u64,
+    by_kind: Vec<KindRejections>,
+}
+
+/// The rejections of one kind: how many, and the first (by position) with its position.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct KindRejections {
+    kind: RejectKind,
+    count: u64,
+    first_position: u64,
+    first: Rejection,
+}
+
+/// Fails on every worker, before anything is written, where one process fails on rejected
+/// records: under `strict`, with the first rejected record of the run ([`Error::Rejected`]);
+/// when every record was rejected, with [`Error::AllRejected`] (the most common kind, and its
+/// first record in input order). Collective.
+pub(super) fn check_rejections(
+    worker: &mut Worker,
+    owned: &Owned,
+    strict: bool,
+) -> Result<(), Error> {
+    let mut mine: BTreeMap<RejectKind, KindRejections> = BTreeMap::new();
+    for (position, own) in owned.iter() {
+        if let Own::Rejected { rejection } = own {
+            mine.entry(rejection.reason.kind())
+                .or_insert_with(|| KindRejections {
+                    kind: rejection.reason.kind(),
+                    count: 0,
+                    first_position: *position,
+                    first: rejection.clone(),
+                })
+                .count += 1;
+        }
+    }
+    let by_kind: Vec<KindRejections> = mine.into_values().collect();
+    let sent: Vec<Rejections> = (0..worker.peers() as u64)
+        .map(|to| Rejections {
+            to,
+            read: owned.len() as u64,
+            by_kind: by_kind.clone(),
+        })
+        .collect();
+    let everyone = exchange(worker, sent, |r| r.to)?;
+    let read: u64 = everyone.iter().map(|r| r.read).sum();
+    let mut all: BTreeMap<RejectKind, KindRejections> = BTreeMap::new();
+    for kind in everyone.into_iter().flat_map(|r| r.by_kind) {
+        match all.get_mut(&kind.kind) {
+            None => {
+                all.insert(kind.kind, kind);
+            }
+            Some(known) => {
+                known.count += kind.count;
+                if kind.first_position < known.first_position {
+                    known.first_position = kind.first_position;
+                    known.first = kind.first;
+                }
+            }
+        }
+    }
+    if strict && let Some(first) = all.values().min_by_key(|k| k.first_position) {
+        return Err(Error::Rejected(first.first.clone()));
+    }
+    let rejected: u64 = all.values().map(|k| k.count).sum();
+    if read == 0 || rejected < read {
+        return Ok(());
+    }
+    // The most common kind (the last of equals, as `RejectionTally::check` picks).
+    let most = all
+        .into_values()
+        .max_by_key(|k| k.count)
+        .expect("rejected records have kinds");
+    Err(Error::AllRejected(AllRejected {
+        records: read,
+        reason: most.kind,
+        with_reason: most.count,
+        first: most.first,
+    }))
+}
+
 impl Dedup {
     /// Reads and signs the records this worker owns, or loads them from its checkpoint when
     /// `job` has a checkpoint directory holding them; writes the checkpoint after signing.
@@ -150,19 +241,23 @@ impl Dedup {
             .as_ref()
             .and_then(|(path, fingerprint)| checkpoint::read(path, *fingerprint));
         let from_checkpoint = loaded.is_some();
-        let records = match loaded {
-            Some(records) => records,
+        let signed = match loaded {
+            Some(signed) => signed,
             None => {
-                let records = self.read_owned(share)?;
+                let signed = checkpoint::Signed {
+                    records: self.read_owned(share)?,
+                    byte_order_marks: share.set.report().byte_order_marks,
+                };
                 if let Some((path, fingerprint)) = &checkpoint {
-                    checkpoint::write(path, *fingerprint, &records)?;
+                    checkpoint::write(path, *fingerprint, &signed)?;
                 }
-                records
+                signed
             }
         };
         Ok(Owned {
-            records,
+            records: signed.records,
             from_checkpoint,
+            byte_order_marks: signed.byte_order_marks,
         })
     }
 
@@ -182,27 +277,13 @@ impl Dedup {
             owned.extend(done);
             peer_failed()
         })?;
-        if self.strict
-            && let Some((_, Own::Rejected { line })) = owned
-                .iter()
-                .find(|(_, o)| matches!(o, Own::Rejected { .. }))
-        {
-            return Err(Error::Distributed(format!("a record was rejected: {line}")));
-        }
         Ok(owned)
     }
 
     /// Prepares and signs one owned record.
     fn own(&self, parser: &Parser, frame: &Frame) -> Own {
         match self.prepare(parser, frame) {
-            Prepared::Rejected(rejection) => Own::Rejected {
-                line: serde_json::json!({
-                    "file": rejection.origin.file,
-                    "line": rejection.origin.line,
-                    "reason": rejection.reason.to_string(),
-                })
-                .to_string(),
-            },
+            Prepared::Rejected(rejection) => Own::Rejected { rejection },
             Prepared::Doc { shingles, .. } if shingles.is_empty() => Own::Empty,
             Prepared::Doc {
                 id,
