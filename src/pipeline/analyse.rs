@@ -24,8 +24,9 @@ use crate::read::{Document, Frame, InputSet, Location, Parser, Record};
 use crate::report::{DocId, Progress, Sink};
 use crate::spill::{Column, SpillSpace};
 
-/// A resumable first pass saves a checkpoint at least this often (bytes of input).
-const CHECKPOINT_BYTES: u64 = 64 << 20;
+/// A resumable first pass saves a checkpoint every sixteenth of its input, but no more often
+/// than every this many bytes.
+const CHECKPOINT_BYTES: u64 = 1 << 20;
 use crate::verify::{ExactSets, Measure};
 
 impl Dedup {

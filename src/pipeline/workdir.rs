@@ -5,7 +5,7 @@
 //! and the last [`Checkpoint`]) and the files of the run's named tables ([`crate::spill`]): the
 //! document states, ids and scores, the signatures, the read-back locations, the text hashes, the
 //! sorted runs of band records, of first copies and of id hashes. The first pass saves a
-//! checkpoint every sixteenth of its input (at least every 64 MiB) and when it ends: every table
+//! checkpoint every sixteenth of its input (at most every MiB) and when it ends: every table
 //! writes what it holds in memory and syncs, then the manifest is replaced (written beside, synced,
 //! renamed). Tables only ever append, so a checkpoint stays valid whatever a killed run wrote
 //! after it.
@@ -66,6 +66,8 @@ struct Manifest {
     version: u32,
     /// The run's fingerprint, hex-encoded.
     fingerprint: String,
+    /// Each input's modification time (nanoseconds since the epoch, or why not known).
+    modified: Vec<String>,
     checkpoint: Option<Checkpoint>,
 }
 
@@ -74,6 +76,7 @@ struct Manifest {
 pub struct WorkDir {
     dir: PathBuf,
     fingerprint: Fingerprint,
+    modified: Vec<String>,
     saved: Option<Checkpoint>,
     /// Why an earlier run's state there was not resumed.
     restart: Option<String>,
@@ -100,10 +103,10 @@ impl WorkDir {
         let lock = File::create(dir.join(LOCK)).map_err(io)?;
         lock.try_lock()
             .map_err(|_| io(std::io::Error::other("another neardup run is using it")))?;
-        let fingerprint = fingerprint(dedup, inputs);
         let mut work = WorkDir {
             dir: dir.to_path_buf(),
-            fingerprint,
+            fingerprint: fingerprint(dedup, inputs),
+            modified: modified(inputs),
             saved: None,
             restart: None,
             _lock: lock,
@@ -115,7 +118,8 @@ impl WorkDir {
                 let difference = match &there {
                     Some(there) => there.difference(&work.fingerprint),
                     None => Some("its fingerprint cannot be read".to_string()),
-                };
+                }
+                .or_else(|| work.modified_since(&manifest.modified, inputs));
                 match difference {
                     None => work.saved = manifest.checkpoint,
                     Some(difference) => work.restart = Some(difference),
@@ -127,6 +131,19 @@ impl WorkDir {
             work.remove_files().map_err(io)?;
         }
         Ok(work)
+    }
+
+    /// How the inputs' modification times differ from the saved run's, as a phrase.
+    fn modified_since(&self, saved: &[String], inputs: &InputSet) -> Option<String> {
+        let changed = self
+            .modified
+            .iter()
+            .zip(saved)
+            .position(|(now, then)| now != then)?;
+        Some(format!(
+            "input {} was modified since (same size and ends)",
+            inputs.inputs()[changed].display_name()
+        ))
     }
 
     pub fn path(&self) -> &Path {
@@ -153,6 +170,7 @@ impl WorkDir {
             format: FORMAT.to_string(),
             version: VERSION,
             fingerprint: hex_encode(&self.fingerprint.encode()),
+            modified: self.modified.clone(),
             checkpoint: Some(checkpoint.clone()),
         };
         let saved = (|| {
@@ -217,25 +235,28 @@ impl WorkDir {
 }
 
 /// The fingerprint of a run: the settings that shape its output, whether it keeps going past
-/// broken inputs, and each input's content and modification time.
+/// broken inputs, and each input's content (size and the hashes of its ends).
 fn fingerprint(dedup: &Dedup, inputs: &InputSet) -> Fingerprint {
     let mut settings = dedup.output_settings(inputs.format(), inputs.max_doc_bytes());
     settings.push(Setting::new("keep going", inputs.keeps_going()));
-    for (number, input) in inputs.inputs().iter().enumerate() {
-        let modified = match input {
+    Fingerprint::new(settings, inputs.inputs())
+}
+
+/// Each input's modification time: a change within a file that keeps its size and its ends
+/// shows there.
+fn modified(inputs: &InputSet) -> Vec<String> {
+    inputs
+        .inputs()
+        .iter()
+        .map(|input| match input {
             Input::Path(path) => std::fs::metadata(path)
                 .and_then(|m| m.modified())
                 .ok()
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                 .map_or("unknown".to_string(), |d| d.as_nanos().to_string()),
             Input::Stdin => "standard input".to_string(),
-        };
-        settings.push(Setting::new(
-            &format!("modification time of input {}", number + 1),
-            modified,
-        ));
-    }
-    Fingerprint::new(settings, inputs.inputs())
+        })
+        .collect()
 }
 
 fn hex_encode(bytes: &[u8]) -> String {

@@ -12,6 +12,7 @@
 //! - `memory`: issue 11: budgets that spill every table give byte-identical outputs.
 //! - `modes`: issue 11: every mode (streaming, `--against`, `stats`, distributed) equals batch
 //!   where their features overlap (property tests).
+//! - `resume`: issue 11: `--work-dir` runs killed at many moments resume to the same bytes.
 //! - `regressions`: one test per issue, named after it.
 
 mod bad_input;
@@ -26,5 +27,6 @@ mod modes;
 mod oracle;
 mod regressions;
 mod report;
+mod resume;
 mod stream;
 mod util;
