@@ -9,19 +9,22 @@
 //! used): then a unit is boilerplate when it repeats on `min_docs` pages of the same site, which
 //! keeps a story syndicated across many sites from being taken for boilerplate.
 //!
-//! [`UnitCounter`] is the compact counter: a Bloom filter remembers units seen once, and only
-//! units seen again get an exact 32-bit count in a hash map. Most lines of a crawl occur once, so
-//! they cost about ten bits each. A unit seen once may be taken as seen twice with the filter's
-//! false-positive rate (about 1%), so counts can be one too high, never too low.
+//! [`UnitCounter`] counts exactly within a memory budget: each document's distinct unit hashes go
+//! to a spillable sorter (sorted runs on disk beyond the budget, [`crate::spill`]), and merging
+//! them gives [`UnitCounts`], which keeps only the units seen in two or more documents. (An
+//! earlier counter kept a Bloom filter sized from the input's bytes, which had no size for stdin
+//! and no cap, and could count a unit one too high.)
 
 use std::collections::HashMap;
 use std::ops::Range;
+use std::sync::Arc;
 
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use crate::error::ConfigError;
 use crate::hash::mix64;
 use crate::normalize::Normalizer;
+use crate::spill::{Sorter, SpillSpace};
 
 /// What counts as one unit of text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
@@ -130,68 +133,91 @@ pub fn unit_hashes(
         .collect()
 }
 
-/// Counts, per unit hash, the documents it occurs in.
-#[derive(Debug, Clone)]
+/// Counts, per unit hash, the documents it occurs in: every document's distinct unit hashes go
+/// to a spillable [`Sorter`] (sorted runs on disk beyond its budget), and
+/// [`UnitCounter::finish`] merges them into exact counts. Memory is set by the budget while
+/// counting, and by the number of *repeated* units after.
+#[derive(Debug)]
 pub struct UnitCounter {
-    bloom: Vec<u64>,
-    /// Bits in `bloom` minus one (a power of two minus one).
-    mask: u64,
-    counts: HashMap<u64, u32>,
+    hashes: Sorter<u64>,
     documents: u64,
     units: u64,
 }
 
-/// Bloom-filter probes per unit.
-const PROBES: u32 = 7;
+/// Exact counts of the units seen in two or more documents, sorted by hash.
+#[derive(Debug, Clone, Default)]
+pub struct UnitCounts {
+    repeated: Vec<(u64, u32)>,
+    documents: u64,
+    units: u64,
+}
+
+impl Default for UnitCounter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 impl UnitCounter {
-    /// A counter sized for about `expected_units` distinct units (10 bits each, at least 8 Mbit).
-    pub fn new(expected_units: u64) -> Self {
-        let bits = (expected_units.saturating_mul(10))
-            .max(1 << 23)
-            .next_power_of_two();
+    /// A counter that keeps everything in memory.
+    pub fn new() -> Self {
+        Self::in_space(Arc::new(SpillSpace::unbounded()), u64::MAX)
+    }
+
+    /// A counter keeping at most `max_bytes` of hashes in memory, spilling sorted runs to `space`.
+    pub fn in_space(space: Arc<SpillSpace>, max_bytes: u64) -> Self {
         UnitCounter {
-            bloom: vec![0; (bits / 64) as usize],
-            mask: bits - 1,
-            counts: HashMap::new(),
+            hashes: Sorter::new(space, max_bytes),
             documents: 0,
             units: 0,
         }
     }
 
-    /// Sets the filter's bits for `hash`; returns whether they were all set already.
-    fn seen_before(&mut self, hash: u64) -> bool {
-        let (mut h, step) = (hash, mix64(hash) | 1);
-        let mut all = true;
-        for _ in 0..PROBES {
-            let bit = h & self.mask;
-            let word = &mut self.bloom[(bit / 64) as usize];
-            let flag = 1u64 << (bit % 64);
-            all &= *word & flag != 0;
-            *word |= flag;
-            h = h.wrapping_add(step);
-        }
-        all
-    }
-
     /// Counts one document's unit hashes (repeats within the document count once).
-    pub fn add_document(&mut self, hashes: &mut Vec<u64>) {
+    pub fn add_document(&mut self, hashes: &mut Vec<u64>) -> std::io::Result<()> {
         hashes.sort_unstable();
         hashes.dedup();
         self.documents += 1;
         self.units += hashes.len() as u64;
         for &hash in hashes.iter() {
-            if let Some(count) = self.counts.get_mut(&hash) {
-                *count = count.saturating_add(1);
-            } else if self.seen_before(hash) {
-                self.counts.insert(hash, 2);
-            }
+            self.hashes.push(hash)?;
         }
+        Ok(())
     }
 
+    /// Merges what was counted into exact counts.
+    pub fn finish(self) -> std::io::Result<UnitCounts> {
+        let mut repeated = Vec::new();
+        let mut current: Option<(u64, u32)> = None;
+        for hash in self.hashes.into_sorted()? {
+            let hash = hash?;
+            match &mut current {
+                Some((h, count)) if *h == hash => *count = count.saturating_add(1),
+                _ => {
+                    if let Some(done) = current.take().filter(|&(_, count)| count >= 2) {
+                        repeated.push(done);
+                    }
+                    current = Some((hash, 1));
+                }
+            }
+        }
+        repeated.extend(current.filter(|&(_, count)| count >= 2));
+        repeated.shrink_to_fit();
+        Ok(UnitCounts {
+            repeated,
+            documents: self.documents,
+            units: self.units,
+        })
+    }
+}
+
+impl UnitCounts {
     /// Documents the unit occurs in (1 for a unit never seen twice, 0 never reported).
     pub fn count(&self, hash: u64) -> u32 {
-        self.counts.get(&hash).copied().unwrap_or(1)
+        match self.repeated.binary_search_by_key(&hash, |&(h, _)| h) {
+            Ok(at) => self.repeated[at].1,
+            Err(_) => 1,
+        }
     }
 
     pub fn documents(&self) -> u64 {
@@ -200,7 +226,10 @@ impl UnitCounter {
 
     /// Units with a count of at least `min_docs`.
     pub fn repeated(&self, min_docs: u32) -> usize {
-        self.counts.values().filter(|&&c| c >= min_docs).count()
+        self.repeated
+            .iter()
+            .filter(|&&(_, c)| c >= min_docs)
+            .count()
     }
 
     /// Distinct units per document, summed over documents.
@@ -210,10 +239,10 @@ impl UnitCounter {
 
     /// Occurrences (one per document) of the units counted at least `min_docs` times.
     pub fn occurrences_at_least(&self, min_docs: u32) -> u64 {
-        self.counts
-            .values()
-            .filter(|&&c| c >= min_docs)
-            .map(|&c| u64::from(c))
+        self.repeated
+            .iter()
+            .filter(|&&(_, c)| c >= min_docs)
+            .map(|&(_, c)| u64::from(c))
             .sum()
     }
 }
@@ -221,7 +250,7 @@ impl UnitCounter {
 /// A counted corpus: tells which units are boilerplate and strips them.
 #[derive(Debug, Clone)]
 pub struct Boilerplate {
-    counter: UnitCounter,
+    counter: UnitCounts,
     options: BoilerplateOptions,
     normalizer: Normalizer,
 }
@@ -235,7 +264,7 @@ pub struct Stripped {
 }
 
 impl Boilerplate {
-    pub fn new(counter: UnitCounter, options: BoilerplateOptions, normalizer: Normalizer) -> Self {
+    pub fn new(counter: UnitCounts, options: BoilerplateOptions, normalizer: Normalizer) -> Self {
         Boilerplate {
             counter,
             options,
@@ -243,7 +272,7 @@ impl Boilerplate {
         }
     }
 
-    pub fn counter(&self) -> &UnitCounter {
+    pub fn counter(&self) -> &UnitCounts {
         &self.counter
     }
 
@@ -320,24 +349,27 @@ pub fn repetition(text: &str) -> Repetition {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use crate::boilerplate::{
         Boilerplate, BoilerplateOptions, HashMap, Repetition, Unit, UnitCounter, group_seed,
         repetition, unit_hashes, unit_ranges,
     };
     use crate::normalize::Normalizer;
+    use crate::spill::SpillSpace;
 
     fn count(texts: &[&str], unit: Unit) -> Boilerplate {
         let normalizer = Normalizer::default();
-        let mut counter = UnitCounter::new(0);
+        let mut counter = UnitCounter::new();
         for text in texts {
             let mut hashes: Vec<u64> = unit_hashes(text, unit, 0, &normalizer)
                 .into_iter()
                 .map(|(_, h)| h)
                 .collect();
-            counter.add_document(&mut hashes);
+            counter.add_document(&mut hashes).unwrap();
         }
         Boilerplate::new(
-            counter,
+            counter.finish().unwrap(),
             BoilerplateOptions { min_docs: 3, unit },
             normalizer,
         )
@@ -380,7 +412,7 @@ mod tests {
     #[test]
     fn groups_count_separately() {
         let normalizer = Normalizer::default();
-        let mut counter = UnitCounter::new(0);
+        let mut counter = UnitCounter::new();
         let site_a = group_seed(Some("https://www.a.example/news/1"));
         assert_eq!(site_a, group_seed(Some("http://a.example/other?x")));
         let site_b = group_seed(Some("https://b.example/1"));
@@ -390,10 +422,10 @@ mod tests {
                 .into_iter()
                 .map(|(_, h)| h)
                 .collect();
-            counter.add_document(&mut hashes);
+            counter.add_document(&mut hashes).unwrap();
         }
         let bp = Boilerplate::new(
-            counter,
+            counter.finish().unwrap(),
             BoilerplateOptions {
                 min_docs: 2,
                 unit: Unit::Line,
@@ -430,31 +462,31 @@ mod tests {
         }
     }
 
+    /// Counts are exact, whether the hashes stay in memory or spill to sorted runs.
     #[test]
-    fn bloom_counter_never_undercounts() {
-        let mut counter = UnitCounter::new(1000);
-        let mut truth: HashMap<u64, u32> = HashMap::new();
-        let mut state = 5u64;
-        for _ in 0..2000 {
-            let mut doc: Vec<u64> = (0..20)
-                .map(|_| crate::hash::splitmix64(&mut state) % 5000)
-                .collect();
-            let mut unique = doc.clone();
-            unique.sort_unstable();
-            unique.dedup();
-            for h in unique {
-                *truth.entry(h).or_default() += 1;
+    fn issue11_unit_counts_are_exact_in_memory_and_spilled() {
+        let tight = Arc::new(SpillSpace::new(&std::env::temp_dir(), 0));
+        for mut counter in [UnitCounter::new(), UnitCounter::in_space(tight, 0)] {
+            let mut truth: HashMap<u64, u32> = HashMap::new();
+            let mut state = 5u64;
+            for _ in 0..2000 {
+                let mut doc: Vec<u64> = (0..20)
+                    .map(|_| crate::hash::splitmix64(&mut state) % 5000)
+                    .collect();
+                let mut unique = doc.clone();
+                unique.sort_unstable();
+                unique.dedup();
+                for h in unique {
+                    *truth.entry(h).or_default() += 1;
+                }
+                counter.add_document(&mut doc).unwrap();
             }
-            counter.add_document(&mut doc);
+            let counts = counter.finish().unwrap();
+            for (h, &n) in &truth {
+                assert_eq!(counts.count(*h), n, "unit {h}");
+            }
+            assert_eq!(counts.count(u64::MAX), 1);
         }
-        let mut over = 0;
-        for (h, &n) in &truth {
-            let c = counter.count(*h);
-            assert!(c >= n, "unit {h}: counted {c}, true {n}");
-            over += usize::from(c > n);
-            assert!(c <= n + 1);
-        }
-        assert!(over * 50 < truth.len(), "{over} of {} over", truth.len());
     }
 
     #[test]
@@ -470,6 +502,7 @@ mod tests {
 mod properties {
     use std::collections::{HashMap, HashSet};
     use std::ops::Range;
+    use std::sync::Arc;
 
     use proptest::prelude::*;
 
@@ -478,6 +511,7 @@ mod properties {
     };
     use crate::normalize::Normalizer;
     use crate::normalize::properties::unicode_char;
+    use crate::spill::SpillSpace;
 
     /// Text with many line breaks, `\r`s and blanks among characters of any script.
     fn text() -> impl Strategy<Value = String> {
@@ -581,7 +615,7 @@ mod properties {
         ) {
             let normalizer = Normalizer::default();
             let mut pages_with: HashMap<String, u32> = HashMap::new();
-            let mut counter = UnitCounter::new(0);
+            let mut counter = UnitCounter::new();
             for page in &pages {
                 let distinct: HashSet<String> =
                     normalized_units(page, unit, &normalizer).into_iter().collect();
@@ -590,9 +624,9 @@ mod properties {
                 }
                 let mut hashes: Vec<u64> =
                     unit_hashes(page, unit, 0, &normalizer).into_iter().map(|(_, h)| h).collect();
-                counter.add_document(&mut hashes);
+                counter.add_document(&mut hashes).unwrap();
             }
-            let bp = Boilerplate::new(counter, BoilerplateOptions { min_docs, unit }, normalizer.clone());
+            let bp = Boilerplate::new(counter.finish().unwrap(), BoilerplateOptions { min_docs, unit }, normalizer.clone());
             for page in &pages {
                 let units = normalized_units(page, unit, &normalizer);
                 let (kept, removed): (Vec<String>, Vec<String>) =
@@ -621,13 +655,15 @@ mod properties {
             }
         }
 
-        /// The Bloom-filtered counter never undercounts and overcounts by at most one; the
-        /// totals of documents and distinct units per document are exact.
+        /// Counts are exact whatever the budget (runs spilled or not); the totals of documents
+        /// and distinct units per document too.
         #[test]
-        fn unit_counts_are_exact_or_one_over(
+        fn unit_counts_are_exact(
             documents in prop::collection::vec(prop::collection::vec(0..300u64, 0..30), 0..30),
+            budget in prop_oneof![Just(u64::MAX), 0..4096u64],
         ) {
-            let mut counter = UnitCounter::new(0);
+            let space = Arc::new(SpillSpace::new(&std::env::temp_dir(), 0));
+            let mut counter = UnitCounter::in_space(space, budget);
             let mut truth: HashMap<u64, u32> = HashMap::new();
             let mut distinct_total = 0;
             for document in &documents {
@@ -636,21 +672,19 @@ mod properties {
                 for &h in &distinct {
                     *truth.entry(h).or_default() += 1;
                 }
-                counter.add_document(&mut document.clone());
+                counter.add_document(&mut document.clone()).unwrap();
             }
-            prop_assert_eq!(counter.documents(), documents.len() as u64);
-            prop_assert_eq!(counter.units(), distinct_total);
+            let counts = counter.finish().unwrap();
+            prop_assert_eq!(counts.documents(), documents.len() as u64);
+            prop_assert_eq!(counts.units(), distinct_total);
             for (&h, &n) in &truth {
-                let c = counter.count(h);
-                prop_assert!(n <= c && c <= n + 1, "unit {}: counted {}, in {} documents", h, c, n);
+                prop_assert_eq!(counts.count(h), n, "unit {}", h);
             }
             for min_docs in 2..6 {
                 let at_least = truth.values().filter(|&&n| n >= min_docs).count();
-                let at_least_one_less = truth.values().filter(|&&n| n + 1 >= min_docs).count();
-                let repeated = counter.repeated(min_docs);
-                prop_assert!(at_least <= repeated && repeated <= at_least_one_less);
+                prop_assert_eq!(counts.repeated(min_docs), at_least);
                 let occurrences: u64 = truth.values().filter(|&&n| n >= min_docs).map(|&n| u64::from(n)).sum();
-                prop_assert!(counter.occurrences_at_least(min_docs) >= occurrences);
+                prop_assert_eq!(counts.occurrences_at_least(min_docs), occurrences);
             }
         }
 

@@ -15,7 +15,9 @@ use super::exact::{ExactTable, LateCopies};
 use super::stats::CorpusProfile;
 use super::workdir::{Checkpoint, WorkDir};
 use super::{Analysis, Dedup, DocExtras, Prepared};
-use crate::boilerplate::{BoilerplateOptions, UnitCounter, group_seed, repetition, unit_hashes};
+use crate::boilerplate::{
+    BoilerplateOptions, UnitCounter, UnitCounts, group_seed, repetition, unit_hashes,
+};
 use crate::cluster::KeepPolicy;
 use crate::error::{Error, Origin, Rejection};
 use crate::lsh::{BandKey, BandTables};
@@ -64,7 +66,7 @@ impl Dedup {
                     sizes: Vec::new(),
                     profile: self
                         .profile
-                        .map(|_| CorpusProfile::new(inputs.total_bytes().unwrap_or(1 << 30) / 60)),
+                        .map(|_| CorpusProfile::new(space.clone(), self.sort_budget())),
                 };
                 let tables = self.band_tables(space.clone(), work.is_some());
                 let first_copy = ExactTable::new(self.exact_budget(), space.clone());
@@ -107,7 +109,7 @@ impl Dedup {
                         analysis.stripped.0 += stripped.0;
                         analysis.stripped.1 += stripped.1;
                         if let (Some(profile), Some(extras)) = (&mut analysis.profile, extras) {
-                            profile.add(extras);
+                            profile.add(extras).map_err(temp)?;
                         }
                     }
                     match item {
@@ -487,11 +489,14 @@ impl Dedup {
         &self,
         inputs: &mut InputSet,
         options: BoilerplateOptions,
-    ) -> Result<UnitCounter, Error> {
+    ) -> Result<UnitCounts, Error> {
         let parser = Parser::new(inputs.format(), self.fields.clone());
-        // About one unit per 60 bytes of input.
-        let expected = inputs.total_bytes().unwrap_or(1 << 30) / 60;
-        let mut counter = UnitCounter::new(expected);
+        // The counting pass runs alone: its sort may take half the budget.
+        let space = self.spill_space(None);
+        let mut counter = UnitCounter::in_space(
+            space.clone(),
+            self.memory.map_or(u64::MAX, |bytes| bytes / 2),
+        );
         self.for_each_batch(inputs, |batch, _| {
             let hashes: Vec<Vec<u64>> = batch
                 .par_iter()
@@ -510,11 +515,11 @@ impl Dedup {
                 })
                 .collect();
             for mut doc in hashes {
-                counter.add_document(&mut doc);
+                counter.add_document(&mut doc).map_err(|e| space.error(e))?;
             }
             Ok(())
         })?;
-        Ok(counter)
+        counter.finish().map_err(|e| space.error(e))
     }
 
     /// The normalized text and its shingle hashes (in text order, repeats included).

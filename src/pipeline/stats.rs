@@ -43,7 +43,7 @@ impl Default for StatsOptions {
 }
 
 /// Boilerplate and repetition counts gathered while reading.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(super) struct CorpusProfile {
     counter: UnitCounter,
     docs: u64,
@@ -55,9 +55,10 @@ pub(super) struct CorpusProfile {
 }
 
 impl CorpusProfile {
-    pub(super) fn new(expected_units: u64) -> Self {
+    /// A profile whose unit counts keep at most `max_bytes` in memory, spilling to `space`.
+    pub(super) fn new(space: std::sync::Arc<crate::spill::SpillSpace>, max_bytes: u64) -> Self {
         CorpusProfile {
-            counter: UnitCounter::new(expected_units),
+            counter: UnitCounter::in_space(space, max_bytes),
             docs: 0,
             duplicate_line_fraction: 0.0,
             duplicate_line_char_fraction: 0.0,
@@ -66,14 +67,15 @@ impl CorpusProfile {
         }
     }
 
-    pub(super) fn add(&mut self, extras: &mut DocExtras) {
-        self.counter.add_document(&mut extras.units);
+    pub(super) fn add(&mut self, extras: &mut DocExtras) -> std::io::Result<()> {
+        self.counter.add_document(&mut extras.units)?;
         let r = extras.repetition;
         self.docs += 1;
         self.duplicate_line_fraction += r.duplicate_line_fraction;
         self.duplicate_line_char_fraction += r.duplicate_line_char_fraction;
         self.over_line_limit += u64::from(r.duplicate_line_fraction > 0.30);
         self.over_char_limit += u64::from(r.duplicate_line_char_fraction > 0.20);
+        Ok(())
     }
 }
 
@@ -396,7 +398,10 @@ impl Dedup {
             }
         }
 
-        let counter = &profile.counter;
+        let counter = profile
+            .counter
+            .finish()
+            .map_err(|e| analysis.space.error(e))?;
         let boilerplate_units = counter.occurrences_at_least(options.boilerplate.min_docs);
         let profiled = profile.docs.max(1) as f64;
         Ok(CorpusStats {
