@@ -79,12 +79,27 @@ impl Dedup {
         let mut next_checkpoint = saved.map_or(0, |c| c.bytes_read) + interval;
         let mut framed = 0u64;
         let temp = |e| analysis_temp(&space, e);
+        // The rejections a checkpoint covers are reported again from its log, first; those since
+        // the last checkpoint wait to be logged by the next.
+        let mut rejection_log = match (work, saved) {
+            (Some(work), Some(checkpoint)) => {
+                let log = RejectionLog::reopen(work, checkpoint.rejections)?;
+                for rejection in log.saved(work)? {
+                    sink.rejected(&rejection)?;
+                }
+                Some(log)
+            }
+            (Some(work), None) => Some(RejectionLog::create(work)?),
+            (None, _) => None,
+        };
+        let mut unsaved_rejections: Vec<Rejection> = Vec::new();
         self.for_each_batch(inputs, |batch, bytes_read| {
             let first = framed;
             framed += batch.len() as u64;
+            // Records the checkpoint covers are only framed again (which also counts their inputs'
+            // byte-order marks again).
             let replayed = (resumed_docs.saturating_sub(first) as usize).min(batch.len());
             if replayed > 0 {
-                self.report_rejections_again(&parser, &batch[..replayed], sink)?;
                 sink.progress(&Progress {
                     docs: first + replayed as u64,
                     bytes: bytes_read,
@@ -118,6 +133,9 @@ impl Dedup {
                                 return Err(Error::Rejected(rejection));
                             }
                             sink.rejected(&rejection)?;
+                            if work.is_some() {
+                                unsaved_rejections.push(rejection);
+                            }
                             analysis
                                 .docs
                                 .push("", DocState::Rejected, f64::NEG_INFINITY)?;
@@ -205,12 +223,27 @@ impl Dedup {
                 && bytes_read >= next_checkpoint
             {
                 next_checkpoint = bytes_read + interval;
-                self.checkpoint(work, &mut analysis, &mut tables, &mut first_copy, false)?;
+                let log = rejection_log
+                    .as_mut()
+                    .expect("a resumable run logs rejections");
+                log.append(work, &mut unsaved_rejections)?;
+                let state = TablesState {
+                    analysis: &mut analysis,
+                    tables: &mut tables,
+                    first_copy: &mut first_copy,
+                };
+                self.checkpoint(work, state, log.saved_bytes, false)?;
             }
             Ok(())
         })?;
-        if let Some(work) = work {
-            self.checkpoint(work, &mut analysis, &mut tables, &mut first_copy, true)?;
+        if let (Some(work), Some(log)) = (work, rejection_log.as_mut()) {
+            log.append(work, &mut unsaved_rejections)?;
+            let state = TablesState {
+                analysis: &mut analysis,
+                tables: &mut tables,
+                first_copy: &mut first_copy,
+            };
+            self.checkpoint(work, state, log.saved_bytes, true)?;
         }
         // Copies whose first copy the exact table had spilled become exact copies of it, as if
         // caught at once; their slots stay unused.
@@ -231,42 +264,19 @@ impl Dedup {
         Ok((analysis, tables))
     }
 
-    /// Reports the rejected records among `frames` (which a resumed run's checkpoint covers) to
-    /// the sink, as the first reading did.
-    fn report_rejections_again(
-        &self,
-        parser: &Parser,
-        frames: &[Frame],
-        sink: &mut dyn Sink,
-    ) -> Result<(), Error> {
-        let rejections: Vec<Option<Rejection>> = frames
-            .par_iter()
-            .map(|frame| match frame.record() {
-                Err(rejection) => Some(rejection),
-                Ok(record) => parser.parse(record).err().map(|reason| Rejection {
-                    origin: record.origin.clone(),
-                    reason,
-                }),
-            })
-            .collect();
-        for rejection in rejections.into_iter().flatten() {
-            if self.strict {
-                return Err(Error::Rejected(rejection));
-            }
-            sink.rejected(&rejection)?;
-        }
-        Ok(())
-    }
-
     /// Saves what the first pass has finished to the work directory.
     fn checkpoint(
         &self,
         work: &WorkDir,
-        analysis: &mut Analysis,
-        tables: &mut BandTables,
-        first_copy: &mut ExactTable,
+        state: TablesState<'_>,
+        rejections: u64,
         complete: bool,
     ) -> Result<(), Error> {
+        let TablesState {
+            analysis,
+            tables,
+            first_copy,
+        } = state;
         let space = analysis.space.clone();
         let temp = |e| space.error(e);
         let sizes = self.measure == Measure::Containment;
@@ -297,6 +307,7 @@ impl Dedup {
             sizes,
             exact: first_copy.persist().map_err(temp)?,
             bands: tables.persist().map_err(temp)?,
+            rejections,
             complete,
         };
         work.save(&checkpoint)
@@ -650,6 +661,80 @@ impl Dedup {
             Ok(())
         })?;
         Ok(sets)
+    }
+}
+
+/// The first pass's tables, as a checkpoint saves them.
+struct TablesState<'a> {
+    analysis: &'a mut Analysis,
+    tables: &'a mut BandTables,
+    first_copy: &'a mut ExactTable,
+}
+
+/// The rejections of a resumable run, as JSON lines in the work directory's `rejections` file:
+/// appended at each checkpoint, which records the length it covers (a killed run may leave more).
+struct RejectionLog {
+    saved_bytes: u64,
+}
+
+impl RejectionLog {
+    const FILE: &'static str = "rejections";
+
+    fn error(work: &WorkDir, source: std::io::Error) -> Error {
+        Error::WorkDir {
+            path: work.path().to_path_buf(),
+            source,
+        }
+    }
+
+    fn create(work: &WorkDir) -> Result<RejectionLog, Error> {
+        std::fs::write(work.file(Self::FILE), b"").map_err(|e| Self::error(work, e))?;
+        Ok(RejectionLog { saved_bytes: 0 })
+    }
+
+    /// The log as a checkpoint left it (cut back to the length it covers).
+    fn reopen(work: &WorkDir, saved_bytes: u64) -> Result<RejectionLog, Error> {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(work.file(Self::FILE))
+            .map_err(|e| Self::error(work, e))?;
+        file.set_len(saved_bytes)
+            .map_err(|e| Self::error(work, e))?;
+        Ok(RejectionLog { saved_bytes })
+    }
+
+    /// The rejections the checkpoint covers, in input order.
+    fn saved(&self, work: &WorkDir) -> Result<Vec<Rejection>, Error> {
+        let bytes = std::fs::read(work.file(Self::FILE)).map_err(|e| Self::error(work, e))?;
+        bytes[..(self.saved_bytes as usize).min(bytes.len())]
+            .split(|&b| b == b'\n')
+            .filter(|line| !line.is_empty())
+            .map(|line| {
+                serde_json::from_slice(line)
+                    .map_err(|e| Self::error(work, std::io::Error::other(e)))
+            })
+            .collect()
+    }
+
+    /// Appends `rejections` (emptying it) and syncs the log.
+    fn append(&mut self, work: &WorkDir, rejections: &mut Vec<Rejection>) -> Result<(), Error> {
+        use std::io::Write;
+        let mut text = Vec::new();
+        for rejection in rejections.drain(..) {
+            serde_json::to_writer(&mut text, &rejection)
+                .map_err(|e| Self::error(work, std::io::Error::other(e)))?;
+            text.push(b'\n');
+        }
+        let appended = (|| {
+            let mut file = std::fs::OpenOptions::new()
+                .append(true)
+                .open(work.file(Self::FILE))?;
+            file.write_all(&text)?;
+            file.sync_data()
+        })();
+        appended.map_err(|e| Self::error(work, e))?;
+        self.saved_bytes += text.len() as u64;
+        Ok(())
     }
 }
 

@@ -10,9 +10,9 @@
 //! renamed). Tables only ever append, so a checkpoint stays valid whatever a killed run wrote
 //! after it.
 //!
-//! A run with the same fingerprint resumes from the checkpoint: it reopens the tables, frames the
-//! inputs again and only parses the records the checkpoint covers (to report their rejections
-//! again), then goes on as usual. Its outputs are the same bytes. A run with another fingerprint
+//! A run with the same fingerprint resumes from the checkpoint: it reopens the tables, reports the
+//! rejections the checkpoint logged, frames the inputs again and skips the records the checkpoint
+//! covers (framing them again counts their inputs' byte-order marks again), then goes on as usual. Its outputs are the same bytes. A run with another fingerprint
 //! (a setting or an input changed) clears the directory and starts over, saying why. Outputs
 //! still appear only when the whole run is complete; after that the caller clears the directory.
 
@@ -55,6 +55,8 @@ pub(super) struct Checkpoint {
     pub sizes: bool,
     pub exact: PersistedExact,
     pub bands: PersistedBands,
+    /// Bytes of the `rejections` log the checkpoint covers.
+    pub rejections: u64,
     /// Whether the first pass had read every input.
     pub complete: bool,
 }
