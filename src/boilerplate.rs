@@ -212,6 +212,47 @@ impl UnitCounter {
 }
 
 impl UnitCounts {
+    /// The counts as bytes (documents, units, then each repeated hash and its count, little
+    /// endian), for a resumable run's work directory.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(24 + self.repeated.len() * 12);
+        out.extend_from_slice(&self.documents.to_le_bytes());
+        out.extend_from_slice(&self.units.to_le_bytes());
+        out.extend_from_slice(&(self.repeated.len() as u64).to_le_bytes());
+        for &(hash, count) in &self.repeated {
+            out.extend_from_slice(&hash.to_le_bytes());
+            out.extend_from_slice(&count.to_le_bytes());
+        }
+        out
+    }
+
+    /// Counts written by [`UnitCounts::to_bytes`]; `None` when the bytes are not such counts.
+    pub fn from_bytes(bytes: &[u8]) -> Option<UnitCounts> {
+        let word = |at: usize| -> Option<u64> {
+            Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
+        };
+        let (documents, units, len) = (word(0)?, word(8)?, word(16)?);
+        let len = usize::try_from(len).ok()?;
+        let body = bytes.get(24..)?;
+        if body.len() != len.checked_mul(12)? {
+            return None;
+        }
+        let repeated: Vec<(u64, u32)> = body
+            .chunks_exact(12)
+            .map(|c| {
+                let hash = u64::from_le_bytes(c[..8].try_into().expect("8 bytes"));
+                let count = u32::from_le_bytes(c[8..].try_into().expect("4 bytes"));
+                (hash, count)
+            })
+            .collect();
+        let sorted = repeated.windows(2).all(|w| w[0].0 < w[1].0);
+        sorted.then_some(UnitCounts {
+            repeated,
+            documents,
+            units,
+        })
+    }
+
     /// Documents the unit occurs in (1 for a unit never seen twice, 0 never reported).
     pub fn count(&self, hash: u64) -> u32 {
         match self.repeated.binary_search_by_key(&hash, |&(h, _)| h) {

@@ -219,8 +219,6 @@ pub enum ConfigError {
     MemoryTooSmall(u64),
     #[error("max_doc_bytes must be between 1 and 4 GiB (4294967295 bytes)")]
     MaxDocBytes,
-    #[error("a resumable run (with a work directory) does not strip boilerplate yet")]
-    ResumableBoilerplate,
 }
 
 /// An input that could not be opened or read to its end.

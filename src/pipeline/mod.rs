@@ -464,14 +464,29 @@ impl Dedup {
 
     /// When this run strips boilerplate and has not counted it yet: a copy of `self` holding the
     /// counts of `inputs` (one extra pass).
-    fn counted(&self, inputs: &mut InputSet) -> Result<Option<Dedup>, Error> {
+    fn counted(
+        &self,
+        inputs: &mut InputSet,
+        work: Option<&WorkDir>,
+    ) -> Result<Option<Dedup>, Error> {
         let Some(options) = self.strip else {
             return Ok(None);
         };
         if self.boilerplate.is_some() {
             return Ok(None);
         }
-        let counter = self.count_units(inputs, options)?;
+        // A resumed run takes the counts its work directory saved.
+        let saved = work.map(WorkDir::saved_unit_counts).transpose()?.flatten();
+        let counter = match saved {
+            Some(counts) => counts,
+            None => {
+                let counts = self.count_units(inputs, options)?;
+                if let Some(work) = work {
+                    work.save_unit_counts(&counts)?;
+                }
+                counts
+            }
+        };
         let model = Boilerplate::new(counter, options, self.normalizer.clone());
         Ok(Some(Dedup {
             boilerplate: Some(Arc::new(model)),
@@ -620,10 +635,7 @@ impl Dedup {
         for index in options.against {
             self.check_index(index)?;
         }
-        if options.work_dir.is_some() && self.strip.is_some() {
-            return Err(Error::Config(ConfigError::ResumableBoilerplate));
-        }
-        if let Some(counted) = self.counted(inputs)? {
+        if let Some(counted) = self.counted(inputs, options.work_dir)? {
             let mut output = counted.run_all(inputs, options, sink)?;
             output.summary.seconds = started.elapsed().as_secs_f64();
             return Ok(output);
@@ -671,7 +683,7 @@ impl Dedup {
 
     fn segment_all(&self, inputs: &mut InputSet, sink: &mut dyn Sink) -> Result<Built, Error> {
         let started = Instant::now();
-        if let Some(counted) = self.counted(inputs)? {
+        if let Some(counted) = self.counted(inputs, None)? {
             return counted.segment_all(inputs, sink);
         }
         let (analysis, tables) = self.analyse(inputs, true, None, sink)?;

@@ -24,6 +24,7 @@ use super::Dedup;
 use super::docs::PersistedDocs;
 use super::exact::PersistedExact;
 use super::fingerprint::{Fingerprint, Setting};
+use crate::boilerplate::UnitCounts;
 use crate::error::Error;
 use crate::lsh::PersistedBands;
 use crate::read::{Input, InputSet};
@@ -31,6 +32,8 @@ use crate::spill::Persisted;
 
 /// The manifest's name in a work directory.
 const MANIFEST: &str = "MANIFEST";
+/// The boilerplate counts of a run that strips it.
+const UNIT_COUNTS: &str = "unit-counts";
 /// The lock held by the run using the directory.
 const LOCK: &str = "LOCK";
 /// What a work directory's manifest says it is.
@@ -70,6 +73,9 @@ struct Manifest {
     fingerprint: String,
     /// Each input's modification time (nanoseconds since the epoch, or why not known).
     modified: Vec<String>,
+    /// Whether the boilerplate counts (of a run that strips it) are saved in `unit-counts`.
+    #[serde(default)]
+    units_counted: bool,
     checkpoint: Option<Checkpoint>,
 }
 
@@ -80,6 +86,8 @@ pub struct WorkDir {
     fingerprint: Fingerprint,
     modified: Vec<String>,
     saved: Option<Checkpoint>,
+    /// Whether the boilerplate counts are saved (by this run or the one it resumes).
+    units_counted: std::cell::Cell<bool>,
     /// Why an earlier run's state there was not resumed.
     restart: Option<String>,
     _lock: File,
@@ -110,6 +118,7 @@ impl WorkDir {
             fingerprint: fingerprint(dedup, inputs),
             modified: modified(inputs),
             saved: None,
+            units_counted: std::cell::Cell::new(false),
             restart: None,
             _lock: lock,
         };
@@ -123,7 +132,10 @@ impl WorkDir {
                 }
                 .or_else(|| work.modified_since(&manifest.modified, inputs));
                 match difference {
-                    None => work.saved = manifest.checkpoint,
+                    None => {
+                        work.saved = manifest.checkpoint;
+                        work.units_counted.set(manifest.units_counted);
+                    }
                     Some(difference) => work.restart = Some(difference),
                 }
             }
@@ -166,14 +178,52 @@ impl WorkDir {
         self.saved.as_ref()
     }
 
+    /// The boilerplate counts the run (or the one it resumes) saved, if any.
+    pub(super) fn saved_unit_counts(&self) -> Result<Option<UnitCounts>, Error> {
+        if !self.units_counted.get() {
+            return Ok(None);
+        }
+        let bytes = std::fs::read(self.file(UNIT_COUNTS)).map_err(|source| self.error(source))?;
+        UnitCounts::from_bytes(&bytes).map(Some).ok_or_else(|| {
+            self.error(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "its saved boilerplate counts are damaged",
+            ))
+        })
+    }
+
+    /// Saves the boilerplate counts, then a manifest saying so.
+    pub(super) fn save_unit_counts(&self, counts: &UnitCounts) -> Result<(), Error> {
+        let saved = (|| {
+            let path = self.file(UNIT_COUNTS);
+            std::fs::write(&path, counts.to_bytes())?;
+            File::open(&path)?.sync_all()
+        })();
+        saved.map_err(|source| self.error(source))?;
+        self.units_counted.set(true);
+        self.write_manifest(None)
+    }
+
+    fn error(&self, source: std::io::Error) -> Error {
+        Error::WorkDir {
+            path: self.dir.clone(),
+            source,
+        }
+    }
+
     /// Replaces the manifest with one naming `checkpoint`: written beside, synced, renamed.
     pub(super) fn save(&self, checkpoint: &Checkpoint) -> Result<(), Error> {
+        self.write_manifest(Some(checkpoint))
+    }
+
+    fn write_manifest(&self, checkpoint: Option<&Checkpoint>) -> Result<(), Error> {
         let manifest = Manifest {
             format: FORMAT.to_string(),
             version: VERSION,
             fingerprint: hex_encode(&self.fingerprint.encode()),
             modified: self.modified.clone(),
-            checkpoint: Some(checkpoint.clone()),
+            units_counted: self.units_counted.get(),
+            checkpoint: checkpoint.cloned(),
         };
         let saved = (|| {
             let temporary = self.dir.join(format!("{MANIFEST}.new"));
