@@ -407,45 +407,22 @@ pub trait FixedRecord: Sized {
     fn decode(bytes: &[u8]) -> Self;
 }
 
-impl FixedRecord for u64 {
-    const LEN: usize = 8;
-    fn encode(&self, out: &mut [u8]) {
-        out.copy_from_slice(&self.to_le_bytes());
-    }
-    fn decode(bytes: &[u8]) -> Self {
-        u64::from_le_bytes(bytes.try_into().expect("8 bytes"))
-    }
+/// Numbers are stored little-endian.
+macro_rules! fixed_number {
+    ($($t:ty),*) => {$(
+        impl FixedRecord for $t {
+            const LEN: usize = std::mem::size_of::<$t>();
+            fn encode(&self, out: &mut [u8]) {
+                out.copy_from_slice(&self.to_le_bytes());
+            }
+            fn decode(bytes: &[u8]) -> Self {
+                <$t>::from_le_bytes(bytes.try_into().expect("a number's bytes"))
+            }
+        }
+    )*};
 }
 
-impl FixedRecord for u32 {
-    const LEN: usize = 4;
-    fn encode(&self, out: &mut [u8]) {
-        out.copy_from_slice(&self.to_le_bytes());
-    }
-    fn decode(bytes: &[u8]) -> Self {
-        u32::from_le_bytes(bytes.try_into().expect("4 bytes"))
-    }
-}
-
-impl FixedRecord for u128 {
-    const LEN: usize = 16;
-    fn encode(&self, out: &mut [u8]) {
-        out.copy_from_slice(&self.to_le_bytes());
-    }
-    fn decode(bytes: &[u8]) -> Self {
-        u128::from_le_bytes(bytes.try_into().expect("16 bytes"))
-    }
-}
-
-impl FixedRecord for f64 {
-    const LEN: usize = 8;
-    fn encode(&self, out: &mut [u8]) {
-        out.copy_from_slice(&self.to_le_bytes());
-    }
-    fn decode(bytes: &[u8]) -> Self {
-        f64::from_le_bytes(bytes.try_into().expect("8 bytes"))
-    }
-}
+fixed_number!(u32, u64, u128, f64);
 
 /// An append-only array of fixed-size records over a [`SpillBytes`].
 #[derive(Debug)]

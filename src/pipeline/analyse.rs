@@ -226,24 +226,24 @@ impl Dedup {
                 let log = rejection_log
                     .as_mut()
                     .expect("a resumable run logs rejections");
-                log.append(work, &mut unsaved_rejections)?;
                 let state = TablesState {
                     analysis: &mut analysis,
                     tables: &mut tables,
                     first_copy: &mut first_copy,
+                    rejections: &mut unsaved_rejections,
                 };
-                self.checkpoint(work, state, log.saved_bytes, false)?;
+                self.checkpoint(work, state, log, false)?;
             }
             Ok(())
         })?;
         if let (Some(work), Some(log)) = (work, rejection_log.as_mut()) {
-            log.append(work, &mut unsaved_rejections)?;
             let state = TablesState {
                 analysis: &mut analysis,
                 tables: &mut tables,
                 first_copy: &mut first_copy,
+                rejections: &mut unsaved_rejections,
             };
-            self.checkpoint(work, state, log.saved_bytes, true)?;
+            self.checkpoint(work, state, log, true)?;
         }
         // Copies whose first copy the exact table had spilled become exact copies of it, as if
         // caught at once; their slots stay unused.
@@ -269,14 +269,16 @@ impl Dedup {
         &self,
         work: &WorkDir,
         state: TablesState<'_>,
-        rejections: u64,
+        log: &mut RejectionLog,
         complete: bool,
     ) -> Result<(), Error> {
         let TablesState {
             analysis,
             tables,
             first_copy,
+            rejections,
         } = state;
+        log.append(work, rejections)?;
         let space = analysis.space.clone();
         let temp = |e| space.error(e);
         let sizes = self.measure == Measure::Containment;
@@ -307,7 +309,7 @@ impl Dedup {
             sizes,
             exact: first_copy.persist().map_err(temp)?,
             bands: tables.persist().map_err(temp)?,
-            rejections,
+            rejections: log.saved_bytes,
             complete,
         };
         work.save(&checkpoint)
@@ -669,6 +671,8 @@ struct TablesState<'a> {
     analysis: &'a mut Analysis,
     tables: &'a mut BandTables,
     first_copy: &'a mut ExactTable,
+    /// Rejections reported since the last checkpoint, to log.
+    rejections: &'a mut Vec<Rejection>,
 }
 
 /// The rejections of a resumable run, as JSON lines in the work directory's `rejections` file:
