@@ -633,6 +633,9 @@ struct Recorded {
     removed: Vec<Removed>,
     removed_lines: Vec<String>,
     clusters: Vec<String>,
+    /// Per cluster, its size, then the position of the document it keeps (when of this run) and
+    /// of its other members in input order.
+    cluster_docs: Vec<(usize, Vec<u64>)>,
     rejected: Vec<String>,
 }
 
@@ -672,6 +675,14 @@ impl Sink for Recorded {
 
     fn cluster(&mut self, cluster: &ClusterReport<'_>) -> Result<(), Error> {
         self.clusters.push(serde_json::to_string(cluster).unwrap());
+        let kept = cluster.kept_doc.map(|d| d.0);
+        let others = cluster
+            .members
+            .iter()
+            .map(|m| m.doc.0)
+            .filter(|&d| Some(d) != kept);
+        let docs = kept.into_iter().chain(others).collect();
+        self.cluster_docs.push((cluster.size, docs));
         Ok(())
     }
 
@@ -1126,19 +1137,27 @@ proptest! {
     }
 
     /// `stats` at the run's threshold counts what batch removes: exact copies, near duplicates,
-    /// clusters and the largest one, its top clusters are batch's (kept document first), and its
-    /// candidate pairs and their histogram are batch's.
+    /// clusters and the largest one, its top clusters are batch's (the document batch keeps
+    /// first, under `--keep first` or `longest`, then up to five other members in input order),
+    /// and its candidate pairs and their histogram are batch's.
     #[test]
     fn issue11_stats_counts_equal_batch_counts(
         corpus in separated_corpus(),
         settings in separated_settings(),
+        keep_longest in any::<bool>(),
     ) {
         let dir = tempfile::tempdir().unwrap();
         let path = corpus.write(&dir.path().join("in.jsonl"), 0, corpus.lines.len());
         prop_assume!(corpus.has_text(0, corpus.lines.len()));
+        let settings = match keep_longest {
+            true => Settings { keep: KeepPolicy::Longest, ..settings },
+            false => settings,
+        };
         let dedup = settings.dedup();
         let (summary, recorded) = batch(&dedup, &path, &[]);
-        assert_batch_removes_families(&corpus, &summary, &recorded);
+        if !keep_longest {
+            assert_batch_removes_families(&corpus, &summary, &recorded);
+        }
         let options = StatsOptions {
             thresholds: vec![settings.threshold],
             ..StatsOptions::default()
@@ -1159,17 +1178,17 @@ proptest! {
         prop_assert_eq!(&stats.candidate_similarity_histogram, &summary.candidate_similarity_histogram);
         prop_assert_eq!(&stats.rejected_by_reason, &summary.rejected_by_reason);
         prop_assert_eq!(&stats.inputs, &summary.inputs);
-        let top: Vec<(u64, String)> = recorded
-            .clusters
+        let top: Vec<(usize, Vec<u64>)> = recorded
+            .cluster_docs
             .iter()
             .take(options.top)
-            .map(|line| {
-                let c: serde_json::Value = serde_json::from_str(line).unwrap();
-                (c["size"].as_u64().unwrap(), c["kept"].as_str().unwrap().to_string())
-            })
+            .map(|(size, docs)| (*size, docs.iter().copied().take(6).collect()))
             .collect();
-        let stats_top: Vec<(u64, String)> =
-            stats.top_clusters.iter().map(|c| (c.size, c.kept.clone())).collect();
+        let stats_top: Vec<(usize, Vec<u64>)> = stats
+            .top_clusters
+            .iter()
+            .map(|c| (c.size as usize, c.docs.iter().map(|d| d.0).collect()))
+            .collect();
         prop_assert_eq!(stats_top, top);
     }
 
