@@ -159,23 +159,20 @@ impl Judge {
         }
     }
 
-    /// The decision on a pair called [`Call::CheckExactly`], given its exact measure; NaN (a set
-    /// that could not be read) leaves it to the estimate.
-    pub fn checked(&self, exact: f64, estimate: Estimate) -> bool {
-        if exact.is_nan() {
-            estimate.value >= self.threshold
-        } else {
-            exact >= self.threshold
-        }
+    /// The decision on a pair called [`Call::CheckExactly`] from its exact measure; `None` when
+    /// that is NaN (a set that could not be read), which leaves the pair to
+    /// [`Judge::on_estimate`].
+    pub fn checked(&self, exact: f64) -> Option<bool> {
+        (!exact.is_nan()).then_some(exact >= self.threshold)
     }
 
-    /// The decision of a front-end that cannot check a pair exactly: what the estimate says, a
-    /// pair it would have checked included.
+    /// The decision of a front-end that cannot check a pair exactly (or could not): what the
+    /// estimate says, a pair it would have checked included.
     pub fn on_estimate(&self, estimate: Estimate) -> bool {
         match self.call(estimate) {
             Call::Duplicate => true,
             Call::Distinct => false,
-            Call::CheckExactly => self.checked(f64::NAN, estimate),
+            Call::CheckExactly => estimate.value >= self.threshold,
         }
     }
 
@@ -214,10 +211,10 @@ impl Judge {
             let duplicate = match call {
                 Call::Duplicate => true,
                 Call::Distinct => false,
-                Call::CheckExactly => match exact.get(&pair) {
-                    Some(&j) if !j.is_nan() => self.checked(j, estimate(pair)?),
+                Call::CheckExactly => match exact.get(&pair).and_then(|&j| self.checked(j)) {
+                    Some(duplicate) => duplicate,
                     // A set that could not be loaded (the input changed): the estimate decides.
-                    _ => self.checked(f64::NAN, estimate(pair)?),
+                    None => self.on_estimate(estimate(pair)?),
                 },
             };
             if duplicate {
@@ -359,9 +356,9 @@ mod tests {
             for judge in [borderline, signature, exact] {
                 assert_eq!(judge.on_estimate(e), value >= 0.8, "{value}");
             }
-            assert!(borderline.checked(0.8, e));
-            assert!(!borderline.checked(0.79, e));
-            assert_eq!(borderline.checked(f64::NAN, e), value >= 0.8);
+            assert_eq!(borderline.checked(0.8), Some(true));
+            assert_eq!(borderline.checked(0.79), Some(false));
+            assert_eq!(borderline.checked(f64::NAN), None);
         }
         assert_eq!(exact.check_streaming(), Err(ConfigError::StreamVerify));
         assert_eq!(borderline.check_streaming(), Ok(()));

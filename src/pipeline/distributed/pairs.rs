@@ -212,7 +212,8 @@ impl Dedup {
         let exact_checks = checked.len() as u64;
         let mut exact: HashMap<Pair, f64> = HashMap::new();
         for (pair, j) in checked {
-            if judge.checked(j, judge.of_jaccard(estimate_of[&pair])) {
+            let estimate = || judge.on_estimate(judge.of_jaccard(estimate_of[&pair]));
+            if judge.checked(j).unwrap_or_else(estimate) {
                 edges.push(pair);
             }
             exact.insert(pair, j);
