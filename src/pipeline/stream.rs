@@ -191,6 +191,17 @@ impl Online {
         Ok(())
     }
 
+    /// Frees what only deciding needs (the lookups of kept documents and their signatures), so
+    /// that reporting the clusters at the end does not add to the run's peak memory.
+    fn done_deciding(&mut self) {
+        self.exact = HashMap::new();
+        self.removed_texts = HashMap::new();
+        self.buckets = Vec::new();
+        self.previous = Vec::new();
+        self.signatures = SignatureStore::new(self.signatures.num_perm());
+        self.id_hashes = std::collections::HashSet::new();
+    }
+
     fn node(&mut self, index: u32, doc: IndexDoc) -> u32 {
         let next = self.indexed.len() as u32;
         *self.indexed_node.entry((index, doc)).or_insert_with(|| {
@@ -289,6 +300,7 @@ impl Dedup {
             }
             Ok(())
         })?;
+        online.done_deciding();
         self.report_stream_clusters(&online, options.against, sink, &mut summary)?;
         summary.docs_read = position;
         summary.finish(started)?;
