@@ -195,6 +195,10 @@ pub enum ConfigError {
     StreamKeep,
     #[error("stripping boilerplate needs a counting pass over the whole input; use --mode batch")]
     StreamStrip,
+    #[error(
+        "a streaming run cannot check pairs on exact Jaccard (the texts of kept documents are gone): verify on the signature estimate, or run a batch"
+    )]
+    StreamVerify,
     #[error("max_size_ratio must be a number ≥ 1, got {0}")]
     SizeRatio(f64),
     #[error(

@@ -19,8 +19,9 @@
 //!   every distinct text's signature in one flat buffer.
 //! - [`lsh`]: [`lsh::LshParams`] (bands × rows, chosen from the threshold) cuts signatures into
 //!   [`lsh::BandKey`]s; [`lsh::BandTables`] sorts band records into candidate pairs.
-//! - [`verify`]: [`verify::Verifier`] decides candidate pairs on the signature estimate, or on
-//!   exact Jaccard for pairs near the threshold (default) or for all pairs.
+//! - [`verify`]: what checking a candidate pair means ([`verify::VerifyMode`]: on the signature
+//!   estimate, or on exact Jaccard for pairs near the threshold (default) or for all pairs;
+//!   [`verify::Measure`]) and the exact check itself ([`verify::exact_similarities`]).
 //! - [`cluster`]: [`cluster::UnionFind`] joins verified pairs; [`cluster::KeepPolicy`] picks the
 //!   member each cluster keeps.
 //! - [`report`]: everything leaves through a [`report::Sink`]; a run returns a [`report::Summary`].
@@ -28,6 +29,9 @@
 //!   runs the stages above ([`Dedup::run`], or [`Dedup::run_with`] against indexes). Parallel
 //!   stages use rayon and collect in input order, so output is the same whatever the thread count.
 //!   [`Dedup::run_streaming`] decides each document as it arrives instead (first seen wins).
+//!   Every front-end (batch, streaming, `--against`, `stats`, distributed) takes its rules from
+//!   one decision core inside `pipeline`: which bucket members pair, the call on a pair, cluster
+//!   assembly and order, the kept document, each member's `kind` and similarity, the counts.
 //! - [`boilerplate`]: lines repeated across documents ([`boilerplate::UnitCounter`],
 //!   [`boilerplate::Boilerplate`]), stripped before shingling or by `neardup lines`;
 //!   [`verify::Measure`] adds containment for stories inside pages.

@@ -1,6 +1,8 @@
-//! Verification: decide which candidate pairs really are duplicates.
+//! Verification: what checking a candidate pair means, and the exact check itself.
 //!
-//! Three modes ([`VerifyMode`]):
+//! The rules that call a pair (on its estimate, or checked exactly) are the decision core's
+//! (`pipeline::core::judge`); this module holds what they are about. Three modes
+//! ([`VerifyMode`]):
 //! - `signature`: the b-bit signature estimate must reach the threshold. No extra work, but the
 //!   estimate's noise (standard error about 0.035 at 128 permutations and Jaccard 0.8) flips pairs
 //!   that sit near the threshold, both ways.
@@ -10,7 +12,8 @@
 //!   inputs once more, so memory holds only those sets, never every document's.
 //! - `exact`: every candidate pair is decided on exact Jaccard (all candidates' sets are loaded).
 //!
-//! [`ExactSets`] holds the loaded sets; reported similarities use them where both sides are loaded.
+//! [`Measure`] says what similar means; [`exact_similarities`] computes the exact measure of pairs
+//! in bounded rounds of loaded [`ExactSets`].
 
 use std::collections::HashMap;
 
@@ -19,7 +22,6 @@ use rayon::prelude::*;
 use crate::cluster::UnionFind;
 use crate::error::{ConfigError, Error};
 use crate::lsh::CandidatePair;
-use crate::minhash::SignatureStore;
 use crate::shingle::{containment, jaccard};
 
 /// What "similar" means for a pair of documents.
@@ -121,17 +123,6 @@ impl ExactSets {
     }
 }
 
-/// The outcome of verification.
-#[derive(Debug)]
-pub struct Verified {
-    /// Pairs that are duplicates, in candidate order.
-    pub pairs: Vec<CandidatePair>,
-    /// Pairs decided on exact Jaccard.
-    pub exact_checks: u64,
-    /// The exact Jaccard of every pair decided on it (used again for reported similarities).
-    pub exact: HashMap<CandidatePair, f64>,
-}
-
 /// Loads the shingle sets of the slots flagged `true`.
 pub type LoadSets<'a> = dyn FnMut(&[u32]) -> Result<ExactSets, Error> + 'a;
 
@@ -207,133 +198,10 @@ pub fn exact_similarities(
     Ok(out)
 }
 
-/// Checks candidate pairs against a threshold.
-#[derive(Debug, Clone, Copy)]
-pub struct Verifier {
-    mode: VerifyMode,
-    measure: Measure,
-    threshold: f64,
-    margin: f64,
-}
-
-impl Verifier {
-    pub fn new(mode: VerifyMode, threshold: f64, num_perm: usize) -> Self {
-        // Standard error of the b-bit estimate at the threshold, widened for the 1/256 correction.
-        let sigma = (threshold * (1.0 - threshold) / num_perm as f64).sqrt() / (1.0 - 1.0 / 256.0);
-        Verifier {
-            mode,
-            measure: Measure::Jaccard,
-            threshold,
-            margin: (3.0 * sigma).max(0.02),
-        }
-    }
-
-    /// Verifies on `measure` instead of Jaccard (containment needs each slot's set size).
-    pub fn with_measure(mut self, measure: Measure) -> Self {
-        self.measure = measure;
-        self
-    }
-
-    /// The estimate of the measure for slots `a`, `b` from their signatures, and the margin
-    /// around the threshold within which the estimate is not trusted.
-    fn estimate(
-        &self,
-        signatures: &SignatureStore,
-        sizes: &[u32],
-        a: u32,
-        b: u32,
-    ) -> Result<(f64, f64), Error> {
-        let j = signatures.similarity(a as usize, b as usize)?;
-        Ok(match self.measure {
-            Measure::Jaccard => (j, self.margin),
-            Measure::Containment => {
-                let (x, y) = (sizes[a as usize], sizes[b as usize]);
-                let (fx, fy) = (f64::from(x), f64::from(y));
-                // Delta method: dC/dJ = (|A| + |B|) / (min · (1 + J)²).
-                let slope = (fx + fy) / (fx.min(fy).max(1.0) * (1.0 + j).powi(2));
-                (self.measure.from_jaccard(j, x, y), self.margin * slope)
-            }
-        })
-    }
-
-    /// Estimates within this distance of the threshold are borderline.
-    pub fn margin(&self) -> f64 {
-        self.margin
-    }
-
-    /// Verifies `pairs`. Pairs that need exact Jaccard go through [`exact_similarities`] with `load`
-    /// and at most `max_sets` sets held at once.
-    pub fn verify(
-        &self,
-        pairs: &[CandidatePair],
-        signatures: &SignatureStore,
-        sizes: &[u32],
-        max_sets: usize,
-        load: &mut LoadSets<'_>,
-    ) -> Result<Verified, Error> {
-        // Some(decision) when the estimate decides; None when the exact measure must.
-        let calls = pairs
-            .par_iter()
-            .map(|&(a, b)| {
-                if self.mode == VerifyMode::Exact {
-                    return Ok(None);
-                }
-                let (estimate, margin) = self.estimate(signatures, sizes, a, b)?;
-                let clear = self.mode == VerifyMode::Signature
-                    || (estimate - self.threshold).abs() > margin;
-                Ok(clear.then_some(estimate >= self.threshold))
-            })
-            .collect::<Result<Vec<Option<bool>>, Error>>()?;
-        let to_check: Vec<CandidatePair> = pairs
-            .iter()
-            .zip(&calls)
-            .filter_map(|(&pair, call)| call.is_none().then_some(pair))
-            .collect();
-        let values = exact_similarities(&to_check, signatures.len(), max_sets, self.measure, load)?;
-        let exact: HashMap<CandidatePair, f64> = to_check.iter().copied().zip(values).collect();
-        let mut verified = Vec::new();
-        for (&(a, b), call) in pairs.iter().zip(&calls) {
-            let duplicate = match call {
-                Some(decision) => *decision,
-                None => match exact.get(&(a, b)) {
-                    Some(j) if !j.is_nan() => *j >= self.threshold,
-                    // A set that could not be loaded (the input changed): fall back on the estimate.
-                    _ => signatures.similarity(a as usize, b as usize)? >= self.threshold,
-                },
-            };
-            if duplicate {
-                verified.push((a, b));
-            }
-        }
-        Ok(Verified {
-            pairs: verified,
-            exact_checks: to_check.len() as u64,
-            exact,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use crate::minhash::MinHasher;
-    use crate::verify::{
-        CandidatePair, ExactSets, Measure, SignatureStore, Verifier, exact_similarities,
-    };
-    use crate::{Error, VerifyMode};
-
-    /// Three sets: 0 and 1 at Jaccard 0.81, 0 and 2 at 0.30.
-    fn fixture() -> (SignatureStore, Vec<Vec<u64>>) {
-        let base: Vec<u64> = (0..200).collect();
-        let mut near = base[..181].to_vec();
-        near.extend(1000..1019); // 181 shared of 219: 0.826
-        let far: Vec<u64> = (100..300).collect();
-        let hasher = MinHasher::new(128, 3).unwrap();
-        let mut store = SignatureStore::new(128);
-        for set in [&base, &near, &far] {
-            store.push(hasher.sign(set).as_slice()).unwrap();
-        }
-        (store, vec![base, near, far])
-    }
+    use crate::Error;
+    use crate::verify::{CandidatePair, ExactSets, Measure, exact_similarities};
 
     /// A loader over in-memory sets that records which slots each call loaded.
     fn loader<'a>(
@@ -350,76 +218,6 @@ mod tests {
             calls.push(loaded);
             Ok(out)
         }
-    }
-
-    fn no_load(_: &[u32]) -> Result<ExactSets, Error> {
-        panic!("nothing to load")
-    }
-
-    #[test]
-    fn exact_mode_decides_on_exact_jaccard_and_loads_only_candidates() {
-        let (store, sets) = fixture();
-        let mut calls = Vec::new();
-        let v = Verifier::new(VerifyMode::Exact, 0.8, 128)
-            .verify(
-                &[(0, 1)],
-                &store,
-                &[],
-                usize::MAX,
-                &mut loader(&sets, &mut calls),
-            )
-            .unwrap();
-        assert_eq!(v.pairs, [(0, 1)]);
-        assert_eq!(v.exact_checks, 1);
-        assert_eq!(
-            calls,
-            [vec![0, 1]],
-            "slot 2 is in no pair and is not loaded"
-        );
-        assert!((v.exact[&(0, 1)] - 181.0 / 219.0).abs() < 1e-12);
-        let v = Verifier::new(VerifyMode::Exact, 0.85, 128)
-            .verify(
-                &[(0, 1), (0, 2)],
-                &store,
-                &[],
-                usize::MAX,
-                &mut loader(&sets, &mut Vec::new()),
-            )
-            .unwrap();
-        assert!(v.pairs.is_empty());
-    }
-
-    #[test]
-    fn borderline_mode_checks_only_pairs_near_the_threshold() {
-        let (store, sets) = fixture();
-        let verifier = Verifier::new(VerifyMode::Borderline, 0.8, 128);
-        assert!((verifier.margin() - 0.107).abs() < 0.005);
-        let mut calls = Vec::new();
-        let v = verifier
-            .verify(
-                &[(0, 1), (0, 2)],
-                &store,
-                &[],
-                usize::MAX,
-                &mut loader(&sets, &mut calls),
-            )
-            .unwrap();
-        // 0-2 is far below: decided on the estimate. 0-1 sits at 0.83: checked exactly.
-        assert_eq!(v.exact_checks, 1);
-        assert_eq!(v.pairs, [(0, 1)]);
-        assert_eq!(calls, [vec![0, 1]]);
-        let far_only = verifier.verify(&[(0, 2)], &store, &[], usize::MAX, &mut no_load);
-        assert!(far_only.unwrap().pairs.is_empty());
-    }
-
-    #[test]
-    fn signature_mode_never_loads() {
-        let (store, _) = fixture();
-        let v = Verifier::new(VerifyMode::Signature, 0.8, 128)
-            .verify(&[(0, 1), (0, 2)], &store, &[], usize::MAX, &mut no_load)
-            .unwrap();
-        assert_eq!(v.exact_checks, 0);
-        assert!(!v.pairs.contains(&(0, 2)));
     }
 
     #[test]

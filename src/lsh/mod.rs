@@ -9,12 +9,14 @@
 //!
 //! [`BandTables`] holds band records as flat vectors of 12-byte `(BandKey, slot)` records, one per
 //! band: sorting a band lines up its buckets. This is the same record a sharded run exchanges by
-//! key, and what a spilling run writes as sorted runs.
+//! key, and what a spilling run writes as sorted runs. Which members of a bucket pair is the
+//! decision core's anchor rule (`pipeline::core::anchors`).
 
 use rayon::prelude::*;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use crate::error::ConfigError;
+use crate::pipeline::core::anchors;
 
 mod runs;
 
@@ -239,11 +241,6 @@ impl PartialOrd for BandRecord {
 /// A candidate pair of signature slots, smaller slot first.
 pub type CandidatePair = (u32, u32);
 
-/// Within a bucket, each member is paired with at most this many earlier members. Buckets up to
-/// `ANCHORS + 1` members give all their pairs; larger ones (almost always one big family of
-/// copies) give `ANCHORS` pairs per member instead of a quadratic number.
-pub const ANCHORS: usize = 64;
-
 /// Band records of many signatures: per band, a vector of `(key, slot)` records. With a
 /// byte budget ([`BandTables::with_budget`]), [`BandTables::spill_if_over_budget`] moves them to
 /// sorted runs on disk whenever they outgrow it; reading them back merges the runs.
@@ -269,13 +266,12 @@ struct Spill {
     runs: Vec<runs::Run>,
 }
 
-/// Appends the pairs of one bucket (records sorted, so members in slot order).
+/// Appends the pairs of one bucket (records sorted, so members in slot order) that the decision
+/// core's anchor rule gives.
 fn bucket_pairs(bucket: &[BandRecord], pairs: &mut Vec<CandidatePair>) {
-    for (i, &later) in bucket.iter().enumerate().skip(1) {
-        for &earlier in &bucket[..i.min(ANCHORS)] {
-            pairs.push((earlier.slot(), later.slot()));
-        }
-    }
+    anchors::bucket_pairs(bucket.len(), |earlier, later| {
+        pairs.push((bucket[earlier].slot(), bucket[later].slot()));
+    });
 }
 
 impl BandTables {
@@ -473,7 +469,8 @@ impl BandTables {
 #[cfg(test)]
 mod tests {
     use crate::ConfigError;
-    use crate::lsh::{ANCHORS, BandKey, BandTables, LshParams};
+    use crate::lsh::{BandKey, BandTables, LshParams};
+    use crate::pipeline::core::anchors::ANCHORS;
 
     #[test]
     fn equal_weights_at_0_8_with_128_perm_give_datasketchs_9_by_13() {

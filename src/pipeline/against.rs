@@ -1,16 +1,19 @@
 //! Matching this run's distinct texts against indexes of documents kept before (`--against`).
 //!
 //! For each slot: its normalized-text hash is looked up in every index (an exact duplicate of an
-//! indexed document); otherwise its band keys are, and each indexed candidate is verified on the
-//! signature estimate (the indexed text is not at hand, so borderline and exact verification fall
-//! back to the estimate for these pairs). Lookups binary-search memory-mapped sorted tables.
+//! indexed document); otherwise its band keys are, and each indexed candidate (among the first
+//! members of its bucket, by the core's anchor rule) is decided as the core's judge decides for a
+//! front-end that cannot check exactly: the indexed text is not at hand, so borderline and exact
+//! verification decide these pairs on the estimate. Lookups binary-search memory-mapped sorted
+//! tables.
 
 use rayon::prelude::*;
 
+use super::core::anchors::ANCHORS;
 use super::{Analysis, Dedup};
 use crate::error::Error;
 use crate::index::{Index, IndexDoc};
-use crate::lsh::{ANCHORS, BandKey};
+use crate::lsh::BandKey;
 use crate::minhash::estimate_jaccard_bbit;
 
 /// A document of one of the run's indexes; orders by index (as given), then by when it was added.
@@ -53,6 +56,7 @@ impl Dedup {
             return Ok(IndexMatches::default());
         }
         let slots = analysis.signatures.len();
+        let judge = self.judge();
         // Per slot: candidates examined, and verified (document, similarity, exact) links.
         type SlotLinks = (u64, Vec<(IndexedRef, f64, bool)>);
         let per_slot: Vec<SlotLinks> = (0..slots)
@@ -92,7 +96,7 @@ impl Dedup {
                 for &r in &candidates {
                     indexes[r.index as usize].signature_into(r.doc, &mut indexed)?;
                     let similarity = estimate_jaccard_bbit(&signature, &indexed);
-                    if similarity >= self.threshold {
+                    if judge.on_estimate(judge.of_jaccard(similarity)) {
                         links.push((r, similarity, false));
                     }
                 }

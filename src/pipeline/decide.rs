@@ -1,22 +1,23 @@
-//! Pass 2 (candidates, verification, clusters, removals) and pass 3 (writing kept records).
+//! Pass 2 (candidates, verification, clusters, removals) and pass 3 (writing kept records) of a
+//! batch run: the data of the run, and the decision core's rules (`core`) applied to it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use rayon::prelude::*;
 
 use super::against::IndexMatches;
+use super::core::clusters::{self, Keep, Member};
+use super::core::counts::{Counts, Histogram};
+use super::core::members::{self, Relation};
 use super::docs::{DocSet, DocState, DocTable};
 use super::{Analysis, Dedup, RunOptions};
-use crate::cluster::SparseUnionFind;
 use crate::error::Error;
 use crate::index::SegmentData;
 use crate::lsh::BandTables;
 use crate::minhash::estimate_jaccard_bbit;
 use crate::read::{Frame, InputSet};
-use crate::report::{
-    ClusterReport, DocId, DuplicateKind, KeptRecord, MemberReport, Removal, Role, Sink, Summary,
-};
-use crate::verify::{Measure, Verifier, VerifyMode, exact_similarities};
+use crate::report::{ClusterReport, DocId, KeptRecord, MemberReport, Removal, Sink, Summary};
+use crate::verify::exact_similarities;
 
 /// What pass 2 decided.
 pub(super) struct Decided {
@@ -28,55 +29,41 @@ pub(super) struct Decided {
     pub band_temp_bytes: u64,
 }
 
-/// Which document a cluster keeps.
-#[derive(Debug, Clone, Copy)]
-enum Kept {
-    /// A document of this run.
-    Local(usize),
-    /// An indexed document (its node in [`IndexMatches::nodes`]): kept before, it wins.
-    Indexed(u32),
-}
-
-/// A document of a cluster: its position, its signature's slot, and whether it is a copy of an
-/// earlier document's normalized text.
-#[derive(Debug, Clone, Copy)]
-struct Member {
-    doc: usize,
-    slot: u32,
-    exact: bool,
-}
-
-/// One cluster: its members in input order and the one it keeps.
+/// One cluster: its members in input order, how many documents it has, and the one it keeps (an
+/// indexed document is its node in [`IndexMatches::nodes`]).
 #[derive(Debug)]
 struct Cluster {
     members: Vec<Member>,
-    kept: Kept,
+    size: usize,
+    kept: Keep<u32>,
 }
 
 impl Cluster {
-    /// Documents in the cluster, an indexed kept document included.
-    fn size(&self) -> usize {
-        self.members.len() + usize::from(matches!(self.kept, Kept::Indexed(_)))
-    }
-
     /// The kept member's slot, when the cluster keeps a document of this run.
     fn kept_slot(&self) -> Option<u32> {
-        let Kept::Local(kept) = self.kept else {
-            return None;
-        };
-        self.members.iter().find(|m| m.doc == kept).map(|m| m.slot)
+        match self.kept {
+            Keep::Member(kept) => Some(self.members[kept].slot),
+            Keep::Indexed(_) => None,
+        }
+    }
+
+    /// The kept member, when the cluster keeps a document of this run.
+    fn kept_doc(&self) -> Option<usize> {
+        match self.kept {
+            Keep::Member(kept) => Some(self.members[kept].doc),
+            Keep::Indexed(_) => None,
+        }
     }
 }
 
 /// A removed document and why.
 #[derive(Debug, Clone, Copy)]
 struct Removed {
-    doc: usize,
-    slot: u32,
+    member: Member,
     /// Its cluster's number.
     cluster: usize,
     similarity: f64,
-    kind: DuplicateKind,
+    relation: Relation,
 }
 
 impl Dedup {
@@ -108,23 +95,13 @@ impl Dedup {
         let histogram = pairs
             .par_iter()
             .map(|&(a, b)| self.estimate(analysis, a, b))
-            .try_fold(
-                || [0u64; 20],
-                |mut bins, s| {
-                    bins[((s? * 20.0) as usize).min(19)] += 1;
-                    Ok::<_, Error>(bins)
-                },
-            )
-            .try_reduce(
-                || [0u64; 20],
-                |mut a, b| {
-                    a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
-                    Ok(a)
-                },
-            )?;
+            .try_fold(Histogram::default, |mut histogram, s| {
+                histogram.add(s?);
+                Ok::<_, Error>(histogram)
+            })
+            .try_reduce(Histogram::default, |a, b| Ok(a.merged(&b)))?;
         summary.candidate_similarity_histogram = histogram.to_vec();
-        let verifier =
-            Verifier::new(self.verify, self.threshold, self.num_perm()).with_measure(self.measure);
+        let judge = self.judge();
         // Sets are loaded in bounded rounds when records can be read back by location; a round
         // that must re-read whole inputs (compressed files, stdin) is done once.
         let max_sets = if analysis.all_located {
@@ -132,7 +109,7 @@ impl Dedup {
         } else {
             usize::MAX
         };
-        let verified = verifier.verify(
+        let verified = judge.verify(
             &pairs,
             &analysis.signatures,
             &analysis.sizes,
@@ -149,27 +126,26 @@ impl Dedup {
         // a cluster: slots of verified pairs, of links and of texts with exact copies.
         u32::try_from(slots + matches.nodes.len()).map_err(|_| Error::TooManyDocuments)?;
         let indexed_id_of = |node: u32| (slots + node as usize) as u32;
-        let mut members_of_sets: Vec<u32> = Vec::new();
-        for &(a, b) in &verified.pairs {
-            members_of_sets.extend([a, b]);
-        }
-        for link in &matches.links {
-            members_of_sets.extend([link.slot, indexed_id_of(link.node)]);
-        }
-        for state in docs.states() {
-            if let DocState::Exact(slot) = state? {
-                members_of_sets.push(slot);
-            }
-        }
-        let mut sets = SparseUnionFind::new(members_of_sets);
-        for &(a, b) in &verified.pairs {
-            sets.union(a, b);
-        }
-        let mut link_of: HashMap<(u32, u32), (f64, bool)> = HashMap::new();
-        for link in &matches.links {
-            sets.union(link.slot, indexed_id_of(link.node));
-            link_of.insert((link.slot, link.node), (link.similarity, link.exact));
-        }
+        let links = matches
+            .links
+            .iter()
+            .map(|link| (link.slot, indexed_id_of(link.node)));
+        let mut sets = clusters::join(
+            verified.pairs.iter().copied().chain(links),
+            clusters::copied_texts(docs)?,
+        );
+        let link_of: HashMap<(u32, u32), (f64, bool)> = matches
+            .links
+            .iter()
+            .map(|link| ((link.slot, link.node), (link.similarity, link.exact)))
+            .collect();
+        // Slots whose text an index holds: copies of an earlier document.
+        let indexed_texts: HashSet<u32> = matches
+            .links
+            .iter()
+            .filter(|link| link.exact)
+            .map(|link| link.slot)
+            .collect();
         // The earliest indexed document of each set that has one (nodes are sorted).
         let mut indexed_of_root: HashMap<u32, u32> = HashMap::new();
         for node in 0..matches.nodes.len() as u32 {
@@ -178,69 +154,37 @@ impl Dedup {
             }
         }
 
-        // Group documents by their set's root, in input order. A set forms a cluster when it has
-        // two documents of this run, or one and an indexed document.
-        let mut root_count = vec![0u32; sets.len()];
-        for state in docs.states() {
-            if let Some(root) = state?.slot().and_then(|slot| sets.find(slot)) {
-                root_count[root as usize] += 1;
-            }
-        }
-        for root in indexed_of_root.keys() {
-            root_count[*root as usize] += 1;
-        }
-        let mut cluster_of_root: HashMap<u32, usize> = HashMap::new();
-        let mut members: Vec<Vec<Member>> = Vec::new();
-        let mut roots: Vec<u32> = Vec::new();
-        for (doc, state) in docs.states().enumerate() {
-            let state = state?;
-            let Some(slot) = state.slot() else { continue };
-            let Some(root) = sets.find(slot) else {
-                continue;
+        // Documents grouped by their set, in input order; ranked clusters, each keeping its
+        // earliest indexed document or the keep policy's choice.
+        let assembled = clusters::by_set(docs, &mut sets)?.into_clusters(
+            |root| usize::from(indexed_of_root.contains_key(&root)),
+            |member| member.doc as u64,
+        );
+        drop(sets);
+        let mut counts = Counts::default();
+        let mut clusters = Vec::with_capacity(assembled.len());
+        for cluster in assembled {
+            let indexed = indexed_of_root.get(&cluster.set).copied();
+            let scores = match indexed {
+                Some(_) => Vec::new(),
+                None => cluster
+                    .members
+                    .iter()
+                    .map(|m| docs.score(m.doc))
+                    .collect::<Result<Vec<f64>, Error>>()?,
             };
-            if root_count[root as usize] < 2 {
-                continue;
-            }
-            let index = *cluster_of_root.entry(root).or_insert_with(|| {
-                members.push(Vec::new());
-                roots.push(root);
-                members.len() - 1
-            });
-            members[index].push(Member {
-                doc,
-                slot,
-                exact: matches!(state, DocState::Exact(_)),
+            counts.cluster(cluster.size);
+            clusters.push(Cluster {
+                kept: clusters::keep(&self.keep, indexed, scores.into_iter()),
+                members: cluster.members,
+                size: cluster.size,
             });
         }
-        drop(root_count);
-        drop(cluster_of_root);
-        let mut clusters = Vec::with_capacity(members.len());
-        for (members, root) in members.into_iter().zip(roots) {
-            let kept = match indexed_of_root.get(&root) {
-                Some(&node) => Kept::Indexed(node),
-                None => {
-                    let scores = members.iter().map(|m| docs.score(m.doc)).collect::<Result<
-                        Vec<f64>,
-                        Error,
-                    >>(
-                    )?;
-                    Kept::Local(members[self.keep.choose(scores.into_iter())].doc)
-                }
-            };
-            clusters.push(Cluster { members, kept });
-        }
-        // Largest first; ties by first member (input order).
-        clusters.sort_by(|a, b| {
-            b.size()
-                .cmp(&a.size())
-                .then(a.members[0].doc.cmp(&b.members[0].doc))
-        });
-        summary.clusters = clusters.len() as u64;
-        summary.largest_cluster = clusters.first().map_or(0, |c| c.size() as u64);
+        drop(indexed_of_root);
 
         // Under exact verification, the exact similarity of every member to its local kept
         // document (a member joined through a chain was never paired with it).
-        if self.verify == VerifyMode::Exact {
+        if judge.reports_exact_similarity() {
             let mut report_pairs: Vec<(u32, u32)> = Vec::new();
             for cluster in &clusters {
                 let Some(kept_slot) = cluster.kept_slot() else {
@@ -264,10 +208,6 @@ impl Dedup {
             )?;
             exact.extend(report_pairs.into_iter().zip(values));
         }
-        let local_similarity = |a: u32, b: u32| match exact.get(&(a.min(b), a.max(b))) {
-            Some(j) if !j.is_nan() => Ok(*j),
-            _ => self.estimate(analysis, a, b),
-        };
         let index_names: Vec<String> = options
             .against
             .iter()
@@ -277,52 +217,48 @@ impl Dedup {
             let r = matches.nodes[node as usize];
             Ok(options.against[r.index as usize].id(r.doc)?)
         };
-        // (member, cluster) → similarity to the kept document, and kind.
-        let mut indexed = Vec::new();
-        let mut local = vec![0u8; self.num_perm()];
-        let mut judge = |member: Member,
-                         cluster: &Cluster|
-         -> Result<(f64, DuplicateKind), Error> {
-            Ok(match cluster.kept {
-                Kept::Local(_) => {
-                    let kept_slot = cluster.kept_slot().expect("a local kept member");
-                    if member.slot == kept_slot {
-                        (1.0, DuplicateKind::Exact)
-                    } else {
-                        (
-                            local_similarity(member.slot, kept_slot)?,
-                            DuplicateKind::Near,
-                        )
+        // What a member's text is to its cluster's kept document's.
+        let relation = |member: &Member, cluster: &Cluster| Relation {
+            same_text_as_kept: match cluster.kept {
+                Keep::Member(_) => cluster.kept_slot() == Some(member.slot),
+                Keep::Indexed(node) => link_of.get(&(member.slot, node)).is_some_and(|l| l.1),
+            },
+            copy_of_earlier: member.copy || indexed_texts.contains(&member.slot),
+        };
+        // A member's similarity to its cluster's kept document.
+        let (mut indexed, mut local) = (Vec::new(), vec![0u8; self.num_perm()]);
+        let mut similarity =
+            |member: &Member, cluster: &Cluster, relation: Relation| -> Result<f64, Error> {
+                match cluster.kept {
+                    Keep::Member(kept) => {
+                        let (a, b) = (member.slot, cluster.members[kept].slot);
+                        relation.try_similarity(exact.get(&(a.min(b), a.max(b))).copied(), || {
+                            self.estimate(analysis, a, b)
+                        })
                     }
-                }
-                Kept::Indexed(node) => match link_of.get(&(member.slot, node)) {
-                    Some(&(_, true)) => (1.0, DuplicateKind::Exact),
-                    Some(&(similarity, false)) => (similarity, DuplicateKind::Near),
-                    None => {
+                    // No indexed text at hand: the estimate (the link's, when there is one).
+                    Keep::Indexed(node) => relation.try_similarity(None, || {
+                        if let Some(&(similarity, _)) = link_of.get(&(member.slot, node)) {
+                            return Ok(similarity);
+                        }
                         let r = matches.nodes[node as usize];
                         options.against[r.index as usize].signature_into(r.doc, &mut indexed)?;
                         analysis
                             .signatures
                             .read_into(member.slot as usize, &mut local)?;
-                        (estimate_jaccard_bbit(&local, &indexed), DuplicateKind::Near)
-                    }
-                },
-            })
-        };
-
-        // Under containment: is the member in `slot` the copy or the container of the kept one?
-        let role = |slot: u32, cluster: &Cluster| -> Option<Role> {
+                        Ok(estimate_jaccard_bbit(&local, &indexed))
+                    }),
+                }
+            };
+        // Under containment: is the member the copy or the container of the kept one?
+        let role = |member: &Member, cluster: &Cluster, relation: Relation| {
             let kept_slot = cluster.kept_slot()?;
-            if self.measure != Measure::Containment || slot == kept_slot {
-                return None;
-            }
-            Some(
-                if analysis.sizes[slot as usize] <= analysis.sizes[kept_slot as usize] {
-                    Role::Copy
-                } else {
-                    Role::Container
-                },
-            )
+            members::role(self.measure, relation, || {
+                (
+                    analysis.sizes[member.slot as usize],
+                    analysis.sizes[kept_slot as usize],
+                )
+            })
         };
         // Per cluster, the id of the document it keeps and the index holding it.
         let mut kept_ids: Vec<(String, Option<&str>)> = Vec::with_capacity(clusters.len());
@@ -334,36 +270,27 @@ impl Dedup {
                 .map(|m| docs.id(m.doc))
                 .collect::<Result<Vec<String>, Error>>()?;
             let mut reports = Vec::with_capacity(cluster.members.len());
-            for (member, id) in cluster.members.iter().zip(&ids) {
-                let (similarity, mut kind) = judge(*member, cluster)?;
-                // A byte-identical copy (after normalization) of an earlier document is an exact
-                // duplicate whichever member the cluster keeps: `kind` says what the document is,
-                // `similarity` how close it is to the kept one.
-                if member.exact {
-                    kind = DuplicateKind::Exact;
-                }
-                if !matches!(cluster.kept, Kept::Local(k) if k == member.doc) {
+            for (at, (member, id)) in cluster.members.iter().zip(&ids).enumerate() {
+                let relation = relation(member, cluster);
+                let similarity = similarity(member, cluster, relation)?;
+                if cluster.kept != Keep::Member(at) {
                     removals.push(Removed {
-                        doc: member.doc,
-                        slot: member.slot,
+                        member: *member,
                         cluster: number,
                         similarity,
-                        kind,
+                        relation,
                     });
                 }
                 reports.push(MemberReport {
                     doc: DocId(member.doc as u64),
                     id,
                     similarity,
-                    role: role(member.slot, cluster),
+                    role: role(member, cluster, relation),
                 });
             }
             let kept_id = match cluster.kept {
-                Kept::Local(kept) => {
-                    let at = cluster.members.iter().position(|m| m.doc == kept);
-                    (ids[at.expect("the kept member")].clone(), None)
-                }
-                Kept::Indexed(node) => (
+                Keep::Member(kept) => (ids[kept].clone(), None),
+                Keep::Indexed(node) => (
                     indexed_id(node)?,
                     Some(index_names[matches.nodes[node as usize].index as usize].as_str()),
                 ),
@@ -371,40 +298,33 @@ impl Dedup {
             sink.cluster(&ClusterReport {
                 cluster: number,
                 kept: &kept_id.0,
-                kept_doc: match cluster.kept {
-                    Kept::Local(kept) => Some(DocId(kept as u64)),
-                    Kept::Indexed(_) => None,
-                },
+                kept_doc: cluster.kept_doc().map(|doc| DocId(doc as u64)),
                 kept_in: kept_id.1,
-                size: cluster.size(),
+                size: cluster.size,
                 members: reports,
             })?;
             kept_ids.push(kept_id);
         }
 
-        removals.sort_by_key(|r| r.doc);
+        removals.sort_by_key(|r| r.member.doc);
         let mut removed = DocSet::default();
         for r in &removals {
-            removed.insert(r.doc);
-            match r.kind {
-                DuplicateKind::Exact => summary.exact_duplicates += 1,
-                DuplicateKind::Near => summary.near_duplicates += 1,
-            }
+            removed.insert(r.member.doc);
             let cluster = &clusters[r.cluster];
-            if matches!(cluster.kept, Kept::Indexed(_)) {
-                summary.indexed_duplicates += 1;
-            }
+            let kind = r.relation.kind();
+            counts.removed(kind, matches!(cluster.kept, Keep::Indexed(_)));
             let (duplicate_of, duplicate_in) = &kept_ids[r.cluster];
             sink.removed(&Removal {
-                doc: DocId(r.doc as u64),
-                id: &docs.id(r.doc)?,
+                doc: DocId(r.member.doc as u64),
+                id: &docs.id(r.member.doc)?,
                 duplicate_of,
                 duplicate_in: *duplicate_in,
                 similarity: r.similarity,
-                kind: r.kind,
-                role: role(r.slot, cluster),
+                kind,
+                role: role(&r.member, cluster, r.relation),
             })?;
         }
+        counts.write_to(summary);
         let kept = match options.collect_kept {
             true => Some(self.segment_of_kept(
                 analysis,

@@ -18,6 +18,7 @@ mod against;
 mod analyse;
 mod checkpoint;
 mod content;
+pub(crate) mod core;
 mod decide;
 mod distributed;
 mod docs;

@@ -3,20 +3,22 @@
 //! One pass reads every document, finds exact copies, signs the distinct texts, counts every line
 //! (for boilerplate) and measures each document's own repetition (Gopher). Then LSH, tuned to the
 //! lowest threshold asked for, gives candidate pairs once; each pair's similarity is estimated from
-//! the signatures, and a union-find per threshold says how many documents a deduplication at that
-//! threshold would remove. No second read: near-duplicate figures rest on the signature estimate
-//! (standard error about 0.035 at 128 permutations), which `dedup` refines near the threshold.
-
-use std::collections::HashMap;
+//! the signatures. At each threshold the decision core decides the pairs, joins them into sets,
+//! assembles and ranks the clusters and counts what a deduplication at that threshold would
+//! remove, as it does for `dedup`. No second read: `stats` cannot check a pair exactly, so the
+//! core decides on the signature estimate (standard error about 0.035 at 128 permutations), which
+//! `dedup` refines near the threshold.
 
 use rayon::prelude::*;
 use serde::Serialize;
 
+use super::core::clusters;
+use super::core::counts::{Counts, Histogram};
+use super::core::members::Relation;
 use super::docs::DocState;
 use super::{Dedup, DocExtras};
 use crate::boilerplate::BoilerplateOptions;
 use crate::boilerplate::{Unit, UnitCounter};
-use crate::cluster::SparseUnionFind;
 use crate::error::{Error, RejectKind};
 use crate::pipeline::{BTreeMap, Instant};
 use crate::read::{InputReport, InputSet};
@@ -127,9 +129,9 @@ pub struct TopCluster {
     #[serde(skip)]
     pub docs: Vec<DocId>,
     pub size: u64,
-    /// The first member (what `dedup --keep first` keeps).
+    /// The member `dedup` keeps (the first, under the default keep policy).
     pub kept: String,
-    /// Up to five other members.
+    /// Up to five other members, in input order.
     pub members: Vec<String>,
 }
 
@@ -303,13 +305,16 @@ impl Dedup {
         let pairs = tables
             .into_candidate_pairs_without(|slot| analysis.late.is_late(slot))
             .map_err(|e| self.temp_error(e))?;
-        let similarities = pairs
+        let jaccards = pairs
             .par_iter()
-            .map(|&(a, b)| self.estimate(&analysis, a, b))
+            .map(|&(a, b)| analysis.signatures.similarity(a as usize, b as usize))
             .collect::<Result<Vec<f64>, Error>>()?;
-        let mut histogram = vec![0u64; 20];
-        for s in &similarities {
-            histogram[((s * 20.0) as usize).min(19)] += 1;
+        let shingles = &analysis.sizes;
+        let sizes = |(a, b): (u32, u32)| move || (shingles[a as usize], shingles[b as usize]);
+        let judge = self.judge();
+        let mut histogram = Histogram::default();
+        for (&pair, &j) in pairs.iter().zip(&jaccards) {
+            histogram.add(judge.estimate(j, sizes(pair)).value);
         }
 
         let rejected = docs.count(|s| s == DocState::Rejected)?;
@@ -317,12 +322,7 @@ impl Dedup {
         let exact = docs.count(|s| matches!(s, DocState::Exact(_)))?;
         let counted = docs.len() as u64 - rejected;
 
-        let mut copied_slots = Vec::new();
-        for state in docs.states() {
-            if let DocState::Exact(slot) = state? {
-                copied_slots.push(slot);
-            }
-        }
+        let copied = clusters::copied_texts(docs)?;
         let mut thresholds = options.thresholds.clone();
         if !thresholds.contains(&self.threshold) {
             thresholds.push(self.threshold);
@@ -331,47 +331,56 @@ impl Dedup {
         let mut near = Vec::new();
         let (mut cluster_sizes, mut top_clusters) = (Vec::new(), Vec::new());
         for &threshold in &thresholds {
-            // Sets over the slots that can share one: paired at this threshold, or copied.
-            let mut member_slots = copied_slots.clone();
-            for (&(a, b), &s) in pairs.iter().zip(&similarities) {
-                if s >= threshold {
-                    member_slots.extend([a, b]);
+            // One read: no pair can be checked exactly, so the judge decides on the estimate.
+            let judge = judge.at(threshold, self.num_perm());
+            let duplicates: Vec<(u32, u32)> = pairs
+                .iter()
+                .zip(&jaccards)
+                .filter(|&(&pair, &j)| judge.on_estimate(judge.estimate(j, sizes(pair))))
+                .map(|(&pair, _)| pair)
+                .collect();
+            let mut sets = clusters::join(duplicates.iter().copied(), copied.clone());
+            drop(duplicates);
+            let found =
+                clusters::by_set(docs, &mut sets)?.into_clusters(|_| 0, |member| member.doc as u64);
+            drop(sets);
+            // What `dedup` would remove: every member but the one each cluster keeps.
+            let mut counts = Counts::default();
+            let mut kept_of = Vec::with_capacity(found.len());
+            for cluster in &found {
+                let scores = cluster
+                    .members
+                    .iter()
+                    .map(|m| docs.score(m.doc))
+                    .collect::<Result<Vec<f64>, Error>>()?;
+                let kept = clusters::keep_among(&self.keep, scores.into_iter());
+                counts.cluster(cluster.size);
+                let kept_slot = cluster.members[kept].slot;
+                for (at, member) in cluster.members.iter().enumerate() {
+                    if at != kept {
+                        let relation = Relation {
+                            same_text_as_kept: member.slot == kept_slot,
+                            copy_of_earlier: member.copy,
+                        };
+                        counts.removed(relation.kind(), false);
+                    }
                 }
+                kept_of.push(kept);
             }
-            let mut sets = SparseUnionFind::new(member_slots);
-            for (&(a, b), &s) in pairs.iter().zip(&similarities) {
-                if s >= threshold {
-                    sets.union(a, b);
-                }
-            }
-            // Documents per set of two or more (exact copies count with their first copy).
-            let mut members: HashMap<u32, Vec<usize>> = HashMap::new();
-            for (doc, state) in docs.states().enumerate() {
-                if let Some(root) = state?.slot().and_then(|slot| sets.find(slot)) {
-                    members.entry(root).or_default().push(doc);
-                }
-            }
-            // Every distinct text is one set, but those joined: slots in sets, less their roots.
-            let sets_count =
-                (analysis.distinct_texts() - sets.len() + members.len()) as u64 + empty;
-            let removed = counted - sets_count;
-            let mut clusters: Vec<Vec<usize>> =
-                members.into_values().filter(|m| m.len() > 1).collect();
-            clusters.sort_by(|a, b| b.len().cmp(&a.len()).then(a[0].cmp(&b[0])));
             if options.thresholds.contains(&threshold) {
                 near.push(ThresholdStats {
                     threshold,
-                    removed,
-                    near_duplicates: removed - exact,
-                    redundancy_percent: percent(removed, counted),
-                    clusters: clusters.len() as u64,
-                    largest_cluster: clusters.first().map_or(0, |c| c.len() as u64),
+                    removed: counts.removed_total(),
+                    near_duplicates: counts.near,
+                    redundancy_percent: percent(counts.removed_total(), counted),
+                    clusters: counts.clusters,
+                    largest_cluster: counts.largest_cluster,
                 });
             }
             if threshold == self.threshold {
                 let mut buckets: Vec<(u64, u64)> = Vec::new();
-                for c in &clusters {
-                    let from = crate::html::size_bucket(c.len() as u64);
+                for c in &found {
+                    let from = crate::html::size_bucket(c.size as u64);
                     match buckets.iter_mut().find(|(f, _)| *f == from) {
                         Some(bucket) => bucket.1 += 1,
                         None => buckets.push((from, 1)),
@@ -379,19 +388,26 @@ impl Dedup {
                 }
                 buckets.sort_unstable();
                 cluster_sizes = buckets;
-                top_clusters = clusters
+                top_clusters = found
                     .iter()
+                    .zip(&kept_of)
                     .take(options.top)
-                    .map(|c| {
+                    .map(|(c, &kept)| {
+                        // The kept member first, then the others in input order.
+                        let kept = c.members[kept].doc;
+                        let others = c.members.iter().map(|m| m.doc).filter(|&d| d != kept);
                         Ok(TopCluster {
-                            docs: c.iter().take(6).map(|&d| DocId(d as u64)).collect(),
-                            size: c.len() as u64,
-                            kept: docs.id(c[0])?,
-                            members: c[1..]
-                                .iter()
+                            docs: std::iter::once(kept)
+                                .chain(others.clone())
+                                .take(6)
+                                .map(|d| DocId(d as u64))
+                                .collect(),
+                            size: c.size as u64,
+                            kept: docs.id(kept)?,
+                            members: others
                                 .take(5)
-                                .map(|&d| docs.id(d))
-                                .collect::<Result<_, Error>>()?,
+                                .map(|d| docs.id(d))
+                                .collect::<Result<_, _>>()?,
                         })
                     })
                     .collect::<Result<_, Error>>()?;
@@ -429,7 +445,7 @@ impl Dedup {
                 docs_over_line_limit: profile.over_line_limit,
                 docs_over_char_limit: profile.over_char_limit,
             },
-            candidate_similarity_histogram: histogram,
+            candidate_similarity_histogram: histogram.to_vec(),
             candidate_pairs: pairs.len() as u64,
             num_perm: self.num_perm(),
             num_bands: self.params.num_bands,

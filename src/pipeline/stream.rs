@@ -2,12 +2,17 @@
 //!
 //! A reader thread hands over frames one by one; the worker takes whatever has arrived (up to a
 //! batch), prepares and signs it in parallel, then decides each document in input order against
-//! everything kept so far (and the `--against` indexes): an exact copy or a verified near copy
-//! (signature estimate ≥ threshold against a bucket mate) is removed, as a duplicate of the
-//! earliest document it duplicates (this run's kept documents in input order, then the indexes'
-//! in the order they were added, as a batch run keeps the earliest); anything else is kept,
-//! written at once, and added to the online tables. After each batch the sink is flushed, so a
-//! document waits at most one batch.
+//! everything kept so far (and the `--against` indexes): an exact copy or a near copy is removed,
+//! as a duplicate of the earliest document it duplicates (this run's kept documents in input
+//! order, then the indexes' in the order they were added, as a batch run keeps the earliest);
+//! anything else is kept, written at once, and added to the online tables. After each batch the
+//! sink is flushed, so a document waits at most one batch.
+//!
+//! The rules are the decision core's (`core`): a document's candidates are the anchors of the
+//! buckets it falls in; the texts of kept documents are gone, so a candidate is decided as the
+//! core's judge decides for a front-end that cannot check exactly (on the signature estimate;
+//! `exact` verification is refused, see `Dedup::check_streaming`); `kind`, similarities, the
+//! histogram, the counts and the order of the clusters reported at the end are the core's too.
 //!
 //! Unlike a batch run there are no chains: a document is compared with kept documents only, so a
 //! removed document never pulls a later one into its cluster.
@@ -20,21 +25,23 @@ use rayon::prelude::*;
 
 use std::sync::Arc;
 
+use super::core::anchors::{ANCHORS, is_anchor};
+use super::core::clusters::Assembly;
+use super::core::counts::{Counts, Histogram};
+use super::core::judge::Judge;
+use super::core::members::Relation;
 use super::docs::Ids;
 use super::{Dedup, Prepared, RunOptions, RunOutput};
-use crate::cluster::KeepPolicy;
-use crate::error::{ConfigError, Error, Rejection};
+use crate::error::{Error, Rejection};
 use crate::index::{Index, IndexDoc, SegmentData};
-use crate::lsh::{ANCHORS, BandKey};
+use crate::lsh::BandKey;
 use crate::minhash::{SignatureStore, estimate_jaccard_bbit};
 use crate::pipeline::Instant;
 use crate::read::{Frame, InputSet, Parser, Record};
 use crate::report::{
-    ClusterReport, DocId, DuplicateKind, KeptRecord, MemberReport, Progress, Removal, Sink,
-    Summary, tallied,
+    ClusterReport, DocId, KeptRecord, MemberReport, Progress, Removal, Sink, Summary, tallied,
 };
 use crate::spill::SpillSpace;
-use crate::verify::Measure;
 
 /// No further bucket mate.
 const NONE: u32 = u32::MAX;
@@ -48,10 +55,13 @@ struct Bucket {
 }
 
 /// What a streaming run keeps in memory: per kept document, its signature, its band records
-/// (per band a hash map from key to the bucket's latest member, and per member and band a link to
-/// the previous one) and its id; per removed document, its cluster entry.
+/// (per band a hash map from key to the bucket's latest anchor, and per member and band a link to
+/// the previous one) and its id; per removed document, its cluster entry; and what it counted.
 struct Online {
     num_bands: usize,
+    judge: Judge,
+    counts: Counts,
+    histogram: Histogram,
     exact: HashMap<u128, u32>,
     /// Normalized-text hashes of removed documents: what each duplicates and how closely, so a
     /// later identical copy is an exact duplicate of the same document.
@@ -77,7 +87,7 @@ struct Online {
 }
 
 /// What a removed document duplicates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Target {
     Kept(u32),
     Indexed(u32),
@@ -95,10 +105,21 @@ enum Signed {
     },
 }
 
+/// A member of a cluster reported at the end: the kept document, or a removed one.
+#[derive(Debug, Clone, Copy)]
+enum Entry {
+    Kept(u32),
+    /// Its place in `Online::removed`.
+    Removed(usize),
+}
+
 impl Online {
-    fn new(num_bands: usize, num_perm: usize, collect_kept: bool) -> Self {
+    fn new(num_bands: usize, judge: Judge, num_perm: usize, collect_kept: bool) -> Self {
         Online {
             num_bands,
+            judge,
+            counts: Counts::default(),
+            histogram: Histogram::default(),
             exact: HashMap::new(),
             removed_texts: HashMap::new(),
             buckets: vec![HashMap::new(); num_bands],
@@ -115,8 +136,8 @@ impl Online {
         }
     }
 
-    /// The kept documents sharing a band with `keys`: a bucket's first `ANCHORS` members, the
-    /// anchor rule of batch mode (a member pairs with the first `ANCHORS` of its bucket).
+    /// The kept documents sharing a band with `keys`: the anchors of each bucket (the core's
+    /// anchor rule, as in batch mode).
     fn candidates(&self, keys: &[BandKey], out: &mut Vec<u32>) {
         out.clear();
         for (band, key) in keys.iter().enumerate() {
@@ -151,8 +172,8 @@ impl Online {
                 last_anchor: NONE,
                 members: 0,
             });
-            // Only a bucket's first ANCHORS members are chained: the ones later members pair with.
-            if (bucket.members as usize) < ANCHORS {
+            // Only a bucket's anchors are chained: the ones later members pair with.
+            if is_anchor(bucket.members as usize) {
                 self.previous.push(bucket.last_anchor);
                 bucket.last_anchor = kept;
             } else {
@@ -170,6 +191,17 @@ impl Online {
         Ok(())
     }
 
+    /// Frees what only deciding needs (the lookups of kept documents and their signatures), so
+    /// that reporting the clusters at the end does not add to the run's peak memory.
+    fn done_deciding(&mut self) {
+        self.exact = HashMap::new();
+        self.removed_texts = HashMap::new();
+        self.buckets = Vec::new();
+        self.previous = Vec::new();
+        self.signatures = SignatureStore::new(self.signatures.num_perm());
+        self.id_hashes = std::collections::HashSet::new();
+    }
+
     fn node(&mut self, index: u32, doc: IndexDoc) -> u32 {
         let next = self.indexed.len() as u32;
         *self.indexed_node.entry((index, doc)).or_insert_with(|| {
@@ -182,7 +214,10 @@ impl Online {
 impl Dedup {
     /// Decides each document as it arrives (first seen wins) and hands kept records to the sink
     /// at once, flushing it after each batch. `options.against` indexes are consulted per
-    /// document; verification is on the signature estimate.
+    /// document. Pairs are decided on the signature estimate: under borderline verification (the
+    /// default) a borderline pair too; exact verification is refused
+    /// ([`ConfigError::StreamVerify`](crate::ConfigError::StreamVerify)), as are keep policies
+    /// other than `first`, boilerplate stripping and containment.
     pub fn run_streaming(
         &self,
         inputs: &mut InputSet,
@@ -201,21 +236,18 @@ impl Dedup {
         sink: &mut dyn Sink,
     ) -> Result<RunOutput, Error> {
         let started = Instant::now();
-        if self.keep != KeepPolicy::First {
-            return Err(Error::Config(ConfigError::StreamKeep));
-        }
-        if self.strip.is_some() {
-            return Err(Error::Config(ConfigError::StreamStrip));
-        }
-        if self.measure != Measure::Jaccard {
-            return Err(Error::Config(ConfigError::ContainmentIndex));
-        }
+        self.check_streaming().map_err(Error::Config)?;
         for index in options.against {
             self.check_index(index)?;
         }
         let parser = Parser::new(inputs.format(), self.fields.clone());
         let num_bands = self.params.num_bands;
-        let mut online = Online::new(num_bands, self.num_perm(), options.collect_kept);
+        let mut online = Online::new(
+            num_bands,
+            self.judge(),
+            self.num_perm(),
+            options.collect_kept,
+        );
         let mut summary = Summary::empty(self.params, self.num_perm(), self.threshold);
         let total_bytes = inputs.total_bytes();
         let mut frames = inputs.frames();
@@ -268,6 +300,7 @@ impl Dedup {
             }
             Ok(())
         })?;
+        online.done_deciding();
         self.report_stream_clusters(&online, options.against, sink, &mut summary)?;
         summary.docs_read = position;
         summary.finish(started)?;
@@ -348,19 +381,32 @@ impl Dedup {
             summary.duplicate_ids += 1;
         }
         // Exact copies first, then near copies; this run's kept documents before indexed ones.
-        let mut found: Option<(Target, f64, DuplicateKind)> = None;
+        let same_text = Relation {
+            same_text_as_kept: true,
+            copy_of_earlier: true,
+        };
+        let near = Relation {
+            same_text_as_kept: false,
+            copy_of_earlier: false,
+        };
+        let judge = online.judge;
+        let mut found: Option<(Target, Relation, f64)> = None;
         if let Some(&kept) = online.exact.get(&text_hash) {
-            found = Some((Target::Kept(kept), 1.0, DuplicateKind::Exact));
+            found = Some((Target::Kept(kept), same_text, 1.0));
         } else if let Some(&(target, similarity)) = online.removed_texts.get(&text_hash) {
-            // The same text as a document removed before: an exact duplicate, of what that one
-            // duplicated (as in batch mode, `kind` says what the document is).
-            found = Some((target, similarity, DuplicateKind::Exact));
+            // The same text as a document removed before: a copy of an earlier document, removed
+            // as a duplicate of what that one duplicated, as closely.
+            let copy = Relation {
+                copy_of_earlier: true,
+                ..near
+            };
+            found = Some((target, copy, similarity));
         }
         if found.is_none() {
             for (i, index) in against.iter().enumerate() {
                 if let Some(doc) = index.find_text(text_hash) {
                     let node = online.node(i as u32, doc);
-                    found = Some((Target::Indexed(node), 1.0, DuplicateKind::Exact));
+                    found = Some((Target::Indexed(node), same_text, 1.0));
                     break;
                 }
             }
@@ -371,13 +417,13 @@ impl Dedup {
             online.candidates(&keys, &mut candidates);
             summary.candidate_pairs += candidates.len() as u64;
             // The earliest kept document it duplicates (candidates are in input order): what a
-            // batch run's cluster keeps.
+            // batch run's cluster keeps. Every candidate's estimate goes to the histogram.
             for &kept in &candidates {
                 let kept_bits = online.signatures.get(kept as usize)?;
                 let s = estimate_jaccard_bbit(&bits, &kept_bits);
-                if s >= self.threshold {
-                    found = Some((Target::Kept(kept), s, DuplicateKind::Near));
-                    break;
+                online.histogram.add(s);
+                if found.is_none() && judge.on_estimate(judge.of_jaccard(s)) {
+                    found = Some((Target::Kept(kept), near, s));
                 }
             }
             summary.verified_pairs += u64::from(found.is_some());
@@ -398,7 +444,7 @@ impl Dedup {
                 for &doc in &docs {
                     index.signature_into(doc, &mut indexed)?;
                     let s = estimate_jaccard_bbit(&bits, &indexed);
-                    if s >= self.threshold {
+                    if judge.on_estimate(judge.of_jaccard(s)) {
                         earliest = Some(((i as u32, doc), s));
                         break;
                     }
@@ -410,26 +456,26 @@ impl Dedup {
             if let Some(((i, doc), s)) = earliest {
                 summary.verified_pairs += 1;
                 let node = online.node(i, doc);
-                found = Some((Target::Indexed(node), s, DuplicateKind::Near));
+                found = Some((Target::Indexed(node), near, s));
             }
         }
 
-        let Some((target, similarity, kind)) = found else {
+        let Some((target, relation, estimate)) = found else {
             online.keep(&id, position, text_hash, &signature, &keys)?;
             summary.kept += 1;
             return self.keep_record(record, position, sink);
         };
-        match kind {
-            DuplicateKind::Exact => summary.exact_duplicates += 1,
-            DuplicateKind::Near => summary.near_duplicates += 1,
-        }
+        let kind = relation.kind();
+        let similarity = relation.similarity(None, || estimate);
+        online
+            .counts
+            .removed(kind, matches!(target, Target::Indexed(_)));
         let (duplicate_of, duplicate_in) = match target {
             Target::Kept(kept) => (
                 Cow::Owned(online.ids.get(kept as usize).map_err(in_memory)?),
                 None,
             ),
             Target::Indexed(node) => {
-                summary.indexed_duplicates += 1;
                 let (i, doc) = online.indexed[node as usize];
                 let index = &against[i as usize];
                 (
@@ -470,7 +516,7 @@ impl Dedup {
     }
 
     /// At the end of a streaming run: every kept document with the documents removed as its
-    /// duplicates, largest cluster first.
+    /// duplicates, ranked as the core ranks clusters; and the run's counts into `summary`.
     fn report_stream_clusters(
         &self,
         online: &Online,
@@ -478,78 +524,77 @@ impl Dedup {
         sink: &mut dyn Sink,
         summary: &mut Summary,
     ) -> Result<(), Error> {
-        let mut by_target: Vec<(Target, usize)> = online
-            .removed
-            .iter()
-            .enumerate()
-            .map(|(r, entry)| (entry.0, r))
-            .collect();
-        by_target.sort_unstable();
-        let mut clusters: Vec<(Target, &[(Target, usize)])> = by_target
-            .chunk_by(|a, b| a.0 == b.0)
-            .map(|group| (group[0].0, group))
-            .collect();
-        let first_position = |c: &(Target, &[(Target, usize)])| match c.0 {
-            Target::Kept(kept) => online.positions[kept as usize],
-            Target::Indexed(_) => online.removed[c.1[0].1].1,
+        // A kept document comes before everything removed as its duplicate.
+        let mut assembly = Assembly::new();
+        for (r, &(target, _, _)) in online.removed.iter().enumerate() {
+            if let Target::Kept(kept) = target
+                && !assembly.contains(target)
+            {
+                assembly.add(target, Entry::Kept(kept));
+            }
+            assembly.add(target, Entry::Removed(r));
+        }
+        let position = |entry: &Entry| match *entry {
+            Entry::Kept(kept) => online.positions[kept as usize],
+            Entry::Removed(r) => online.removed[r].1,
         };
-        clusters.sort_by(|a, b| {
-            (b.1.len())
-                .cmp(&a.1.len())
-                .then(first_position(a).cmp(&first_position(b)))
-        });
-        summary.clusters = clusters.len() as u64;
-        summary.largest_cluster = clusters.first().map_or(0, |c| c.1.len() as u64 + 1);
-        for (number, (target, removed)) in clusters.iter().enumerate() {
-            let mut members = Vec::with_capacity(removed.len() + 1);
-            let removed_ids = removed
+        let clusters = assembly.into_clusters(
+            |target| usize::from(matches!(target, Target::Indexed(_))),
+            position,
+        );
+        let mut counts = online.counts;
+        for (number, cluster) in clusters.iter().enumerate() {
+            counts.cluster(cluster.size);
+            let ids = cluster
+                .members
                 .iter()
-                .map(|&(_, r)| online.removed_ids.get(r).map_err(in_memory))
-                .collect::<Result<Vec<String>, Error>>()?;
-            let kept_id = match *target {
-                Target::Kept(kept) => online.ids.get(kept as usize).map_err(in_memory)?,
-                Target::Indexed(_) => String::new(),
-            };
-            let (kept, kept_in) = match *target {
-                Target::Kept(kept) => {
-                    members.push(MemberReport {
-                        doc: DocId(online.positions[kept as usize]),
-                        id: &kept_id,
-                        similarity: 1.0,
-                        role: None,
-                    });
-                    (Cow::Borrowed(kept_id.as_str()), None)
-                }
+                .map(|entry| match *entry {
+                    Entry::Kept(kept) => online.ids.get(kept as usize),
+                    Entry::Removed(r) => online.removed_ids.get(r),
+                })
+                .collect::<Result<Vec<String>, _>>()
+                .map_err(in_memory)?;
+            let members = cluster
+                .members
+                .iter()
+                .zip(&ids)
+                .map(|(entry, id)| MemberReport {
+                    doc: DocId(position(entry)),
+                    id,
+                    similarity: match *entry {
+                        Entry::Kept(_) => 1.0,
+                        Entry::Removed(r) => online.removed[r].2,
+                    },
+                    role: None,
+                })
+                .collect();
+            let (kept, kept_doc, kept_in) = match cluster.set {
+                Target::Kept(kept) => (
+                    Cow::Borrowed(ids[0].as_str()),
+                    Some(DocId(online.positions[kept as usize])),
+                    None,
+                ),
                 Target::Indexed(node) => {
                     let (i, doc) = online.indexed[node as usize];
                     let index = &against[i as usize];
                     (
                         Cow::Owned(index.id(doc)?),
+                        None,
                         Some(index.dir().display().to_string()),
                     )
                 }
             };
-            for (&(_, r), id) in removed.iter().zip(&removed_ids) {
-                let (_, position, similarity) = online.removed[r];
-                members.push(MemberReport {
-                    doc: DocId(position),
-                    id,
-                    similarity,
-                    role: None,
-                });
-            }
             sink.cluster(&ClusterReport {
                 cluster: number,
                 kept: &kept,
-                kept_doc: match *target {
-                    Target::Kept(kept) => Some(DocId(online.positions[kept as usize])),
-                    Target::Indexed(_) => None,
-                },
+                kept_doc,
                 kept_in: kept_in.as_deref(),
-                size: removed.len() + 1,
+                size: cluster.size,
                 members,
             })?;
         }
+        counts.write_to(summary);
+        summary.candidate_similarity_histogram = online.histogram.to_vec();
         Ok(())
     }
 }
@@ -565,11 +610,15 @@ fn in_memory(source: std::io::Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::Online;
-    use crate::lsh::{ANCHORS, BandKey};
+    use crate::VerifyMode;
+    use crate::lsh::BandKey;
+    use crate::pipeline::core::anchors::ANCHORS;
+    use crate::pipeline::core::judge::Judge;
 
     #[test]
     fn issue_11_a_bucket_pairs_with_its_first_members_as_in_batch_mode() {
-        let mut online = Online::new(2, 4, false);
+        let judge = Judge::new(VerifyMode::Signature, 0.8, 4);
+        let mut online = Online::new(2, judge, 4, false);
         // Every kept document shares band 0's key; band 1's keys are all different.
         for doc in 0..(ANCHORS as u32 + 10) {
             let keys = [BandKey(7), BandKey(1000 + u64::from(doc))];

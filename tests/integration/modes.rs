@@ -39,7 +39,7 @@ use neardup::normalize::Normalizer;
 use neardup::pipeline::{ClusterConfig, DistributedOutputs, RunOptions, StatsOptions};
 use neardup::report::{ClusterReport, DuplicateKind, KeptRecord, Removal, Sink, Summary};
 use neardup::shingle::{ShingleKind, Shingler, jaccard};
-use neardup::{Dedup, DedupBuilder, Error, Format, Input, InputSet, VerifyMode};
+use neardup::{ConfigError, Dedup, DedupBuilder, Error, Format, Input, InputSet, VerifyMode};
 use proptest::prelude::*;
 
 /// Words in a family's vocabulary.
@@ -517,6 +517,23 @@ impl Settings {
     fn dedup(&self) -> Dedup {
         self.builder().build().unwrap()
     }
+
+    /// The same settings for a streaming run. A streaming run cannot check a pair exactly and
+    /// refuses exact verification
+    /// (`issue11_streaming_refuses_exact_verification_and_decides_borderline_pairs_on_the_estimate`):
+    /// under `exact` it streams on the estimate (signature verification).
+    fn streaming(&self) -> Dedup {
+        let verify = match self.verify {
+            VerifyMode::Exact => VerifyMode::Signature,
+            other => other,
+        };
+        Settings {
+            verify,
+            keep: self.keep.clone(),
+            ..*self
+        }
+        .dedup()
+    }
 }
 
 /// Lines that pages share (menus, footers): boilerplate once in enough documents.
@@ -616,6 +633,9 @@ struct Recorded {
     removed: Vec<Removed>,
     removed_lines: Vec<String>,
     clusters: Vec<String>,
+    /// Per cluster, its size, then the position of the document it keeps (when of this run) and
+    /// of its other members in input order.
+    cluster_docs: Vec<(usize, Vec<u64>)>,
     rejected: Vec<String>,
 }
 
@@ -655,6 +675,14 @@ impl Sink for Recorded {
 
     fn cluster(&mut self, cluster: &ClusterReport<'_>) -> Result<(), Error> {
         self.clusters.push(serde_json::to_string(cluster).unwrap());
+        let kept = cluster.kept_doc.map(|d| d.0);
+        let others = cluster
+            .members
+            .iter()
+            .map(|m| m.doc.0)
+            .filter(|&d| Some(d) != kept);
+        let docs = kept.into_iter().chain(others).collect();
+        self.cluster_docs.push((cluster.size, docs));
         Ok(())
     }
 
@@ -919,14 +947,14 @@ impl AgainstModel<'_> {
             .expect("doc is a member")
     }
 
-    /// Whether `doc`, removed as a duplicate of `kept`, is `exact` in the whole run but not
-    /// against the index: the first second-half copy of a first-half text, and `kept` (what its
-    /// removal names) has another text.
-    fn in_gap(&self, doc: usize, kept: usize) -> bool {
+    /// Whether `doc` is `exact` in the whole run but cannot be against the index: the first
+    /// second-half copy of a first-half text that the index does not hold (an index of kept
+    /// documents only, whose first-half copy of the text was removed).
+    fn in_gap(&self, doc: usize) -> bool {
         let text = self.corpus.normalized(doc);
         let in_first = (0..self.half).any(|d| self.corpus.normalized(d) == text);
         let in_second = (self.half..doc).any(|d| self.corpus.normalized(d) == text);
-        in_first && !in_second && self.corpus.normalized(kept) != text
+        in_first && !in_second && self.indexed_copy(doc).is_none()
     }
 }
 
@@ -951,7 +979,7 @@ proptest! {
         let dedup = settings.dedup();
         let (batch_summary, batch) = batch(&dedup, &path, &[]);
         assert_batch_removes_families(&corpus, &batch_summary, &batch);
-        let (stream_summary, streamed) = stream(&dedup, &path, &[]);
+        let (stream_summary, streamed) = stream(&settings.streaming(), &path, &[]);
 
         prop_assert_eq!(&streamed.kept, &batch.kept);
         prop_assert_eq!(streamed.decisions(), batch.decisions());
@@ -981,10 +1009,12 @@ proptest! {
     ///   says: the family's first record (batch's choice) except where the index holds the
     ///   document's own text at another first-half record (`index build` indexes every distinct
     ///   text);
-    /// - `kind` is batch's except in the gap of the index ([`AgainstModel::in_gap`]): a first
-    ///   second-half copy of a first-half text is `exact` in the whole run but `near` against the
-    ///   index when the document its removal names has another text. Such documents lie outside
-    ///   the overlap: their kind is not compared.
+    /// - `kind` is batch's (a copy of a text the index holds is `exact`, whichever indexed
+    ///   document its cluster keeps), except in the gap of an index of kept documents only
+    ///   ([`AgainstModel::in_gap`]): a first second-half copy of a first-half text that was
+    ///   removed is `exact` in the whole run, but the index does not hold its text. Such
+    ///   documents lie outside the overlap: their kind is not compared. Against an index of every
+    ///   distinct text (`index build`) the exact duplicates are the whole run's.
     #[test]
     fn issue11_against_an_index_of_the_first_half_removes_what_batch_removes(
         corpus in separated_corpus(),
@@ -1011,7 +1041,8 @@ proptest! {
                 .run_with(&mut inputs(&first), options, &mut Recorded::default())
                 .unwrap();
             // `--update` in streaming mode collects the same documents, byte for byte.
-            let streamed = dedup
+            let streamed = settings
+                .streaming()
                 .run_streaming(&mut inputs(&first), options, &mut Recorded::default())
                 .unwrap();
             let built = |name: &str, segment| {
@@ -1043,7 +1074,7 @@ proptest! {
         for streaming in [false, true] {
             let mode = if streaming { "streaming" } else { "batch" };
             let (summary, run) = if streaming {
-                stream(&dedup, &second, &indexes)
+                stream(&settings.streaming(), &second, &indexes)
             } else {
                 batch(&dedup, &second, &indexes)
             };
@@ -1071,6 +1102,9 @@ proptest! {
                 whole_removed.len() as u64
             );
             prop_assert!(summary.exact_duplicates <= second_half_exact);
+            if !index_kept_only {
+                prop_assert_eq!(summary.exact_duplicates, second_half_exact, "{}", mode);
+            }
             prop_assert_eq!(summary.rejected, corpus.count(half, all, &|c| *c == Class::Rejected));
             prop_assert_eq!(summary.empty, corpus.count(half, all, &|c| *c == Class::Empty));
 
@@ -1094,7 +1128,7 @@ proptest! {
                 prop_assert_eq!(
                     &removal.duplicate_of, &corpus.lines[kept].id, "{} doc {}", mode, doc
                 );
-                if !model.in_gap(doc, kept) {
+                if !model.in_gap(doc) {
                     prop_assert_eq!(removal.kind, whole.kind, "{} doc {}", mode, doc);
                 }
             }
@@ -1103,19 +1137,27 @@ proptest! {
     }
 
     /// `stats` at the run's threshold counts what batch removes: exact copies, near duplicates,
-    /// clusters and the largest one, its top clusters are batch's (kept document first), and its
-    /// candidate pairs and their histogram are batch's.
+    /// clusters and the largest one, its top clusters are batch's (the document batch keeps
+    /// first, under `--keep first` or `longest`, then up to five other members in input order),
+    /// and its candidate pairs and their histogram are batch's.
     #[test]
     fn issue11_stats_counts_equal_batch_counts(
         corpus in separated_corpus(),
         settings in separated_settings(),
+        keep_longest in any::<bool>(),
     ) {
         let dir = tempfile::tempdir().unwrap();
         let path = corpus.write(&dir.path().join("in.jsonl"), 0, corpus.lines.len());
         prop_assume!(corpus.has_text(0, corpus.lines.len()));
+        let settings = match keep_longest {
+            true => Settings { keep: KeepPolicy::Longest, ..settings },
+            false => settings,
+        };
         let dedup = settings.dedup();
         let (summary, recorded) = batch(&dedup, &path, &[]);
-        assert_batch_removes_families(&corpus, &summary, &recorded);
+        if !keep_longest {
+            assert_batch_removes_families(&corpus, &summary, &recorded);
+        }
         let options = StatsOptions {
             thresholds: vec![settings.threshold],
             ..StatsOptions::default()
@@ -1136,17 +1178,17 @@ proptest! {
         prop_assert_eq!(&stats.candidate_similarity_histogram, &summary.candidate_similarity_histogram);
         prop_assert_eq!(&stats.rejected_by_reason, &summary.rejected_by_reason);
         prop_assert_eq!(&stats.inputs, &summary.inputs);
-        let top: Vec<(u64, String)> = recorded
-            .clusters
+        let top: Vec<(usize, Vec<u64>)> = recorded
+            .cluster_docs
             .iter()
             .take(options.top)
-            .map(|line| {
-                let c: serde_json::Value = serde_json::from_str(line).unwrap();
-                (c["size"].as_u64().unwrap(), c["kept"].as_str().unwrap().to_string())
-            })
+            .map(|(size, docs)| (*size, docs.iter().copied().take(6).collect()))
             .collect();
-        let stats_top: Vec<(u64, String)> =
-            stats.top_clusters.iter().map(|c| (c.size, c.kept.clone())).collect();
+        let stats_top: Vec<(usize, Vec<u64>)> = stats
+            .top_clusters
+            .iter()
+            .map(|c| (c.size as usize, c.docs.iter().map(|d| d.0).collect()))
+            .collect();
         prop_assert_eq!(stats_top, top);
     }
 
@@ -1267,7 +1309,7 @@ proptest! {
         let summary = dedup.run(&mut inputs(&whole), &mut no_kept).unwrap();
         prop_assert_eq!(counts(&summary), want, "batch without kept records");
         prop_assert_eq!(no_kept.decisions(), recorded.decisions());
-        prop_assert_eq!(counts(&stream(&dedup, &whole, &[]).0), want, "streaming");
+        prop_assert_eq!(counts(&stream(&settings.streaming(), &whole, &[]).0), want, "streaming");
         let options = StatsOptions { thresholds: vec![settings.threshold], ..StatsOptions::default() };
         let stats = dedup.stats(&mut inputs(&whole), &options, &mut Recorded::default()).unwrap();
         prop_assert_eq!(
@@ -1305,7 +1347,7 @@ fn kept_len(run: &Recorded, offset: u64) -> u64 {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Regressions: the drifts the properties found in distributed runs, on minimal corpora.
+// Regressions: the drifts the properties found, on minimal corpora.
 
 /// The minimal corpus of the first two drifts: a byte-order mark, one document, one blank line.
 fn bom_and_blank_line(dir: &Path) -> PathBuf {
@@ -1457,4 +1499,128 @@ fn issue11_streaming_against_an_index_names_the_earliest_indexed_duplicate_as_ba
     assert_eq!(batch_run.decisions(), [(0, "c", "a", DuplicateKind::Near)]);
     assert_eq!(streamed.decisions(), batch_run.decisions());
     assert_eq!(streamed.files(), batch_run.files());
+}
+
+/// JSON Lines of `(id, words)` records.
+fn records_of(docs: &[(&str, &Vec<String>)]) -> String {
+    docs.iter()
+        .map(|(id, words)| record(id, &words.join(" ")) + "\n")
+        .collect()
+}
+
+/// Issue 11: against an `index build` index, a byte-identical copy of an indexed document was
+/// `near` when its cluster kept another indexed document, where the whole run calls it `exact`
+/// (batch looked only at the copy's link to the kept document). Now a copy of a text the index
+/// holds is `exact` whichever document its cluster keeps, as the decision core says. The minimal
+/// corpus: the first half `a` (40 words) and `b` (`a` with its last word replaced), the second
+/// `c` (a copy of `b`) and `d` (`a` and one more word). The index holds `a` and `b`; `c` links to
+/// `b` exactly, `d` to both, and their cluster keeps `a`.
+#[test]
+fn issue11_a_copy_of_an_indexed_text_is_exact_whichever_indexed_document_its_cluster_keeps() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = words_of("w", 40, 7);
+    let mut b = a.clone();
+    *b.last_mut().unwrap() = "other".into();
+    let c = b.clone();
+    let mut d = a.clone();
+    d.push("more".into());
+    let first = dir.path().join("first.jsonl");
+    std::fs::write(&first, records_of(&[("a", &a), ("b", &b)])).unwrap();
+    let second = dir.path().join("second.jsonl");
+    std::fs::write(&second, records_of(&[("c", &c), ("d", &d)])).unwrap();
+    let whole = dir.path().join("whole.jsonl");
+    std::fs::write(
+        &whole,
+        records_of(&[("a", &a), ("b", &b), ("c", &c), ("d", &d)]),
+    )
+    .unwrap();
+    let dedup = DedupBuilder::new().build().unwrap();
+    let (_, whole_run) = batch(&dedup, &whole, &[]);
+    assert_eq!(
+        whole_run.decisions(),
+        [
+            (1, "b", "a", DuplicateKind::Near),
+            (2, "c", "a", DuplicateKind::Exact),
+            (3, "d", "a", DuplicateKind::Near)
+        ]
+    );
+    let (_, segment) = dedup
+        .index_segment(&mut inputs(&first), &mut Recorded::default())
+        .unwrap();
+    let index = [build_index(&dir.path().join("index"), &dedup, &segment)];
+    let (summary, against) = batch(&dedup, &second, &index);
+    assert_eq!(
+        against.decisions(),
+        [
+            (0, "c", "a", DuplicateKind::Exact),
+            (1, "d", "a", DuplicateKind::Near)
+        ]
+    );
+    assert_eq!((summary.exact_duplicates, summary.near_duplicates), (1, 1));
+    assert_eq!(summary.indexed_duplicates, 2);
+    // The similarities to `a` are the whole run's (estimates of the same signatures).
+    let similarities = |run: &Recorded, from: usize| -> Vec<f64> {
+        run.removed[from..].iter().map(|r| r.similarity).collect()
+    };
+    assert_eq!(similarities(&against, 0), similarities(&whole_run, 1));
+    // Streaming against the index names the indexed copy of `c`'s text itself.
+    let (_, streamed) = stream(&dedup, &second, &index);
+    assert_eq!(
+        streamed.decisions(),
+        [
+            (0, "c", "b", DuplicateKind::Exact),
+            (1, "d", "a", DuplicateKind::Near)
+        ]
+    );
+}
+
+/// Issue 11: a streaming run ignored the verification mode: `exact` verification ran and decided
+/// every pair on the signature estimate. Now a streaming run asks the decision core what it can
+/// honour: it cannot check a pair exactly (the texts of kept documents are gone), so it refuses
+/// `exact` with a typed error; under `borderline` (the default) it decides the pairs a batch run
+/// checks exactly on the estimate, as `signature` does, and says so (no exact checks). Its
+/// candidates' similarities now fill the histogram (it stayed empty).
+#[test]
+fn issue11_streaming_refuses_exact_verification_and_decides_borderline_pairs_on_the_estimate() {
+    let dir = tempfile::tempdir().unwrap();
+    // A base of 60 words and copies with one word in the middle replaced: Jaccard about 0.84,
+    // inside the margin around 0.8 where a batch run checks pairs exactly.
+    let base = words_of("v", 60, 11);
+    let copies: Vec<Vec<String>> = (0..6)
+        .map(|i| {
+            let mut words = base.clone();
+            words[20 + 3 * i] = format!("changed{i}");
+            words
+        })
+        .collect();
+    let ids: Vec<String> = (0..copies.len()).map(|i| format!("c{i}")).collect();
+    let mut docs: Vec<(&str, &Vec<String>)> = vec![("base", &base)];
+    docs.extend(ids.iter().map(String::as_str).zip(&copies));
+    let path = dir.path().join("in.jsonl");
+    std::fs::write(&path, records_of(&docs)).unwrap();
+    let with = |verify| DedupBuilder::new().verify(verify).build().unwrap();
+
+    let (batch_summary, _) = batch(&with(VerifyMode::Borderline), &path, &[]);
+    assert!(batch_summary.exact_checks > 0, "{batch_summary:?}");
+    let (borderline, streamed) = stream(&with(VerifyMode::Borderline), &path, &[]);
+    let (signature, on_estimates) = stream(&with(VerifyMode::Signature), &path, &[]);
+    assert!(borderline.near_duplicates > 0);
+    assert_eq!(borderline.exact_checks, 0);
+    assert_eq!(streamed.files(), on_estimates.files());
+    assert_eq!(counts(&borderline), counts(&signature));
+    let histogram: u64 = borderline.candidate_similarity_histogram.iter().sum();
+    assert_eq!(histogram, borderline.candidate_pairs);
+    assert!(histogram > 0);
+
+    let refused = with(VerifyMode::Exact)
+        .run_streaming(
+            &mut inputs(&path),
+            RunOptions::default(),
+            &mut Recorded::default(),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(refused, Error::Config(ConfigError::StreamVerify)),
+        "{refused}"
+    );
 }

@@ -5,10 +5,10 @@
 //!    the forests with union-find and sends each document's cluster label (the earliest position
 //!    of its cluster, its root) back to its owner; exact copies get their representative's label
 //!    from its owner.
-//! 5. [`Dedup::choose_kept`]: the root's owner applies the keep policy to the members' scores.
-//!    Under exact verification, [`Dedup::check_kept_exactly`] computes the exact similarity of
-//!    every removed document to its kept one. [`decisions`]: each removed document asks for that
-//!    similarity and the kept document's id.
+//! 5. [`Dedup::choose_kept`]: the root's owner asks the decision core which member the cluster
+//!    keeps. Under exact verification, [`Dedup::check_kept_exactly`] computes the exact
+//!    similarity of every removed document to its kept one. [`decisions`]: each removed document
+//!    asks for that similarity and the kept document's id, and the core says its `kind`.
 
 use std::collections::{HashMap, HashSet};
 
@@ -23,6 +23,8 @@ use crate::cluster::UnionFind;
 use crate::error::Error;
 use crate::minhash::estimate_jaccard_bbit;
 use crate::pipeline::Dedup;
+use crate::pipeline::core::clusters::keep_among;
+use crate::pipeline::core::members::Relation;
 use crate::report::DuplicateKind;
 
 /// A document and the root of its component (the component's earliest position).
@@ -112,7 +114,7 @@ impl SimilarityRequest {
 struct Answer {
     position: u64,
     similarity: f64,
-    /// The two are exact copies.
+    /// Its text is the kept one's or an earlier document's.
     exact: bool,
     kept_id: String,
 }
@@ -210,8 +212,8 @@ fn components(edges: &[Pair]) -> Vec<Label> {
 
 impl Dedup {
     /// Step 5: the kept document of every owned cluster member, by position. The root's owner
-    /// hears from every member and applies the keep policy as one process does (the first best
-    /// wins; the earliest under `--keep first`). Collective.
+    /// hears from every member and asks the core, as one process does (the keep policy's first
+    /// best; the earliest under `--keep first`). Collective.
     pub(super) fn choose_kept(
         &self,
         worker: &mut Worker,
@@ -242,7 +244,7 @@ impl Dedup {
         at_root.sort_by_key(|m| (m.root, m.position));
         let mut verdicts: Vec<Verdict> = Vec::new();
         for cluster in at_root.chunk_by(|x, y| x.root == y.root) {
-            let best = &cluster[self.keep.choose(cluster.iter().map(|m| m.score))];
+            let best = &cluster[keep_among(&self.keep, cluster.iter().map(|m| m.score))];
             let kept = Kept {
                 position: best.position,
                 representative: best.representative,
@@ -338,21 +340,17 @@ pub(super) fn decisions(
     let answers: Vec<Answer> = at_kept
         .into_iter()
         .map(|r| {
-            let same_text = r.representative == r.kept_representative;
-            // The kept document's text, or an earlier document's (as in one process: `kind`
-            // says what the document is).
-            let exact = same_text || r.representative != r.position;
-            let similarity = if same_text {
-                1.0
-            } else if !r.jaccard.is_nan() {
-                r.jaccard
-            } else {
-                estimate_jaccard_bbit(&r.signature, owned.signature(r.kept))
+            let relation = Relation {
+                same_text_as_kept: r.representative == r.kept_representative,
+                copy_of_earlier: r.representative != r.position,
             };
+            let similarity = relation.similarity(Some(r.jaccard), || {
+                estimate_jaccard_bbit(&r.signature, owned.signature(r.kept))
+            });
             Answer {
                 position: r.position,
                 similarity,
-                exact,
+                exact: relation.kind() == DuplicateKind::Exact,
                 kept_id: owned.id(r.kept).to_string(),
             }
         })

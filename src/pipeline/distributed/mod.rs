@@ -13,18 +13,19 @@
 //!    under `strict`) fails on every worker with the same error, before anything is written.
 //! 1. `(text hash, position)` by hash: the earliest position of each text is its representative;
 //!    every owner learns which of its records are exact copies ([`pairs`], as are 2 and 3).
-//! 2. `(band, key, position)` by `(band, key)`: buckets, and candidate pairs from them with the
-//!    same anchor rule as one process; pairs by pair, to drop repeats.
+//! 2. `(band, key, position)` by `(band, key)`: buckets, and candidate pairs from them by the
+//!    decision core's anchor rule, as in one process; pairs by pair, to drop repeats.
 //! 3. Each pair visits the owner of its first document (collecting its 8-bit signature) and then
-//!    the owner of its second, which checks the estimate against the threshold.
+//!    the owner of its second, which asks the core's judge for the call on the estimate.
 //! 4. Each worker reduces its verified edges to a spanning forest; worker 0 merges the forests
 //!    with union-find and sends each document's cluster label (the earliest position of its
 //!    cluster) back to its owner; exact copies get their representative's label from its owner
 //!    ([`clusters`], as is the keep policy of 5).
-//! 5. The root's owner applies the keep policy to the members' scores; owners ask the kept
-//!    document's owner for its id and similarity, write their part of the kept
-//!    records, removals and rejections (lines with positions, see [`crate::parts`]), and send
-//!    cluster members' ids to worker 0, which writes the clusters file ([`outputs`]). After a
+//! 5. The root's owner asks the core which member is kept (the keep policy on the members'
+//!    scores); owners ask the kept document's owner for its id and similarity, write their part
+//!    of the kept records, removals and rejections (lines with positions, see [`crate::parts`]),
+//!    and send cluster members' ids to worker 0, which assembles and ranks the clusters as the
+//!    core does and writes the clusters file ([`outputs`]). After a
 //!    final barrier, worker 0 merges the parts when it can see them (a shared directory);
 //!    otherwise `neardup merge` does, on any machine that has them all.
 //!
@@ -59,7 +60,7 @@ use crate::pipeline::fingerprint::Fingerprint;
 use crate::pipeline::{Dedup, Instant};
 use crate::read::{Format, Input};
 use crate::report::Summary;
-use crate::verify::{Measure, VerifyMode};
+use crate::verify::Measure;
 use outputs::Tally;
 use share::Share;
 
@@ -310,7 +311,7 @@ impl Dedup {
         let labels = clusters::labels(worker, &share.owners, verified.edges, &reps)?;
         let kept_of = self.choose_kept(worker, &share.owners, &owned, &labels, &reps)?;
         let mut exact = verified.exact;
-        if self.verify == VerifyMode::Exact {
+        if self.judge().reports_exact_similarity() {
             self.check_kept_exactly(worker, &mut share, &owned, &reps, &kept_of, &mut exact)?;
         }
         let decisions = clusters::decisions(worker, &share.owners, &owned, &reps, &kept_of, exact)?;

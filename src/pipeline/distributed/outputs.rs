@@ -18,8 +18,10 @@ use super::{DistributedOutputs, DistributedResult};
 use crate::error::{Error, RejectKind, Rejection};
 use crate::parts::{PartWriter, part_name};
 use crate::pipeline::Dedup;
+use crate::pipeline::core::clusters::{Assembly, Cluster};
+use crate::pipeline::core::counts::{Counts, Histogram};
 use crate::read::Frame;
-use crate::report::{ClusterReport, DocId, DuplicateKind, MemberReport, Removal, Summary};
+use crate::report::{ClusterReport, DocId, MemberReport, Removal, Summary};
 
 /// What one worker counted, for the summary (worker 0 adds everyone's up).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -32,18 +34,16 @@ pub(super) struct Tally {
     /// Rejected records by kind.
     pub rejected_by_reason: BTreeMap<RejectKind, u64>,
     pub empty: u64,
-    /// Documents removed as exact copies.
-    pub exact: u64,
-    /// Documents removed as near duplicates.
-    pub near: u64,
+    /// Documents removed, by kind.
+    pub counts: Counts,
     /// Distinct candidate pairs.
     pub candidates: u64,
     /// Pairs at or above the threshold.
     pub verified: u64,
     /// Pairs checked on exact Jaccard.
     pub exact_checks: u64,
-    /// Candidate pairs by estimated similarity, in 20 bins of 0.05.
-    pub histogram: Vec<u64>,
+    /// Candidate pairs by estimated similarity.
+    pub histogram: Histogram,
     /// Repeated ids among the ids routed to this worker.
     pub duplicate_ids: u64,
     /// Byte-order marks skipped at the start of this worker's pieces.
@@ -62,20 +62,13 @@ pub(super) struct Member {
     kept: bool,
 }
 
-/// A cluster's members, in input order.
-#[derive(Debug)]
-struct Cluster {
-    members: Vec<Member>,
-}
-
-impl Cluster {
-    /// The kept member (the first when none is marked kept).
-    fn kept(&self) -> &Member {
-        self.members
-            .iter()
-            .find(|m| m.kept)
-            .unwrap_or(&self.members[0])
-    }
+/// The kept member of a cluster (the first when none is marked kept).
+fn kept(cluster: &Cluster<u64, Member>) -> &Member {
+    cluster
+        .members
+        .iter()
+        .find(|m| m.kept)
+        .unwrap_or(&cluster.members[0])
 }
 
 impl Dedup {
@@ -128,11 +121,11 @@ impl Dedup {
                         .or_default() += 1;
                 }
                 Own::Empty => tally.empty += 1,
-                Own::Doc { .. } => match decisions.get(pos).map(|d| d.kind) {
-                    Some(DuplicateKind::Exact) => tally.exact += 1,
-                    Some(DuplicateKind::Near) => tally.near += 1,
-                    None => {}
-                },
+                Own::Doc { .. } => {
+                    if let Some(decision) = decisions.get(pos) {
+                        tally.counts.removed(decision.kind, false);
+                    }
+                }
             }
         }
         if let Some(path) = &outputs.kept {
@@ -168,10 +161,12 @@ impl Dedup {
             barrier(worker)?;
             return Ok(None);
         }
-        let mut summary = self.add_up(&tallies);
+        let (mut summary, mut counts) = self.add_up(&tallies);
         let clusters = clusters(members);
-        summary.clusters = clusters.len() as u64;
-        summary.largest_cluster = clusters.first().map_or(0, |c| c.members.len() as u64);
+        for cluster in &clusters {
+            counts.cluster(cluster.size);
+        }
+        counts.write_to(&mut summary);
         if let Some(path) = &outputs.clusters {
             write_clusters(path, &clusters)?;
         }
@@ -181,9 +176,12 @@ impl Dedup {
         Ok(Some(DistributedResult { summary, unmerged }))
     }
 
-    /// The summary of everyone's tallies (kept is filled in later: what remains).
-    fn add_up(&self, tallies: &[Tally]) -> Summary {
+    /// The summary of everyone's tallies (kept is filled in later: what remains), and their
+    /// counts of removals.
+    fn add_up(&self, tallies: &[Tally]) -> (Summary, Counts) {
         let mut summary = Summary::empty(self.params, self.num_perm(), self.threshold);
+        let mut counts = Counts::default();
+        let mut histogram = Histogram::default();
         for t in tallies {
             summary.docs_read += t.read;
             summary.rejected += t.rejected;
@@ -191,23 +189,17 @@ impl Dedup {
                 *summary.rejected_by_reason.entry(kind).or_default() += count;
             }
             summary.empty += t.empty;
-            summary.exact_duplicates += t.exact;
-            summary.near_duplicates += t.near;
+            counts.add(&t.counts);
             summary.candidate_pairs += t.candidates;
             summary.verified_pairs += t.verified;
             summary.checkpointed_docs += t.checkpointed;
             summary.exact_checks += t.exact_checks;
-            for (total, here) in summary
-                .candidate_similarity_histogram
-                .iter_mut()
-                .zip(&t.histogram)
-            {
-                *total += here;
-            }
+            histogram = histogram.merged(&t.histogram);
             summary.duplicate_ids += t.duplicate_ids;
             summary.inputs.byte_order_marks += t.byte_order_marks;
         }
-        summary
+        summary.candidate_similarity_histogram = histogram.to_vec();
+        (summary, counts)
     }
 }
 
@@ -279,40 +271,27 @@ fn duplicate_ids(worker: &mut Worker, owned: &Owned) -> Result<u64, Error> {
     Ok(id_hashes.windows(2).filter(|w| w[0] == w[1]).count() as u64)
 }
 
-/// Clusters from their members, largest first, ties by the first member's position.
-fn clusters(mut members: Vec<Member>) -> Vec<Cluster> {
-    members.sort_by_key(|m| (m.root, m.position));
-    let mut clusters: Vec<Cluster> = Vec::new();
+/// Clusters from their members by root, ranked by the decision core.
+fn clusters(mut members: Vec<Member>) -> Vec<Cluster<u64, Member>> {
+    members.sort_unstable_by_key(|m| m.position);
+    let mut assembly = Assembly::new();
     for member in members {
-        match clusters.last_mut() {
-            Some(cluster) if cluster.members[0].root == member.root => {
-                cluster.members.push(member);
-            }
-            _ => clusters.push(Cluster {
-                members: vec![member],
-            }),
-        }
+        assembly.add(member.root, member);
     }
-    clusters.sort_by(|a, b| {
-        b.members
-            .len()
-            .cmp(&a.members.len())
-            .then(a.members[0].position.cmp(&b.members[0].position))
-    });
-    clusters
+    assembly.into_clusters(|_| 0, |m| m.position)
 }
 
 /// Writes the clusters file.
-fn write_clusters(path: &str, clusters: &[Cluster]) -> Result<(), Error> {
+fn write_clusters(path: &str, clusters: &[Cluster<u64, Member>]) -> Result<(), Error> {
     let mut out = crate::output::Output::create(path)?;
     for (number, cluster) in clusters.iter().enumerate() {
-        let kept = cluster.kept();
+        let kept = kept(cluster);
         let report = ClusterReport {
             cluster: number,
             kept: &kept.id,
             kept_doc: Some(DocId(kept.position)),
             kept_in: None,
-            size: cluster.members.len(),
+            size: cluster.size,
             members: cluster
                 .members
                 .iter()

@@ -4,12 +4,11 @@
 //!    the earliest position of each text is its representative, and every owner learns the
 //!    representative of each of its documents.
 //! 2. [`Dedup::candidate_pairs`]: representatives' band keys go, one band at a time, to the
-//!    worker their key routes to; buckets give candidate pairs with the same anchor rule as one
-//!    process, and pairs go by pair to drop repeats.
+//!    worker their key routes to; buckets give candidate pairs by the decision core's anchor rule,
+//!    as in one process, and pairs go by pair to drop repeats.
 //! 3. [`Dedup::verify`]: each pair visits the owner of its first document (collecting its 8-bit
-//!    signature) and then the owner of its second, which checks the estimate against the
-//!    threshold; borderline pairs (default verification) are decided on exact Jaccard
-//!    ([`Dedup::exact_pairs`]).
+//!    signature) and then the owner of its second, which asks the core's judge for the call on
+//!    the estimate; the pairs to check are decided on exact Jaccard ([`Dedup::exact_pairs`]).
 
 use std::collections::{HashMap, HashSet};
 
@@ -22,11 +21,12 @@ use super::owned::{Own, Owned};
 use super::share::{Owners, Share};
 use crate::error::Error;
 use crate::hash::mix64;
-use crate::lsh::ANCHORS;
 use crate::minhash::estimate_jaccard_bbit;
 use crate::pipeline::Dedup;
+use crate::pipeline::core::anchors::bucket_pairs;
+use crate::pipeline::core::counts::Histogram;
+use crate::pipeline::core::judge::Call;
 use crate::shingle::jaccard;
-use crate::verify::{Verifier, VerifyMode};
 
 /// Two documents by position, the first earlier than the second.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -79,8 +79,8 @@ pub(super) struct Verified {
     pub edges: Vec<Pair>,
     /// The exact Jaccard of the pairs checked exactly (NaN where a set could not be read).
     pub exact: HashMap<Pair, f64>,
-    /// Candidate pairs by estimated similarity, in 20 bins of 0.05.
-    pub histogram: Vec<u64>,
+    /// Candidate pairs by estimated similarity.
+    pub histogram: Histogram,
     /// Pairs checked exactly.
     pub exact_checks: u64,
 }
@@ -147,14 +147,12 @@ impl Dedup {
             let mut buckets = exchange(worker, records, |r| mix64(r.key))?;
             buckets.sort_unstable();
             for bucket in buckets.chunk_by(|a, b| a.key == b.key) {
-                for (i, later) in bucket.iter().enumerate().skip(1) {
-                    for earlier in &bucket[..i.min(ANCHORS)] {
-                        pairs.push(Pair {
-                            first: earlier.position,
-                            second: later.position,
-                        });
-                    }
-                }
+                bucket_pairs(bucket.len(), |earlier, later| {
+                    pairs.push(Pair {
+                        first: bucket[earlier].position,
+                        second: bucket[later].position,
+                    });
+                });
             }
         }
         owned.forget_band_keys();
@@ -164,9 +162,9 @@ impl Dedup {
         Ok(pairs)
     }
 
-    /// Step 3: collects each pair's first signature and checks the pair at its second's owner,
-    /// as one process decides: on the estimate where it is clear, on exact Jaccard near the
-    /// threshold (borderline verification). Collective.
+    /// Step 3: collects each pair's first signature and decides the pair at its second's owner
+    /// as one process does, by the core's judge: on the estimate where it is clear, on exact
+    /// Jaccard where it says to check. Collective.
     pub(super) fn verify(
         &self,
         worker: &mut Worker,
@@ -184,7 +182,7 @@ impl Dedup {
             .collect();
         let route = share.owners.by(|w: &WithSignature| w.pair.second);
         let at_second = exchange(worker, with_first, route)?;
-        let margin = Verifier::new(self.verify, self.threshold, self.num_perm()).margin();
+        let judge = self.judge();
         let judged: Vec<(Pair, f64)> = at_second
             .par_iter()
             .map(|w| {
@@ -193,36 +191,29 @@ impl Dedup {
             })
             .collect();
         drop(at_second);
-        let mut histogram = vec![0u64; 20];
+        let mut histogram = Histogram::default();
         for (_, estimate) in &judged {
-            histogram[((estimate * 20.0) as usize).min(19)] += 1;
+            histogram.add(*estimate);
         }
         let mut edges: Vec<Pair> = Vec::new();
-        let mut borderline: Vec<Pair> = Vec::new();
-        let mut borderline_estimate: HashMap<Pair, f64> = HashMap::new();
+        let mut to_check: Vec<Pair> = Vec::new();
+        let mut estimate_of: HashMap<Pair, f64> = HashMap::new();
         for (pair, estimate) in judged {
-            let clear = self.verify == VerifyMode::Signature
-                || (self.verify == VerifyMode::Borderline
-                    && (estimate - self.threshold).abs() > margin);
-            if clear {
-                if estimate >= self.threshold {
-                    edges.push(pair);
+            match judge.call(judge.of_jaccard(estimate)) {
+                Call::Duplicate => edges.push(pair),
+                Call::Distinct => {}
+                Call::CheckExactly => {
+                    to_check.push(pair);
+                    estimate_of.insert(pair, estimate);
                 }
-            } else {
-                borderline.push(pair);
-                borderline_estimate.insert(pair, estimate);
             }
         }
-        let checked = self.exact_pairs(worker, share, borderline)?;
+        let checked = self.exact_pairs(worker, share, to_check)?;
         let exact_checks = checked.len() as u64;
         let mut exact: HashMap<Pair, f64> = HashMap::new();
         for (pair, j) in checked {
-            let decided = if j.is_nan() {
-                borderline_estimate[&pair]
-            } else {
-                j
-            };
-            if decided >= self.threshold {
+            let estimate = || judge.on_estimate(judge.of_jaccard(estimate_of[&pair]));
+            if judge.checked(j).unwrap_or_else(estimate) {
                 edges.push(pair);
             }
             exact.insert(pair, j);
