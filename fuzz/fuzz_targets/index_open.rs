@@ -229,6 +229,7 @@ fuzz_target!(|data: &[u8]| {
         let options = neardup::pipeline::RunOptions {
             against: std::slice::from_ref(&index),
             collect_kept: true,
+            ..Default::default()
         };
         let _ = base.dedup.run_with(&mut set, options, &mut Quiet);
     }
