@@ -260,8 +260,17 @@ impl Dedup {
                 )
             })
         };
-        // Per cluster, the id of the document it keeps and the index holding it.
-        let mut kept_ids: Vec<(String, Option<&str>)> = Vec::with_capacity(clusters.len());
+        // The id of the document a cluster keeps, and the index holding it (read when needed, so
+        // that no id is held per cluster).
+        let kept_id = |cluster: &Cluster| -> Result<(String, Option<&str>), Error> {
+            Ok(match cluster.kept {
+                Keep::Member(kept) => (docs.id(cluster.members[kept].doc)?, None),
+                Keep::Indexed(node) => (
+                    indexed_id(node)?,
+                    Some(index_names[matches.nodes[node as usize].index as usize].as_str()),
+                ),
+            })
+        };
         let mut removals: Vec<Removed> = Vec::new();
         for (number, cluster) in clusters.iter().enumerate() {
             let ids = cluster
@@ -290,10 +299,7 @@ impl Dedup {
             }
             let kept_id = match cluster.kept {
                 Keep::Member(kept) => (ids[kept].clone(), None),
-                Keep::Indexed(node) => (
-                    indexed_id(node)?,
-                    Some(index_names[matches.nodes[node as usize].index as usize].as_str()),
-                ),
+                Keep::Indexed(_) => kept_id(cluster)?,
             };
             sink.cluster(&ClusterReport {
                 cluster: number,
@@ -303,7 +309,6 @@ impl Dedup {
                 size: cluster.size,
                 members: reports,
             })?;
-            kept_ids.push(kept_id);
         }
 
         removals.sort_by_key(|r| r.member.doc);
@@ -313,12 +318,12 @@ impl Dedup {
             let cluster = &clusters[r.cluster];
             let kind = r.relation.kind();
             counts.removed(kind, matches!(cluster.kept, Keep::Indexed(_)));
-            let (duplicate_of, duplicate_in) = &kept_ids[r.cluster];
+            let (duplicate_of, duplicate_in) = kept_id(cluster)?;
             sink.removed(&Removal {
                 doc: DocId(r.member.doc as u64),
                 id: &docs.id(r.member.doc)?,
-                duplicate_of,
-                duplicate_in: *duplicate_in,
+                duplicate_of: &duplicate_of,
+                duplicate_in,
                 similarity: r.similarity,
                 kind,
                 role: role(&r.member, cluster, r.relation),
