@@ -212,9 +212,9 @@ fn run(cli: Cli) -> Result<Status> {
             boilerplate,
         } => {
             input.start_threads()?;
-            let dedup = boilerplate
-                .configure(input.configure(DedupBuilder::new()))?
-                .build()?;
+            // Counting units keeps their hashes within the default budget (spilled beyond it).
+            let builder = DedupBuilder::new().memory(args::default_memory().bytes);
+            let dedup = boilerplate.configure(input.configure(builder))?.build()?;
             let (mut inputs, mut sink) = input.open(&OutputPaths {
                 kept: Some(&output),
                 ..OutputPaths::default()

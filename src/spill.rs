@@ -182,6 +182,8 @@ pub struct SpillBytes {
     chunk: usize,
     /// The table's name in a work directory, for arrays that a resumed run reopens.
     name: Option<String>,
+    /// Bytes `persist` has written already (later ones only append after them).
+    persisted: u64,
 }
 
 /// What a resumed run needs to reopen a [`SpillBytes`] that was persisted.
@@ -201,6 +203,7 @@ impl SpillBytes {
             file: None,
             len: 0,
             name: None,
+            persisted: 0,
         }
     }
 
@@ -211,17 +214,23 @@ impl SpillBytes {
         bytes
     }
 
-    /// Writes every byte to the array's file (the chunks in memory stay) and syncs it, so that
+    /// Writes every byte not written before to the array's file (the chunks in memory stay) and
+    /// syncs it, so that
     /// [`SpillBytes::reopen`] can give this array back after the process is gone.
     pub fn persist(&mut self) -> io::Result<Persisted> {
         if self.file.is_none() {
             self.file = Some(self.space.named_file(self.name.as_deref())?);
         }
         let file = self.file.as_ref().expect("opened above");
+        // Only the chunks holding bytes not persisted yet: the array only appends.
         for (i, chunk) in self.resident.iter().enumerate() {
-            file.write_all_at(chunk, ((self.spilled + i) * self.chunk) as u64)?;
+            let start = ((self.spilled + i) * self.chunk) as u64;
+            if start + chunk.len() as u64 > self.persisted {
+                file.write_all_at(chunk, start)?;
+            }
         }
         file.sync_data()?;
+        self.persisted = self.len;
         Ok(Persisted {
             len: self.len,
             chunk: self.chunk,
@@ -261,6 +270,7 @@ impl SpillBytes {
             len: persisted.len,
             chunk,
             name: Some(name.to_string()),
+            persisted: persisted.len,
         })
     }
 

@@ -78,7 +78,7 @@ impl Dedup {
         let interval = (total_bytes.unwrap_or(0) / 16).max(CHECKPOINT_BYTES);
         let mut next_checkpoint = saved.map_or(0, |c| c.bytes_read) + interval;
         let mut framed = 0u64;
-        let temp = |e| analysis_temp(&space, e);
+        let temp = |e| space.error(e);
         // The rejections a checkpoint covers are reported again from its log, first; those since
         // the last checkpoint wait to be logged by the next.
         let mut rejection_log = match (work, saved) {
@@ -366,13 +366,10 @@ impl Dedup {
                 .is_none_or(|h| h.len() == slots)
             && (!checkpoint.sizes || analysis.sizes.len() == slots);
         if !adds_up {
-            return Err(Error::WorkDir {
-                path: work.path().to_path_buf(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    "its saved tables do not match its manifest",
-                ),
-            });
+            return Err(work.error(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "its saved tables do not match its manifest",
+            )));
         }
         let band_budget = self.memory.map_or(u64::MAX, |bytes| bytes / 4);
         let tables = BandTables::reopen(self.params, band_budget, space.clone(), &checkpoint.bands)
@@ -685,10 +682,7 @@ impl RejectionLog {
     const FILE: &'static str = "rejections";
 
     fn error(work: &WorkDir, source: std::io::Error) -> Error {
-        Error::WorkDir {
-            path: work.path().to_path_buf(),
-            source,
-        }
+        work.error(source)
     }
 
     fn create(work: &WorkDir) -> Result<RejectionLog, Error> {
@@ -739,13 +733,5 @@ impl RejectionLog {
         appended.map_err(|e| Self::error(work, e))?;
         self.saved_bytes += text.len() as u64;
         Ok(())
-    }
-}
-
-/// A spill file of the run could not be written or read.
-fn analysis_temp(space: &SpillSpace, source: std::io::Error) -> Error {
-    Error::Temp {
-        path: space.parent().to_path_buf(),
-        source,
     }
 }

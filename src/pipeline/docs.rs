@@ -249,10 +249,7 @@ impl DocTable {
     }
 
     fn temp(&self, source: std::io::Error) -> Error {
-        Error::Temp {
-            path: self.space.parent().to_path_buf(),
-            source,
-        }
+        self.space.error(source)
     }
 
     pub(super) fn push(&mut self, id: &str, state: DocState, score: f64) -> Result<(), Error> {

@@ -397,10 +397,7 @@ impl Analysis {
     }
 
     fn temp_error(&self, source: std::io::Error) -> Error {
-        Error::Temp {
-            path: self.space.parent().to_path_buf(),
-            source,
-        }
+        self.space.error(source)
     }
 }
 

@@ -204,7 +204,8 @@ impl WorkDir {
         self.write_manifest(None)
     }
 
-    fn error(&self, source: std::io::Error) -> Error {
+    /// The error of this directory's files.
+    pub(super) fn error(&self, source: std::io::Error) -> Error {
         Error::WorkDir {
             path: self.dir.clone(),
             source,
@@ -233,10 +234,7 @@ impl WorkDir {
             std::fs::rename(&temporary, self.dir.join(MANIFEST))?;
             File::open(&self.dir)?.sync_all()
         })();
-        saved.map_err(|source| Error::WorkDir {
-            path: self.dir.clone(),
-            source,
-        })
+        saved.map_err(|source| self.error(source))
     }
 
     /// The file `name` of the directory (for tables saved whole).
@@ -246,14 +244,8 @@ impl WorkDir {
 
     /// Removes what the run kept (after its outputs are committed); the directory stays, empty.
     pub fn clear(self) -> Result<(), Error> {
-        self.remove_files().map_err(|source| Error::WorkDir {
-            path: self.dir.clone(),
-            source,
-        })?;
-        std::fs::remove_file(self.dir.join(LOCK)).map_err(|source| Error::WorkDir {
-            path: self.dir.clone(),
-            source,
-        })
+        self.remove_files().map_err(|source| self.error(source))?;
+        std::fs::remove_file(self.dir.join(LOCK)).map_err(|source| self.error(source))
     }
 
     /// The manifest an earlier run left, if any; why it cannot be used, if it cannot.
