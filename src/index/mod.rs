@@ -569,6 +569,18 @@ fn read_manifest(dir: &Path) -> Result<Manifest, IndexError> {
     }
     let manifest: Manifest =
         serde_json::from_str(body).map_err(|e| corrupt(&format!("bad JSON: {e}")))?;
+    // The shape must be one a run could have: a damaged but re-checksummed manifest must not make
+    // the index allocate per band or per permutation what its numbers say.
+    let params = &manifest.params;
+    if params.num_perm > crate::minhash::MAX_NUM_PERM
+        || crate::lsh::LshParams::new(params.num_bands, params.rows_per_band, params.num_perm)
+            .is_err()
+    {
+        return Err(corrupt(&format!(
+            "impossible shape: {} bands × {} rows of {} permutations",
+            params.num_bands, params.rows_per_band, params.num_perm
+        )));
+    }
     // Segment files live in the index directory, under the names the index gives them: a name
     // reaching elsewhere (`../x`, an absolute path) is damage, never a file to read.
     for segment in &manifest.segments {
@@ -701,6 +713,30 @@ mod tests {
             .filter(|n| n.starts_with("seg-"))
             .collect();
         assert_eq!(files.len(), 1, "old segments removed: {files:?}");
+    }
+
+    /// Found by the `index_open` fuzz target: a manifest re-checksummed with 10¹⁰ bands made
+    /// compaction allocate a key list per band before any segment was read.
+    #[test]
+    fn issue11_impossible_shape_is_refused_as_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("idx");
+        Index::create(&path, params()).unwrap();
+        let good = read_manifest(&path).unwrap();
+        for (num_bands, rows_per_band, num_perm) in
+            [(10_000_000_000, 1, 4), (0, 2, 4), (3, 2, 4), (1, 1, 1 << 40)]
+        {
+            let mut manifest = good.clone();
+            manifest.params.num_bands = num_bands;
+            manifest.params.rows_per_band = rows_per_band;
+            manifest.params.num_perm = num_perm;
+            write_manifest(&path, &manifest).unwrap();
+            let err = Index::open(&path).err().expect("refused");
+            assert!(
+                err.to_string().contains("impossible shape"),
+                "{num_bands} × {rows_per_band} of {num_perm}: {err}"
+            );
+        }
     }
 
     #[test]

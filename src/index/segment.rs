@@ -312,6 +312,14 @@ impl Segment {
         let fingerprint = le_u64(&header, 24);
         let num_docs = le_u64(&header, 32);
         let id_bytes = le_u64(&header, 40);
+        // Per-band and per-permutation lists are allocated from these: no run has more of either
+        // than `MAX_NUM_PERM`, so a header saying so is damage, whatever its length agrees with.
+        let limit = crate::minhash::MAX_NUM_PERM as u64;
+        if num_perm > limit || num_bands > limit {
+            return Err(corrupt(format!(
+                "header says {num_perm} permutations and {num_bands} bands (at most {limit} each)"
+            )));
+        }
         let layout = Layout::new(num_docs, num_perm, num_bands, id_bytes)
             .ok_or_else(|| corrupt("header counts overflow".into()))?;
         if layout.file_len() != actual_len {
