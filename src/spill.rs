@@ -659,12 +659,16 @@ impl<T: FixedRecord + Ord + Copy + Send> Sorter<T> {
     pub fn into_sorted(mut self) -> io::Result<Sorted<T>> {
         use rayon::slice::ParallelSliceMut;
         self.memory.par_sort_unstable();
+        // The runs' read buffers share the sorter's memory: many runs read smaller blocks.
+        let block_records = (self.max_records / self.runs.len().max(1))
+            .clamp(MIN_RUN_BLOCK_RECORDS, MAX_RUN_BLOCK_RECORDS) as u64;
         let mut sources: Vec<RunReader> = self
             .runs
             .into_iter()
             .map(|run| RunReader {
                 run,
                 next: 0,
+                block_records,
                 buffer: Vec::new(),
                 at: 0,
             })
@@ -689,12 +693,15 @@ struct RunReader {
     run: SortedRun,
     /// Next record index to load into the buffer.
     next: u64,
+    /// Records read at a time.
+    block_records: u64,
     buffer: Vec<u8>,
     at: usize,
 }
 
-/// Records per block read from a run.
-const RUN_BLOCK_RECORDS: u64 = 8192;
+/// Records per block read from a run, at most and at least (many runs, small budget).
+const MAX_RUN_BLOCK_RECORDS: usize = 8192;
+const MIN_RUN_BLOCK_RECORDS: usize = 64;
 
 impl RunReader {
     fn next<T: FixedRecord>(&mut self) -> io::Result<Option<T>> {
@@ -702,7 +709,7 @@ impl RunReader {
             if self.next >= self.run.records {
                 return Ok(None);
             }
-            let count = RUN_BLOCK_RECORDS.min(self.run.records - self.next);
+            let count = self.block_records.min(self.run.records - self.next);
             self.buffer.resize(count as usize * T::LEN, 0);
             self.run
                 .file

@@ -723,15 +723,18 @@ mod tests {
         let path = dir.path().join("idx");
         Index::create(&path, params()).unwrap();
         let good = read_manifest(&path).unwrap();
-        for (num_bands, rows_per_band, num_perm) in
-            [(10_000_000_000, 1, 4), (0, 2, 4), (3, 2, 4), (1, 1, 1 << 40)]
-        {
+        for (num_bands, rows_per_band, num_perm) in [
+            (10_000_000_000, 1, 4),
+            (0, 2, 4),
+            (3, 2, 4),
+            (1, 1, 1 << 40),
+        ] {
             let mut manifest = good.clone();
             manifest.params.num_bands = num_bands;
             manifest.params.rows_per_band = rows_per_band;
             manifest.params.num_perm = num_perm;
             write_manifest(&path, &manifest).unwrap();
-            let err = Index::open(&path).err().expect("refused");
+            let err = Index::open(&path).expect_err("refused");
             assert!(
                 err.to_string().contains("impossible shape"),
                 "{num_bands} × {rows_per_band} of {num_perm}: {err}"

@@ -6,8 +6,10 @@ use std::collections::{HashMap, HashSet};
 use rayon::prelude::*;
 
 use super::against::IndexMatches;
+use super::assemble::{self, Cluster, KeptRef, Removals, Removed};
 use super::core::clusters::{self, Keep, Member};
 use super::core::counts::{Counts, Histogram};
+use super::core::judge::ExactValues;
 use super::core::members::{self, Relation};
 use super::docs::{DocSet, DocState, DocTable};
 use super::{Analysis, Dedup, RunOptions};
@@ -27,43 +29,6 @@ pub(super) struct Decided {
     pub kept: Option<SegmentData>,
     /// Bytes of band records spilled to disk.
     pub band_temp_bytes: u64,
-}
-
-/// One cluster: its members in input order, how many documents it has, and the one it keeps (an
-/// indexed document is its node in [`IndexMatches::nodes`]).
-#[derive(Debug)]
-struct Cluster {
-    members: Vec<Member>,
-    size: usize,
-    kept: Keep<u32>,
-}
-
-impl Cluster {
-    /// The kept member's slot, when the cluster keeps a document of this run.
-    fn kept_slot(&self) -> Option<u32> {
-        match self.kept {
-            Keep::Member(kept) => Some(self.members[kept].slot),
-            Keep::Indexed(_) => None,
-        }
-    }
-
-    /// The kept member, when the cluster keeps a document of this run.
-    fn kept_doc(&self) -> Option<usize> {
-        match self.kept {
-            Keep::Member(kept) => Some(self.members[kept].doc),
-            Keep::Indexed(_) => None,
-        }
-    }
-}
-
-/// A removed document and why.
-#[derive(Debug, Clone, Copy)]
-struct Removed {
-    member: Member,
-    /// Its cluster's number.
-    cluster: usize,
-    similarity: f64,
-    relation: Relation,
 }
 
 impl Dedup {
@@ -154,49 +119,42 @@ impl Dedup {
             }
         }
 
-        // Documents grouped by their set, in input order; ranked clusters, each keeping its
-        // earliest indexed document or the keep policy's choice.
-        let assembled = clusters::by_set(docs, &mut sets)?.into_clusters(
+        // Clusters ranked, each keeping its earliest indexed document or the keep policy's
+        // choice; under exact verification, the pairs of members and kept documents the run has
+        // not checked (a member joined through a chain was never paired with its kept document).
+        let reports_exact = judge.reports_exact_similarity();
+        let mut report_pairs: Vec<(u32, u32)> = Vec::new();
+        let mut ranked = assemble::rank_clusters(
+            docs,
+            &mut sets,
+            &analysis.space,
+            self.sort_budget(),
             |root| usize::from(indexed_of_root.contains_key(&root)),
-            |member| member.doc as u64,
-        );
-        drop(sets);
-        let mut counts = Counts::default();
-        let mut clusters = Vec::with_capacity(assembled.len());
-        for cluster in assembled {
-            let indexed = indexed_of_root.get(&cluster.set).copied();
-            let scores = match indexed {
-                Some(_) => Vec::new(),
-                None => cluster
-                    .members
-                    .iter()
-                    .map(|m| docs.score(m.doc))
-                    .collect::<Result<Vec<f64>, Error>>()?,
-            };
-            counts.cluster(cluster.size);
-            clusters.push(Cluster {
-                kept: clusters::keep(&self.keep, indexed, scores.into_iter()),
-                members: cluster.members,
-                size: cluster.size,
-            });
-        }
-        drop(indexed_of_root);
-
-        // Under exact verification, the exact similarity of every member to its local kept
-        // document (a member joined through a chain was never paired with it).
-        if judge.reports_exact_similarity() {
-            let mut report_pairs: Vec<(u32, u32)> = Vec::new();
-            for cluster in &clusters {
-                let Some(kept_slot) = cluster.kept_slot() else {
-                    continue;
+            |root, members| {
+                let indexed = indexed_of_root.get(&root).copied();
+                let scores = match indexed {
+                    Some(_) => Vec::new(),
+                    None => members
+                        .iter()
+                        .map(|m| docs.score(m.doc))
+                        .collect::<Result<Vec<f64>, Error>>()?,
                 };
-                for member in &cluster.members {
-                    let pair = (member.slot.min(kept_slot), member.slot.max(kept_slot));
-                    if member.slot != kept_slot && !exact.contains_key(&pair) {
-                        report_pairs.push(pair);
+                let kept = clusters::keep(&self.keep, indexed, scores.into_iter());
+                if let (true, Keep::Member(at)) = (reports_exact, kept) {
+                    let kept_slot = members[at].slot;
+                    for member in members {
+                        let pair = (member.slot.min(kept_slot), member.slot.max(kept_slot));
+                        if member.slot != kept_slot && !exact.contains(&pair) {
+                            report_pairs.push(pair);
+                        }
                     }
                 }
-            }
+                Ok(kept)
+            },
+        )?;
+        drop(sets);
+        drop(indexed_of_root);
+        if reports_exact {
             report_pairs.sort_unstable();
             report_pairs.dedup();
             let values = exact_similarities(
@@ -206,16 +164,26 @@ impl Dedup {
                 self.measure,
                 &mut |needed| self.load_sets(inputs, analysis, needed),
             )?;
-            exact.extend(report_pairs.into_iter().zip(values));
+            exact.merge(ExactValues::new(report_pairs, values));
         }
         let index_names: Vec<String> = options
             .against
             .iter()
             .map(|i| i.dir().display().to_string())
             .collect();
-        let indexed_id = |node: u32| -> Result<String, Error> {
-            let r = matches.nodes[node as usize];
-            Ok(options.against[r.index as usize].id(r.doc)?)
+        // The id of the document a cluster keeps, and the index holding it (read when needed, so
+        // that no id is held per cluster).
+        let kept_id = |kept: KeptRef| -> Result<(String, Option<&str>), Error> {
+            Ok(match kept {
+                KeptRef::Doc(doc) => (docs.id(doc as usize)?, None),
+                KeptRef::Indexed(node) => {
+                    let r = matches.nodes[node as usize];
+                    (
+                        options.against[r.index as usize].id(r.doc)?,
+                        Some(index_names[r.index as usize].as_str()),
+                    )
+                }
+            })
         };
         // What a member's text is to its cluster's kept document's.
         let relation = |member: &Member, cluster: &Cluster| Relation {
@@ -232,7 +200,7 @@ impl Dedup {
                 match cluster.kept {
                     Keep::Member(kept) => {
                         let (a, b) = (member.slot, cluster.members[kept].slot);
-                        relation.try_similarity(exact.get(&(a.min(b), a.max(b))).copied(), || {
+                        relation.try_similarity(exact.get(&(a.min(b), a.max(b))), || {
                             self.estimate(analysis, a, b)
                         })
                     }
@@ -260,19 +228,11 @@ impl Dedup {
                 )
             })
         };
-        // The id of the document a cluster keeps, and the index holding it (read when needed, so
-        // that no id is held per cluster).
-        let kept_id = |cluster: &Cluster| -> Result<(String, Option<&str>), Error> {
-            Ok(match cluster.kept {
-                Keep::Member(kept) => (docs.id(cluster.members[kept].doc)?, None),
-                Keep::Indexed(node) => (
-                    indexed_id(node)?,
-                    Some(index_names[matches.nodes[node as usize].index as usize].as_str()),
-                ),
-            })
-        };
-        let mut removals: Vec<Removed> = Vec::new();
-        for (number, cluster) in clusters.iter().enumerate() {
+        let mut counts = Counts::default();
+        let mut removals = Removals::new(&analysis.space, self.sort_budget());
+        let mut number = 0usize;
+        while let Some(cluster) = ranked.next_cluster()? {
+            counts.cluster(cluster.size);
             let ids = cluster
                 .members
                 .iter()
@@ -280,26 +240,28 @@ impl Dedup {
                 .collect::<Result<Vec<String>, Error>>()?;
             let mut reports = Vec::with_capacity(cluster.members.len());
             for (at, (member, id)) in cluster.members.iter().zip(&ids).enumerate() {
-                let relation = relation(member, cluster);
-                let similarity = similarity(member, cluster, relation)?;
+                let relation = relation(member, &cluster);
+                let similarity = similarity(member, &cluster, relation)?;
+                let role = role(member, &cluster, relation);
                 if cluster.kept != Keep::Member(at) {
                     removals.push(Removed {
-                        member: *member,
-                        cluster: number,
+                        doc: member.doc as u64,
+                        kept: cluster.kept_ref(),
                         similarity,
                         relation,
-                    });
+                        role,
+                    })?;
                 }
                 reports.push(MemberReport {
                     doc: DocId(member.doc as u64),
                     id,
                     similarity,
-                    role: role(member, cluster, relation),
+                    role,
                 });
             }
             let kept_id = match cluster.kept {
                 Keep::Member(kept) => (ids[kept].clone(), None),
-                Keep::Indexed(_) => kept_id(cluster)?,
+                Keep::Indexed(_) => kept_id(cluster.kept_ref())?,
             };
             sink.cluster(&ClusterReport {
                 cluster: number,
@@ -309,24 +271,25 @@ impl Dedup {
                 size: cluster.size,
                 members: reports,
             })?;
+            number += 1;
         }
+        drop(ranked);
 
-        removals.sort_by_key(|r| r.member.doc);
         let mut removed = DocSet::default();
-        for r in &removals {
-            removed.insert(r.member.doc);
-            let cluster = &clusters[r.cluster];
+        for r in removals.into_sorted()? {
+            let r = r?;
+            removed.insert(r.doc as usize);
             let kind = r.relation.kind();
-            counts.removed(kind, matches!(cluster.kept, Keep::Indexed(_)));
-            let (duplicate_of, duplicate_in) = kept_id(cluster)?;
+            counts.removed(kind, matches!(r.kept, KeptRef::Indexed(_)));
+            let (duplicate_of, duplicate_in) = kept_id(r.kept)?;
             sink.removed(&Removal {
-                doc: DocId(r.member.doc as u64),
-                id: &docs.id(r.member.doc)?,
+                doc: DocId(r.doc),
+                id: &docs.id(r.doc as usize)?,
                 duplicate_of: &duplicate_of,
                 duplicate_in,
                 similarity: r.similarity,
                 kind,
-                role: role(&r.member, cluster, r.relation),
+                role: r.role,
             })?;
         }
         counts.write_to(summary);

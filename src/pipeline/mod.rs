@@ -16,6 +16,7 @@
 
 mod against;
 mod analyse;
+mod assemble;
 mod checkpoint;
 mod content;
 pub(crate) mod core;

@@ -12,7 +12,8 @@
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::core::clusters;
+use super::assemble;
+use super::core::clusters::{self, Keep};
 use super::core::counts::{Counts, Histogram};
 use super::core::members::Relation;
 use super::docs::DocState;
@@ -341,23 +342,39 @@ impl Dedup {
                 .collect();
             let mut sets = clusters::join(duplicates.iter().copied(), copied.clone());
             drop(duplicates);
-            let found =
-                clusters::by_set(docs, &mut sets)?.into_clusters(|_| 0, |member| member.doc as u64);
-            drop(sets);
             // What `dedup` would remove: every member but the one each cluster keeps.
+            let mut ranked = assemble::rank_clusters(
+                docs,
+                &mut sets,
+                &analysis.space,
+                self.sort_budget(),
+                |_| 0,
+                |_, members| {
+                    let scores = members.iter().map(|m| docs.score(m.doc)).collect::<Result<
+                        Vec<f64>,
+                        Error,
+                    >>(
+                    )?;
+                    Ok(Keep::Member(clusters::keep_among(
+                        &self.keep,
+                        scores.into_iter(),
+                    )))
+                },
+            )?;
+            drop(sets);
+            let report = threshold == self.threshold;
             let mut counts = Counts::default();
-            let mut kept_of = Vec::with_capacity(found.len());
-            for cluster in &found {
-                let scores = cluster
-                    .members
-                    .iter()
-                    .map(|m| docs.score(m.doc))
-                    .collect::<Result<Vec<f64>, Error>>()?;
-                let kept = clusters::keep_among(&self.keep, scores.into_iter());
+            let mut buckets: Vec<(u64, u64)> = Vec::new();
+            let mut top = Vec::new();
+            while let Some(cluster) = ranked.next_cluster()? {
                 counts.cluster(cluster.size);
-                let kept_slot = cluster.members[kept].slot;
-                for (at, member) in cluster.members.iter().enumerate() {
-                    if at != kept {
+                // Every cluster keeps one of its members (`choose` above): stats matches no index.
+                let (Some(kept_doc), Some(kept_slot)) = (cluster.kept_doc(), cluster.kept_slot())
+                else {
+                    continue;
+                };
+                for member in &cluster.members {
+                    if member.doc != kept_doc {
                         let relation = Relation {
                             same_text_as_kept: member.slot == kept_slot,
                             copy_of_earlier: member.copy,
@@ -365,7 +382,35 @@ impl Dedup {
                         counts.removed(relation.kind(), false);
                     }
                 }
-                kept_of.push(kept);
+                if !report {
+                    continue;
+                }
+                let from = crate::html::size_bucket(cluster.size as u64);
+                match buckets.iter_mut().find(|(f, _)| *f == from) {
+                    Some(bucket) => bucket.1 += 1,
+                    None => buckets.push((from, 1)),
+                }
+                if top.len() < options.top {
+                    // The kept member first, then the others in input order.
+                    let others = cluster
+                        .members
+                        .iter()
+                        .map(|m| m.doc)
+                        .filter(|&d| d != kept_doc);
+                    top.push(TopCluster {
+                        docs: std::iter::once(kept_doc)
+                            .chain(others.clone())
+                            .take(6)
+                            .map(|d| DocId(d as u64))
+                            .collect(),
+                        size: cluster.size as u64,
+                        kept: docs.id(kept_doc)?,
+                        members: others
+                            .take(5)
+                            .map(|d| docs.id(d))
+                            .collect::<Result<_, _>>()?,
+                    });
+                }
             }
             if options.thresholds.contains(&threshold) {
                 near.push(ThresholdStats {
@@ -377,40 +422,10 @@ impl Dedup {
                     largest_cluster: counts.largest_cluster,
                 });
             }
-            if threshold == self.threshold {
-                let mut buckets: Vec<(u64, u64)> = Vec::new();
-                for c in &found {
-                    let from = crate::html::size_bucket(c.size as u64);
-                    match buckets.iter_mut().find(|(f, _)| *f == from) {
-                        Some(bucket) => bucket.1 += 1,
-                        None => buckets.push((from, 1)),
-                    }
-                }
+            if report {
                 buckets.sort_unstable();
                 cluster_sizes = buckets;
-                top_clusters = found
-                    .iter()
-                    .zip(&kept_of)
-                    .take(options.top)
-                    .map(|(c, &kept)| {
-                        // The kept member first, then the others in input order.
-                        let kept = c.members[kept].doc;
-                        let others = c.members.iter().map(|m| m.doc).filter(|&d| d != kept);
-                        Ok(TopCluster {
-                            docs: std::iter::once(kept)
-                                .chain(others.clone())
-                                .take(6)
-                                .map(|d| DocId(d as u64))
-                                .collect(),
-                            size: c.size as u64,
-                            kept: docs.id(kept)?,
-                            members: others
-                                .take(5)
-                                .map(|d| docs.id(d))
-                                .collect::<Result<_, _>>()?,
-                        })
-                    })
-                    .collect::<Result<_, Error>>()?;
+                top_clusters = top;
             }
         }
 

@@ -1,7 +1,7 @@
 //! Cluster assembly and order, and the document each cluster keeps.
 //!
 //! Verified pairs join texts into sets ([`join`]); a batch run's documents join their text's set
-//! ([`by_set`]), the exact copies of a text with it. A set of two or more documents (an indexed
+//! (on sorted runs, in `pipeline/assemble.rs`), the exact copies of a text with it. A set of two or more documents (an indexed
 //! document it is linked to counts) is a cluster. Clusters rank largest first, then by their
 //! first member in input order ([`Rank`]). A cluster linked to indexed documents keeps the
 //! earliest of them (kept by an earlier run, it wins); otherwise the keep policy picks among its
@@ -26,12 +26,16 @@ pub(crate) struct Rank {
     pub first: u64,
 }
 
+impl Rank {
+    /// A key that sorts as the rank does (for records sorted on disk).
+    pub fn key(&self) -> (u64, u64) {
+        (u64::MAX - self.size as u64, self.first)
+    }
+}
+
 impl Ord for Rank {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        other
-            .size
-            .cmp(&self.size)
-            .then(self.first.cmp(&other.first))
+        self.key().cmp(&other.key())
     }
 }
 
@@ -164,27 +168,11 @@ pub(in crate::pipeline) fn copied_texts(docs: &DocTable) -> Result<Vec<u32>, Err
 
 /// A document of a batch run in a set: its position, its text's slot, and whether it is a copy
 /// of an earlier document's text.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Member {
     pub doc: usize,
     pub slot: u32,
     pub copy: bool,
-}
-
-/// A batch run's documents whose text is in one of `sets`, by the set's root, in input order.
-pub(in crate::pipeline) fn by_set(
-    docs: &DocTable,
-    sets: &mut SparseUnionFind,
-) -> Result<Assembly<u32, Member>, Error> {
-    let mut assembly = Assembly::new();
-    for (doc, state) in docs.states().enumerate() {
-        let state = state?;
-        if let Some((slot, root)) = state.slot().and_then(|slot| Some((slot, sets.find(slot)?))) {
-            let copy = matches!(state, DocState::Exact(_));
-            assembly.add(root, Member { doc, slot, copy });
-        }
-    }
-    Ok(assembly)
 }
 
 #[cfg(test)]

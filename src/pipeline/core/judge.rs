@@ -18,8 +18,6 @@
 //! index checks its own pairs exactly and decides the links to indexed documents on the
 //! estimate.
 
-use std::collections::HashMap;
-
 use rayon::prelude::*;
 
 use crate::error::{ConfigError, Error};
@@ -65,7 +63,54 @@ pub(crate) struct Verified {
     pub exact_checks: u64,
     /// The exact measure of every pair checked (NaN where a set could not be loaded), used again
     /// for reported similarities.
-    pub exact: HashMap<CandidatePair, f64>,
+    pub exact: ExactValues,
+}
+
+/// Exact measures of pairs, sorted by pair: 16 bytes a pair, looked up by binary search.
+#[derive(Debug, Default)]
+pub(crate) struct ExactValues {
+    pairs: Vec<CandidatePair>,
+    values: Vec<f64>,
+}
+
+impl ExactValues {
+    /// The measures `values` of `pairs` (sorted and distinct).
+    pub fn new(pairs: Vec<CandidatePair>, values: Vec<f64>) -> ExactValues {
+        debug_assert!(pairs.windows(2).all(|w| w[0] < w[1]));
+        debug_assert_eq!(pairs.len(), values.len());
+        ExactValues { pairs, values }
+    }
+
+    pub fn get(&self, pair: &CandidatePair) -> Option<f64> {
+        let at = self.pairs.binary_search(pair).ok()?;
+        Some(self.values[at])
+    }
+
+    pub fn contains(&self, pair: &CandidatePair) -> bool {
+        self.pairs.binary_search(pair).is_ok()
+    }
+
+    /// Adds the measures of `more` (sorted, distinct and none of them here already).
+    pub fn merge(&mut self, more: ExactValues) {
+        let mut merged = ExactValues {
+            pairs: Vec::with_capacity(self.pairs.len() + more.pairs.len()),
+            values: Vec::with_capacity(self.pairs.len() + more.pairs.len()),
+        };
+        let mut ours = self.pairs.iter().zip(&self.values).peekable();
+        let mut theirs = more.pairs.iter().zip(&more.values).peekable();
+        loop {
+            let next = match (ours.peek(), theirs.peek()) {
+                (Some(a), Some(b)) if a.0 <= b.0 => ours.next(),
+                (Some(_), Some(_)) | (None, Some(_)) => theirs.next(),
+                (Some(_), None) => ours.next(),
+                (None, None) => break,
+            };
+            let (&pair, &value) = next.expect("peeked");
+            merged.pairs.push(pair);
+            merged.values.push(value);
+        }
+        *self = merged;
+    }
 }
 
 impl Dedup {
@@ -205,13 +250,13 @@ impl Judge {
             .filter_map(|(&pair, &call)| (call == Call::CheckExactly).then_some(pair))
             .collect();
         let values = exact_similarities(&to_check, signatures.len(), max_sets, self.measure, load)?;
-        let exact: HashMap<CandidatePair, f64> = to_check.iter().copied().zip(values).collect();
+        let exact = ExactValues::new(to_check, values);
         let mut verified = Vec::new();
         for (&pair, call) in pairs.iter().zip(&calls) {
             let duplicate = match call {
                 Call::Duplicate => true,
                 Call::Distinct => false,
-                Call::CheckExactly => match exact.get(&pair).and_then(|&j| self.checked(j)) {
+                Call::CheckExactly => match exact.get(&pair).and_then(|j| self.checked(j)) {
                     Some(duplicate) => duplicate,
                     // A set that could not be loaded (the input changed): the estimate decides.
                     None => self.on_estimate(estimate(pair)?),
@@ -223,7 +268,7 @@ impl Judge {
         }
         Ok(Verified {
             pairs: verified,
-            exact_checks: to_check.len() as u64,
+            exact_checks: exact.pairs.len() as u64,
             exact,
         })
     }
@@ -233,8 +278,34 @@ impl Judge {
 mod tests {
     use crate::error::{ConfigError, Error};
     use crate::minhash::{MinHasher, SignatureStore};
-    use crate::pipeline::core::judge::{Call, Judge};
+    use crate::pipeline::core::judge::{Call, ExactValues, Judge};
     use crate::verify::{ExactSets, Measure, VerifyMode};
+
+    proptest::proptest! {
+        /// Sorted exact values merged and looked up as a map of the union would be.
+        #[test]
+        fn exact_values_merge_like_a_map(
+            pairs in proptest::collection::btree_map((0u32..50, 0u32..50), 0.0f64..1.0, 0..80),
+            split in proptest::collection::vec(proptest::bool::ANY, 80),
+        ) {
+            let (mut left, mut right) = (Vec::new(), Vec::new());
+            for (i, (&pair, &value)) in pairs.iter().enumerate() {
+                if split[i] { left.push((pair, value)) } else { right.push((pair, value)) }
+            }
+            let values = |side: Vec<((u32, u32), f64)>| {
+                let (p, v) = side.into_iter().unzip();
+                ExactValues::new(p, v)
+            };
+            let mut merged = values(left);
+            merged.merge(values(right));
+            for a in 0..50 {
+                for b in 0..50 {
+                    proptest::prop_assert_eq!(merged.get(&(a, b)), pairs.get(&(a, b)).copied());
+                    proptest::prop_assert_eq!(merged.contains(&(a, b)), pairs.contains_key(&(a, b)));
+                }
+            }
+        }
+    }
 
     /// Three sets: 0 and 1 at Jaccard 0.83, 0 and 2 at 0.30.
     fn fixture() -> (SignatureStore, Vec<Vec<u64>>) {
@@ -289,7 +360,7 @@ mod tests {
             [vec![0, 1]],
             "slot 2 is in no pair and is not loaded"
         );
-        assert!((v.exact[&(0, 1)] - 181.0 / 219.0).abs() < 1e-12);
+        assert!((v.exact.get(&(0, 1)).unwrap() - 181.0 / 219.0).abs() < 1e-12);
         let v = Judge::new(VerifyMode::Exact, 0.85, 128)
             .verify(
                 &[(0, 1), (0, 2)],

@@ -1,0 +1,558 @@
+//! A batch run's cluster assembly on sorted runs: from the sets of texts to ranked clusters and
+//! then removals in input order, with memory bounded by the budget whatever the number of
+//! duplicates.
+//!
+//! Three sorts, each keeping at most a sixteenth of the budget in memory and spilling sorted runs
+//! beyond it ([`Sorter`]):
+//! 1. every document whose text is in a set, by (set, input position) ([`members_by_set`]): the
+//!    members of each set in input order, from which the cluster's kept document is chosen;
+//! 2. the members of each cluster, by the cluster's [`Rank`] and then input position
+//!    ([`RankedClusters`]): the clusters in the order they are numbered and reported;
+//! 3. the removed documents by input position ([`Removals`]): the order removals are reported in.
+//!
+//! Only one cluster's members are in memory at a time. The rules (which document a cluster keeps,
+//! how clusters rank) are the decision core's (`core::clusters`); this file only moves records.
+
+use std::sync::Arc;
+
+use crate::cluster::SparseUnionFind;
+use crate::error::Error;
+use crate::pipeline::core::clusters::{Keep, Member, Rank};
+use crate::pipeline::core::members::Relation;
+use crate::pipeline::docs::{DocState, DocTable};
+use crate::report::Role;
+use crate::spill::{FixedRecord, Sorted, Sorter, SpillSpace};
+
+/// One cluster of a batch run: its members in input order, how many documents it has, and the
+/// one it keeps (an indexed document is its node among the run's index matches).
+#[derive(Debug)]
+pub(super) struct Cluster {
+    pub members: Vec<Member>,
+    pub size: usize,
+    pub kept: Keep<u32>,
+}
+
+impl Cluster {
+    /// The kept member's slot, when the cluster keeps a document of this run.
+    pub fn kept_slot(&self) -> Option<u32> {
+        match self.kept {
+            Keep::Member(kept) => Some(self.members[kept].slot),
+            Keep::Indexed(_) => None,
+        }
+    }
+
+    /// The kept member, when the cluster keeps a document of this run.
+    pub fn kept_doc(&self) -> Option<usize> {
+        match self.kept {
+            Keep::Member(kept) => Some(self.members[kept].doc),
+            Keep::Indexed(_) => None,
+        }
+    }
+
+    /// What the cluster keeps, by input position rather than by place among its members.
+    pub fn kept_ref(&self) -> KeptRef {
+        match self.kept {
+            Keep::Member(kept) => KeptRef::Doc(self.members[kept].doc as u64),
+            Keep::Indexed(node) => KeptRef::Indexed(node),
+        }
+    }
+}
+
+/// The document a cluster keeps: one of this run (by input position) or an indexed one (by node).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum KeptRef {
+    Doc(u64),
+    Indexed(u32),
+}
+
+impl KeptRef {
+    const LEN: usize = 9;
+
+    fn encode(self, out: &mut [u8]) {
+        let (tag, value) = match self {
+            KeptRef::Doc(doc) => (0u8, doc),
+            KeptRef::Indexed(node) => (1, u64::from(node)),
+        };
+        out[0] = tag;
+        out[1..9].copy_from_slice(&value.to_le_bytes());
+    }
+
+    fn decode(bytes: &[u8]) -> KeptRef {
+        let value = le_u64(&bytes[1..9]);
+        match bytes[0] {
+            0 => KeptRef::Doc(value),
+            _ => KeptRef::Indexed(value as u32),
+        }
+    }
+}
+
+fn le_u64(bytes: &[u8]) -> u64 {
+    u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"))
+}
+
+fn le_u32(bytes: &[u8]) -> u32 {
+    u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes"))
+}
+
+fn encode_member(member: &Member, out: &mut [u8]) {
+    out[..8].copy_from_slice(&(member.doc as u64).to_le_bytes());
+    out[8..12].copy_from_slice(&member.slot.to_le_bytes());
+    out[12] = u8::from(member.copy);
+}
+
+fn decode_member(bytes: &[u8]) -> Member {
+    Member {
+        doc: le_u64(bytes) as usize,
+        slot: le_u32(&bytes[8..12]),
+        copy: bytes[12] == 1,
+    }
+}
+
+const MEMBER_LEN: usize = 13;
+
+/// A document in a set: sorts by set, then input position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SetMember {
+    root: u32,
+    member: Member,
+}
+
+impl Ord for SetMember {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.root, self.member.doc).cmp(&(other.root, other.member.doc))
+    }
+}
+
+impl PartialOrd for SetMember {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl FixedRecord for SetMember {
+    const LEN: usize = 4 + MEMBER_LEN;
+    fn encode(&self, out: &mut [u8]) {
+        out[..4].copy_from_slice(&self.root.to_le_bytes());
+        encode_member(&self.member, &mut out[4..]);
+    }
+    fn decode(bytes: &[u8]) -> Self {
+        SetMember {
+            root: le_u32(bytes),
+            member: decode_member(&bytes[4..]),
+        }
+    }
+}
+
+/// The documents of a batch run whose text is in one of `sets`, set by set (named by root), each
+/// set's members in input order.
+pub(super) struct SetGroups {
+    sorted: Sorted<SetMember>,
+    next: Option<SetMember>,
+    space: Arc<SpillSpace>,
+}
+
+/// Sorts the documents whose text is in one of `sets` by set, keeping at most `max_bytes` of
+/// records in memory.
+pub(super) fn members_by_set(
+    docs: &DocTable,
+    sets: &mut SparseUnionFind,
+    space: &Arc<SpillSpace>,
+    max_bytes: u64,
+) -> Result<SetGroups, Error> {
+    let mut sorter = Sorter::new(space.clone(), max_bytes);
+    for (doc, state) in docs.states().enumerate() {
+        let state = state?;
+        if let Some((slot, root)) = state.slot().and_then(|slot| Some((slot, sets.find(slot)?))) {
+            let copy = matches!(state, DocState::Exact(_));
+            sorter
+                .push(SetMember {
+                    root,
+                    member: Member { doc, slot, copy },
+                })
+                .map_err(|e| space.error(e))?;
+        }
+    }
+    Ok(SetGroups {
+        sorted: sorter.into_sorted().map_err(|e| space.error(e))?,
+        next: None,
+        space: space.clone(),
+    })
+}
+
+/// The clusters of a batch run, ranked: the sets of `sets` with two or more documents, counting
+/// `outside(root)` documents not of this run (an indexed document the set keeps), each keeping
+/// what `choose(root, members)` says (members in input order). Keeps at most `max_bytes` of
+/// records in memory per sort.
+pub(super) fn rank_clusters(
+    docs: &DocTable,
+    sets: &mut SparseUnionFind,
+    space: &Arc<SpillSpace>,
+    max_bytes: u64,
+    outside: impl Fn(u32) -> usize,
+    mut choose: impl FnMut(u32, &[Member]) -> Result<Keep<u32>, Error>,
+) -> Result<Ranked, Error> {
+    let mut groups = members_by_set(docs, sets, space, max_bytes)?;
+    let mut ranked = RankedClusters::new(space, max_bytes);
+    let mut members = Vec::new();
+    while let Some(root) = groups.next_set(&mut members)? {
+        let size = members.len() + outside(root);
+        if size < 2 {
+            continue;
+        }
+        let kept = choose(root, &members)?;
+        let cluster = Cluster {
+            members: std::mem::take(&mut members),
+            size,
+            kept,
+        };
+        ranked.push(&cluster)?;
+        members = cluster.members;
+    }
+    ranked.into_ranked()
+}
+
+impl SetGroups {
+    /// The next set's root, its members (in input order) in `members`; `None` after the last.
+    pub fn next_set(&mut self, members: &mut Vec<Member>) -> Result<Option<u32>, Error> {
+        members.clear();
+        let first = match self.next.take() {
+            Some(first) => first,
+            None => match self.sorted.next() {
+                Some(record) => record.map_err(|e| self.space.error(e))?,
+                None => return Ok(None),
+            },
+        };
+        members.push(first.member);
+        for record in self.sorted.by_ref() {
+            let record = record.map_err(|e| self.space.error(e))?;
+            if record.root != first.root {
+                self.next = Some(record);
+                break;
+            }
+            members.push(record.member);
+        }
+        Ok(Some(first.root))
+    }
+}
+
+/// A cluster's member with what the cluster is: sorts by the cluster's rank, then input position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RankedMember {
+    rank: Rank,
+    member: Member,
+    kept: KeptRef,
+}
+
+impl RankedMember {
+    fn key(&self) -> ((u64, u64), usize) {
+        (self.rank.key(), self.member.doc)
+    }
+}
+
+impl Ord for RankedMember {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
+impl PartialOrd for RankedMember {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl FixedRecord for RankedMember {
+    const LEN: usize = 16 + MEMBER_LEN + KeptRef::LEN;
+    fn encode(&self, out: &mut [u8]) {
+        out[..8].copy_from_slice(&(self.rank.size as u64).to_le_bytes());
+        out[8..16].copy_from_slice(&self.rank.first.to_le_bytes());
+        encode_member(&self.member, &mut out[16..]);
+        self.kept.encode(&mut out[16 + MEMBER_LEN..]);
+    }
+    fn decode(bytes: &[u8]) -> Self {
+        RankedMember {
+            rank: Rank {
+                size: le_u64(bytes) as usize,
+                first: le_u64(&bytes[8..16]),
+            },
+            member: decode_member(&bytes[16..]),
+            kept: KeptRef::decode(&bytes[16 + MEMBER_LEN..]),
+        }
+    }
+}
+
+/// Clusters pushed in any order and read back ranked ([`Rank`]), one at a time.
+pub(super) struct RankedClusters {
+    sorter: Sorter<RankedMember>,
+    space: Arc<SpillSpace>,
+}
+
+impl RankedClusters {
+    pub fn new(space: &Arc<SpillSpace>, max_bytes: u64) -> RankedClusters {
+        RankedClusters {
+            sorter: Sorter::new(space.clone(), max_bytes),
+            space: space.clone(),
+        }
+    }
+
+    /// Adds a cluster (members in input order).
+    pub fn push(&mut self, cluster: &Cluster) -> Result<(), Error> {
+        let rank = Rank {
+            size: cluster.size,
+            first: cluster.members[0].doc as u64,
+        };
+        let kept = cluster.kept_ref();
+        for &member in &cluster.members {
+            self.sorter
+                .push(RankedMember { rank, member, kept })
+                .map_err(|e| self.space.error(e))?;
+        }
+        Ok(())
+    }
+
+    /// The clusters in rank order.
+    pub fn into_ranked(self) -> Result<Ranked, Error> {
+        Ok(Ranked {
+            sorted: self.sorter.into_sorted().map_err(|e| self.space.error(e))?,
+            next: None,
+            space: self.space,
+        })
+    }
+}
+
+/// The clusters of [`RankedClusters`] in rank order.
+pub(super) struct Ranked {
+    sorted: Sorted<RankedMember>,
+    next: Option<RankedMember>,
+    space: Arc<SpillSpace>,
+}
+
+impl Ranked {
+    /// The next cluster, or `None` after the last.
+    pub fn next_cluster(&mut self) -> Result<Option<Cluster>, Error> {
+        let first = match self.next.take() {
+            Some(first) => first,
+            None => match self.sorted.next() {
+                Some(record) => record.map_err(|e| self.space.error(e))?,
+                None => return Ok(None),
+            },
+        };
+        let mut members = vec![first.member];
+        for record in self.sorted.by_ref() {
+            let record = record.map_err(|e| self.space.error(e))?;
+            if record.rank != first.rank {
+                self.next = Some(record);
+                break;
+            }
+            members.push(record.member);
+        }
+        let kept = match first.kept {
+            KeptRef::Indexed(node) => Keep::Indexed(node),
+            KeptRef::Doc(doc) => Keep::Member(
+                members
+                    .iter()
+                    .position(|m| m.doc as u64 == doc)
+                    .expect("a cluster's kept document is one of its members"),
+            ),
+        };
+        Ok(Some(Cluster {
+            members,
+            size: first.rank.size,
+            kept,
+        }))
+    }
+}
+
+/// A removed document and why: the document its cluster keeps, its similarity to it, what its
+/// text is to the kept one's, and its role under containment.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Removed {
+    pub doc: u64,
+    pub kept: KeptRef,
+    pub similarity: f64,
+    pub relation: Relation,
+    pub role: Option<Role>,
+}
+
+impl Eq for Removed {}
+
+impl Ord for Removed {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.doc.cmp(&other.doc)
+    }
+}
+
+impl PartialOrd for Removed {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl FixedRecord for Removed {
+    const LEN: usize = 8 + KeptRef::LEN + 8 + 1;
+    fn encode(&self, out: &mut [u8]) {
+        out[..8].copy_from_slice(&self.doc.to_le_bytes());
+        self.kept.encode(&mut out[8..]);
+        let at = 8 + KeptRef::LEN;
+        out[at..at + 8].copy_from_slice(&self.similarity.to_bits().to_le_bytes());
+        let role = match self.role {
+            None => 0u8,
+            Some(Role::Copy) => 1,
+            Some(Role::Container) => 2,
+        };
+        out[at + 8] = u8::from(self.relation.same_text_as_kept)
+            | u8::from(self.relation.copy_of_earlier) << 1
+            | role << 2;
+    }
+    fn decode(bytes: &[u8]) -> Self {
+        let at = 8 + KeptRef::LEN;
+        let flags = bytes[at + 8];
+        Removed {
+            doc: le_u64(bytes),
+            kept: KeptRef::decode(&bytes[8..]),
+            similarity: f64::from_bits(le_u64(&bytes[at..])),
+            relation: Relation {
+                same_text_as_kept: flags & 1 == 1,
+                copy_of_earlier: flags & 2 == 2,
+            },
+            role: match flags >> 2 {
+                0 => None,
+                1 => Some(Role::Copy),
+                _ => Some(Role::Container),
+            },
+        }
+    }
+}
+
+/// Removed documents pushed in cluster order and read back in input order.
+pub(super) struct Removals {
+    sorter: Sorter<Removed>,
+    space: Arc<SpillSpace>,
+}
+
+impl Removals {
+    pub fn new(space: &Arc<SpillSpace>, max_bytes: u64) -> Removals {
+        Removals {
+            sorter: Sorter::new(space.clone(), max_bytes),
+            space: space.clone(),
+        }
+    }
+
+    pub fn push(&mut self, removed: Removed) -> Result<(), Error> {
+        self.sorter.push(removed).map_err(|e| self.space.error(e))
+    }
+
+    /// Every removal, in input order.
+    pub fn into_sorted(self) -> Result<impl Iterator<Item = Result<Removed, Error>>, Error> {
+        let space = self.space;
+        let sorted = self.sorter.into_sorted().map_err(|e| space.error(e))?;
+        Ok(sorted.map(move |r| r.map_err(|e| space.error(e))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use proptest::prelude::*;
+
+    use crate::pipeline::assemble::{Cluster, KeptRef, RankedClusters, Removals, Removed};
+    use crate::pipeline::core::clusters::{Keep, Member, Rank};
+    use crate::pipeline::core::members::Relation;
+    use crate::report::Role;
+    use crate::spill::SpillSpace;
+
+    fn clusters_strategy() -> impl Strategy<Value = Vec<(Vec<usize>, usize, Option<u32>)>> {
+        // Distinct documents dealt into clusters: (members in input order, outside, indexed).
+        (prop::collection::vec(0usize..6, 1..600), any::<u64>()).prop_map(|(sizes, seed)| {
+            let mut next_doc = 0usize;
+            let mut docs: Vec<usize> = Vec::new();
+            let total: usize = sizes.iter().map(|s| s + 1).sum();
+            docs.extend(0..total);
+            // A fixed shuffle so that clusters interleave in input order.
+            let mut state = seed | 1;
+            for i in (1..docs.len()).rev() {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                docs.swap(i, (state % (i as u64 + 1)) as usize);
+            }
+            sizes
+                .iter()
+                .map(|&extra| {
+                    let mut members: Vec<usize> = docs[next_doc..next_doc + extra + 1].to_vec();
+                    next_doc += extra + 1;
+                    members.sort_unstable();
+                    let indexed = (extra % 3 == 0).then_some(extra as u32);
+                    (members, extra % 4, indexed)
+                })
+                .collect()
+        })
+    }
+
+    proptest! {
+        /// Ranked clusters come back as the in-memory sort by [`Rank`] gives them, whatever the
+        /// budget, each with its members and kept document.
+        #[test]
+        fn ranked_clusters_equal_the_in_memory_ranking(
+            spec in clusters_strategy(),
+            tight in any::<bool>(),
+        ) {
+            let space = Arc::new(SpillSpace::new(&std::env::temp_dir(), 0));
+            let mut ranked = RankedClusters::new(&space, if tight { 0 } else { u64::MAX });
+            let mut expected = Vec::new();
+            for (members, kept_at, indexed) in &spec {
+                let members: Vec<Member> = members
+                    .iter()
+                    .map(|&doc| Member { doc, slot: doc as u32 * 3, copy: doc.is_multiple_of(2) })
+                    .collect();
+                let kept = match indexed {
+                    Some(node) => Keep::Indexed(*node),
+                    None => Keep::Member(kept_at % members.len()),
+                };
+                let cluster = Cluster { size: members.len() + 1, members, kept };
+                ranked.push(&cluster).unwrap();
+                expected.push(cluster);
+            }
+            expected.sort_by_key(|c| Rank { size: c.size, first: c.members[0].doc as u64 });
+            let mut ranked = ranked.into_ranked().unwrap();
+            for want in &expected {
+                let got = ranked.next_cluster().unwrap().expect("as many clusters");
+                prop_assert_eq!(got.size, want.size);
+                prop_assert_eq!(got.kept, want.kept);
+                let docs = |c: &Cluster| -> Vec<(usize, u32, bool)> {
+                    c.members.iter().map(|m| (m.doc, m.slot, m.copy)).collect()
+                };
+                prop_assert_eq!(docs(&got), docs(want));
+            }
+            prop_assert!(ranked.next_cluster().unwrap().is_none());
+        }
+
+        /// Removals round-trip through their record and come back in input order.
+        #[test]
+        fn removals_come_back_in_input_order(
+            docs in prop::collection::hash_set(any::<u64>(), 0..3000),
+            tight in any::<bool>(),
+        ) {
+            let space = Arc::new(SpillSpace::new(&std::env::temp_dir(), 0));
+            let mut removals = Removals::new(&space, if tight { 0 } else { u64::MAX });
+            let make = |doc: u64| Removed {
+                doc,
+                kept: if doc.is_multiple_of(3) { KeptRef::Indexed(doc as u32) } else { KeptRef::Doc(doc / 2) },
+                similarity: (doc % 1000) as f64 / 999.0,
+                relation: Relation { same_text_as_kept: doc.is_multiple_of(5), copy_of_earlier: doc.is_multiple_of(7) },
+                role: match doc % 3 { 0 => None, 1 => Some(Role::Copy), _ => Some(Role::Container) },
+            };
+            for &doc in &docs {
+                removals.push(make(doc)).unwrap();
+            }
+            let mut expected: Vec<u64> = docs.into_iter().collect();
+            expected.sort_unstable();
+            let got: Vec<Removed> = removals.into_sorted().unwrap().map(|r| r.unwrap()).collect();
+            prop_assert_eq!(got.len(), expected.len());
+            for (got, doc) in got.iter().zip(expected) {
+                prop_assert_eq!(*got, make(doc));
+            }
+        }
+    }
+}
