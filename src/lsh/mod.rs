@@ -396,6 +396,21 @@ impl BandTables {
         runs::merge_band(runs, band, sorted_memory, each)
     }
 
+    /// Calls `each(key, slot)` for every record of `band`, in no particular order.
+    pub fn for_each_record(
+        &self,
+        band: usize,
+        mut each: impl FnMut(BandKey, u32),
+    ) -> std::io::Result<()> {
+        if self.runs_spilled() > 0 {
+            self.for_each_sorted(band, &[], |r| each(r.key(), r.slot()))?;
+        }
+        self.bands[band]
+            .iter()
+            .for_each(|r| each(r.key(), r.slot()));
+        Ok(())
+    }
+
     /// The band keys of slots `0..num_slots`, per band, by slot (for lookups in an index and for
     /// writing index segments). A slot never inserted gets key 0.
     pub fn keys_by_slot(&self, num_slots: usize) -> std::io::Result<Vec<Vec<BandKey>>> {

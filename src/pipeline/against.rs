@@ -6,6 +6,10 @@
 //! front-end that cannot check exactly: the indexed text is not at hand, so borderline and exact
 //! verification decide these pairs on the estimate. Lookups binary-search memory-mapped sorted
 //! tables.
+//!
+//! Memory follows the matches, not the run: the band records are read band by band from the
+//! run's band tables, and the (slot, indexed document) candidates they find go through a sorter
+//! (within a sixteenth of the budget) that gives them back slot by slot.
 
 use rayon::prelude::*;
 
@@ -13,8 +17,9 @@ use super::core::anchors::ANCHORS;
 use super::{Analysis, Dedup};
 use crate::error::Error;
 use crate::index::{Index, IndexDoc};
-use crate::lsh::BandKey;
+use crate::lsh::{BandKey, BandTables};
 use crate::minhash::estimate_jaccard_bbit;
+use crate::spill::{FixedRecord, Sorter};
 
 /// A document of one of the run's indexes; orders by index (as given), then by when it was added.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -43,88 +48,186 @@ pub(super) struct IndexMatches {
     pub candidates: u64,
 }
 
+/// A slot and an indexed document one of its band keys finds: sorts by slot, then document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Candidate {
+    slot: u32,
+    found: IndexedRef,
+}
+
+impl FixedRecord for Candidate {
+    const LEN: usize = 16;
+    fn encode(&self, out: &mut [u8]) {
+        out[..4].copy_from_slice(&self.slot.to_le_bytes());
+        out[4..8].copy_from_slice(&self.found.index.to_le_bytes());
+        out[8..12].copy_from_slice(&self.found.doc.segment.to_le_bytes());
+        out[12..16].copy_from_slice(&self.found.doc.ordinal.to_le_bytes());
+    }
+    fn decode(bytes: &[u8]) -> Self {
+        let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+        Candidate {
+            slot: u32_at(0),
+            found: IndexedRef {
+                index: u32_at(4),
+                doc: IndexDoc {
+                    segment: u32_at(8),
+                    ordinal: u32_at(12),
+                },
+            },
+        }
+    }
+}
+
+/// Band records looked up at a time (in parallel) before their candidates go to the sorter.
+const LOOKUP_BATCH: usize = 1 << 16;
+
 impl Dedup {
-    /// Links each slot to the indexed documents it duplicates. `keys` are the band keys by band,
-    /// then slot.
+    /// Links each slot to the indexed documents it duplicates, reading the slots' band keys from
+    /// `tables`.
     pub(super) fn match_indexes(
         &self,
         analysis: &Analysis,
-        keys: &[Vec<BandKey>],
+        tables: &BandTables,
         indexes: &[Index],
     ) -> Result<IndexMatches, Error> {
         if indexes.is_empty() {
             return Ok(IndexMatches::default());
         }
+        let space = &analysis.space;
         let slots = analysis.signatures.len();
-        let judge = self.judge();
-        // Per slot: candidates examined, and verified (document, similarity, exact) links.
-        type SlotLinks = (u64, Vec<(IndexedRef, f64, bool)>);
-        let per_slot: Vec<SlotLinks> = (0..slots)
+        // A late copy's first copy holds the same text and makes the same links.
+        let exact: Vec<(u32, IndexedRef)> = (0..slots as u32)
             .into_par_iter()
-            .map(|slot| -> Result<SlotLinks, Error> {
-                // A late copy's first copy holds the same text and makes the same links.
-                if analysis.late.is_late(slot as u32) {
-                    return Ok((0, Vec::new()));
-                }
-                let hash = analysis.text_hash(slot)?;
-                let exact = indexes.iter().enumerate().find_map(|(i, index)| {
-                    index.find_text(hash).map(|doc| IndexedRef {
-                        index: i as u32,
-                        doc,
-                    })
-                });
-                if let Some(found) = exact {
-                    return Ok((0, vec![(found, 1.0, true)]));
-                }
-                let mut candidates: Vec<IndexedRef> = Vec::new();
-                let mut docs = Vec::new();
-                for (i, index) in indexes.iter().enumerate() {
-                    for (band, band_keys) in keys.iter().enumerate() {
-                        docs.clear();
-                        index.find_band(band, band_keys[slot], ANCHORS, &mut docs);
-                        candidates.extend(docs.iter().map(|&doc| IndexedRef {
+            .filter(|&slot| !analysis.late.is_late(slot))
+            .map(|slot| -> Result<Option<(u32, IndexedRef)>, Error> {
+                let hash = analysis.text_hash(slot as usize)?;
+                Ok(indexes.iter().enumerate().find_map(|(i, index)| {
+                    let doc = index.find_text(hash)?;
+                    Some((
+                        slot,
+                        IndexedRef {
                             index: i as u32,
                             doc,
-                        }));
-                    }
-                }
-                candidates.sort_unstable();
-                candidates.dedup();
-                let signature = analysis.signatures.get(slot)?;
-                let mut indexed = Vec::new();
-                let mut links = Vec::new();
-                for &r in &candidates {
-                    indexes[r.index as usize].signature_into(r.doc, &mut indexed)?;
-                    let similarity = estimate_jaccard_bbit(&signature, &indexed);
-                    if judge.on_estimate(judge.of_jaccard(similarity)) {
-                        links.push((r, similarity, false));
-                    }
-                }
-                Ok((candidates.len() as u64, links))
+                        },
+                    ))
+                }))
             })
+            .filter_map(Result::transpose)
             .collect::<Result<_, Error>>()?;
+        // Slots with an indexed copy of their text link to it alone; the others look for near
+        // duplicates among the first members of their buckets.
+        let looks = |slot: u32| {
+            !analysis.late.is_late(slot) && exact.binary_search_by_key(&slot, |e| e.0).is_err()
+        };
+        let mut sorter = Sorter::new(space.clone(), self.sort_budget());
+        for band in 0..self.params.num_bands {
+            let mut batch: Vec<(BandKey, u32)> = Vec::with_capacity(LOOKUP_BATCH);
+            let mut flush = |batch: &mut Vec<(BandKey, u32)>| -> Result<(), Error> {
+                let found: Vec<Candidate> = batch
+                    .par_iter()
+                    .flat_map_iter(|&(key, slot)| {
+                        let mut docs = Vec::new();
+                        let mut out = Vec::new();
+                        for (i, index) in indexes.iter().enumerate() {
+                            docs.clear();
+                            index.find_band(band, key, ANCHORS, &mut docs);
+                            out.extend(docs.iter().map(|&doc| Candidate {
+                                slot,
+                                found: IndexedRef {
+                                    index: i as u32,
+                                    doc,
+                                },
+                            }));
+                        }
+                        out
+                    })
+                    .collect();
+                batch.clear();
+                for candidate in found {
+                    sorter.push(candidate).map_err(|e| space.error(e))?;
+                }
+                Ok(())
+            };
+            let mut failed = None;
+            tables
+                .for_each_record(band, |key, slot| {
+                    if failed.is_some() || !looks(slot) {
+                        return;
+                    }
+                    batch.push((key, slot));
+                    if batch.len() == LOOKUP_BATCH
+                        && let Err(e) = flush(&mut batch)
+                    {
+                        failed = Some(e);
+                    }
+                })
+                .map_err(|e| space.error(e))?;
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            flush(&mut batch)?;
+        }
 
-        let mut nodes: Vec<IndexedRef> = per_slot
+        // Slot by slot, its distinct candidates decided on the estimate.
+        let judge = self.judge();
+        let mut matches = IndexMatches::default();
+        let mut near: Vec<(u32, IndexedRef, f64)> = Vec::new();
+        let mut candidates: Vec<IndexedRef> = Vec::new();
+        let (mut signature, mut indexed) = (vec![0u8; self.num_perm()], Vec::new());
+        let mut decide = |slot: u32, candidates: &mut Vec<IndexedRef>| -> Result<(), Error> {
+            candidates.dedup();
+            matches.candidates += candidates.len() as u64;
+            analysis
+                .signatures
+                .read_into(slot as usize, &mut signature)?;
+            for &r in candidates.iter() {
+                indexes[r.index as usize].signature_into(r.doc, &mut indexed)?;
+                let similarity = estimate_jaccard_bbit(&signature, &indexed);
+                if judge.on_estimate(judge.of_jaccard(similarity)) {
+                    near.push((slot, r, similarity));
+                }
+            }
+            candidates.clear();
+            Ok(())
+        };
+        let mut current = None;
+        for candidate in sorter.into_sorted().map_err(|e| space.error(e))? {
+            let candidate = candidate.map_err(|e| space.error(e))?;
+            if let Some(slot) = current
+                && slot != candidate.slot
+            {
+                decide(slot, &mut candidates)?;
+            }
+            current = Some(candidate.slot);
+            candidates.push(candidate.found);
+        }
+        if let Some(slot) = current {
+            decide(slot, &mut candidates)?;
+        }
+
+        let mut nodes: Vec<IndexedRef> = exact
             .iter()
-            .flat_map(|(_, links)| links.iter().map(|l| l.0))
+            .map(|e| e.1)
+            .chain(near.iter().map(|n| n.1))
             .collect();
         nodes.sort_unstable();
         nodes.dedup();
-        let mut matches = IndexMatches {
-            candidates: per_slot.iter().map(|(c, _)| c).sum(),
-            ..IndexMatches::default()
-        };
-        for (slot, (_, links)) in per_slot.into_iter().enumerate() {
-            for (r, similarity, exact) in links {
-                let node = nodes.binary_search(&r).expect("node listed") as u32;
-                matches.links.push(IndexLink {
-                    slot: slot as u32,
-                    node,
-                    similarity,
-                    exact,
-                });
-            }
-        }
+        let node = |r: &IndexedRef| nodes.binary_search(r).expect("node listed") as u32;
+        let exact_links = exact.iter().map(|(slot, r)| IndexLink {
+            slot: *slot,
+            node: node(r),
+            similarity: 1.0,
+            exact: true,
+        });
+        let near_links = near.iter().map(|(slot, r, similarity)| IndexLink {
+            slot: *slot,
+            node: node(r),
+            similarity: *similarity,
+            exact: false,
+        });
+        let mut links: Vec<IndexLink> = exact_links.chain(near_links).collect();
+        links.sort_unstable_by_key(|link| (link.slot, link.node));
+        matches.links = links;
         matches.nodes = nodes;
         Ok(matches)
     }

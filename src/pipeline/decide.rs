@@ -5,7 +5,6 @@ use std::collections::{HashMap, HashSet};
 
 use rayon::prelude::*;
 
-use super::against::IndexMatches;
 use super::assemble::{self, Cluster, KeptRef, Removals, Removed};
 use super::core::clusters::{self, Keep, Member};
 use super::core::counts::{Counts, Histogram};
@@ -44,14 +43,12 @@ impl Dedup {
     ) -> Result<Decided, Error> {
         let docs = &analysis.docs;
         let slots = analysis.signatures.len();
-        let keys = (options.collect_kept || !options.against.is_empty())
+        let keys = options
+            .collect_kept
             .then(|| tables.keys_by_slot(slots))
             .transpose()
             .map_err(|e| self.temp_error(e))?;
-        let matches = match &keys {
-            Some(keys) => self.match_indexes(analysis, keys, options.against)?,
-            None => IndexMatches::default(),
-        };
+        let matches = self.match_indexes(analysis, &tables, options.against)?;
         summary.spilled_runs = tables.runs_spilled() as u64;
         let band_temp_bytes = tables.bytes_spilled();
         let pairs = tables
