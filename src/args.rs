@@ -143,13 +143,11 @@ impl Cli {
             ..
         } = &self.command
         {
-            if let Some(setting) = common.detect.needs_batch() {
+            if let Some(reason) = common.detect.stream_refusal() {
                 return Err(conflict(
                     "dedup",
                     format!(
-                        "--mode stream cannot honour {setting}: a streaming run decides each \
-                         document as it arrives, on the signature estimate, keeping the first copy \
-                         it sees; drop {setting} or use --mode batch"
+                        "--mode stream cannot honour {reason}; change them or use --mode batch"
                     ),
                 ));
             }
@@ -629,16 +627,17 @@ pub struct DetectArgs {
     #[arg(long, default_value_t = 128, value_parser = parse_num_perm)]
     pub num_perm: usize,
     /// LSH bands (with --rows; default: chosen from the threshold).
-    #[arg(long, value_parser = parse_positive)]
+    #[arg(long, value_parser = parse_positive, requires = "rows")]
     pub bands: Option<usize>,
     /// LSH rows per band (with --bands).
-    #[arg(long, value_parser = parse_positive)]
+    #[arg(long, value_parser = parse_positive, requires = "bands")]
     pub rows: Option<usize>,
     /// Seed of the hash functions; the same seed gives the same output.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// How candidate pairs are checked (default: borderline). Pairs with an indexed document,
-    /// and every pair of a streaming run (--mode stream), use the signature estimate.
+    /// How candidate pairs are checked (default: borderline, and signature in a streaming run,
+    /// which refuses the others: the texts of kept documents are gone). Pairs with an indexed
+    /// document are decided on the signature estimate.
     #[arg(long, value_enum)]
     pub verify: Option<VerifyArg>,
     /// Which member of a cluster stays: first, longest (text), or max:FIELD (the largest value of
@@ -840,34 +839,33 @@ fn parse_field(text: &str) -> Result<String, String> {
 }
 
 impl DetectArgs {
-    /// The first setting that only a batch run honours (as the flag that gave it), if any: a
-    /// streaming run decides each document on its signature estimate as it arrives, keeping the
-    /// first copy it sees.
-    pub fn needs_batch(&self) -> Option<String> {
-        if let Some(verify @ (VerifyArg::Borderline | VerifyArg::Exact)) = self.verify {
-            let name = verify.to_possible_value()?.get_name().to_string();
-            return Some(format!("--verify {name}"));
+    /// Why a streaming run cannot honour these settings, if it cannot: the library's refusal
+    /// (`Dedup::check_streaming`), or a budget option (a streaming run keeps its tables in
+    /// memory: no budget, nothing spilled, nothing to resume).
+    pub fn stream_refusal(&self) -> Option<String> {
+        let checked = self
+            .stream_builder()
+            .and_then(|builder| builder.build())
+            .and_then(|dedup| dedup.check_streaming());
+        if let Err(error) = checked {
+            return Some(format!("these settings: {error}"));
         }
-        if self.keep != KeepPolicy::First {
-            return Some(format!("--keep {}", self.keep));
-        }
-        if self.strip_boilerplate {
-            return Some("--strip-boilerplate".to_string());
-        }
-        if self.measure == MeasureArg::Containment {
-            return Some("--measure containment".to_string());
-        }
-        // A streaming run keeps its tables in memory: no budget, nothing spilled.
-        if self.memory.is_some() {
-            return Some("--memory".to_string());
-        }
-        if self.temp_dir.is_some() {
-            return Some("--temp-dir".to_string());
-        }
-        if self.work_dir.is_some() {
-            return Some("--work-dir".to_string());
-        }
-        None
+        let budget = [
+            (self.memory.is_some(), "--memory"),
+            (self.temp_dir.is_some(), "--temp-dir"),
+            (self.work_dir.is_some(), "--work-dir"),
+        ];
+        let (_, flag) = budget.into_iter().find(|(given, _)| *given)?;
+        Some(format!(
+            "{flag}: a streaming run keeps its tables in memory (no budget, no spilling, no resuming)"
+        ))
+    }
+
+    /// The deduplicator of a streaming run: [`DetectArgs::builder`], verifying on the signature
+    /// estimate unless `--verify` says otherwise.
+    pub fn stream_builder(&self) -> Result<DedupBuilder, ConfigError> {
+        let verify = self.verify.map_or(VerifyMode::Signature, VerifyMode::from);
+        Ok(self.builder()?.verify(verify))
     }
 
     pub fn builder(&self) -> Result<DedupBuilder, ConfigError> {
@@ -876,7 +874,7 @@ impl DetectArgs {
             .num_perm(self.num_perm)
             .seed(self.seed)
             .shingle(self.shingle)
-            .verify(self.verify.map(VerifyMode::from).unwrap_or_default())
+            .verify(self.verify.map_or(VerifyMode::Borderline, VerifyMode::from))
             .keep(self.keep.clone())
             .normalize(NormalizeOptions {
                 nfkc: !self.no_nfkc,
@@ -884,10 +882,9 @@ impl DetectArgs {
                 strip_punctuation: !self.keep_punctuation,
                 collapse_whitespace: !self.keep_whitespace,
             });
-        match (self.bands, self.rows) {
-            (Some(bands), Some(rows)) => builder = builder.bands(bands, rows),
-            (None, None) => {}
-            _ => return Err(ConfigError::HalfBands),
+        // Parsing takes both or neither.
+        if let (Some(bands), Some(rows)) = (self.bands, self.rows) {
+            builder = builder.bands(bands, rows);
         }
         builder = builder.memory(self.memory.unwrap_or_else(|| default_memory().bytes));
         if let Some(dir) = &self.temp_dir {
@@ -1141,36 +1138,37 @@ mod tests {
         match Cli::try_parse_from(words).and_then(Cli::validated) {
             Ok(Cli {
                 command: Command::Dedup { mode, common, .. },
-            }) => Ok((mode, common.detect.verify, common.detect.needs_batch())),
+            }) => Ok((mode, common.detect.verify, common.detect.stream_refusal())),
             Ok(_) => unreachable!("parsed as another command"),
             Err(error) => Err(error.to_string()),
         }
     }
 
+    /// Issue 11: the command line asks the library what a streaming run cannot honour (one rule,
+    /// `Dedup::check_streaming`), and refuses only that, plus the budget options.
     #[test]
-    fn issue10_verify_defaults_only_when_not_given_and_stream_refuses_what_it_cannot_do() {
-        // The default is no explicit --verify: a streaming run takes it.
-        assert_eq!(
-            dedup(&["--mode", "stream"]).unwrap(),
-            (Mode::Stream, None, None)
-        );
-        assert_eq!(
-            dedup(&["--mode", "stream", "--verify", "signature"]).unwrap(),
-            (Mode::Stream, Some(VerifyArg::Signature), None)
-        );
-        for (args, named) in [
-            (&["--verify", "exact"][..], "--verify exact"),
-            (&["--verify", "borderline"], "--verify borderline"),
-            (&["--keep", "longest"], "--keep longest"),
-            (&["--keep", "max:score"], "--keep max:score"),
-            (&["--strip-boilerplate"], "--strip-boilerplate"),
-            (&["--measure", "containment"], "--measure containment"),
+    fn issue11_stream_refuses_what_the_library_refuses() {
+        for verify in [&["--verify", "signature"][..], &[]] {
+            let (mode, _, refusal) = dedup(&[&["--mode", "stream"], verify].concat()).unwrap();
+            assert_eq!((mode, refusal), (Mode::Stream, None), "{verify:?}");
+        }
+        for (args, says) in [
+            (&["--verify", "exact"][..], "signature estimate"),
+            (&["--verify", "borderline"], "signature estimate"),
+            (&["--keep", "longest"], "keep policy"),
+            (&["--keep", "max:score"], "keep policy"),
+            (&["--strip-boilerplate"], "boilerplate"),
+            (&["--measure", "containment"], "containment"),
+            (&["--memory", "1G"], "--memory"),
+            (&["--temp-dir", "t"], "--temp-dir"),
+            (&["--work-dir", "w"], "--work-dir"),
         ] {
             // --mode auto sees the setting and runs a batch.
-            assert_eq!(dedup(args).unwrap().2.as_deref(), Some(named));
+            let refusal = dedup(args).unwrap().2.expect("refused");
+            assert!(refusal.contains(says), "{args:?}: {refusal}");
             let error = dedup(&[&["--mode", "stream"], args].concat()).unwrap_err();
             assert!(
-                error.contains(&format!("--mode stream cannot honour {named}")),
+                error.contains("--mode stream cannot honour") && error.contains(says),
                 "{error}"
             );
         }

@@ -175,10 +175,6 @@ pub enum ConfigError {
     Weight(f64),
     #[error("{0} must be at least 1")]
     Zero(&'static str),
-    #[error(
-        "only one of --bands/--rows was given; give both, or neither to derive them from the threshold"
-    )]
-    HalfBands,
     #[error("shingle spec {0:?} is not 'word:N' or 'char:K' (N, K ≥ 1)")]
     ShingleSpec(String),
     #[error("keep policy {0:?} is not 'first', 'longest' or 'max:FIELD'")]
@@ -193,10 +189,12 @@ pub enum ConfigError {
     NoInput,
     #[error("a streaming run keeps the first copy it sees; the keep policy must be 'first'")]
     StreamKeep,
-    #[error("stripping boilerplate needs a counting pass over the whole input; use --mode batch")]
+    #[error(
+        "stripping boilerplate needs a counting pass over the whole input, which a streaming run does not make"
+    )]
     StreamStrip,
     #[error(
-        "a streaming run cannot check pairs on exact Jaccard (the texts of kept documents are gone): verify on the signature estimate, or run a batch"
+        "a streaming run cannot check pairs exactly, borderline or all (the texts of kept documents are gone): it decides on the signature estimate; verify 'signature', or run a batch"
     )]
     StreamVerify,
     #[error("max_size_ratio must be a number ≥ 1, got {0}")]
@@ -206,7 +204,7 @@ pub enum ConfigError {
     )]
     ContainmentIndex,
     #[error(
-        "a distributed run supports the Jaccard measure without boilerplate stripping (for now): drop --measure containment and --strip-boilerplate"
+        "a distributed run supports neither the containment measure nor boilerplate stripping yet; run them in one process"
     )]
     Distributed,
     #[error("process {process} is not among the {processes} processes of the hostfile")]

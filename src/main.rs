@@ -122,7 +122,7 @@ fn run(cli: Cli) -> Result<Status> {
                 Mode::Batch => false,
                 Mode::Stream => true,
                 Mode::Auto => {
-                    common.detect.needs_batch().is_none()
+                    common.detect.stream_refusal().is_none()
                         && output == "-"
                         && common.input.inputs.iter().all(|i| i == "-")
                 }
@@ -385,7 +385,11 @@ fn detect(
 ) -> Result<Status> {
     let input = &common.input;
     input.start_threads()?;
-    let dedup = input.configure(common.detect.builder()?).build()?;
+    let builder = match streaming {
+        true => common.detect.stream_builder()?,
+        false => common.detect.builder()?,
+    };
+    let dedup = input.configure(builder).build()?;
     let (mut inputs, mut sink) = input.open(&outputs)?;
     // With --update, a directory without an index yet gets one holding the kept documents,
     // built aside and renamed into place when the run is done (a failed run leaves none).

@@ -519,16 +519,12 @@ impl Settings {
     }
 
     /// The same settings for a streaming run. A streaming run cannot check a pair exactly and
-    /// refuses exact verification
-    /// (`issue11_streaming_refuses_exact_verification_and_decides_borderline_pairs_on_the_estimate`):
-    /// under `exact` it streams on the estimate (signature verification).
+    /// refuses exact and borderline verification
+    /// (`issue11_streaming_refuses_exact_and_borderline_verification`): it streams on the
+    /// estimate (signature verification).
     fn streaming(&self) -> Dedup {
-        let verify = match self.verify {
-            VerifyMode::Exact => VerifyMode::Signature,
-            other => other,
-        };
         Settings {
-            verify,
+            verify: VerifyMode::Signature,
             keep: self.keep.clone(),
             ..*self
         }
@@ -1495,7 +1491,13 @@ fn issue11_streaming_against_an_index_names_the_earliest_indexed_duplicate_as_ba
         .unwrap();
     let index = [build_index(&dir.path().join("index"), &dedup, &segment)];
     let (_, batch_run) = batch(&dedup, &second, &index);
-    let (_, streamed) = stream(&dedup, &second, &index);
+    // A streaming run verifies on the estimate; the index is the same.
+    let streaming = DedupBuilder::new()
+        .threshold(0.6)
+        .verify(VerifyMode::Signature)
+        .build()
+        .unwrap();
+    let (_, streamed) = stream(&streaming, &second, &index);
     assert_eq!(batch_run.decisions(), [(0, "c", "a", DuplicateKind::Near)]);
     assert_eq!(streamed.decisions(), batch_run.decisions());
     assert_eq!(streamed.files(), batch_run.files());
@@ -1564,7 +1566,11 @@ fn issue11_a_copy_of_an_indexed_text_is_exact_whichever_indexed_document_its_clu
     };
     assert_eq!(similarities(&against, 0), similarities(&whole_run, 1));
     // Streaming against the index names the indexed copy of `c`'s text itself.
-    let (_, streamed) = stream(&dedup, &second, &index);
+    let streaming = DedupBuilder::new()
+        .verify(VerifyMode::Signature)
+        .build()
+        .unwrap();
+    let (_, streamed) = stream(&streaming, &second, &index);
     assert_eq!(
         streamed.decisions(),
         [
@@ -1577,11 +1583,11 @@ fn issue11_a_copy_of_an_indexed_text_is_exact_whichever_indexed_document_its_clu
 /// Issue 11: a streaming run ignored the verification mode: `exact` verification ran and decided
 /// every pair on the signature estimate. Now a streaming run asks the decision core what it can
 /// honour: it cannot check a pair exactly (the texts of kept documents are gone), so it refuses
-/// `exact` with a typed error; under `borderline` (the default) it decides the pairs a batch run
-/// checks exactly on the estimate, as `signature` does, and says so (no exact checks). Its
-/// candidates' similarities now fill the histogram (it stayed empty).
+/// `exact` and `borderline` with a typed error, as the command line does (issue 10); under
+/// `signature` it says so (no exact checks). Its candidates' similarities now fill the histogram
+/// (it stayed empty).
 #[test]
-fn issue11_streaming_refuses_exact_verification_and_decides_borderline_pairs_on_the_estimate() {
+fn issue11_streaming_refuses_exact_and_borderline_verification() {
     let dir = tempfile::tempdir().unwrap();
     // A base of 60 words and copies with one word in the middle replaced: Jaccard about 0.84,
     // inside the margin around 0.8 where a batch run checks pairs exactly.
@@ -1602,25 +1608,26 @@ fn issue11_streaming_refuses_exact_verification_and_decides_borderline_pairs_on_
 
     let (batch_summary, _) = batch(&with(VerifyMode::Borderline), &path, &[]);
     assert!(batch_summary.exact_checks > 0, "{batch_summary:?}");
-    let (borderline, streamed) = stream(&with(VerifyMode::Borderline), &path, &[]);
-    let (signature, on_estimates) = stream(&with(VerifyMode::Signature), &path, &[]);
-    assert!(borderline.near_duplicates > 0);
-    assert_eq!(borderline.exact_checks, 0);
-    assert_eq!(streamed.files(), on_estimates.files());
-    assert_eq!(counts(&borderline), counts(&signature));
-    let histogram: u64 = borderline.candidate_similarity_histogram.iter().sum();
-    assert_eq!(histogram, borderline.candidate_pairs);
+    let (signature, _) = stream(&with(VerifyMode::Signature), &path, &[]);
+    assert!(signature.near_duplicates > 0);
+    assert_eq!(signature.exact_checks, 0);
+    let histogram: u64 = signature.candidate_similarity_histogram.iter().sum();
+    assert_eq!(histogram, signature.candidate_pairs);
     assert!(histogram > 0);
 
-    let refused = with(VerifyMode::Exact)
-        .run_streaming(
-            &mut inputs(&path),
-            RunOptions::default(),
-            &mut Recorded::default(),
-        )
-        .unwrap_err();
-    assert!(
-        matches!(refused, Error::Config(ConfigError::StreamVerify)),
-        "{refused}"
-    );
+    // Borderline pairs are here, and a streaming run would decide them on the estimate: it
+    // refuses to promise checks it cannot make.
+    for verify in [VerifyMode::Exact, VerifyMode::Borderline] {
+        let refused = with(verify)
+            .run_streaming(
+                &mut inputs(&path),
+                RunOptions::default(),
+                &mut Recorded::default(),
+            )
+            .unwrap_err();
+        assert!(
+            matches!(refused, Error::Config(ConfigError::StreamVerify)),
+            "{verify:?}: {refused}"
+        );
+    }
 }

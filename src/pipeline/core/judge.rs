@@ -13,10 +13,10 @@
 //! Who cannot: a streaming run (the texts of kept documents are gone), a link to an indexed
 //! document (the index holds no text) and `stats` (one read, no second). Those ask
 //! [`Judge::on_estimate`], which decides a pair it would have checked on the estimate: under
-//! `borderline` that is what `signature` decides. A streaming run refuses `exact`
-//! ([`Judge::check_streaming`]): it would check nothing it promised to; a batch run against an
-//! index checks its own pairs exactly and decides the links to indexed documents on the
-//! estimate.
+//! `borderline` that is what `signature` decides. A streaming run refuses `exact` and
+//! `borderline` ([`Judge::check_streaming`]): it would check none of the pairs it promised to; a
+//! batch run against an index checks its own pairs exactly and decides the links to indexed
+//! documents on the estimate.
 
 use rayon::prelude::*;
 
@@ -150,12 +150,12 @@ impl Judge {
         self.mode == VerifyMode::Exact
     }
 
-    /// Refuses what a streaming run cannot do: check a pair exactly. Under `borderline` (the
-    /// default) it decides borderline pairs on the estimate ([`Judge::on_estimate`]).
+    /// Refuses what a streaming run cannot do: check a pair exactly, whether every pair
+    /// (`exact`) or the borderline ones (`borderline`). It decides on the estimate alone.
     pub fn check_streaming(&self) -> Result<(), ConfigError> {
         match self.mode {
-            VerifyMode::Exact => Err(ConfigError::StreamVerify),
-            VerifyMode::Signature | VerifyMode::Borderline => Ok(()),
+            VerifyMode::Exact | VerifyMode::Borderline => Err(ConfigError::StreamVerify),
+            VerifyMode::Signature => Ok(()),
         }
     }
 
@@ -432,7 +432,7 @@ mod tests {
             assert_eq!(borderline.checked(f64::NAN), None);
         }
         assert_eq!(exact.check_streaming(), Err(ConfigError::StreamVerify));
-        assert_eq!(borderline.check_streaming(), Ok(()));
+        assert_eq!(borderline.check_streaming(), Err(ConfigError::StreamVerify));
         assert_eq!(signature.check_streaming(), Ok(()));
         assert!(exact.reports_exact_similarity() && !borderline.reports_exact_similarity());
     }

@@ -38,7 +38,7 @@ impl Dedup {
     /// arrives, against the documents kept so far, whose texts are gone: the first copy it sees is
     /// kept (`first`), there is no counting pass (no boilerplate stripping), no shingle counts
     /// (Jaccard only) and no exact check of a pair (see [`judge::Judge::check_streaming`]).
-    pub(in crate::pipeline) fn check_streaming(&self) -> Result<(), ConfigError> {
+    pub fn check_streaming(&self) -> Result<(), ConfigError> {
         if self.keep != KeepPolicy::First {
             return Err(ConfigError::StreamKeep);
         }
