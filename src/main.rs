@@ -467,13 +467,14 @@ fn detect(
     // Outputs are committed before the index learns of the kept documents: a run stopped in
     // between leaves them out of the index, never in it without having been written.
     input.finish(sink, &output.summary)?;
-    if let Some(kept) = output.kept {
+    if let Some(mut kept) = output.kept {
         if new_index {
-            let built = Index::build(&against[0], dedup.index_params(), &kept)?;
-            report_index(&built, &kept, input.quiet);
+            let added = kept.len();
+            let built = Index::build(&against[0], dedup.index_params(), &mut kept)?;
+            report_index(&built, added, input.quiet);
         } else {
             let mut indexes = indexes;
-            append(&mut indexes[0], &kept, input.quiet)?;
+            append(&mut indexes[0], kept, input.quiet)?;
         }
     }
     // Only now is everything the run makes in place: what it kept to resume can go.
@@ -483,18 +484,19 @@ fn detect(
     Ok(Status::of(&inputs))
 }
 
-fn append(index: &mut Index, segment: &SegmentData, quiet: bool) -> Result<()> {
-    index.append(segment)?;
-    report_index(index, segment, quiet);
+fn append(index: &mut Index, mut segment: SegmentData, quiet: bool) -> Result<()> {
+    let added = segment.len();
+    index.append(&mut segment)?;
+    report_index(index, added, quiet);
     Ok(())
 }
 
-fn report_index(index: &Index, segment: &SegmentData, quiet: bool) {
+fn report_index(index: &Index, added: usize, quiet: bool) {
     if !quiet {
         eprintln!(
             "index {}: added {} documents; now {} documents in {} segments ({} bytes)",
             index.dir().display(),
-            segment.len(),
+            added,
             index.num_docs(),
             index.segments().len(),
             index.bytes()
@@ -517,11 +519,12 @@ fn run_index(command: IndexCommand) -> Result<Status> {
                 indexes: vec![("--index", &index)],
                 ..OutputPaths::default()
             })?;
-            let (summary, segment) = dedup.index_segment(&mut inputs, &mut sink)?;
+            let (summary, mut segment) = dedup.index_segment(&mut inputs, &mut sink)?;
             // Built aside and renamed into place: a failed or killed build leaves no index.
-            let built = Index::build(&index, dedup.index_params(), &segment)?;
+            let added = segment.len();
+            let built = Index::build(&index, dedup.index_params(), &mut segment)?;
             input.finish(sink, &summary)?;
-            report_index(&built, &segment, input.quiet);
+            report_index(&built, added, input.quiet);
             Ok(Status::of(&inputs))
         }
         IndexCommand::Add { input, index } => {
@@ -533,10 +536,11 @@ fn run_index(command: IndexCommand) -> Result<Status> {
                 indexes: vec![("--index", &index)],
                 ..OutputPaths::default()
             })?;
-            let (summary, segment) = dedup.index_segment(&mut inputs, &mut sink)?;
-            opened.append(&segment)?;
+            let (summary, mut segment) = dedup.index_segment(&mut inputs, &mut sink)?;
+            let added = segment.len();
+            opened.append(&mut segment)?;
             input.finish(sink, &summary)?;
-            report_index(&opened, &segment, input.quiet);
+            report_index(&opened, added, input.quiet);
             Ok(Status::of(&inputs))
         }
         IndexCommand::Info { index, json } => {

@@ -434,6 +434,19 @@ macro_rules! fixed_number {
 
 fixed_number!(u32, u64, u128, f64);
 
+/// A pair of numbers (a candidate pair of slots), the first then the second.
+impl FixedRecord for (u32, u32) {
+    const LEN: usize = 8;
+    fn encode(&self, out: &mut [u8]) {
+        out[..4].copy_from_slice(&self.0.to_le_bytes());
+        out[4..8].copy_from_slice(&self.1.to_le_bytes());
+    }
+    fn decode(bytes: &[u8]) -> Self {
+        let half = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+        (half(0), half(4))
+    }
+}
+
 /// An append-only array of fixed-size records over a [`SpillBytes`].
 #[derive(Debug)]
 pub struct Column<T> {

@@ -103,10 +103,10 @@ pub fn build_index(dir: &Path, work: &Path) -> neardup::index::Index {
         );
         let mut set = InputSet::new(vec![Input::Path(input)], Format::Jsonl, 1 << 20)
             .expect("valid input set");
-        let (_, segment) = dedup
+        let (_, mut segment) = dedup
             .index_segment(&mut set, &mut Quiet)
             .expect("segment built");
-        index.append(&segment).expect("segment appended");
+        index.append(&mut segment).expect("segment appended");
     }
     index
 }

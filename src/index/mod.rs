@@ -30,6 +30,7 @@ use xxhash_rust::xxh3::xxh3_64;
 use crate::lsh::BandKey;
 use crate::normalize::NormalizeOptions;
 use crate::shingle::ShingleKind;
+use crate::spill::SpillSpace;
 pub use segment::{Segment, SegmentData};
 
 /// Name and version of the index directory format (the manifest); segments carry their own.
@@ -219,7 +220,11 @@ impl Index {
     /// built in a temporary directory beside `dir` and renamed into place once complete, so a
     /// build that fails or is killed leaves no index (the same build can simply run again). `dir`
     /// must not exist yet, or be an empty directory.
-    pub fn build(dir: &Path, params: IndexParams, data: &SegmentData) -> Result<Index, IndexError> {
+    pub fn build(
+        dir: &Path,
+        params: IndexParams,
+        data: &mut SegmentData,
+    ) -> Result<Index, IndexError> {
         Self::check_buildable(dir)?;
         let io = |path: &Path| {
             let path = path.to_path_buf();
@@ -404,8 +409,11 @@ impl Index {
         self.segments[doc.segment as usize].id(doc.ordinal)
     }
 
-    /// Writes `data` as a new segment and commits it. An empty `data` commits nothing.
-    pub fn append(&mut self, data: &SegmentData) -> Result<(), IndexError> {
+    /// Writes `data` as a new segment and commits it. An empty `data` commits nothing. The
+    /// documents are taken out of `data` once the write begins (they may be on disk, read once):
+    /// after an error before it (the index locked by another writer, too large) `data` is as it
+    /// was, and the call can be made again.
+    pub fn append(&mut self, data: &mut SegmentData) -> Result<(), IndexError> {
         if data.is_empty() {
             return Ok(());
         }
@@ -420,7 +428,7 @@ impl Index {
             });
         }
         manifest.generation += 1;
-        let entry = self.write_segment(&manifest, data)?;
+        let entry = self.write_segment(&manifest, data.take())?;
         manifest.segments.push(entry);
         write_manifest(&self.dir, &manifest)?;
         *self = Index::open(&self.dir)?;
@@ -428,7 +436,8 @@ impl Index {
     }
 
     /// Merges all segments into one and commits; the old segment files are removed after the
-    /// commit. Holds the merged documents in memory while writing.
+    /// commit. The merged documents are gathered within [`COMPACT_MEMORY`] bytes, beyond which
+    /// they spill to a temporary directory beside the index.
     pub fn compact(&mut self) -> Result<(), IndexError> {
         let _lock = lock(&self.dir)?;
         let current = Index::open(&self.dir)?;
@@ -437,7 +446,13 @@ impl Index {
             return Ok(());
         }
         let params = &manifest.params;
-        let mut data = SegmentData::new(params.num_perm, params.num_bands);
+        let parent = match self.dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let space = std::sync::Arc::new(SpillSpace::new(parent, COMPACT_MEMORY / 2));
+        let mut data =
+            SegmentData::in_space(params.num_perm, params.num_bands, space, COMPACT_MEMORY / 2);
         for segment in &current.segments {
             segment.copy_into(&mut data)?;
         }
@@ -447,8 +462,7 @@ impl Index {
             });
         }
         manifest.generation += 1;
-        let entry = self.write_segment(&manifest, &data)?;
-        drop(data);
+        let entry = self.write_segment(&manifest, data)?;
         manifest.segments = vec![entry];
         write_manifest(&self.dir, &manifest)?;
         drop(current);
@@ -460,9 +474,10 @@ impl Index {
     fn write_segment(
         &self,
         manifest: &Manifest,
-        data: &SegmentData,
+        data: SegmentData,
     ) -> Result<SegmentEntry, IndexError> {
         let file = format!("seg-{:06}.nds", manifest.generation);
+        let docs = data.len() as u64;
         let (bytes, checksum) = segment::write_segment(
             &self.dir.join(&file),
             data,
@@ -471,12 +486,15 @@ impl Index {
         )?;
         Ok(SegmentEntry {
             file,
-            docs: data.len() as u64,
+            docs,
             bytes,
             checksum: format!("{checksum:016x}"),
         })
     }
 }
+
+/// Memory [`Index::compact`] gathers the merged segment in before it spills.
+pub const COMPACT_MEMORY: u64 = 256 << 20;
 
 /// The permission bits a new directory gets under this process's umask, as a mask of what is
 /// removed (the umask is read from `/proc`, never changed; 022 when it cannot be read).
@@ -674,7 +692,8 @@ mod tests {
         let mut data = SegmentData::new(4, 2);
         for (i, id) in ids.iter().enumerate() {
             let h = first_hash + i as u128;
-            data.push(id, h, &[i as u8; 4], &[BandKey(h as u64), BandKey(1)]);
+            data.push(id, h, &[i as u8; 4], &[BandKey(h as u64), BandKey(1)])
+                .unwrap();
         }
         data
     }
@@ -688,8 +707,8 @@ mod tests {
             Index::create(&path, params()),
             Err(IndexError::Exists { .. })
         ));
-        index.append(&data(&["a", "b"], 100)).unwrap();
-        index.append(&data(&["c"], 200)).unwrap();
+        index.append(&mut data(&["a", "b"], 100)).unwrap();
+        index.append(&mut data(&["c"], 200)).unwrap();
         let index = Index::open(&path).unwrap();
         assert_eq!((index.num_docs(), index.segments().len()), (3, 2));
         let c = index.find_text(200).unwrap();
@@ -785,7 +804,7 @@ mod tests {
     /// The index of `params()` holding `data(["a", "b"], 100)`, in `dir`.
     fn one_segment(dir: &std::path::Path) -> std::path::PathBuf {
         let mut index = Index::create(dir, params()).unwrap();
-        index.append(&data(&["a", "b"], 100)).unwrap();
+        index.append(&mut data(&["a", "b"], 100)).unwrap();
         dir.join(&index.manifest().segments[0].file)
     }
 
@@ -889,7 +908,7 @@ mod tests {
         std::fs::write(dir.path().join("seg-000009.nds"), b"half").unwrap();
         std::fs::write(dir.path().join(".tmp-segment-x"), b"half").unwrap();
         assert_eq!(Index::open(dir.path()).unwrap().num_docs(), 0);
-        index.append(&data(&["a"], 1)).unwrap();
+        index.append(&mut data(&["a"], 1)).unwrap();
         assert!(!dir.path().join("seg-000009.nds").exists());
         assert!(!dir.path().join(".tmp-segment-x").exists());
         assert_eq!(index.num_docs(), 1);

@@ -440,43 +440,115 @@ impl BandTables {
 
     /// [`BandTables::into_candidate_pairs`] with the slots for which `left_out` is true taken out
     /// of every bucket before it is paired (slots that turned out to be copies of earlier texts).
+    ///
+    /// The pairs of every band go through one sorter, which under a budget keeps at most half
+    /// the band tables' share in memory and spills sorted runs beyond it; only the distinct
+    /// pairs are held at the end.
     pub fn into_candidate_pairs_without(
         mut self,
         left_out: impl Fn(u32) -> bool + Sync,
     ) -> std::io::Result<Vec<CandidatePair>> {
-        let bands = std::mem::take(&mut self.bands);
+        self.pairs_without(left_out, false)
+    }
+
+    /// [`BandTables::into_candidate_pairs_without`] that keeps the records, the left-out slots
+    /// taken out, for [`BandTables::for_each_record`] (writing the kept documents' index segment).
+    pub fn candidate_pairs_without(
+        &mut self,
+        left_out: impl Fn(u32) -> bool + Sync,
+    ) -> std::io::Result<Vec<CandidatePair>> {
+        self.pairs_without(left_out, true)
+    }
+
+    fn pairs_without(
+        &mut self,
+        left_out: impl Fn(u32) -> bool + Sync,
+        keep_records: bool,
+    ) -> std::io::Result<Vec<CandidatePair>> {
+        use crate::spill::{Sorter, SpillSpace};
+        let mut bands = std::mem::take(&mut self.bands);
         let spilled = self.runs_spilled() > 0;
-        let per_band: Vec<Vec<CandidatePair>> = bands
-            .into_par_iter()
+        let (space, sort_bytes) = match &self.spill {
+            Some(spill) => (
+                spill.space.clone(),
+                (spill.max_records * BandRecord::BYTES / 2) as u64,
+            ),
+            None => (std::sync::Arc::new(SpillSpace::unbounded()), u64::MAX),
+        };
+        let sorter = std::sync::Mutex::new(Sorter::<CandidatePair>::new(space, sort_bytes));
+        // A band's pairs, sorted and distinct, handed to the sorter a batch at a time.
+        let hand_over = |pairs: &mut Vec<CandidatePair>| -> std::io::Result<()> {
+            pairs.sort_unstable();
+            pairs.dedup();
+            let mut sorter = sorter.lock().unwrap_or_else(|e| e.into_inner());
+            for &pair in pairs.iter() {
+                sorter.push(pair)?;
+            }
+            pairs.clear();
+            Ok(())
+        };
+        const BATCH: usize = 1 << 16;
+        let tables = &*self;
+        bands
+            .par_iter_mut()
             .enumerate()
-            .map(|(number, mut band)| {
+            .try_for_each(|(number, kept)| -> std::io::Result<()> {
+                // Dropped once paired unless kept: memory goes down band by band.
+                let mut owned = match keep_records {
+                    true => None,
+                    false => Some(std::mem::take(kept)),
+                };
+                let band = owned.as_mut().unwrap_or(kept);
                 band.retain(|record| !left_out(record.slot()));
                 band.par_sort_unstable();
+                let band = &*band;
                 let mut pairs = Vec::new();
                 if !spilled {
                     for bucket in band.chunk_by(|x, y| x.key() == y.key()) {
                         bucket_pairs(bucket, &mut pairs);
+                        if pairs.len() >= BATCH {
+                            hand_over(&mut pairs)?;
+                        }
                     }
-                    return Ok(pairs);
+                    return hand_over(&mut pairs);
                 }
                 let mut bucket: Vec<BandRecord> = Vec::new();
-                self.for_each_sorted(number, &band, |record| {
-                    if left_out(record.slot()) {
+                let mut failed = None;
+                tables.for_each_sorted(number, band, |record| {
+                    if left_out(record.slot()) || failed.is_some() {
                         return;
                     }
                     if bucket.last().is_some_and(|last| last.key() != record.key()) {
                         bucket_pairs(&bucket, &mut pairs);
                         bucket.clear();
+                        if pairs.len() >= BATCH
+                            && let Err(e) = hand_over(&mut pairs)
+                        {
+                            failed = Some(e);
+                        }
                     }
                     bucket.push(record);
                 })?;
+                if let Some(e) = failed {
+                    return Err(e);
+                }
                 bucket_pairs(&bucket, &mut pairs);
-                Ok(pairs)
-            })
-            .collect::<std::io::Result<_>>()?;
-        let mut pairs: Vec<CandidatePair> = per_band.into_iter().flatten().collect();
-        pairs.par_sort_unstable();
-        pairs.dedup();
+                hand_over(&mut pairs)
+            })?;
+        if keep_records {
+            self.bands = bands;
+        } else {
+            self.bands = vec![Vec::new(); self.params.num_bands];
+        }
+        let sorter = sorter.into_inner().unwrap_or_else(|e| e.into_inner());
+        let mut pairs: Vec<CandidatePair> = Vec::new();
+        for pair in sorter.into_sorted()? {
+            let pair = pair?;
+            if pairs.last() != Some(&pair) {
+                pairs.push(pair);
+            }
+        }
+        pairs.shrink_to_fit();
         Ok(pairs)
     }
 }
@@ -628,6 +700,38 @@ mod tests {
         }
         expected.sort_unstable();
         assert_eq!(pairs, expected);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        /// Issue 11: the candidate pairs of band tables that spill runs and sort their pairs on
+        /// disk are those of tables that keep everything in memory, with slots left out too.
+        #[test]
+        fn spilled_tables_give_the_pairs_of_in_memory_ones(
+            keys in proptest::collection::vec(proptest::collection::vec(0u64..40, 3), 0..3_000),
+            left_out_mod in 2u32..9,
+        ) {
+            let p = LshParams::new(3, 1, 3).unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let space = std::sync::Arc::new(crate::spill::SpillSpace::new(dir.path(), 0));
+            let mut free = BandTables::new(p);
+            let mut tight = BandTables::with_budget(p, 1_200, space);
+            for (slot, row) in keys.iter().enumerate() {
+                let row: Vec<BandKey> = row.iter().map(|&k| BandKey(k)).collect();
+                free.insert(slot as u32, &row);
+                tight.insert(slot as u32, &row);
+                tight.spill_if_over_budget().unwrap();
+            }
+            // 1,200 bytes hold 100 records: 33 slots of 3 bands.
+            proptest::prop_assert!(keys.len() <= 33 || tight.runs_spilled() > 0);
+            let left_out = |slot: u32| slot % left_out_mod == 1;
+            let want = free.into_candidate_pairs_without(left_out).unwrap();
+            let got = tight.into_candidate_pairs_without(left_out).unwrap();
+            proptest::prop_assert!(want.windows(2).all(|w| w[0] < w[1]));
+            proptest::prop_assert!(want.iter().all(|&(a, b)| !left_out(a) && !left_out(b)));
+            proptest::prop_assert_eq!(got, want);
+        }
     }
 
     #[test]

@@ -36,24 +36,25 @@ impl Dedup {
         &self,
         inputs: &mut InputSet,
         analysis: &Analysis,
-        tables: BandTables,
+        mut tables: BandTables,
         options: RunOptions<'_>,
         sink: &mut dyn Sink,
         summary: &mut Summary,
     ) -> Result<Decided, Error> {
         let docs = &analysis.docs;
         let slots = analysis.signatures.len();
-        let keys = options
-            .collect_kept
-            .then(|| tables.keys_by_slot(slots))
-            .transpose()
-            .map_err(|e| self.temp_error(e))?;
         let matches = self.match_indexes(analysis, &tables, options.against)?;
         summary.spilled_runs = tables.runs_spilled() as u64;
         let band_temp_bytes = tables.bytes_spilled();
-        let pairs = tables
-            .into_candidate_pairs_without(|slot| analysis.late.is_late(slot))
-            .map_err(|e| self.temp_error(e))?;
+        // The band records are read again for the segment of kept documents, when one is asked
+        // for; otherwise they go as they are paired.
+        let late = |slot| analysis.late.is_late(slot);
+        let pairs = match options.collect_kept {
+            true => tables.candidate_pairs_without(late),
+            false => std::mem::replace(&mut tables, BandTables::new(self.params))
+                .into_candidate_pairs_without(late),
+        }
+        .map_err(|e| self.temp_error(e))?;
         let histogram = pairs
             .par_iter()
             .map(|&(a, b)| self.estimate(analysis, a, b))
@@ -291,11 +292,7 @@ impl Dedup {
         }
         counts.write_to(summary);
         let kept = match options.collect_kept {
-            true => Some(self.segment_of_kept(
-                analysis,
-                keys.as_deref().unwrap_or_default(),
-                &removed,
-            )?),
+            true => Some(self.segment_of_kept(analysis, &tables, &removed)?),
             false => None,
         };
         Ok(Decided {

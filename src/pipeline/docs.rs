@@ -109,6 +109,38 @@ impl DocSet {
     }
 }
 
+/// Slots inserted in increasing order, each with its rank among them (the ordinal of a kept
+/// first copy in the index segment of kept documents): a bit per slot and a count per 64.
+#[derive(Debug, Default)]
+pub(super) struct RankedSlots {
+    bits: Vec<u64>,
+    /// Per word, the slots set in the words before it.
+    before: Vec<u32>,
+    len: u32,
+}
+
+impl RankedSlots {
+    /// Adds `slot`, above every slot added before; returns its rank.
+    pub(super) fn push(&mut self, slot: u32) -> u32 {
+        let word = slot as usize / 64;
+        while self.bits.len() <= word {
+            self.before.push(self.len);
+            self.bits.push(0);
+        }
+        self.bits[word] |= 1 << (slot % 64);
+        self.len += 1;
+        self.len - 1
+    }
+
+    /// The rank of `slot`, if it was added.
+    pub(super) fn rank(&self, slot: u32) -> Option<u32> {
+        let word = slot as usize / 64;
+        let bits = *self.bits.get(word)?;
+        let bit = 1u64 << (slot % 64);
+        (bits & bit != 0).then(|| self.before[word] + (bits & (bit - 1)).count_ones())
+    }
+}
+
 /// Strings by number, appended in order: one byte arena and the end offset of each.
 #[derive(Debug)]
 pub(super) struct Ids {
@@ -334,6 +366,21 @@ impl DocTable {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ranked_slots_count_the_slots_below() {
+        let mut ranked = super::RankedSlots::default();
+        let slots = [3u32, 64, 65, 200, 1_000];
+        for (rank, &slot) in slots.iter().enumerate() {
+            assert_eq!(ranked.push(slot), rank as u32);
+        }
+        for (rank, &slot) in slots.iter().enumerate() {
+            assert_eq!(ranked.rank(slot), Some(rank as u32));
+        }
+        for slot in [0, 4, 63, 66, 199, 999, 1_001, 5_000] {
+            assert_eq!(ranked.rank(slot), None, "{slot}");
+        }
+    }
+
     use std::sync::Arc;
 
     use crate::cluster::KeepPolicy;

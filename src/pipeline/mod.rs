@@ -33,7 +33,7 @@ mod workdir;
 #[doc(hidden)]
 pub use checkpoint::parse_checkpoint_for_fuzzing;
 pub use distributed::{ClusterConfig, DistributedOutputs, DistributedResult, note_thread_panic};
-use docs::{DocSet, DocState, DocTable};
+use docs::{DocSet, DocState, DocTable, RankedSlots};
 use exact::LateCopies;
 pub use lines::LinesSummary;
 use stats::CorpusProfile;
@@ -49,7 +49,7 @@ use crate::boilerplate::{Boilerplate, BoilerplateOptions, Unit};
 use crate::cluster::KeepPolicy;
 use crate::error::{ConfigError, Error, RejectKind, Rejection};
 use crate::index::{Index, IndexParams, SegmentData};
-use crate::lsh::{BandKey, BandTables, LshParams};
+use crate::lsh::{BandTables, LshParams};
 use crate::minhash::{MinHasher, SignatureStore};
 use crate::normalize::{NormalizeOptions, Normalizer};
 use crate::read::{Fields, InputReport, InputSet, Location};
@@ -686,12 +686,9 @@ impl Dedup {
             return counted.segment_all(inputs, sink);
         }
         let (analysis, tables) = self.analyse(inputs, true, None, sink)?;
-        let keys = tables
-            .keys_by_slot(analysis.signatures.len())
-            .map_err(|e| self.temp_error(e))?;
         let band_temp_bytes = tables.bytes_spilled();
+        let segment = self.segment_of_kept(&analysis, &tables, &DocSet::default())?;
         drop(tables);
-        let segment = self.segment_of_kept(&analysis, &keys, &DocSet::default())?;
         let mut summary = Summary::empty(self.params, self.num_perm(), self.threshold);
         summary.bytes_read = analysis.bytes_read;
         summary.duplicate_ids = analysis.duplicate_ids;
@@ -707,30 +704,54 @@ impl Dedup {
         Ok(Built { summary, segment })
     }
 
-    /// The documents that hold a slot (first copies) and were not removed, as a segment.
+    /// The documents that hold a slot (first copies) and were not removed, as a segment gathered
+    /// in the run's space; their band keys are read from `tables`, band by band.
     fn segment_of_kept(
         &self,
         analysis: &Analysis,
-        keys: &[Vec<BandKey>],
+        tables: &BandTables,
         removed: &DocSet,
     ) -> Result<SegmentData, Error> {
-        let mut segment = SegmentData::new(self.num_perm(), self.params.num_bands);
-        let mut row = Vec::with_capacity(keys.len());
+        let space = &analysis.space;
+        let temp = |e| space.error(e);
+        let mut segment = SegmentData::in_space(
+            self.num_perm(),
+            self.params.num_bands,
+            space.clone(),
+            self.sort_budget(),
+        );
+        // Kept first copies come in input order, so in slot order: a slot's rank among them is
+        // its ordinal in the segment.
+        let mut kept = RankedSlots::default();
         let mut signature = vec![0u8; self.num_perm()];
         for (doc, state) in analysis.docs.states().enumerate() {
             if let DocState::Unique(slot) = state?
                 && !removed.contains(doc)
             {
-                let slot = slot as usize;
-                row.clear();
-                row.extend(keys.iter().map(|band| band[slot]));
-                analysis.signatures.read_into(slot, &mut signature)?;
-                segment.push(
-                    &analysis.docs.id(doc)?,
-                    analysis.text_hash(slot)?,
-                    &signature,
-                    &row,
-                );
+                analysis
+                    .signatures
+                    .read_into(slot as usize, &mut signature)?;
+                let ordinal = segment
+                    .push_document(&analysis.docs.id(doc)?, &signature)
+                    .map_err(temp)?;
+                segment
+                    .push_text_hash(analysis.text_hash(slot as usize)?, ordinal)
+                    .map_err(temp)?;
+                let rank = kept.push(slot);
+                debug_assert_eq!(rank, ordinal);
+            }
+        }
+        for band in 0..self.params.num_bands {
+            let mut failed = None;
+            tables
+                .for_each_record(band, |key, slot| {
+                    if let (None, Some(ordinal)) = (&failed, kept.rank(slot)) {
+                        failed = segment.push_band_key(band, key, ordinal).err();
+                    }
+                })
+                .map_err(temp)?;
+            if let Some(e) = failed {
+                return Err(temp(e));
             }
         }
         Ok(segment)

@@ -186,7 +186,7 @@ impl Online {
         self.positions.push(position);
         if let Some(segment) = &mut self.segment {
             let low = self.signatures.get(stored)?;
-            segment.push(id, text_hash, &low, keys);
+            segment.push(id, text_hash, &low, keys).map_err(in_memory)?;
         }
         Ok(())
     }

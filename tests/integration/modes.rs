@@ -768,7 +768,7 @@ fn stream(dedup: &Dedup, path: &Path, against: &[Index]) -> (Summary, Recorded) 
 /// between the two a child process that another test of this binary spawns at that moment can
 /// still share the first lock's open file (until it executes), so the second attempt fails with
 /// `IndexError::Locked` although no one else writes the index.
-fn build_index(dir: &Path, dedup: &Dedup, segment: &SegmentData) -> Index {
+fn build_index(dir: &Path, dedup: &Dedup, segment: &mut SegmentData) -> Index {
     let mut attempts = 0;
     loop {
         match Index::build(dir, dedup.index_params(), segment) {
@@ -1031,7 +1031,7 @@ proptest! {
         assert_batch_removes_families(&corpus, &whole_summary, &whole_run);
 
         let index_dir = dir.path().join("index");
-        let segment = if index_kept_only {
+        let mut segment = if index_kept_only {
             let options = RunOptions { collect_kept: true, ..RunOptions::default() };
             let output = dedup
                 .run_with(&mut inputs(&first), options, &mut Recorded::default())
@@ -1041,24 +1041,30 @@ proptest! {
                 .streaming()
                 .run_streaming(&mut inputs(&first), options, &mut Recorded::default())
                 .unwrap();
-            let built = |name: &str, segment| {
+            let built = |name: &str, segment: &mut SegmentData| {
                 let dir = dir.path().join(name);
                 build_index(&dir, &dedup, segment);
                 std::fs::read(dir.join("seg-000001.nds")).unwrap()
             };
+            // Each built twice: the second build of a run's segment is the first build's index.
+            let streamed_bytes = built("streamed", &mut streamed.kept.expect("collected"));
+            let mut kept = output.kept.expect("collected");
+            let batch_bytes = built("batch", &mut kept);
             prop_assert!(
-                built("streamed", &streamed.kept.expect("collected"))
-                    == built("batch", output.kept.as_ref().expect("collected")),
+                streamed_bytes == batch_bytes,
                 "streaming and batch collect other kept segments"
             );
-            output.kept.expect("collected")
+            let batch_dir = dir.path().join("batch");
+            let mut copy = SegmentData::new(dedup.num_perm(), dedup.params().num_bands);
+            Index::open(&batch_dir).unwrap().segments()[0].copy_into(&mut copy).unwrap();
+            copy
         } else {
             dedup
                 .index_segment(&mut inputs(&first), &mut Recorded::default())
                 .unwrap()
                 .1
         };
-        let index = build_index(&index_dir, &dedup, &segment);
+        let index = build_index(&index_dir, &dedup, &mut segment);
         let indexes = [index];
         let index_name = index_dir.display().to_string();
         let offset = half as u64;
@@ -1324,7 +1330,7 @@ proptest! {
         let index = build_index(
             &dir.path().join("index"),
             &dedup,
-            first_run.kept.as_ref().expect("collected"),
+            &mut first_run.kept.expect("collected"),
         );
         let (second_summary, _) = batch(&dedup, &second, &[index]);
         let [read, kept, exact, near, rejected, empty] = counts(&first_run.summary);
@@ -1486,10 +1492,10 @@ fn issue11_streaming_against_an_index_names_the_earliest_indexed_duplicate_as_ba
     let second = dir.path().join("second.jsonl");
     std::fs::write(&second, lines(&[("c", &c)])).unwrap();
     let dedup = DedupBuilder::new().threshold(0.6).build().unwrap();
-    let (_, segment) = dedup
+    let (_, mut segment) = dedup
         .index_segment(&mut inputs(&first), &mut Recorded::default())
         .unwrap();
-    let index = [build_index(&dir.path().join("index"), &dedup, &segment)];
+    let index = [build_index(&dir.path().join("index"), &dedup, &mut segment)];
     let (_, batch_run) = batch(&dedup, &second, &index);
     // A streaming run verifies on the estimate; the index is the same.
     let streaming = DedupBuilder::new()
@@ -1546,10 +1552,10 @@ fn issue11_a_copy_of_an_indexed_text_is_exact_whichever_indexed_document_its_clu
             (3, "d", "a", DuplicateKind::Near)
         ]
     );
-    let (_, segment) = dedup
+    let (_, mut segment) = dedup
         .index_segment(&mut inputs(&first), &mut Recorded::default())
         .unwrap();
-    let index = [build_index(&dir.path().join("index"), &dedup, &segment)];
+    let index = [build_index(&dir.path().join("index"), &dedup, &mut segment)];
     let (summary, against) = batch(&dedup, &second, &index);
     assert_eq!(
         against.decisions(),
