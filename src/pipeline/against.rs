@@ -43,9 +43,29 @@ pub(super) struct IndexLink {
 pub(super) struct IndexMatches {
     /// The indexed documents linked to, sorted; node `i` joins the union-find as `slots + i`.
     pub nodes: Vec<IndexedRef>,
+    /// Sorted by slot, then node.
     pub links: Vec<IndexLink>,
     /// Candidate pairs (slot, indexed document) examined.
     pub candidates: u64,
+}
+
+impl IndexMatches {
+    /// The link from `slot` to indexed document `node`, if there is one.
+    pub fn link(&self, slot: u32, node: u32) -> Option<&IndexLink> {
+        self.links
+            .binary_search_by_key(&(slot, node), |link| (link.slot, link.node))
+            .ok()
+            .map(|at| &self.links[at])
+    }
+
+    /// Whether an index holds the normalized text of `slot`.
+    pub fn indexed_text(&self, slot: u32) -> bool {
+        let from = self.links.partition_point(|link| link.slot < slot);
+        self.links[from..]
+            .iter()
+            .take_while(|link| link.slot == slot)
+            .any(|link| link.exact)
+    }
 }
 
 /// A slot and an indexed document one of its band keys finds: sorts by slot, then document.
@@ -230,5 +250,34 @@ impl Dedup {
         matches.links = links;
         matches.nodes = nodes;
         Ok(matches)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::pipeline::against::{IndexLink, IndexMatches};
+
+    #[test]
+    fn links_are_found_by_slot_and_node() {
+        let link = |slot, node, exact| IndexLink {
+            slot,
+            node,
+            similarity: f64::from(slot) / 10.0,
+            exact,
+        };
+        let matches = IndexMatches {
+            links: vec![
+                link(1, 0, false),
+                link(1, 2, true),
+                link(4, 1, false),
+                link(7, 0, true),
+            ],
+            ..IndexMatches::default()
+        };
+        assert_eq!(matches.link(1, 2).map(|l| l.exact), Some(true));
+        assert_eq!(matches.link(4, 1).map(|l| l.similarity), Some(0.4));
+        assert!(matches.link(4, 0).is_none() && matches.link(0, 0).is_none());
+        let indexed: Vec<u32> = (0..9).filter(|&s| matches.indexed_text(s)).collect();
+        assert_eq!(indexed, [1, 7]);
     }
 }

@@ -1,7 +1,7 @@
 //! Pass 2 (candidates, verification, clusters, removals) and pass 3 (writing kept records) of a
 //! batch run: the data of the run, and the decision core's rules (`core`) applied to it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use rayon::prelude::*;
 
@@ -97,18 +97,6 @@ impl Dedup {
             verified.pairs.iter().copied().chain(links),
             clusters::copied_texts(docs)?,
         );
-        let link_of: HashMap<(u32, u32), (f64, bool)> = matches
-            .links
-            .iter()
-            .map(|link| ((link.slot, link.node), (link.similarity, link.exact)))
-            .collect();
-        // Slots whose text an index holds: copies of an earlier document.
-        let indexed_texts: HashSet<u32> = matches
-            .links
-            .iter()
-            .filter(|link| link.exact)
-            .map(|link| link.slot)
-            .collect();
         // The earliest indexed document of each set that has one (nodes are sorted).
         let mut indexed_of_root: HashMap<u32, u32> = HashMap::new();
         for node in 0..matches.nodes.len() as u32 {
@@ -187,9 +175,9 @@ impl Dedup {
         let relation = |member: &Member, cluster: &Cluster| Relation {
             same_text_as_kept: match cluster.kept {
                 Keep::Member(_) => cluster.kept_slot() == Some(member.slot),
-                Keep::Indexed(node) => link_of.get(&(member.slot, node)).is_some_and(|l| l.1),
+                Keep::Indexed(node) => matches.link(member.slot, node).is_some_and(|l| l.exact),
             },
-            copy_of_earlier: member.copy || indexed_texts.contains(&member.slot),
+            copy_of_earlier: member.copy || matches.indexed_text(member.slot),
         };
         // A member's similarity to its cluster's kept document.
         let (mut indexed, mut local) = (Vec::new(), vec![0u8; self.num_perm()]);
@@ -204,8 +192,8 @@ impl Dedup {
                     }
                     // No indexed text at hand: the estimate (the link's, when there is one).
                     Keep::Indexed(node) => relation.try_similarity(None, || {
-                        if let Some(&(similarity, _)) = link_of.get(&(member.slot, node)) {
-                            return Ok(similarity);
+                        if let Some(link) = matches.link(member.slot, node) {
+                            return Ok(link.similarity);
                         }
                         let r = matches.nodes[node as usize];
                         options.against[r.index as usize].signature_into(r.doc, &mut indexed)?;
