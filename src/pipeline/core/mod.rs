@@ -37,7 +37,8 @@ impl Dedup {
     /// Refuses settings a streaming run cannot honour. It decides each document once, as it
     /// arrives, against the documents kept so far, whose texts are gone: the first copy it sees is
     /// kept (`first`), there is no counting pass (no boilerplate stripping), no shingle counts
-    /// (Jaccard only) and no exact check of a pair (see [`judge::Judge::check_streaming`]).
+    /// (Jaccard only) and no exact check of a pair: verification must be `signature` (the
+    /// decision core's judge says so). The command line asks this before it streams.
     pub fn check_streaming(&self) -> Result<(), ConfigError> {
         if self.keep != KeepPolicy::First {
             return Err(ConfigError::StreamKeep);
