@@ -63,7 +63,8 @@ impl Dedup {
                     space: space.clone(),
                     bytes_read: 0,
                     stripped: (0, 0),
-                    sizes: Vec::new(),
+                    sizes: (self.measure == Measure::Containment)
+                        .then(|| Column::named(space.clone(), "sizes")),
                     profile: self
                         .profile
                         .map(|_| CorpusProfile::new(space.clone(), self.sort_budget())),
@@ -179,7 +180,7 @@ impl Dedup {
                     }
                 }
 
-                if self.measure == Measure::Containment {
+                if let Some(columns) = &mut analysis.sizes {
                     let sizes: Vec<u32> = to_sign
                         .par_iter()
                         .map(|shingles| {
@@ -189,7 +190,9 @@ impl Dedup {
                             u32::try_from(distinct.len()).unwrap_or(u32::MAX)
                         })
                         .collect();
-                    analysis.sizes.extend(sizes);
+                    for size in &sizes {
+                        columns.push(size).map_err(temp)?;
+                    }
                 }
                 // Sign the new distinct texts in parallel, into one flat buffer, then band them.
                 let mut signatures = vec![0u32; to_sign.len() * num_perm];
@@ -281,18 +284,6 @@ impl Dedup {
         log.append(work, rejections)?;
         let space = analysis.space.clone();
         let temp = |e| space.error(e);
-        let sizes = self.measure == Measure::Containment;
-        if sizes {
-            let bytes: Vec<u8> = analysis
-                .sizes
-                .iter()
-                .flat_map(|s| s.to_le_bytes())
-                .collect();
-            let file = work.file("sizes");
-            std::fs::write(&file, bytes)
-                .and_then(|()| std::fs::File::open(&file)?.sync_all())
-                .map_err(temp)?;
-        }
         let checkpoint = Checkpoint {
             docs: analysis.docs.len() as u64,
             slots: analysis.signatures.len() as u64,
@@ -306,7 +297,10 @@ impl Dedup {
                 Some(hashes) => Some(hashes.persist().map_err(temp)?),
                 None => None,
             },
-            sizes,
+            sizes: match &mut analysis.sizes {
+                Some(sizes) => Some(sizes.persist().map_err(temp)?),
+                None => None,
+            },
             exact: first_copy.persist().map_err(temp)?,
             bands: tables.persist().map_err(temp)?,
             rejections: log.saved_bytes,
@@ -324,15 +318,6 @@ impl Dedup {
     ) -> Result<(Analysis, BandTables, ExactTable), Error> {
         let temp = |e| space.error(e);
         let work = work.expect("a checkpoint comes from a work directory");
-        let sizes = if checkpoint.sizes {
-            let bytes = std::fs::read(work.file("sizes")).map_err(temp)?;
-            bytes
-                .chunks_exact(4)
-                .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
-                .collect()
-        } else {
-            Vec::new()
-        };
         let analysis = Analysis {
             docs: DocTable::reopen(space.clone(), self.sort_budget(), &checkpoint.docs_table)?,
             signatures: SignatureStore::reopen(
@@ -353,7 +338,11 @@ impl Dedup {
             space: space.clone(),
             bytes_read: checkpoint.bytes_read,
             stripped: checkpoint.stripped,
-            sizes,
+            sizes: checkpoint
+                .sizes
+                .map(|saved| Column::reopen(space.clone(), "sizes", saved))
+                .transpose()
+                .map_err(temp)?,
             profile: None,
         };
         let slots = checkpoint.slots as usize;
@@ -364,7 +353,7 @@ impl Dedup {
                 .text_hashes
                 .as_ref()
                 .is_none_or(|h| h.len() == slots)
-            && (!checkpoint.sizes || analysis.sizes.len() == slots);
+            && analysis.sizes.as_ref().is_none_or(|s| s.len() == slots);
         if !adds_up {
             return Err(work.error(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,

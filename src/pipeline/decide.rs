@@ -75,7 +75,7 @@ impl Dedup {
         let verified = judge.verify(
             &pairs,
             &analysis.signatures,
-            &analysis.sizes,
+            &|a, b| analysis.pair_sizes(a, b),
             max_sets,
             &mut |needed| self.load_sets(inputs, analysis, needed),
         )?;
@@ -206,12 +206,11 @@ impl Dedup {
             };
         // Under containment: is the member the copy or the container of the kept one?
         let role = |member: &Member, cluster: &Cluster, relation: Relation| {
-            let kept_slot = cluster.kept_slot()?;
+            let Some(kept_slot) = cluster.kept_slot() else {
+                return Ok(None);
+            };
             members::role(self.measure, relation, || {
-                (
-                    analysis.sizes[member.slot as usize],
-                    analysis.sizes[kept_slot as usize],
-                )
+                analysis.pair_sizes(member.slot, kept_slot)
             })
         };
         let mut counts = Counts::default();
@@ -228,7 +227,7 @@ impl Dedup {
             for (at, (member, id)) in cluster.members.iter().zip(&ids).enumerate() {
                 let relation = relation(member, &cluster);
                 let similarity = similarity(member, &cluster, relation)?;
-                let role = role(member, &cluster, relation);
+                let role = role(member, &cluster, relation)?;
                 if cluster.kept != Keep::Member(at) {
                     removals.push(Removed {
                         doc: member.doc as u64,

@@ -371,7 +371,7 @@ struct Analysis {
     /// Boilerplate units and bytes stripped before shingling.
     stripped: (u64, u64),
     /// Per slot, its number of distinct shingles (containment only).
-    sizes: Vec<u32>,
+    sizes: Option<Column<u32>>,
     /// Boilerplate and repetition counts (`stats` only).
     profile: Option<CorpusProfile>,
 }
@@ -380,6 +380,17 @@ impl Analysis {
     /// Distinct normalized texts with shingles (slots that are not late copies).
     fn distinct_texts(&self) -> usize {
         self.signatures.len() - self.late.len()
+    }
+
+    /// The distinct shingles of `a` and of `b` (containment only; zeros otherwise).
+    fn pair_sizes(&self, a: u32, b: u32) -> Result<(u32, u32), Error> {
+        match &self.sizes {
+            Some(sizes) => {
+                let get = |slot: u32| sizes.get(slot as usize).map_err(|e| self.temp_error(e));
+                Ok((get(a)?, get(b)?))
+            }
+            None => Ok((0, 0)),
+        }
     }
 
     /// Where the first copy in `slot` can be read again.
@@ -591,8 +602,8 @@ impl Dedup {
         Ok(match self.measure {
             Measure::Jaccard => j,
             Measure::Containment => {
-                self.measure
-                    .from_jaccard(j, analysis.sizes[a as usize], analysis.sizes[b as usize])
+                let (size_a, size_b) = analysis.pair_sizes(a, b)?;
+                self.measure.from_jaccard(j, size_a, size_b)
             }
         })
     }

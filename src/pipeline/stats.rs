@@ -310,12 +310,22 @@ impl Dedup {
             .par_iter()
             .map(|&(a, b)| analysis.signatures.similarity(a as usize, b as usize))
             .collect::<Result<Vec<f64>, Error>>()?;
-        let shingles = &analysis.sizes;
-        let sizes = |(a, b): (u32, u32)| move || (shingles[a as usize], shingles[b as usize]);
+        // Each pair's distinct shingles, read once (containment only).
+        let pair_sizes: Vec<(u32, u32)> = match analysis.sizes {
+            Some(_) => pairs
+                .iter()
+                .map(|&(a, b)| analysis.pair_sizes(a, b))
+                .collect::<Result<_, Error>>()?,
+            None => Vec::new(),
+        };
+        let sizes = |at: usize| {
+            let of_pair = pair_sizes.get(at).copied().unwrap_or_default();
+            move || of_pair
+        };
         let judge = self.judge();
         let mut histogram = Histogram::default();
-        for (&pair, &j) in pairs.iter().zip(&jaccards) {
-            histogram.add(judge.estimate(j, sizes(pair)).value);
+        for (at, &j) in jaccards.iter().enumerate() {
+            histogram.add(judge.estimate(j, sizes(at)).value);
         }
 
         let rejected = docs.count(|s| s == DocState::Rejected)?;
@@ -337,8 +347,9 @@ impl Dedup {
             let duplicates: Vec<(u32, u32)> = pairs
                 .iter()
                 .zip(&jaccards)
-                .filter(|&(&pair, &j)| judge.on_estimate(judge.estimate(j, sizes(pair))))
-                .map(|(&pair, _)| pair)
+                .enumerate()
+                .filter(|&(at, (_, &j))| judge.on_estimate(judge.estimate(j, sizes(at))))
+                .map(|(_, (&pair, _))| pair)
                 .collect();
             let mut sets = clusters::join(duplicates.iter().copied(), copied.clone());
             drop(duplicates);

@@ -54,8 +54,8 @@ pub(super) struct Checkpoint {
     pub signatures: Persisted,
     pub locations: Persisted,
     pub text_hashes: Option<Persisted>,
-    /// Per-slot set sizes (containment), saved whole in `sizes`.
-    pub sizes: bool,
+    /// Per-slot set sizes (containment only).
+    pub sizes: Option<Persisted>,
     pub exact: PersistedExact,
     pub bands: PersistedBands,
     /// Bytes of the `rejections` log the checkpoint covers.

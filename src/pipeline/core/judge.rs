@@ -228,13 +228,18 @@ impl Judge {
         &self,
         pairs: &[CandidatePair],
         signatures: &SignatureStore,
-        sizes: &[u32],
+        sizes: &(dyn Fn(u32, u32) -> Result<(u32, u32), Error> + Sync),
         max_sets: usize,
         load: &mut LoadSets<'_>,
     ) -> Result<Verified, Error> {
         let estimate = |(a, b): CandidatePair| -> Result<Estimate, Error> {
             let j = signatures.similarity(a as usize, b as usize)?;
-            Ok(self.estimate(j, || (sizes[a as usize], sizes[b as usize])))
+            // Read only where the measure needs them.
+            let pair_sizes = match self.measure {
+                Measure::Containment => sizes(a, b)?,
+                Measure::Jaccard => (0, 0),
+            };
+            Ok(self.estimate(j, || pair_sizes))
         };
         // Under exact verification every pair is checked: no estimate is needed to say so.
         let calls = pairs
@@ -307,6 +312,11 @@ mod tests {
         }
     }
 
+    /// Sizes of no pair: the tests judge Jaccard.
+    fn no_sizes(_: u32, _: u32) -> Result<(u32, u32), Error> {
+        Ok((0, 0))
+    }
+
     /// Three sets: 0 and 1 at Jaccard 0.83, 0 and 2 at 0.30.
     fn fixture() -> (SignatureStore, Vec<Vec<u64>>) {
         let base: Vec<u64> = (0..200).collect();
@@ -348,7 +358,7 @@ mod tests {
             .verify(
                 &[(0, 1)],
                 &store,
-                &[],
+                &no_sizes,
                 usize::MAX,
                 &mut loader(&sets, &mut calls),
             )
@@ -365,7 +375,7 @@ mod tests {
             .verify(
                 &[(0, 1), (0, 2)],
                 &store,
-                &[],
+                &no_sizes,
                 usize::MAX,
                 &mut loader(&sets, &mut Vec::new()),
             )
@@ -383,7 +393,7 @@ mod tests {
             .verify(
                 &[(0, 1), (0, 2)],
                 &store,
-                &[],
+                &no_sizes,
                 usize::MAX,
                 &mut loader(&sets, &mut calls),
             )
@@ -392,7 +402,7 @@ mod tests {
         assert_eq!(v.exact_checks, 1);
         assert_eq!(v.pairs, [(0, 1)]);
         assert_eq!(calls, [vec![0, 1]]);
-        let far_only = judge.verify(&[(0, 2)], &store, &[], usize::MAX, &mut no_load);
+        let far_only = judge.verify(&[(0, 2)], &store, &no_sizes, usize::MAX, &mut no_load);
         assert!(far_only.unwrap().pairs.is_empty());
     }
 
@@ -400,7 +410,13 @@ mod tests {
     fn signature_mode_never_loads() {
         let (store, _) = fixture();
         let v = Judge::new(VerifyMode::Signature, 0.8, 128)
-            .verify(&[(0, 1), (0, 2)], &store, &[], usize::MAX, &mut no_load)
+            .verify(
+                &[(0, 1), (0, 2)],
+                &store,
+                &no_sizes,
+                usize::MAX,
+                &mut no_load,
+            )
             .unwrap();
         assert_eq!(v.exact_checks, 0);
         assert!(!v.pairs.contains(&(0, 2)));

@@ -56,20 +56,20 @@ impl Relation {
 /// Under containment, which side a member is of its cluster's kept document, from `sizes` (its
 /// distinct shingles, the kept one's): the copy when it is no larger. `None` under Jaccard and
 /// for a member with the kept document's text.
-pub(crate) fn role(
+pub(crate) fn role<E>(
     measure: Measure,
     relation: Relation,
-    sizes: impl FnOnce() -> (u32, u32),
-) -> Option<Role> {
+    sizes: impl FnOnce() -> Result<(u32, u32), E>,
+) -> Result<Option<Role>, E> {
     if measure != Measure::Containment || relation.same_text_as_kept {
-        return None;
+        return Ok(None);
     }
-    let (size, kept_size) = sizes();
-    Some(if size <= kept_size {
+    let (size, kept_size) = sizes()?;
+    Ok(Some(if size <= kept_size {
         Role::Copy
     } else {
         Role::Container
-    })
+    }))
 }
 
 #[cfg(test)]
@@ -106,16 +106,23 @@ mod tests {
             same_text_as_kept: true,
             ..other
         };
-        let never = || -> (u32, u32) { panic!("no sizes under Jaccard") };
-        assert_eq!(role(Measure::Jaccard, other, never), None);
-        assert_eq!(role(Measure::Containment, same, || (1, 2)), None);
+        let never = || -> Result<(u32, u32), ()> { panic!("no sizes under Jaccard") };
+        assert_eq!(role(Measure::Jaccard, other, never), Ok(None));
         assert_eq!(
-            role(Measure::Containment, other, || (2, 2)),
-            Some(Role::Copy)
+            role(Measure::Containment, same, || Ok::<_, ()>((1, 2))),
+            Ok(None)
         );
         assert_eq!(
-            role(Measure::Containment, other, || (3, 2)),
-            Some(Role::Container)
+            role(Measure::Containment, other, || Ok::<_, ()>((2, 2))),
+            Ok(Some(Role::Copy))
+        );
+        assert_eq!(
+            role(Measure::Containment, other, || Ok::<_, ()>((3, 2))),
+            Ok(Some(Role::Container))
+        );
+        assert_eq!(
+            role(Measure::Containment, other, || Err("unread")),
+            Err("unread")
         );
     }
 }
