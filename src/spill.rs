@@ -744,6 +744,51 @@ pub struct Sorted<T: Ord> {
     heap: BinaryHeap<Reverse<(T, usize)>>,
 }
 
+impl<T: FixedRecord + Ord + Copy> Sorted<T> {
+    /// The records in groups of equal `key` (consecutive, as the order makes them).
+    pub fn groups<K: PartialEq, F: Fn(&T) -> K>(self, key: F) -> Groups<T, F> {
+        Groups {
+            sorted: self,
+            next: None,
+            key,
+        }
+    }
+}
+
+/// The records of a [`Sorted`] stream a group of equal key at a time ([`Sorted::groups`]).
+#[derive(Debug)]
+pub struct Groups<T: Ord, F> {
+    sorted: Sorted<T>,
+    /// The first record of the next group, read past the end of the last one.
+    next: Option<T>,
+    key: F,
+}
+
+impl<T: FixedRecord + Ord + Copy, K: PartialEq, F: Fn(&T) -> K> Groups<T, F> {
+    /// The next group's records in `group` (cleared first); false after the last group.
+    pub fn next_group(&mut self, group: &mut Vec<T>) -> io::Result<bool> {
+        group.clear();
+        let first = match self.next.take() {
+            Some(first) => first,
+            None => match self.sorted.next() {
+                Some(record) => record?,
+                None => return Ok(false),
+            },
+        };
+        let key = (self.key)(&first);
+        group.push(first);
+        for record in self.sorted.by_ref() {
+            let record = record?;
+            if (self.key)(&record) != key {
+                self.next = Some(record);
+                break;
+            }
+            group.push(record);
+        }
+        Ok(true)
+    }
+}
+
 impl<T: FixedRecord + Ord + Copy> Iterator for Sorted<T> {
     type Item = io::Result<T>;
     fn next(&mut self) -> Option<io::Result<T>> {
@@ -774,6 +819,33 @@ mod tests {
     use proptest::prelude::*;
 
     use crate::spill::{Column, Sorter, SpillBytes, SpillSpace};
+
+    proptest! {
+        /// Groups of a sorted stream are its runs of equal key, in order, whatever spilled.
+        #[test]
+        fn groups_are_the_runs_of_equal_key(values in prop::collection::vec(0u64..50, 0..3_000)) {
+            let mut sorter = Sorter::new(tight_space(), 0);
+            for &v in &values {
+                sorter.push(v).unwrap();
+            }
+            let mut groups = sorter.into_sorted().unwrap().groups(|v| v / 10);
+            let mut sorted = values.clone();
+            sorted.sort_unstable();
+            let mut expected: Vec<Vec<u64>> = Vec::new();
+            for v in sorted {
+                match expected.last_mut() {
+                    Some(group) if group[0] / 10 == v / 10 => group.push(v),
+                    _ => expected.push(vec![v]),
+                }
+            }
+            let mut got = Vec::new();
+            let mut group = Vec::new();
+            while groups.next_group(&mut group).unwrap() {
+                got.push(group.clone());
+            }
+            prop_assert_eq!(got, expected);
+        }
+    }
 
     fn tight_space() -> Arc<SpillSpace> {
         Arc::new(SpillSpace::new(&std::env::temp_dir(), 0))

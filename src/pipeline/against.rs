@@ -194,35 +194,28 @@ impl Dedup {
         let mut near: Vec<(u32, IndexedRef, f64)> = Vec::new();
         let mut candidates: Vec<IndexedRef> = Vec::new();
         let (mut signature, mut indexed) = (vec![0u8; self.num_perm()], Vec::new());
-        let mut decide = |slot: u32, candidates: &mut Vec<IndexedRef>| -> Result<(), Error> {
+        let slot_of: fn(&Candidate) -> u32 = |candidate| candidate.slot;
+        let mut groups = sorter
+            .into_sorted()
+            .map_err(|e| space.error(e))?
+            .groups(slot_of);
+        let mut found: Vec<Candidate> = Vec::new();
+        while groups.next_group(&mut found).map_err(|e| space.error(e))? {
+            let slot = found[0].slot;
+            candidates.clear();
+            candidates.extend(found.iter().map(|c| c.found));
             candidates.dedup();
             matches.candidates += candidates.len() as u64;
             analysis
                 .signatures
                 .read_into(slot as usize, &mut signature)?;
-            for &r in candidates.iter() {
+            for &r in &candidates {
                 indexes[r.index as usize].signature_into(r.doc, &mut indexed)?;
                 let similarity = estimate_jaccard_bbit(&signature, &indexed);
                 if judge.on_estimate(judge.of_jaccard(similarity)) {
                     near.push((slot, r, similarity));
                 }
             }
-            candidates.clear();
-            Ok(())
-        };
-        let mut current = None;
-        for candidate in sorter.into_sorted().map_err(|e| space.error(e))? {
-            let candidate = candidate.map_err(|e| space.error(e))?;
-            if let Some(slot) = current
-                && slot != candidate.slot
-            {
-                decide(slot, &mut candidates)?;
-            }
-            current = Some(candidate.slot);
-            candidates.push(candidate.found);
-        }
-        if let Some(slot) = current {
-            decide(slot, &mut candidates)?;
         }
 
         let mut nodes: Vec<IndexedRef> = exact

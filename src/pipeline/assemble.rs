@@ -21,7 +21,7 @@ use crate::pipeline::core::clusters::{Keep, Member, Rank};
 use crate::pipeline::core::members::Relation;
 use crate::pipeline::docs::{DocState, DocTable};
 use crate::report::Role;
-use crate::spill::{FixedRecord, Sorted, Sorter, SpillSpace};
+use crate::spill::{FixedRecord, Groups, Sorter, SpillSpace};
 
 /// One cluster of a batch run: its members in input order, how many documents it has, and the
 /// one it keeps (an indexed document is its node among the run's index matches).
@@ -146,8 +146,8 @@ impl FixedRecord for SetMember {
 /// The documents of a batch run whose text is in one of `sets`, set by set (named by root), each
 /// set's members in input order.
 pub(super) struct SetGroups {
-    sorted: Sorted<SetMember>,
-    next: Option<SetMember>,
+    groups: Groups<SetMember, fn(&SetMember) -> u32>,
+    records: Vec<SetMember>,
     space: Arc<SpillSpace>,
 }
 
@@ -172,9 +172,13 @@ pub(super) fn members_by_set(
                 .map_err(|e| space.error(e))?;
         }
     }
+    let root: fn(&SetMember) -> u32 = |record| record.root;
     Ok(SetGroups {
-        sorted: sorter.into_sorted().map_err(|e| space.error(e))?,
-        next: None,
+        groups: sorter
+            .into_sorted()
+            .map_err(|e| space.error(e))?
+            .groups(root),
+        records: Vec::new(),
         space: space.clone(),
     })
 }
@@ -215,23 +219,12 @@ impl SetGroups {
     /// The next set's root, its members (in input order) in `members`; `None` after the last.
     pub fn next_set(&mut self, members: &mut Vec<Member>) -> Result<Option<u32>, Error> {
         members.clear();
-        let first = match self.next.take() {
-            Some(first) => first,
-            None => match self.sorted.next() {
-                Some(record) => record.map_err(|e| self.space.error(e))?,
-                None => return Ok(None),
-            },
-        };
-        members.push(first.member);
-        for record in self.sorted.by_ref() {
-            let record = record.map_err(|e| self.space.error(e))?;
-            if record.root != first.root {
-                self.next = Some(record);
-                break;
-            }
-            members.push(record.member);
-        }
-        Ok(Some(first.root))
+        let more = self
+            .groups
+            .next_group(&mut self.records)
+            .map_err(|e| self.space.error(e))?;
+        members.extend(self.records.iter().map(|r| r.member));
+        Ok(more.then(|| self.records[0].root))
     }
 }
 
@@ -312,9 +305,14 @@ impl RankedClusters {
 
     /// The clusters in rank order.
     pub fn into_ranked(self) -> Result<Ranked, Error> {
+        let rank: fn(&RankedMember) -> Rank = |record| record.rank;
         Ok(Ranked {
-            sorted: self.sorter.into_sorted().map_err(|e| self.space.error(e))?,
-            next: None,
+            groups: self
+                .sorter
+                .into_sorted()
+                .map_err(|e| self.space.error(e))?
+                .groups(rank),
+            records: Vec::new(),
             space: self.space,
         })
     }
@@ -322,30 +320,23 @@ impl RankedClusters {
 
 /// The clusters of [`RankedClusters`] in rank order.
 pub(super) struct Ranked {
-    sorted: Sorted<RankedMember>,
-    next: Option<RankedMember>,
+    groups: Groups<RankedMember, fn(&RankedMember) -> Rank>,
+    records: Vec<RankedMember>,
     space: Arc<SpillSpace>,
 }
 
 impl Ranked {
     /// The next cluster, or `None` after the last.
     pub fn next_cluster(&mut self) -> Result<Option<Cluster>, Error> {
-        let first = match self.next.take() {
-            Some(first) => first,
-            None => match self.sorted.next() {
-                Some(record) => record.map_err(|e| self.space.error(e))?,
-                None => return Ok(None),
-            },
-        };
-        let mut members = vec![first.member];
-        for record in self.sorted.by_ref() {
-            let record = record.map_err(|e| self.space.error(e))?;
-            if record.rank != first.rank {
-                self.next = Some(record);
-                break;
-            }
-            members.push(record.member);
+        let more = self
+            .groups
+            .next_group(&mut self.records)
+            .map_err(|e| self.space.error(e))?;
+        if !more {
+            return Ok(None);
         }
+        let first = self.records[0];
+        let members: Vec<Member> = self.records.iter().map(|r| r.member).collect();
         let kept = match first.kept {
             KeptRef::Indexed(node) => Keep::Indexed(node),
             KeptRef::Doc(doc) => Keep::Member(
