@@ -100,6 +100,14 @@ impl SparseUnionFind {
         Some(self.sets.find(node))
     }
 
+    /// Members in the set of `id` (1 for an id that is not a member).
+    pub fn set_size(&mut self, id: u32) -> usize {
+        match self.node(id) {
+            Some(node) => self.sets.set_size(node),
+            None => 1,
+        }
+    }
+
     /// Joins the sets of members `a` and `b`; ids that are not members are left alone.
     pub fn union(&mut self, a: u32, b: u32) -> bool {
         match (self.node(a), self.node(b)) {

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 
 use rayon::prelude::*;
 
-use crate::cluster::UnionFind;
+use crate::cluster::SparseUnionFind;
 use crate::error::{ConfigError, Error};
 use crate::lsh::CandidatePair;
 use crate::shingle::{containment, jaccard};
@@ -136,7 +136,6 @@ pub const MAX_SETS_PER_ROUND: usize = 1 << 16;
 /// its sets, computes its pairs, and drops them. With `usize::MAX`, one round.
 pub fn exact_similarities(
     pairs: &[CandidatePair],
-    num_slots: usize,
     max_sets: usize,
     measure: Measure,
     load: &mut LoadSets<'_>,
@@ -145,7 +144,8 @@ pub fn exact_similarities(
     if pairs.is_empty() {
         return Ok(out);
     }
-    let mut components = UnionFind::new(num_slots);
+    // Components over the slots of the pairs only: memory follows the pairs, not the corpus.
+    let mut components = SparseUnionFind::new(pairs.iter().flat_map(|&(a, b)| [a, b]).collect());
     for &(a, b) in pairs {
         components.union(a, b);
     }
@@ -154,8 +154,10 @@ pub fn exact_similarities(
     let (mut rounds, mut open_size) = (0usize, 0usize);
     let mut round_of_pair = Vec::with_capacity(pairs.len());
     for &(a, _) in pairs {
-        let root = components.find(a);
-        let size = components.set_size(root);
+        let root = components
+            .find(a)
+            .expect("every slot of a pair is a member");
+        let size = components.set_size(a);
         let round = *round_of_root.entry(root).or_insert_with(|| {
             if rounds == 0 || (open_size > 0 && open_size + size > max_sets) {
                 rounds += 1;
@@ -232,21 +234,15 @@ mod tests {
         let mut one_call = Vec::new();
         let once = exact_similarities(
             &pairs,
-            30,
             usize::MAX,
             Measure::Jaccard,
             &mut loader(&sets, &mut one_call),
         )
         .unwrap();
         let mut calls = Vec::new();
-        let rounds = exact_similarities(
-            &pairs,
-            30,
-            7,
-            Measure::Jaccard,
-            &mut loader(&sets, &mut calls),
-        )
-        .unwrap();
+        let rounds =
+            exact_similarities(&pairs, 7, Measure::Jaccard, &mut loader(&sets, &mut calls))
+                .unwrap();
         assert_eq!(once, rounds);
         assert_eq!(one_call.len(), 1);
         // Components are never split; at most 7 sets (two components of 3) per round.

@@ -411,27 +411,6 @@ impl BandTables {
         Ok(())
     }
 
-    /// The band keys of slots `0..num_slots`, per band, by slot (for lookups in an index and for
-    /// writing index segments). A slot never inserted gets key 0.
-    pub fn keys_by_slot(&self, num_slots: usize) -> std::io::Result<Vec<Vec<BandKey>>> {
-        (0..self.params.num_bands)
-            .into_par_iter()
-            .map(|band| {
-                let mut keys = vec![BandKey(0); num_slots];
-                let mut set = |record: BandRecord| {
-                    if let Some(key) = keys.get_mut(record.slot() as usize) {
-                        *key = record.key();
-                    }
-                };
-                if self.runs_spilled() > 0 {
-                    self.for_each_sorted(band, &[], &mut set)?;
-                }
-                self.bands[band].iter().for_each(|&r| set(r));
-                Ok(keys)
-            })
-            .collect()
-    }
-
     /// Sorts every band and returns the distinct candidate pairs, sorted. Consumes the tables:
     /// after this, only pairs are needed.
     pub fn into_candidate_pairs(self) -> std::io::Result<Vec<CandidatePair>> {
@@ -666,8 +645,11 @@ mod tests {
                 tables.insert(slot as u32, keys);
                 tables.spill_if_over_budget().unwrap();
             }
-            let by_slot = tables.keys_by_slot(3).unwrap();
-            assert_eq!(by_slot, vec![vec![key_a[0], key_b[0], key_a[0]]]);
+            let mut by_slot = vec![BandKey(0); 3];
+            tables
+                .for_each_record(0, |key, slot| by_slot[slot as usize] = key)
+                .unwrap();
+            assert_eq!(by_slot, vec![key_a[0], key_b[0], key_a[0]]);
             assert_eq!(tables.into_candidate_pairs().unwrap(), vec![(0, 2)]);
         }
     }

@@ -143,13 +143,10 @@ impl Dedup {
         if reports_exact {
             report_pairs.sort_unstable();
             report_pairs.dedup();
-            let values = exact_similarities(
-                &report_pairs,
-                slots,
-                max_sets,
-                self.measure,
-                &mut |needed| self.load_sets(inputs, analysis, needed),
-            )?;
+            let values =
+                exact_similarities(&report_pairs, max_sets, self.measure, &mut |needed| {
+                    self.load_sets(inputs, analysis, needed)
+                })?;
             exact.merge(ExactValues::new(report_pairs, values));
         }
         let index_names: Vec<String> = options

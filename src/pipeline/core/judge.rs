@@ -254,7 +254,7 @@ impl Judge {
             .zip(&calls)
             .filter_map(|(&pair, &call)| (call == Call::CheckExactly).then_some(pair))
             .collect();
-        let values = exact_similarities(&to_check, signatures.len(), max_sets, self.measure, load)?;
+        let values = exact_similarities(&to_check, max_sets, self.measure, load)?;
         let exact = ExactValues::new(to_check, values);
         let mut verified = Vec::new();
         for (&pair, call) in pairs.iter().zip(&calls) {
