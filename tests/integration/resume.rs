@@ -173,7 +173,9 @@ fn issue11_a_changed_setting_or_input_starts_over_and_says_why() {
     let args = dedup_args(Some("work"), &[]);
     // Leave a checkpoint behind: kill the run once it has saved one.
     let manifest = dir.path().join("work").join("MANIFEST");
-    for millis in [60, 100, 150, 220, 300, 450, 600, 1_000, 1_600, 2_500, 4_000, 6_000] {
+    for millis in [
+        60, 100, 150, 220, 300, 450, 600, 1_000, 1_600, 2_500, 4_000, 6_000,
+    ] {
         kill_after(dir.path(), &args, Duration::from_millis(millis));
         if manifest.exists() {
             break;
@@ -199,7 +201,9 @@ fn issue11_a_changed_setting_or_input_starts_over_and_says_why() {
     assert_eq!(started_over, outputs(dir.path()));
 
     // A changed input: kill a run after a checkpoint, change the input, run again.
-    for millis in [60, 100, 150, 220, 300, 450, 600, 1_000, 1_600, 2_500, 4_000, 6_000] {
+    for millis in [
+        60, 100, 150, 220, 300, 450, 600, 1_000, 1_600, 2_500, 4_000, 6_000,
+    ] {
         kill_after(dir.path(), &args, Duration::from_millis(millis));
         if manifest.exists() {
             break;
