@@ -530,7 +530,10 @@ fn run_index(command: IndexCommand) -> Result<Status> {
         IndexCommand::Add { input, index } => {
             input.start_threads()?;
             let mut opened = Index::open(&index)?;
-            let builder = DedupBuilder::new().index_params(opened.params());
+            // No --memory here: the default budget bounds the new segment, as for `lines`.
+            let builder = DedupBuilder::new()
+                .index_params(opened.params())
+                .memory(args::default_memory().bytes);
             let dedup = input.configure(builder).build()?;
             let (mut inputs, mut sink) = input.open(&OutputPaths {
                 indexes: vec![("--index", &index)],

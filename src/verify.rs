@@ -201,12 +201,13 @@ pub fn exact_similarities(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use crate::Error;
     use crate::verify::{CandidatePair, ExactSets, Measure, exact_similarities};
 
-    /// A loader over in-memory sets that records which slots each call loaded.
-    fn loader<'a>(
+    /// A loader over in-memory sets that records which slots each call loaded (also used by the
+    /// decision core's tests).
+    pub(crate) fn loader<'a>(
         sets: &'a [Vec<u64>],
         calls: &'a mut Vec<Vec<u32>>,
     ) -> impl FnMut(&[u32]) -> Result<ExactSets, Error> + 'a {

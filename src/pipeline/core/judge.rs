@@ -284,6 +284,7 @@ mod tests {
     use crate::error::{ConfigError, Error};
     use crate::minhash::{MinHasher, SignatureStore};
     use crate::pipeline::core::judge::{Call, ExactValues, Judge};
+    use crate::verify::tests::loader;
     use crate::verify::{ExactSets, Measure, VerifyMode};
 
     proptest::proptest! {
@@ -329,21 +330,6 @@ mod tests {
             store.push(hasher.sign(set).as_slice()).unwrap();
         }
         (store, vec![base, near, far])
-    }
-
-    /// A loader over in-memory sets that records which slots each call loaded.
-    fn loader<'a>(
-        sets: &'a [Vec<u64>],
-        calls: &'a mut Vec<Vec<u32>>,
-    ) -> impl FnMut(&[u32]) -> Result<ExactSets, Error> + 'a {
-        move |needed: &[u32]| {
-            let mut out = ExactSets::default();
-            for &slot in needed {
-                out.insert(slot, &sets[slot as usize]);
-            }
-            calls.push(needed.to_vec());
-            Ok(out)
-        }
     }
 
     fn no_load(_: &[u32]) -> Result<ExactSets, Error> {
