@@ -414,19 +414,19 @@ impl BandTables {
     /// Sorts every band and returns the distinct candidate pairs, sorted. Consumes the tables:
     /// after this, only pairs are needed.
     pub fn into_candidate_pairs(self) -> std::io::Result<Vec<CandidatePair>> {
-        self.into_candidate_pairs_without(|_| false)
+        self.into_candidate_pairs_without(|_| false)?.collect_all()
     }
 
     /// [`BandTables::into_candidate_pairs`] with the slots for which `left_out` is true taken out
     /// of every bucket before it is paired (slots that turned out to be copies of earlier texts).
     ///
     /// The pairs of every band go through one sorter, which under a budget keeps at most half
-    /// the band tables' share in memory and spills sorted runs beyond it; only the distinct
-    /// pairs are held at the end.
+    /// the band tables' share in memory and spills sorted runs beyond it; the distinct pairs are
+    /// read from it a chunk at a time ([`CandidatePairs`]).
     pub fn into_candidate_pairs_without(
         mut self,
         left_out: impl Fn(u32) -> bool + Sync,
-    ) -> std::io::Result<Vec<CandidatePair>> {
+    ) -> std::io::Result<CandidatePairs> {
         self.pairs_without(left_out, false)
     }
 
@@ -435,7 +435,7 @@ impl BandTables {
     pub fn candidate_pairs_without(
         &mut self,
         left_out: impl Fn(u32) -> bool + Sync,
-    ) -> std::io::Result<Vec<CandidatePair>> {
+    ) -> std::io::Result<CandidatePairs> {
         self.pairs_without(left_out, true)
     }
 
@@ -443,7 +443,7 @@ impl BandTables {
         &mut self,
         left_out: impl Fn(u32) -> bool + Sync,
         keep_records: bool,
-    ) -> std::io::Result<Vec<CandidatePair>> {
+    ) -> std::io::Result<CandidatePairs> {
         use crate::spill::{Sorter, SpillSpace};
         let mut bands = std::mem::take(&mut self.bands);
         let spilled = self.runs_spilled() > 0;
@@ -520,15 +520,49 @@ impl BandTables {
             self.bands = vec![Vec::new(); self.params.num_bands];
         }
         let sorter = sorter.into_inner().unwrap_or_else(|e| e.into_inner());
-        let mut pairs: Vec<CandidatePair> = Vec::new();
-        for pair in sorter.into_sorted()? {
+        Ok(CandidatePairs::new(sorter.into_sorted()?))
+    }
+}
+
+/// A run's candidate pairs, sorted and distinct, read a chunk at a time.
+pub struct CandidatePairs {
+    sorted: crate::spill::Sorted<CandidatePair>,
+    last: Option<CandidatePair>,
+}
+
+impl CandidatePairs {
+    /// The distinct pairs of a sorted stream.
+    pub fn new(sorted: crate::spill::Sorted<CandidatePair>) -> CandidatePairs {
+        CandidatePairs { sorted, last: None }
+    }
+
+    /// The next pairs, at most `max` of them, in `chunk` (cleared first); false after the last.
+    pub fn next_chunk(
+        &mut self,
+        max: usize,
+        chunk: &mut Vec<CandidatePair>,
+    ) -> std::io::Result<bool> {
+        chunk.clear();
+        while chunk.len() < max.max(1) {
+            let Some(pair) = self.sorted.next() else {
+                break;
+            };
             let pair = pair?;
-            if pairs.last() != Some(&pair) {
-                pairs.push(pair);
+            if self.last != Some(pair) {
+                chunk.push(pair);
+                self.last = Some(pair);
             }
         }
-        pairs.shrink_to_fit();
-        Ok(pairs)
+        Ok(!chunk.is_empty())
+    }
+
+    /// Every remaining pair.
+    pub fn collect_all(mut self) -> std::io::Result<Vec<CandidatePair>> {
+        let (mut all, mut chunk) = (Vec::new(), Vec::new());
+        while self.next_chunk(1 << 20, &mut chunk)? {
+            all.extend_from_slice(&chunk);
+        }
+        Ok(all)
     }
 }
 
@@ -708,8 +742,8 @@ mod tests {
             // 1,200 bytes hold 100 records: 33 slots of 3 bands.
             proptest::prop_assert!(keys.len() <= 33 || tight.runs_spilled() > 0);
             let left_out = |slot: u32| slot % left_out_mod == 1;
-            let want = free.into_candidate_pairs_without(left_out).unwrap();
-            let got = tight.into_candidate_pairs_without(left_out).unwrap();
+            let want = free.into_candidate_pairs_without(left_out).unwrap().collect_all().unwrap();
+            let got = tight.into_candidate_pairs_without(left_out).unwrap().collect_all().unwrap();
             proptest::prop_assert!(want.windows(2).all(|w| w[0] < w[1]));
             proptest::prop_assert!(want.iter().all(|&(a, b)| !left_out(a) && !left_out(b)));
             proptest::prop_assert_eq!(got, want);

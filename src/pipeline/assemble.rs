@@ -15,13 +15,13 @@
 
 use std::sync::Arc;
 
-use crate::cluster::SparseUnionFind;
 use crate::error::Error;
 use crate::pipeline::core::clusters::{Keep, Member, Rank};
 use crate::pipeline::core::members::Relation;
 use crate::pipeline::docs::{DocState, DocTable};
+use crate::pipeline::sets::Sets;
 use crate::report::Role;
-use crate::spill::{FixedRecord, Groups, Sorter, SpillSpace};
+use crate::spill::{Column, ColumnIter, FixedRecord, Groups, Sorter, SpillSpace};
 
 /// One cluster of a batch run: its members in input order, how many documents it has, and the
 /// one it keeps (an indexed document is its node among the run's index matches).
@@ -153,34 +153,125 @@ pub(super) struct SetGroups {
 
 /// Sorts the documents whose text is in one of `sets` by set, keeping at most `max_bytes` of
 /// records in memory.
+///
+/// Sets held in memory are asked document by document. Labelled sets (sorted by slot, on disk)
+/// are joined to the documents by merging: the first copies of texts come in slot order already,
+/// so they are merged with the labels as they are read; the later copies are sorted by slot first.
 pub(super) fn members_by_set(
     docs: &DocTable,
-    sets: &mut SparseUnionFind,
+    sets: &mut Sets,
     space: &Arc<SpillSpace>,
     max_bytes: u64,
 ) -> Result<SetGroups, Error> {
+    let error = |e| space.error(e);
     let mut sorter = Sorter::new(space.clone(), max_bytes);
-    for (doc, state) in docs.states().enumerate() {
-        let state = state?;
-        if let Some((slot, root)) = state.slot().and_then(|slot| Some((slot, sets.find(slot)?))) {
-            let copy = matches!(state, DocState::Exact(_));
-            sorter
-                .push(SetMember {
-                    root,
-                    member: Member { doc, slot, copy },
+    let members = docs
+        .states()
+        .enumerate()
+        .filter_map(|(doc, state)| match state {
+            Ok(state) => state.slot().map(|slot| {
+                Ok(Member {
+                    doc,
+                    slot,
+                    copy: matches!(state, DocState::Exact(_)),
                 })
-                .map_err(|e| space.error(e))?;
+            }),
+            Err(e) => Some(Err(e)),
+        });
+    match sets {
+        Sets::Memory(sets) => {
+            for member in members {
+                let member = member?;
+                if let Some(root) = sets.find(member.slot) {
+                    sorter.push(SetMember { root, member }).map_err(error)?;
+                }
+            }
+        }
+        Sets::Labelled(labels) => {
+            let mut in_order = LabelCursor::new(labels);
+            let mut later = Sorter::new(space.clone(), max_bytes);
+            let mut last_slot = None;
+            for member in members {
+                let member = member?;
+                if member.copy || last_slot.is_some_and(|last| member.slot <= last) {
+                    later.push(BySlot(member)).map_err(error)?;
+                    continue;
+                }
+                last_slot = Some(member.slot);
+                if let Some(root) = in_order.label(member.slot).map_err(error)? {
+                    sorter.push(SetMember { root, member }).map_err(error)?;
+                }
+            }
+            let mut sorted_later = LabelCursor::new(labels);
+            for member in later.into_sorted().map_err(error)? {
+                let BySlot(member) = member.map_err(error)?;
+                if let Some(root) = sorted_later.label(member.slot).map_err(error)? {
+                    sorter.push(SetMember { root, member }).map_err(error)?;
+                }
+            }
         }
     }
     let root: fn(&SetMember) -> u32 = |record| record.root;
     Ok(SetGroups {
-        groups: sorter
-            .into_sorted()
-            .map_err(|e| space.error(e))?
-            .groups(root),
+        groups: sorter.into_sorted().map_err(error)?.groups(root),
         records: Vec::new(),
         space: space.clone(),
     })
+}
+
+/// Reads the labels of slots asked in increasing order.
+struct LabelCursor<'a> {
+    labels: ColumnIter<'a, (u32, u32)>,
+    next: Option<(u32, u32)>,
+}
+
+impl<'a> LabelCursor<'a> {
+    fn new(labels: &'a Column<(u32, u32)>) -> Self {
+        LabelCursor {
+            labels: labels.iter(),
+            next: None,
+        }
+    }
+
+    /// The label of `slot` (asked in increasing order, repeats allowed), if it has one.
+    fn label(&mut self, slot: u32) -> std::io::Result<Option<u32>> {
+        loop {
+            match self.next {
+                Some((at, label)) if at == slot => return Ok(Some(label)),
+                Some((at, _)) if at > slot => return Ok(None),
+                _ => match self.labels.next() {
+                    Some(record) => self.next = Some(record?),
+                    None => return Ok(None),
+                },
+            }
+        }
+    }
+}
+
+/// A document sorted by its text's slot, then input position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct BySlot(Member);
+
+impl Ord for BySlot {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.0.slot, self.0.doc).cmp(&(other.0.slot, other.0.doc))
+    }
+}
+
+impl PartialOrd for BySlot {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl FixedRecord for BySlot {
+    const LEN: usize = MEMBER_LEN;
+    fn encode(&self, out: &mut [u8]) {
+        encode_member(&self.0, out);
+    }
+    fn decode(bytes: &[u8]) -> Self {
+        BySlot(decode_member(bytes))
+    }
 }
 
 /// The clusters of a batch run, ranked: the sets of `sets` with two or more documents, counting
@@ -189,7 +280,7 @@ pub(super) fn members_by_set(
 /// records in memory per sort.
 pub(super) fn rank_clusters(
     docs: &DocTable,
-    sets: &mut SparseUnionFind,
+    sets: &mut Sets,
     space: &Arc<SpillSpace>,
     max_bytes: u64,
     outside: impl Fn(u32) -> usize,

@@ -8,16 +8,18 @@ use rayon::prelude::*;
 use super::assemble::{self, Cluster, KeptRef, Removals, Removed};
 use super::core::clusters::{self, Keep, Member};
 use super::core::counts::{Counts, Histogram};
-use super::core::judge::ExactValues;
+use super::core::judge::{ExactTable, ExactValues};
 use super::core::members::{self, Relation};
 use super::docs::{DocSet, DocState, DocTable};
+use super::sets::SetsBuilder;
 use super::{Analysis, Dedup, RunOptions};
 use crate::error::Error;
 use crate::index::SegmentData;
-use crate::lsh::BandTables;
+use crate::lsh::{BandTables, CandidatePairs};
 use crate::minhash::estimate_jaccard_bbit;
 use crate::read::{Frame, InputSet};
 use crate::report::{ClusterReport, DocId, KeptRecord, MemberReport, Removal, Sink, Summary};
+use crate::spill::Sorter;
 use crate::verify::exact_similarities;
 
 /// What pass 2 decided.
@@ -49,58 +51,78 @@ impl Dedup {
         // The band records are read again for the segment of kept documents, when one is asked
         // for; otherwise they go as they are paired.
         let late = |slot| analysis.late.is_late(slot);
-        let pairs = match options.collect_kept {
+        let mut pairs = match options.collect_kept {
             true => tables.candidate_pairs_without(late),
             false => std::mem::replace(&mut tables, BandTables::new(self.params))
                 .into_candidate_pairs_without(late),
         }
         .map_err(|e| self.temp_error(e))?;
-        let histogram = pairs
-            .par_iter()
-            .map(|&(a, b)| self.estimate(analysis, a, b))
-            .try_fold(Histogram::default, |mut histogram, s| {
-                histogram.add(s?);
-                Ok::<_, Error>(histogram)
-            })
-            .try_reduce(Histogram::default, |a, b| Ok(a.merged(&b)))?;
-        summary.candidate_similarity_histogram = histogram.to_vec();
+        let space = &analysis.space;
         let judge = self.judge();
         // Sets are loaded in bounded rounds when records can be read back by location; a round
-        // that must re-read whole inputs (compressed files, stdin) is done once.
-        let max_sets = if analysis.all_located {
-            self.max_sets_per_round()
-        } else {
-            usize::MAX
+        // that must re-read whole inputs (compressed files, stdin) is done once, over every pair.
+        let (max_sets, pairs_per_chunk) = match analysis.all_located {
+            true => (self.max_sets_per_round(), self.pairs_per_chunk()),
+            false => (usize::MAX, usize::MAX),
         };
-        let verified = judge.verify(
-            &pairs,
-            &analysis.signatures,
-            &|a, b| analysis.pair_sizes(a, b),
-            max_sets,
-            &mut |needed| self.load_sets(inputs, analysis, needed),
-        )?;
-        summary.candidate_pairs = pairs.len() as u64 + matches.candidates;
-        summary.exact_checks = verified.exact_checks;
-        summary.verified_pairs = (verified.pairs.len() + matches.links.len()) as u64;
+        // The pairs are verified a chunk at a time, in pair order: the verified ones go to the
+        // sets, the exact measures to a table sorted by pair.
+        let mut sets = SetsBuilder::new(space, self.sets_budget());
+        let mut exact = ExactTable::new(space);
+        let mut histogram = Histogram::default();
+        let mut chunk = Vec::new();
+        let (mut candidates, mut verified_pairs) = (0u64, 0u64);
+        while pairs
+            .next_chunk(pairs_per_chunk, &mut chunk)
+            .map_err(|e| self.temp_error(e))?
+        {
+            let chunk_histogram = chunk
+                .par_iter()
+                .map(|&(a, b)| self.estimate(analysis, a, b))
+                .try_fold(Histogram::default, |mut histogram, s| {
+                    histogram.add(s?);
+                    Ok::<_, Error>(histogram)
+                })
+                .try_reduce(Histogram::default, |a, b| Ok(a.merged(&b)))?;
+            histogram = histogram.merged(&chunk_histogram);
+            let verified = judge.verify(
+                &chunk,
+                &analysis.signatures,
+                &|a, b| analysis.pair_sizes(a, b),
+                max_sets,
+                &mut |needed| self.load_sets(inputs, analysis, needed),
+            )?;
+            candidates += chunk.len() as u64;
+            verified_pairs += verified.pairs.len() as u64;
+            for &(a, b) in &verified.pairs {
+                sets.join(a, b).map_err(|e| space.error(e))?;
+            }
+            exact.append(&verified.exact).map_err(|e| space.error(e))?;
+        }
         drop(pairs);
-        let mut exact = verified.exact;
+        drop(chunk);
+        summary.candidate_similarity_histogram = histogram.to_vec();
+        summary.candidate_pairs = candidates + matches.candidates;
+        summary.exact_checks = exact.len() as u64;
+        summary.verified_pairs = verified_pairs + matches.links.len() as u64;
 
         // Slots and indexed nodes share one 32-bit numbering. The sets hold only what can be in
         // a cluster: slots of verified pairs, of links and of texts with exact copies.
         u32::try_from(slots + matches.nodes.len()).map_err(|_| Error::TooManyDocuments)?;
         let indexed_id_of = |node: u32| (slots + node as usize) as u32;
-        let links = matches
-            .links
-            .iter()
-            .map(|link| (link.slot, indexed_id_of(link.node)));
-        let mut sets = clusters::join(
-            verified.pairs.iter().copied().chain(links),
-            clusters::copied_texts(docs)?,
-        );
+        for link in &matches.links {
+            sets.join(link.slot, indexed_id_of(link.node))
+                .map_err(|e| space.error(e))?;
+        }
+        clusters::for_each_copied_text(docs, |slot| sets.add(slot).map_err(|e| space.error(e)))?;
+        let mut sets = sets.finish().map_err(|e| space.error(e))?;
         // The earliest indexed document of each set that has one (nodes are sorted).
         let mut indexed_of_root: HashMap<u32, u32> = HashMap::new();
         for node in 0..matches.nodes.len() as u32 {
-            if let Some(root) = sets.find(indexed_id_of(node)) {
+            if let Some(root) = sets
+                .set_of(indexed_id_of(node))
+                .map_err(|e| space.error(e))?
+            {
                 indexed_of_root.entry(root).or_insert(node);
             }
         }
@@ -109,7 +131,7 @@ impl Dedup {
         // choice; under exact verification, the pairs of members and kept documents the run has
         // not checked (a member joined through a chain was never paired with its kept document).
         let reports_exact = judge.reports_exact_similarity();
-        let mut report_pairs: Vec<(u32, u32)> = Vec::new();
+        let mut report_pairs = Sorter::<(u32, u32)>::new(space.clone(), self.sort_budget());
         let mut ranked = assemble::rank_clusters(
             docs,
             &mut sets,
@@ -130,8 +152,10 @@ impl Dedup {
                     let kept_slot = members[at].slot;
                     for member in members {
                         let pair = (member.slot.min(kept_slot), member.slot.max(kept_slot));
-                        if member.slot != kept_slot && !exact.contains(&pair) {
-                            report_pairs.push(pair);
+                        if member.slot != kept_slot
+                            && exact.get(&pair).map_err(|e| space.error(e))?.is_none()
+                        {
+                            report_pairs.push(pair).map_err(|e| space.error(e))?;
                         }
                     }
                 }
@@ -140,15 +164,30 @@ impl Dedup {
         )?;
         drop(sets);
         drop(indexed_of_root);
-        if reports_exact {
-            report_pairs.sort_unstable();
-            report_pairs.dedup();
-            let values =
-                exact_similarities(&report_pairs, max_sets, self.measure, &mut |needed| {
-                    self.load_sets(inputs, analysis, needed)
-                })?;
-            exact.merge(ExactValues::new(report_pairs, values));
+        // The exact measures of the pairs of members and kept documents not checked yet, a chunk
+        // at a time in pair order (under exact verification only).
+        let mut reported_exact = ExactTable::new(space);
+        let mut report_pairs =
+            CandidatePairs::new(report_pairs.into_sorted().map_err(|e| space.error(e))?);
+        let mut chunk = Vec::new();
+        while report_pairs
+            .next_chunk(pairs_per_chunk, &mut chunk)
+            .map_err(|e| space.error(e))?
+        {
+            let values = exact_similarities(&chunk, max_sets, self.measure, &mut |needed| {
+                self.load_sets(inputs, analysis, needed)
+            })?;
+            reported_exact
+                .append(&ExactValues::new(std::mem::take(&mut chunk), values))
+                .map_err(|e| space.error(e))?;
         }
+        drop(report_pairs);
+        let exact_of = |pair: (u32, u32)| -> Result<Option<f64>, Error> {
+            match exact.get(&pair).map_err(|e| space.error(e))? {
+                Some(value) => Ok(Some(value)),
+                None => reported_exact.get(&pair).map_err(|e| space.error(e)),
+            }
+        };
         let index_names: Vec<String> = options
             .against
             .iter()
@@ -183,7 +222,7 @@ impl Dedup {
                 match cluster.kept {
                     Keep::Member(kept) => {
                         let (a, b) = (member.slot, cluster.members[kept].slot);
-                        relation.try_similarity(exact.get(&(a.min(b), a.max(b))), || {
+                        relation.try_similarity(exact_of((a.min(b), a.max(b)))?, || {
                             self.estimate(analysis, a, b)
                         })
                     }

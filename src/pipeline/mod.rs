@@ -26,6 +26,7 @@ mod docs;
 mod exact;
 mod fingerprint;
 mod lines;
+mod sets;
 mod stats;
 mod stream;
 mod workdir;
@@ -541,6 +542,20 @@ impl Dedup {
     /// Memory for each small sort (ids' hashes): a sixteenth of the budget.
     fn sort_budget(&self) -> u64 {
         self.memory.map_or(u64::MAX, |bytes| bytes / 16)
+    }
+
+    /// Memory for the in-memory union-find of the sets of texts: a quarter of the budget (the
+    /// band tables' share, free once their pairs are read). Beyond it, sets are labelled on
+    /// sorted runs ([`sets`]).
+    fn sets_budget(&self) -> u64 {
+        self.memory.map_or(u64::MAX, |bytes| bytes / 4)
+    }
+
+    /// Candidate pairs verified at once: what a sixteenth of the budget holds at about 100 bytes
+    /// a pair (the pair, its call, its exact measure, the components that group its checks).
+    fn pairs_per_chunk(&self) -> usize {
+        self.memory
+            .map_or(usize::MAX, |bytes| ((bytes / 16 / 100) as usize).max(1024))
     }
 
     /// Shingle sets loaded per round of exact checks.

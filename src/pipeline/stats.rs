@@ -17,6 +17,7 @@ use super::core::clusters::{self, Keep};
 use super::core::counts::{Counts, Histogram};
 use super::core::members::Relation;
 use super::docs::DocState;
+use super::sets::SetsBuilder;
 use super::{Dedup, DocExtras};
 use crate::boilerplate::BoilerplateOptions;
 use crate::boilerplate::{Unit, UnitCounter};
@@ -24,6 +25,7 @@ use crate::error::{Error, RejectKind};
 use crate::pipeline::{BTreeMap, Instant};
 use crate::read::{InputReport, InputSet};
 use crate::report::{DocId, ReadTotals, Sink, tallied};
+use crate::spill::{Column, FixedRecord};
 
 /// What `stats` reports besides the defaults.
 #[derive(Debug, Clone, PartialEq)]
@@ -303,37 +305,45 @@ impl Dedup {
             .take()
             .expect("a profiling run gathers a profile");
         let docs = &analysis.docs;
-        let pairs = tables
+        let mut pairs = tables
             .into_candidate_pairs_without(|slot| analysis.late.is_late(slot))
             .map_err(|e| self.temp_error(e))?;
-        let jaccards = pairs
-            .par_iter()
-            .map(|&(a, b)| analysis.signatures.similarity(a as usize, b as usize))
-            .collect::<Result<Vec<f64>, Error>>()?;
-        // Each pair's distinct shingles, read once (containment only).
-        let pair_sizes: Vec<(u32, u32)> = match analysis.sizes {
-            Some(_) => pairs
-                .iter()
-                .map(|&(a, b)| analysis.pair_sizes(a, b))
-                .collect::<Result<_, Error>>()?,
-            None => Vec::new(),
-        };
-        let sizes = |at: usize| {
-            let of_pair = pair_sizes.get(at).copied().unwrap_or_default();
-            move || of_pair
-        };
+        let space = &analysis.space;
+        // Each pair with what its estimate is made of, read once, in a spillable column.
         let judge = self.judge();
+        let mut estimated: Column<EstimatedPair> = Column::new(space.clone());
         let mut histogram = Histogram::default();
-        for (at, &j) in jaccards.iter().enumerate() {
-            histogram.add(judge.estimate(j, sizes(at)).value);
+        let mut chunk = Vec::new();
+        while pairs
+            .next_chunk(self.pairs_per_chunk(), &mut chunk)
+            .map_err(|e| self.temp_error(e))?
+        {
+            let of_chunk = chunk
+                .par_iter()
+                .map(|&(a, b)| {
+                    Ok(EstimatedPair {
+                        pair: (a, b),
+                        jaccard: analysis.signatures.similarity(a as usize, b as usize)?,
+                        // Distinct shingles, read under containment only.
+                        sizes: match analysis.sizes {
+                            Some(_) => analysis.pair_sizes(a, b)?,
+                            None => (0, 0),
+                        },
+                    })
+                })
+                .collect::<Result<Vec<EstimatedPair>, Error>>()?;
+            for pair in &of_chunk {
+                histogram.add(judge.estimate(pair.jaccard, || pair.sizes).value);
+                estimated.push(pair).map_err(|e| space.error(e))?;
+            }
         }
+        drop(pairs);
 
         let rejected = docs.count(|s| s == DocState::Rejected)?;
         let empty = docs.count(|s| s == DocState::Empty)?;
         let exact = docs.count(|s| matches!(s, DocState::Exact(_)))?;
         let counted = docs.len() as u64 - rejected;
 
-        let copied = clusters::copied_texts(docs)?;
         let mut thresholds = options.thresholds.clone();
         if !thresholds.contains(&self.threshold) {
             thresholds.push(self.threshold);
@@ -344,15 +354,18 @@ impl Dedup {
         for &threshold in &thresholds {
             // One read: no pair can be checked exactly, so the judge decides on the estimate.
             let judge = judge.at(threshold, self.num_perm());
-            let duplicates: Vec<(u32, u32)> = pairs
-                .iter()
-                .zip(&jaccards)
-                .enumerate()
-                .filter(|&(at, (_, &j))| judge.on_estimate(judge.estimate(j, sizes(at))))
-                .map(|(_, (&pair, _))| pair)
-                .collect();
-            let mut sets = clusters::join(duplicates.iter().copied(), copied.clone());
-            drop(duplicates);
+            let mut sets = SetsBuilder::new(space, self.sets_budget());
+            for pair in estimated.iter() {
+                let pair = pair.map_err(|e| space.error(e))?;
+                if judge.on_estimate(judge.estimate(pair.jaccard, || pair.sizes)) {
+                    sets.join(pair.pair.0, pair.pair.1)
+                        .map_err(|e| space.error(e))?;
+                }
+            }
+            clusters::for_each_copied_text(docs, |slot| {
+                sets.add(slot).map_err(|e| space.error(e))
+            })?;
+            let mut sets = sets.finish().map_err(|e| space.error(e))?;
             // What `dedup` would remove: every member but the one each cluster keeps.
             let mut ranked = assemble::rank_clusters(
                 docs,
@@ -472,7 +485,7 @@ impl Dedup {
                 docs_over_char_limit: profile.over_char_limit,
             },
             candidate_similarity_histogram: histogram.to_vec(),
-            candidate_pairs: pairs.len() as u64,
+            candidate_pairs: estimated.len() as u64,
             num_perm: self.num_perm(),
             num_bands: self.params.num_bands,
             rows_per_band: self.params.rows_per_band,
@@ -482,5 +495,30 @@ impl Dedup {
             bytes_read: analysis.bytes_read,
             seconds: started.elapsed().as_secs_f64(),
         })
+    }
+}
+
+/// A candidate pair and what its estimate is made of: the signatures' Jaccard and, under
+/// containment, the two texts' distinct shingles.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct EstimatedPair {
+    pair: (u32, u32),
+    jaccard: f64,
+    sizes: (u32, u32),
+}
+
+impl FixedRecord for EstimatedPair {
+    const LEN: usize = 24;
+    fn encode(&self, out: &mut [u8]) {
+        self.pair.encode(&mut out[..8]);
+        self.jaccard.encode(&mut out[8..16]);
+        self.sizes.encode(&mut out[16..]);
+    }
+    fn decode(bytes: &[u8]) -> Self {
+        EstimatedPair {
+            pair: <(u32, u32)>::decode(&bytes[..8]),
+            jaccard: f64::decode(&bytes[8..16]),
+            sizes: <(u32, u32)>::decode(&bytes[16..]),
+        }
     }
 }

@@ -160,10 +160,11 @@ fn killed_and_resumed(extra: &[&str]) {
         assert_eq!(stats[key], expected_stats[key], "{key}");
     }
     // A finished run leaves its work directory empty.
-    assert_eq!(
-        std::fs::read_dir(dir.path().join("work")).unwrap().count(),
-        0
-    );
+    let left: Vec<_> = std::fs::read_dir(dir.path().join("work"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "left in the work directory: {left:?}");
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Cluster assembly and order, and the document each cluster keeps.
 //!
-//! Verified pairs join texts into sets ([`join`]); a batch run's documents join their text's set
+//! Verified pairs join texts into sets (`pipeline/sets.rs`); a batch run's documents join their text's set
 //! (on sorted runs, in `pipeline/assemble.rs`), the exact copies of a text with it. A set of two or more documents (an indexed
 //! document it is linked to counts) is a cluster. Clusters rank largest first, then by their
 //! first member in input order ([`Rank`]). A cluster linked to indexed documents keeps the
@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 
-use crate::cluster::{KeepPolicy, SparseUnionFind};
+use crate::cluster::KeepPolicy;
 use crate::error::Error;
 use crate::pipeline::docs::{DocState, DocTable};
 
@@ -139,31 +139,18 @@ pub(crate) fn keep_among(policy: &KeepPolicy, scores: impl Iterator<Item = f64>)
     policy.choose(scores)
 }
 
-/// Sets of texts (slots, or ids sharing their numbering) joined by `pairs`. The members are the
-/// ids of the pairs and `alone` (texts with exact copies, which form a set with no pair), so
-/// memory follows the duplicates, not the corpus.
-pub(crate) fn join(
-    pairs: impl Iterator<Item = (u32, u32)> + Clone,
-    alone: Vec<u32>,
-) -> SparseUnionFind {
-    let mut ids = alone;
-    ids.extend(pairs.clone().flat_map(|(a, b)| [a, b]));
-    let mut sets = SparseUnionFind::new(ids);
-    for (a, b) in pairs {
-        sets.union(a, b);
-    }
-    sets
-}
-
-/// The slots of the texts that have exact copies, once per copy.
-pub(in crate::pipeline) fn copied_texts(docs: &DocTable) -> Result<Vec<u32>, Error> {
-    let mut slots = Vec::new();
+/// Calls `each` with the slot of every text that has exact copies, once per copy: such a text is
+/// in a set (of its documents) even when no pair joins it to another.
+pub(in crate::pipeline) fn for_each_copied_text(
+    docs: &DocTable,
+    mut each: impl FnMut(u32) -> Result<(), Error>,
+) -> Result<(), Error> {
     for state in docs.states() {
         if let DocState::Exact(slot) = state? {
-            slots.push(slot);
+            each(slot)?;
         }
     }
-    Ok(slots)
+    Ok(())
 }
 
 /// A document of a batch run in a set: its position, its text's slot, and whether it is a copy
@@ -178,7 +165,7 @@ pub(crate) struct Member {
 #[cfg(test)]
 mod tests {
     use crate::cluster::KeepPolicy;
-    use crate::pipeline::core::clusters::{Assembly, Keep, Rank, join, keep};
+    use crate::pipeline::core::clusters::{Assembly, Keep, Rank, keep};
 
     #[test]
     fn clusters_rank_largest_first_then_by_first_member() {
@@ -232,15 +219,5 @@ mod tests {
             keep(&KeepPolicy::First, None::<u32>, scores.into_iter()),
             Keep::Member(0)
         );
-    }
-
-    #[test]
-    fn join_makes_sets_of_pairs_and_lone_texts() {
-        let mut sets = join([(1, 2), (2, 5), (7, 8)].into_iter(), vec![9, 1]);
-        assert_eq!(sets.len(), 6);
-        assert_eq!(sets.find(1), sets.find(5));
-        assert_ne!(sets.find(1), sets.find(7));
-        assert!(sets.find(9).is_some());
-        assert_eq!(sets.find(3), None);
     }
 }

@@ -18,12 +18,15 @@
 //! batch run against an index checks its own pairs exactly and decides the links to indexed
 //! documents on the estimate.
 
+use std::sync::Arc;
+
 use rayon::prelude::*;
 
 use crate::error::{ConfigError, Error};
 use crate::lsh::CandidatePair;
 use crate::minhash::SignatureStore;
 use crate::pipeline::Dedup;
+use crate::spill::{Column, FixedRecord, SpillSpace};
 use crate::verify::{LoadSets, Measure, VerifyMode, exact_similarities};
 
 /// What the estimate says about a pair.
@@ -59,8 +62,6 @@ pub(crate) struct Judge {
 pub(crate) struct Verified {
     /// Pairs that are duplicates, in candidate order.
     pub pairs: Vec<CandidatePair>,
-    /// Pairs decided on the exact measure.
-    pub exact_checks: u64,
     /// The exact measure of every pair checked (NaN where a set could not be loaded), used again
     /// for reported similarities.
     pub exact: ExactValues,
@@ -85,31 +86,94 @@ impl ExactValues {
         let at = self.pairs.binary_search(pair).ok()?;
         Some(self.values[at])
     }
+}
 
-    pub fn contains(&self, pair: &CandidatePair) -> bool {
-        self.pairs.binary_search(pair).is_ok()
+/// Exact measures of a whole run's pairs, sorted by pair, in a spillable column (16 bytes a
+/// pair) with every [`EXACT_INDEX_STEP`]th pair in memory: a lookup is a binary search of that
+/// index, then of one block of the column.
+#[derive(Debug)]
+pub(crate) struct ExactTable {
+    records: Column<ExactRecord>,
+    /// The pair at every `EXACT_INDEX_STEP`th record.
+    index: Vec<CandidatePair>,
+    last: Option<CandidatePair>,
+}
+
+/// Records per entry of an [`ExactTable`]'s index.
+const EXACT_INDEX_STEP: usize = 64;
+
+/// A pair and its exact measure, as an [`ExactTable`] stores it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct ExactRecord {
+    pair: CandidatePair,
+    value: f64,
+}
+
+impl FixedRecord for ExactRecord {
+    const LEN: usize = 16;
+    fn encode(&self, out: &mut [u8]) {
+        self.pair.encode(&mut out[..8]);
+        self.value.encode(&mut out[8..]);
+    }
+    fn decode(bytes: &[u8]) -> Self {
+        ExactRecord {
+            pair: CandidatePair::decode(&bytes[..8]),
+            value: f64::decode(&bytes[8..]),
+        }
+    }
+}
+
+impl ExactTable {
+    pub fn new(space: &Arc<SpillSpace>) -> ExactTable {
+        ExactTable {
+            records: Column::new(space.clone()),
+            index: Vec::new(),
+            last: None,
+        }
     }
 
-    /// Adds the measures of `more` (sorted, distinct and none of them here already).
-    pub fn merge(&mut self, more: ExactValues) {
-        let mut merged = ExactValues {
-            pairs: Vec::with_capacity(self.pairs.len() + more.pairs.len()),
-            values: Vec::with_capacity(self.pairs.len() + more.pairs.len()),
-        };
-        let mut ours = self.pairs.iter().zip(&self.values).peekable();
-        let mut theirs = more.pairs.iter().zip(&more.values).peekable();
-        loop {
-            let next = match (ours.peek(), theirs.peek()) {
-                (Some(a), Some(b)) if a.0 <= b.0 => ours.next(),
-                (Some(_), Some(_)) | (None, Some(_)) => theirs.next(),
-                (Some(_), None) => ours.next(),
-                (None, None) => break,
-            };
-            let (&pair, &value) = next.expect("peeked");
-            merged.pairs.push(pair);
-            merged.values.push(value);
+    /// Pairs measured.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    fn push(&mut self, pair: CandidatePair, value: f64) -> std::io::Result<()> {
+        debug_assert!(self.last < Some(pair), "pairs come sorted and distinct");
+        if self.records.len().is_multiple_of(EXACT_INDEX_STEP) {
+            self.index.push(pair);
         }
-        *self = merged;
+        self.records.push(&ExactRecord { pair, value })?;
+        self.last = Some(pair);
+        Ok(())
+    }
+
+    /// Adds `more`, whose pairs all sort after this table's (the next chunk of a sorted stream
+    /// of pairs).
+    pub fn append(&mut self, more: &ExactValues) -> std::io::Result<()> {
+        for (&pair, &value) in more.pairs.iter().zip(&more.values) {
+            self.push(pair, value)?;
+        }
+        Ok(())
+    }
+
+    /// The exact measure of `pair`, if it was measured.
+    pub fn get(&self, pair: &CandidatePair) -> std::io::Result<Option<f64>> {
+        let block = self.index.partition_point(|first| first <= pair);
+        if block == 0 {
+            return Ok(None);
+        }
+        let start = (block - 1) * EXACT_INDEX_STEP;
+        let (mut low, mut high) = (start, (start + EXACT_INDEX_STEP).min(self.records.len()));
+        while low < high {
+            let middle = (low + high) / 2;
+            let record = self.records.get(middle)?;
+            match record.pair.cmp(pair) {
+                std::cmp::Ordering::Equal => return Ok(Some(record.value)),
+                std::cmp::Ordering::Less => low = middle + 1,
+                std::cmp::Ordering::Greater => high = middle,
+            }
+        }
+        Ok(None)
     }
 }
 
@@ -273,7 +337,6 @@ impl Judge {
         }
         Ok(Verified {
             pairs: verified,
-            exact_checks: exact.pairs.len() as u64,
             exact,
         })
     }
@@ -283,31 +346,30 @@ impl Judge {
 mod tests {
     use crate::error::{ConfigError, Error};
     use crate::minhash::{MinHasher, SignatureStore};
-    use crate::pipeline::core::judge::{Call, ExactValues, Judge};
+    use crate::pipeline::core::judge::{Call, ExactTable, ExactValues, Judge};
     use crate::verify::tests::loader;
     use crate::verify::{ExactSets, Measure, VerifyMode};
 
     proptest::proptest! {
-        /// Sorted exact values merged and looked up as a map of the union would be.
+        /// Exact measures appended a chunk at a time (to a table that spills at once) are
+        /// looked up as a map of them would be.
         #[test]
-        fn exact_values_merge_like_a_map(
-            pairs in proptest::collection::btree_map((0u32..50, 0u32..50), 0.0f64..1.0, 0..80),
-            split in proptest::collection::vec(proptest::bool::ANY, 80),
+        fn issue11_an_exact_table_looks_up_like_a_map(
+            pairs in proptest::collection::btree_map((0u32..60, 0u32..60), 0.0f64..1.0, 0..400),
+            chunk in 1usize..50,
         ) {
-            let (mut left, mut right) = (Vec::new(), Vec::new());
-            for (i, (&pair, &value)) in pairs.iter().enumerate() {
-                if split[i] { left.push((pair, value)) } else { right.push((pair, value)) }
+            let dir = tempfile::tempdir().unwrap();
+            let space = std::sync::Arc::new(crate::spill::SpillSpace::new(dir.path(), 0));
+            let mut table = ExactTable::new(&space);
+            let all: Vec<((u32, u32), f64)> = pairs.iter().map(|(&p, &v)| (p, v)).collect();
+            for part in all.chunks(chunk) {
+                let (p, v): (Vec<(u32, u32)>, Vec<f64>) = part.iter().copied().unzip();
+                table.append(&ExactValues::new(p, v)).unwrap();
             }
-            let values = |side: Vec<((u32, u32), f64)>| {
-                let (p, v) = side.into_iter().unzip();
-                ExactValues::new(p, v)
-            };
-            let mut merged = values(left);
-            merged.merge(values(right));
-            for a in 0..50 {
-                for b in 0..50 {
-                    proptest::prop_assert_eq!(merged.get(&(a, b)), pairs.get(&(a, b)).copied());
-                    proptest::prop_assert_eq!(merged.contains(&(a, b)), pairs.contains_key(&(a, b)));
+            proptest::prop_assert_eq!(table.len(), pairs.len());
+            for a in 0..60 {
+                for b in 0..60 {
+                    proptest::prop_assert_eq!(table.get(&(a, b)).unwrap(), pairs.get(&(a, b)).copied());
                 }
             }
         }
@@ -350,7 +412,7 @@ mod tests {
             )
             .unwrap();
         assert_eq!(v.pairs, [(0, 1)]);
-        assert_eq!(v.exact_checks, 1);
+        assert_eq!(v.exact.pairs.len(), 1);
         assert_eq!(
             calls,
             [vec![0, 1]],
@@ -385,7 +447,7 @@ mod tests {
             )
             .unwrap();
         // 0-2 is far below: decided on the estimate. 0-1 sits at 0.83: checked exactly.
-        assert_eq!(v.exact_checks, 1);
+        assert_eq!(v.exact.pairs.len(), 1);
         assert_eq!(v.pairs, [(0, 1)]);
         assert_eq!(calls, [vec![0, 1]]);
         let far_only = judge.verify(&[(0, 2)], &store, &no_sizes, usize::MAX, &mut no_load);
@@ -404,7 +466,7 @@ mod tests {
                 &mut no_load,
             )
             .unwrap();
-        assert_eq!(v.exact_checks, 0);
+        assert!(v.exact.pairs.is_empty());
         assert!(!v.pairs.contains(&(0, 2)));
     }
 
