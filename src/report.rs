@@ -243,6 +243,9 @@ pub struct Summary {
     pub spilled_runs: u64,
     /// Bytes of temporary files the run wrote (spilled tables), all removed when it ends.
     pub temp_bytes: u64,
+    /// Rounds of labelling the sets of texts on sorted runs, when they did not fit their share
+    /// of the budget in memory (0: joined in memory).
+    pub label_rounds: u64,
     /// Records whose first-pass work a resumed run took from its work directory's checkpoint.
     pub resumed_docs: u64,
     /// Documents whose signing a distributed run loaded from its checkpoints.
@@ -287,6 +290,7 @@ impl Summary {
             indexed_duplicates: 0,
             spilled_runs: 0,
             temp_bytes: 0,
+            label_rounds: 0,
             resumed_docs: 0,
             checkpointed_docs: 0,
             boilerplate_units_removed: 0,

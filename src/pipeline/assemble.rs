@@ -19,7 +19,7 @@ use crate::error::Error;
 use crate::pipeline::core::clusters::{Keep, Member, Rank};
 use crate::pipeline::core::members::Relation;
 use crate::pipeline::docs::{DocState, DocTable};
-use crate::pipeline::sets::Sets;
+use crate::pipeline::sets::{Labels, Sets};
 use crate::report::Role;
 use crate::spill::{Column, ColumnIter, FixedRecord, Groups, Sorter, SpillSpace};
 
@@ -187,7 +187,7 @@ pub(super) fn members_by_set(
                 }
             }
         }
-        Sets::Labelled(labels) => {
+        Sets::Labelled(Labels { labels, .. }) => {
             let mut in_order = LabelCursor::new(labels);
             let mut later = Sorter::new(space.clone(), max_bytes);
             let mut last_slot = None;

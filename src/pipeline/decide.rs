@@ -116,6 +116,7 @@ impl Dedup {
         }
         clusters::for_each_copied_text(docs, |slot| sets.add(slot).map_err(|e| space.error(e)))?;
         let mut sets = sets.finish().map_err(|e| space.error(e))?;
+        summary.label_rounds = sets.label_rounds();
         // The earliest indexed document of each set that has one (nodes are sorted).
         let mut indexed_of_root: HashMap<u32, u32> = HashMap::new();
         for node in 0..matches.nodes.len() as u32 {

@@ -26,6 +26,14 @@ const UNION_FIND_BYTES_PER_ID: u64 = 16;
 /// O(log² n); this is far beyond what 2³² ids can need.
 const MAX_ROUNDS: usize = 1024;
 
+/// The labels of [`label_components`]: each id that occurs and the smallest id of its set,
+/// sorted by id, and how many rounds labelling took.
+#[derive(Debug)]
+pub(crate) struct Labels {
+    pub labels: Column<(u32, u32)>,
+    pub rounds: u64,
+}
+
 /// Edges and lone members gathered for [`SetsBuilder::finish`].
 #[derive(Debug)]
 pub(crate) struct SetsBuilder {
@@ -41,7 +49,7 @@ pub(crate) enum Sets {
     /// A union-find over the ids that occur.
     Memory(SparseUnionFind),
     /// Each id that occurs and the smallest id of its set, sorted by id.
-    Labelled(Column<(u32, u32)>),
+    Labelled(Labels),
 }
 
 impl SetsBuilder {
@@ -103,7 +111,7 @@ pub(crate) fn label_components(
     alone: impl Iterator<Item = io::Result<u32>>,
     space: &Arc<SpillSpace>,
     max_bytes: u64,
-) -> io::Result<Column<(u32, u32)>> {
+) -> io::Result<Labels> {
     // The graph as distinct edges (low, high); an id alone is a loop (id, id).
     let mut sorter = Sorter::new(space.clone(), max_bytes);
     for edge in edges {
@@ -137,7 +145,10 @@ pub(crate) fn label_components(
         let id = group[0].0;
         labels.push(&(id, group[0].1.min(id)))?;
     }
-    Ok(labels)
+    Ok(Labels {
+        labels,
+        rounds: rounds as u64 + 1,
+    })
 }
 
 /// The kind of round.
@@ -238,13 +249,21 @@ fn distinct<T: FixedRecord + Ord + Copy + Send>(
 }
 
 impl Sets {
+    /// Rounds of labelling on sorted runs (0: joined in memory).
+    pub fn label_rounds(&self) -> u64 {
+        match self {
+            Sets::Memory(_) => 0,
+            Sets::Labelled(labels) => labels.rounds,
+        }
+    }
+
     /// The name of `id`'s set (one of its members), or `None` when `id` is in no set. In a
     /// labelled set this is a binary search on disk: for a few ids (indexed documents), not for
     /// every document.
     pub fn set_of(&mut self, id: u32) -> io::Result<Option<u32>> {
         match self {
             Sets::Memory(sets) => Ok(sets.find(id)),
-            Sets::Labelled(labels) => {
+            Sets::Labelled(Labels { labels, .. }) => {
                 let (mut low, mut high) = (0, labels.len());
                 while low < high {
                     let middle = (low + high) / 2;
@@ -317,7 +336,7 @@ mod tests {
                 64,
             )
             .unwrap();
-            let labels: Vec<(u32, u32)> = labels.iter().map(Result::unwrap).collect();
+            let labels: Vec<(u32, u32)> = labels.labels.iter().map(Result::unwrap).collect();
             prop_assert!(labels.windows(2).all(|w| w[0].0 < w[1].0), "sorted by id, once each");
             let got = partition(labels.iter().copied());
             prop_assert_eq!(&got, &union_find_partition(&edges, &alone));
@@ -338,8 +357,9 @@ mod tests {
         let edges: Vec<(u32, u32)> = order.windows(2).map(|w| (w[0], w[1])).collect();
         let labels =
             label_components(edges.into_iter().map(Ok), std::iter::empty(), &space, 4096).unwrap();
-        assert_eq!(labels.len(), 2_000);
-        assert!(labels.iter().all(|l| l.unwrap().1 == 0));
+        assert_eq!(labels.labels.len(), 2_000);
+        assert!(labels.labels.iter().all(|l| l.unwrap().1 == 0));
+        assert!(labels.rounds > 1);
     }
 
     /// The builder joins in memory when it may, on sorted runs when it may not, and both name

@@ -54,7 +54,13 @@ fn both(dir: &Path, args: &[&str], outputs: &[&str]) -> (Vec<Vec<u8>>, Vec<Vec<u
 fn comparable(stats: &[u8]) -> serde_json::Value {
     let mut value: serde_json::Value = serde_json::from_slice(stats).unwrap();
     let object = value.as_object_mut().unwrap();
-    for key in ["seconds", "docs_per_second", "spilled_runs", "temp_bytes"] {
+    for key in [
+        "seconds",
+        "docs_per_second",
+        "spilled_runs",
+        "temp_bytes",
+        "label_rounds",
+    ] {
         object.remove(key);
     }
     value
@@ -188,5 +194,66 @@ fn issue11_stats_and_indexes_under_a_spilling_budget_match_the_unbudgeted_run() 
     assert_eq!(
         String::from_utf8_lossy(&free[1]).replace("ixfree", "ix"),
         String::from_utf8_lossy(&tight[1]).replace("ixtight", "ix")
+    );
+}
+
+/// Issue 11: when the sets of texts do not fit their share of the budget, they are labelled on
+/// sorted runs instead of joined in memory, and every output is the same as the in-memory join's.
+#[test]
+fn issue11_sets_beyond_their_share_are_labelled_on_disk_with_identical_outputs() {
+    use neardup::synth::{Corpus, CorpusSpec};
+    let dir = tempfile::tempdir().unwrap();
+    let docs: String = Corpus::new(CorpusSpec {
+        docs: 40_000,
+        seed: 5,
+        dup_fraction: 0.8,
+        mean_words: 20,
+    })
+    .map(|d| record(&d.id, &d.text) + "\n")
+    .collect();
+    write(dir.path(), "in.jsonl", docs.as_bytes());
+    std::fs::create_dir(dir.path().join("tmp")).unwrap();
+    let outputs = [
+        "k{tag}.jsonl",
+        "r{tag}.jsonl",
+        "c{tag}.jsonl",
+        "s{tag}.json",
+    ];
+    for options in [&[][..], &["--verify", "exact"][..]] {
+        let mut args = vec![
+            "dedup",
+            "in.jsonl",
+            "-o",
+            "k{tag}.jsonl",
+            "--removed",
+            "r{tag}.jsonl",
+            "--clusters",
+            "c{tag}.jsonl",
+            "--stats-json",
+            "s{tag}.json",
+        ];
+        args.extend_from_slice(options);
+        let (free, tight) = both(dir.path(), &args, &outputs);
+        let free_stats = stats(&dir.path().join("sfree.json"));
+        let tight_stats = stats(&dir.path().join("stight.json"));
+        assert_eq!(free_stats["label_rounds"], 0, "{options:?}");
+        assert!(
+            tight_stats["label_rounds"].as_u64().unwrap() >= 2,
+            "{options:?}: the sets were joined in memory: {tight_stats}"
+        );
+        assert!(free_stats["clusters"].as_u64().unwrap() > 3_000);
+        assert_eq!(free[0], tight[0], "{options:?}: kept records differ");
+        assert_eq!(free[1], tight[1], "{options:?}: removals differ");
+        assert_eq!(free[2], tight[2], "{options:?}: clusters differ");
+        assert_eq!(comparable(&free[3]), comparable(&tight[3]), "{options:?}");
+    }
+    let stats_json = |extra: &[&str]| {
+        let mut args = vec!["stats", "in.jsonl", "--json", "-q"];
+        args.extend_from_slice(extra);
+        comparable(&ok_stdout(&run_in(dir.path(), &args, b"")))
+    };
+    assert_eq!(
+        stats_json(&[]),
+        stats_json(&["--memory", "1M", "--temp-dir", "tmp"])
     );
 }
