@@ -19,17 +19,17 @@ use crate::boilerplate::{
     BoilerplateOptions, UnitCounter, UnitCounts, group_seed, repetition, unit_hashes,
 };
 use crate::cluster::KeepPolicy;
-use crate::error::{Error, Origin, Rejection};
+use crate::error::{Error, Rejection};
 use crate::lsh::{BandKey, BandTables};
 use crate::minhash::SignatureStore;
-use crate::read::{Document, Frame, InputSet, Location, Parser, Record};
+use crate::read::{Document, Frame, InputSet, Parser};
 use crate::report::{DocId, Progress, Sink};
 use crate::spill::{Column, SpillSpace};
 
 /// A resumable first pass saves a checkpoint every sixteenth of its input, but no more often
 /// than every this many bytes.
 const CHECKPOINT_BYTES: u64 = 1 << 20;
-use crate::verify::{ExactSets, Measure};
+use crate::verify::Measure;
 
 impl Dedup {
     /// Pass 1: read, find exact copies, sign distinct texts, record band keys. With
@@ -554,101 +554,6 @@ impl Dedup {
             }
             (hash, shingles)
         })
-    }
-
-    /// Computes the shingle sets of the distinct documents at the sorted slots `needed` (for
-    /// exact verification): by reading just those records back by location when every one of them
-    /// sits in a plain file, otherwise by reading the inputs again from the start.
-    pub(super) fn load_sets(
-        &self,
-        inputs: &mut InputSet,
-        analysis: &Analysis,
-        needed: &[u32],
-    ) -> Result<ExactSets, Error> {
-        let mut located = Vec::with_capacity(needed.len());
-        for &slot in needed {
-            match analysis.location(slot)? {
-                Some(location) => located.push((slot, location)),
-                None => break,
-            }
-        }
-        if located.len() == needed.len() {
-            return self.load_sets_by_location(inputs, &located);
-        }
-        let mut flagged = vec![false; analysis.signatures.len()];
-        for &slot in needed {
-            flagged[slot as usize] = true;
-        }
-        self.load_sets_by_rereading(inputs, &analysis.docs, &flagged)
-    }
-
-    fn load_sets_by_location(
-        &self,
-        inputs: &InputSet,
-        located: &[(u32, Location)],
-    ) -> Result<ExactSets, Error> {
-        let parser = Parser::new(inputs.format(), self.fields.clone());
-        let reader = inputs.record_reader();
-        let mut sets = ExactSets::default();
-        for chunk in located.chunks(self.batch_docs) {
-            let loaded: Vec<(u32, Vec<u64>)> = chunk
-                .par_iter()
-                .filter_map(|&(slot, location)| {
-                    let record = Record {
-                        origin: Origin {
-                            file: String::new(),
-                            line: 0,
-                        },
-                        bytes: reader.read(location).ok()?,
-                        location: Some(location),
-                    };
-                    let doc = parser.parse(&record).ok()?;
-                    Some((slot, self.normalize_and_shingle(&self.content(&doc).0).1))
-                })
-                .collect();
-            for (slot, set) in loaded {
-                sets.insert(slot, &set);
-            }
-        }
-        Ok(sets)
-    }
-
-    fn load_sets_by_rereading(
-        &self,
-        inputs: &mut InputSet,
-        docs: &DocTable,
-        needed: &[bool],
-    ) -> Result<ExactSets, Error> {
-        let parser = Parser::new(inputs.format(), self.fields.clone());
-        let mut sets = ExactSets::default();
-        let mut next_doc = 0usize;
-        self.for_each_batch(inputs, |batch, _| {
-            let first = next_doc;
-            next_doc += batch.len();
-            let states = (first..next_doc.min(docs.len()))
-                .map(|doc| docs.state(doc))
-                .collect::<Result<Vec<DocState>, Error>>()?;
-            let loaded: Vec<(u32, Vec<u64>)> = batch
-                .par_iter()
-                .enumerate()
-                .filter_map(|(i, frame)| {
-                    let slot = match states.get(i)? {
-                        DocState::Unique(slot) if needed[*slot as usize] => *slot,
-                        _ => return None,
-                    };
-                    let Frame::Record(record) = frame else {
-                        return None;
-                    };
-                    let doc = parser.parse(record).ok()?;
-                    Some((slot, self.normalize_and_shingle(&self.content(&doc).0).1))
-                })
-                .collect();
-            for (slot, set) in loaded {
-                sets.insert(slot, &set);
-            }
-            Ok(())
-        })?;
-        Ok(sets)
     }
 }
 

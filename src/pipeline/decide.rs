@@ -51,7 +51,7 @@ impl Dedup {
         // The band records are read again for the segment of kept documents, when one is asked
         // for; otherwise they go as they are paired.
         let late = |slot| analysis.late.is_late(slot);
-        let mut pairs = match options.collect_kept {
+        let pairs = match options.collect_kept {
             true => tables.candidate_pairs_without(late),
             false => std::mem::replace(&mut tables, BandTables::new(self.params))
                 .into_candidate_pairs_without(late),
@@ -59,48 +59,38 @@ impl Dedup {
         .map_err(|e| self.temp_error(e))?;
         let space = &analysis.space;
         let judge = self.judge();
-        // Sets are loaded in bounded rounds when records can be read back by location; a round
-        // that must re-read whole inputs (compressed files, stdin) is done once, over every pair.
-        let (max_sets, pairs_per_chunk) = match analysis.all_located {
-            true => (self.max_sets_per_round(), self.pairs_per_chunk()),
-            false => (usize::MAX, usize::MAX),
-        };
+        let max_sets = self.max_sets_per_round();
         // The pairs are verified a chunk at a time, in pair order: the verified ones go to the
         // sets, the exact measures to a table sorted by pair.
         let mut sets = SetsBuilder::new(space, self.sets_budget());
         let mut exact = ExactTable::new(space);
         let mut histogram = Histogram::default();
-        let mut chunk = Vec::new();
         let (mut candidates, mut verified_pairs) = (0u64, 0u64);
-        while pairs
-            .next_chunk(pairs_per_chunk, &mut chunk)
-            .map_err(|e| self.temp_error(e))?
-        {
-            let chunk_histogram = chunk
-                .par_iter()
-                .map(|&(a, b)| self.estimate(analysis, a, b))
-                .try_fold(Histogram::default, |mut histogram, s| {
-                    histogram.add(s?);
-                    Ok::<_, Error>(histogram)
-                })
-                .try_reduce(Histogram::default, |a, b| Ok(a.merged(&b)))?;
-            histogram = histogram.merged(&chunk_histogram);
-            let verified = judge.verify(
-                &chunk,
-                &analysis.signatures,
-                &|a, b| analysis.pair_sizes(a, b),
-                max_sets,
-                &mut |needed| self.load_sets(inputs, analysis, needed),
-            )?;
-            candidates += chunk.len() as u64;
-            verified_pairs += verified.pairs.len() as u64;
-            for &(a, b) in &verified.pairs {
-                sets.join(a, b).map_err(|e| space.error(e))?;
-            }
-            exact.append(&verified.exact).map_err(|e| space.error(e))?;
-        }
-        drop(pairs);
-        drop(chunk);
+        let sizes = |a, b| analysis.pair_sizes(a, b);
+        self.with_sets_at_hand(
+            inputs,
+            analysis,
+            pairs,
+            |chunk| judge.pairs_to_check(chunk, &analysis.signatures, &sizes),
+            |chunk, load| {
+                let chunk_histogram = chunk
+                    .par_iter()
+                    .map(|&(a, b)| self.estimate(analysis, a, b))
+                    .try_fold(Histogram::default, |mut histogram, s| {
+                        histogram.add(s?);
+                        Ok::<_, Error>(histogram)
+                    })
+                    .try_reduce(Histogram::default, |a, b| Ok(a.merged(&b)))?;
+                histogram = histogram.merged(&chunk_histogram);
+                let verified = judge.verify(chunk, &analysis.signatures, &sizes, max_sets, load)?;
+                candidates += chunk.len() as u64;
+                verified_pairs += verified.pairs.len() as u64;
+                for &(a, b) in &verified.pairs {
+                    sets.join(a, b).map_err(|e| space.error(e))?;
+                }
+                exact.append(&verified.exact).map_err(|e| space.error(e))
+            },
+        )?;
         summary.candidate_similarity_histogram = histogram.to_vec();
         summary.candidate_pairs = candidates + matches.candidates;
         summary.exact_checks = exact.len() as u64;
@@ -168,21 +158,20 @@ impl Dedup {
         // The exact measures of the pairs of members and kept documents not checked yet, a chunk
         // at a time in pair order (under exact verification only).
         let mut reported_exact = ExactTable::new(space);
-        let mut report_pairs =
+        let report_pairs =
             CandidatePairs::new(report_pairs.into_sorted().map_err(|e| space.error(e))?);
-        let mut chunk = Vec::new();
-        while report_pairs
-            .next_chunk(pairs_per_chunk, &mut chunk)
-            .map_err(|e| space.error(e))?
-        {
-            let values = exact_similarities(&chunk, max_sets, self.measure, &mut |needed| {
-                self.load_sets(inputs, analysis, needed)
-            })?;
-            reported_exact
-                .append(&ExactValues::new(std::mem::take(&mut chunk), values))
-                .map_err(|e| space.error(e))?;
-        }
-        drop(report_pairs);
+        self.with_sets_at_hand(
+            inputs,
+            analysis,
+            report_pairs,
+            |chunk| Ok(chunk.to_vec()),
+            |chunk, load| {
+                let values = exact_similarities(chunk, max_sets, self.measure, load)?;
+                reported_exact
+                    .append(&ExactValues::new(chunk.to_vec(), values))
+                    .map_err(|e| space.error(e))
+            },
+        )?;
         let exact_of = |pair: (u32, u32)| -> Result<Option<f64>, Error> {
             match exact.get(&pair).map_err(|e| space.error(e))? {
                 Some(value) => Ok(Some(value)),

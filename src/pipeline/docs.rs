@@ -305,10 +305,6 @@ impl DocTable {
         self.states.len()
     }
 
-    pub(super) fn state(&self, doc: usize) -> Result<DocState, Error> {
-        self.states.get(doc).map_err(|e| self.temp(e))
-    }
-
     /// Every document's state, in input order.
     pub(super) fn states(&self) -> impl Iterator<Item = Result<DocState, Error>> + '_ {
         self.states.iter().map(|r| r.map_err(|e| self.temp(e)))
@@ -410,9 +406,9 @@ mod tests {
         assert_eq!(t.len(), n);
         assert_eq!(t.id(0).unwrap(), "same");
         assert_eq!(t.id(123_457).unwrap(), "d123457");
-        assert_eq!(t.state(6).unwrap(), DocState::Unique(6));
-        assert_eq!(t.state(7).unwrap().slot(), Some(6));
-        assert_eq!(t.state(1).unwrap().slot(), None);
+        assert_eq!(t.states().nth(6).unwrap().unwrap(), DocState::Unique(6));
+        assert_eq!(t.states().nth(7).unwrap().unwrap().slot(), Some(6));
+        assert_eq!(t.states().nth(1).unwrap().unwrap().slot(), None);
         assert_eq!(t.score(299_999).unwrap(), 299_999.0);
         assert_eq!(t.count(|s| s == DocState::Rejected).unwrap(), n as u64 / 4);
         // "same" is the id of every 7th document; those with text (doc % 4 ≥ 2) after the first.
@@ -425,7 +421,7 @@ mod tests {
             })
         })
         .unwrap();
-        assert_eq!(t.state(6).unwrap(), DocState::Exact(6));
+        assert_eq!(t.states().nth(6).unwrap().unwrap(), DocState::Exact(6));
         assert_eq!(t.len(), n);
     }
 }

@@ -26,6 +26,7 @@ mod docs;
 mod exact;
 mod fingerprint;
 mod lines;
+mod reload;
 mod sets;
 mod stats;
 mod stream;

@@ -257,3 +257,82 @@ fn issue11_sets_beyond_their_share_are_labelled_on_disk_with_identical_outputs()
         stats_json(&["--memory", "1M", "--temp-dir", "tmp"])
     );
 }
+
+/// Issue 11: records of compressed inputs cannot be read back by location, so the texts a pair
+/// is checked on are spooled by one more read; their sets then load in bounded rounds, and every
+/// output equals the plain file's run without a budget.
+#[test]
+fn issue11_compressed_inputs_check_pairs_from_a_spool_within_the_budget() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    corpus(dir.path());
+    std::fs::create_dir(dir.path().join("tmp")).unwrap();
+    let plain = std::fs::read(dir.path().join("in.jsonl")).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&plain).unwrap();
+    write(dir.path(), "in.jsonl.gz", &gz.finish().unwrap());
+    for options in [
+        &[][..],
+        &["--verify", "exact"][..],
+        &["--keep", "longest"][..],
+    ] {
+        let run = |input: &str, tag: &str, extra: &[&str]| {
+            let (kept, removed, clusters, summary) = (
+                format!("k{tag}.jsonl"),
+                format!("r{tag}.jsonl"),
+                format!("c{tag}.jsonl"),
+                format!("s{tag}.json"),
+            );
+            let mut args = vec![
+                "dedup",
+                input,
+                "-o",
+                &kept,
+                "--removed",
+                &removed,
+                "--clusters",
+                &clusters,
+                "--stats-json",
+                &summary,
+                "-q",
+            ];
+            args.extend_from_slice(options);
+            args.extend_from_slice(extra);
+            ok(&run_in(dir.path(), &args, b""));
+            let read = |name: &str| std::fs::read(dir.path().join(name)).unwrap();
+            (
+                read(&kept),
+                read(&removed),
+                read(&clusters),
+                stats(&dir.path().join(&summary)),
+            )
+        };
+        let free = run("in.jsonl", "free", &[]);
+        let tight = run(
+            "in.jsonl.gz",
+            "gz",
+            &["--memory", "1M", "--temp-dir", "tmp"],
+        );
+        assert!(
+            free.3["exact_checks"].as_u64().unwrap() > 100,
+            "{options:?}"
+        );
+        assert_eq!(free.0, tight.0, "{options:?}: kept records differ");
+        assert_eq!(
+            String::from_utf8_lossy(&free.1),
+            String::from_utf8_lossy(&tight.1),
+            "{options:?}: removals differ"
+        );
+        assert_eq!(free.2, tight.2, "{options:?}: clusters differ");
+        for key in [
+            "kept",
+            "near_duplicates",
+            "exact_checks",
+            "verified_pairs",
+            "clusters",
+        ] {
+            assert_eq!(free.3[key], tight.3[key], "{options:?}: {key}");
+        }
+        assert!(tight.3["temp_bytes"].as_u64().unwrap() > 0);
+    }
+}

@@ -285,6 +285,50 @@ impl Judge {
         }
     }
 
+    /// The estimate of a batch run's pair from its signatures (and, under containment, its
+    /// texts' `sizes`).
+    fn estimate_pair(
+        &self,
+        (a, b): CandidatePair,
+        signatures: &SignatureStore,
+        sizes: &(dyn Fn(u32, u32) -> Result<(u32, u32), Error> + Sync),
+    ) -> Result<Estimate, Error> {
+        let j = signatures.similarity(a as usize, b as usize)?;
+        // Read only where the measure needs them.
+        let pair_sizes = match self.measure {
+            Measure::Containment => sizes(a, b)?,
+            Measure::Jaccard => (0, 0),
+        };
+        Ok(self.estimate(j, || pair_sizes))
+    }
+
+    /// The calls on a batch run's `pairs`. Under exact verification every pair is checked: no
+    /// estimate is needed to say so.
+    fn calls(
+        &self,
+        pairs: &[CandidatePair],
+        signatures: &SignatureStore,
+        sizes: &(dyn Fn(u32, u32) -> Result<(u32, u32), Error> + Sync),
+    ) -> Result<Vec<Call>, Error> {
+        pairs
+            .par_iter()
+            .map(|&pair| match self.mode {
+                VerifyMode::Exact => Ok(Call::CheckExactly),
+                _ => Ok(self.call(self.estimate_pair(pair, signatures, sizes)?)),
+            })
+            .collect()
+    }
+
+    /// The pairs among `pairs` that [`Judge::verify`] will check exactly.
+    pub fn pairs_to_check(
+        &self,
+        pairs: &[CandidatePair],
+        signatures: &SignatureStore,
+        sizes: &(dyn Fn(u32, u32) -> Result<(u32, u32), Error> + Sync),
+    ) -> Result<Vec<CandidatePair>, Error> {
+        Ok(checked_among(pairs, &self.calls(pairs, signatures, sizes)?))
+    }
+
     /// Verifies a batch run's candidate `pairs`: the calls on their estimates, then the exact
     /// measure of the pairs to check, through [`exact_similarities`] with `load` and at most
     /// `max_sets` sets held at once.
@@ -296,28 +340,8 @@ impl Judge {
         max_sets: usize,
         load: &mut LoadSets<'_>,
     ) -> Result<Verified, Error> {
-        let estimate = |(a, b): CandidatePair| -> Result<Estimate, Error> {
-            let j = signatures.similarity(a as usize, b as usize)?;
-            // Read only where the measure needs them.
-            let pair_sizes = match self.measure {
-                Measure::Containment => sizes(a, b)?,
-                Measure::Jaccard => (0, 0),
-            };
-            Ok(self.estimate(j, || pair_sizes))
-        };
-        // Under exact verification every pair is checked: no estimate is needed to say so.
-        let calls = pairs
-            .par_iter()
-            .map(|&pair| match self.mode {
-                VerifyMode::Exact => Ok(Call::CheckExactly),
-                _ => Ok(self.call(estimate(pair)?)),
-            })
-            .collect::<Result<Vec<Call>, Error>>()?;
-        let to_check: Vec<CandidatePair> = pairs
-            .iter()
-            .zip(&calls)
-            .filter_map(|(&pair, &call)| (call == Call::CheckExactly).then_some(pair))
-            .collect();
+        let calls = self.calls(pairs, signatures, sizes)?;
+        let to_check = checked_among(pairs, &calls);
         let values = exact_similarities(&to_check, max_sets, self.measure, load)?;
         let exact = ExactValues::new(to_check, values);
         let mut verified = Vec::new();
@@ -328,7 +352,7 @@ impl Judge {
                 Call::CheckExactly => match exact.get(&pair).and_then(|j| self.checked(j)) {
                     Some(duplicate) => duplicate,
                     // A set that could not be loaded (the input changed): the estimate decides.
-                    None => self.on_estimate(estimate(pair)?),
+                    None => self.on_estimate(self.estimate_pair(pair, signatures, sizes)?),
                 },
             };
             if duplicate {
@@ -340,6 +364,15 @@ impl Judge {
             exact,
         })
     }
+}
+
+/// The pairs among `pairs` whose `calls` say to check exactly.
+fn checked_among(pairs: &[CandidatePair], calls: &[Call]) -> Vec<CandidatePair> {
+    pairs
+        .iter()
+        .zip(calls)
+        .filter_map(|(&pair, &call)| (call == Call::CheckExactly).then_some(pair))
+        .collect()
 }
 
 #[cfg(test)]
