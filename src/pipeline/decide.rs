@@ -286,10 +286,10 @@ impl Dedup {
         }
         drop(ranked);
 
-        let mut removed = DocSet::default();
+        let mut removed = DocSet::new(space.clone());
         for r in removals.into_sorted()? {
             let r = r?;
-            removed.insert(r.doc as usize);
+            removed.push(r.doc).map_err(|e| space.error(e))?;
             let kind = r.relation.kind();
             counts.removed(kind, matches!(r.kept, KeptRef::Indexed(_)));
             let (duplicate_of, duplicate_in) = kept_id(r.kept)?;
@@ -327,6 +327,7 @@ impl Dedup {
         let mut doc = 0usize;
         let mut written = 0u64;
         let mut states = docs.states();
+        let mut removed = removed.in_order();
         self.for_each_batch(inputs, |batch, _| {
             for frame in &batch {
                 let Some(state) = states.next() else {
@@ -334,7 +335,9 @@ impl Dedup {
                 };
                 if let Frame::Record(record) = frame
                     && state? != DocState::Rejected
-                    && !removed.contains(doc)
+                    && !removed
+                        .contains(doc as u64)
+                        .map_err(|e| self.temp_error(e))?
                 {
                     sink.kept(&KeptRecord {
                         doc: DocId(doc as u64),

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use crate::cluster::KeepPolicy;
 use crate::error::Error;
 use crate::read::Location;
-use crate::spill::{Column, FixedRecord, Persisted, PersistedRuns, Sorter, SpillBytes, SpillSpace};
+use crate::spill::{
+    Column, ColumnIter, FixedRecord, Persisted, PersistedRuns, Sorter, SpillBytes, SpillSpace,
+};
 
 /// What the first pass learned about one record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,35 +79,57 @@ impl FixedRecord for Option<Location> {
     }
 }
 
-/// A set of documents by input position, one bit each (the removed ones).
-#[derive(Debug, Default)]
+/// A set of documents by input position (the removed ones), added and asked in increasing
+/// order: a spillable column of positions, 8 bytes a member, none per other document.
+#[derive(Debug)]
 pub(super) struct DocSet {
-    bits: Vec<u64>,
-    len: u64,
+    docs: Column<u64>,
 }
 
 impl DocSet {
-    pub(super) fn insert(&mut self, doc: usize) {
-        let word = doc / 64;
-        if word >= self.bits.len() {
-            self.bits.resize(word + 1, 0);
-        }
-        let bit = 1u64 << (doc % 64);
-        if self.bits[word] & bit == 0 {
-            self.bits[word] |= bit;
-            self.len += 1;
+    pub(super) fn new(space: Arc<SpillSpace>) -> DocSet {
+        DocSet {
+            docs: Column::new(space),
         }
     }
 
-    pub(super) fn contains(&self, doc: usize) -> bool {
-        self.bits
-            .get(doc / 64)
-            .is_some_and(|word| word >> (doc % 64) & 1 == 1)
+    /// Adds `doc`, above every document added before.
+    pub(super) fn push(&mut self, doc: u64) -> std::io::Result<()> {
+        self.docs.push(&doc)
     }
 
     /// Documents in the set.
     pub(super) fn len(&self) -> u64 {
-        self.len
+        self.docs.len() as u64
+    }
+
+    /// Asks whether documents are members, in increasing order.
+    pub(super) fn in_order(&self) -> InOrder<'_> {
+        InOrder {
+            docs: self.docs.iter(),
+            next: None,
+        }
+    }
+}
+
+/// Membership in a [`DocSet`], asked in increasing order of documents.
+pub(super) struct InOrder<'a> {
+    docs: ColumnIter<'a, u64>,
+    next: Option<u64>,
+}
+
+impl InOrder<'_> {
+    /// Whether `doc` (at or above the last document asked) is in the set.
+    pub(super) fn contains(&mut self, doc: u64) -> std::io::Result<bool> {
+        loop {
+            match self.next {
+                Some(next) if next >= doc => return Ok(next == doc),
+                _ => match self.docs.next() {
+                    Some(next) => self.next = Some(next?),
+                    None => return Ok(false),
+                },
+            }
+        }
     }
 }
 

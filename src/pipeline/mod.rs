@@ -714,7 +714,8 @@ impl Dedup {
         }
         let (analysis, tables) = self.analyse(inputs, true, None, sink)?;
         let band_temp_bytes = tables.bytes_spilled();
-        let segment = self.segment_of_kept(&analysis, &tables, &DocSet::default())?;
+        let segment =
+            self.segment_of_kept(&analysis, &tables, &DocSet::new(analysis.space.clone()))?;
         drop(tables);
         let mut summary = Summary::empty(self.params, self.num_perm(), self.threshold);
         summary.bytes_read = analysis.bytes_read;
@@ -751,9 +752,10 @@ impl Dedup {
         // its ordinal in the segment.
         let mut kept = RankedSlots::default();
         let mut signature = vec![0u8; self.num_perm()];
+        let mut removed = removed.in_order();
         for (doc, state) in analysis.docs.states().enumerate() {
             if let DocState::Unique(slot) = state?
-                && !removed.contains(doc)
+                && !removed.contains(doc as u64).map_err(temp)?
             {
                 analysis
                     .signatures
