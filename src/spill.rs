@@ -544,6 +544,82 @@ impl<T: FixedRecord> Iterator for ColumnIter<'_, T> {
     }
 }
 
+/// Keys of a [`KeyedColumn`] per entry of its in-memory index.
+const KEY_INDEX_STEP: usize = 64;
+
+/// Records appended in increasing order of a key and found by key: a [`Column`] (spilled beyond
+/// the budget like any other) with every 64th key in memory. A lookup is a binary search of that
+/// index, then of one block of 64 records (a few positioned reads when the block is on disk).
+#[derive(Debug)]
+pub struct KeyedColumn<T, K> {
+    records: Column<T>,
+    index: Vec<K>,
+    key: fn(&T) -> K,
+    last: Option<K>,
+}
+
+impl<T: FixedRecord, K: Ord + Copy> KeyedColumn<T, K> {
+    /// An empty column whose records are keyed by `key`.
+    pub fn new(space: std::sync::Arc<SpillSpace>, key: fn(&T) -> K) -> KeyedColumn<T, K> {
+        KeyedColumn {
+            records: Column::new(space),
+            index: Vec::new(),
+            key,
+            last: None,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Appends `record`, whose key must be above every key appended before.
+    pub fn push(&mut self, record: &T) -> io::Result<()> {
+        let key = (self.key)(record);
+        if self.last.is_some_and(|last| last >= key) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "keyed records must come in increasing order of key",
+            ));
+        }
+        if self.records.len().is_multiple_of(KEY_INDEX_STEP) {
+            self.index.push(key);
+        }
+        self.records.push(record)?;
+        self.last = Some(key);
+        Ok(())
+    }
+
+    /// The record of `key`, if there is one.
+    pub fn get(&self, key: &K) -> io::Result<Option<T>> {
+        let block = self.index.partition_point(|first| first <= key);
+        if block == 0 {
+            return Ok(None);
+        }
+        let start = (block - 1) * KEY_INDEX_STEP;
+        let (mut low, mut high) = (start, (start + KEY_INDEX_STEP).min(self.records.len()));
+        while low < high {
+            let middle = (low + high) / 2;
+            let record = self.records.get(middle)?;
+            match (self.key)(&record).cmp(key) {
+                std::cmp::Ordering::Equal => return Ok(Some(record)),
+                std::cmp::Ordering::Less => low = middle + 1,
+                std::cmp::Ordering::Greater => high = middle,
+            }
+        }
+        Ok(None)
+    }
+
+    /// Every record in key order.
+    pub fn iter(&self) -> ColumnIter<'_, T> {
+        self.records.iter()
+    }
+}
+
 /// Records pushed in any order and read back sorted; beyond `max_records` in memory, sorted runs
 /// go to disk and are merged back.
 #[derive(Debug)]
@@ -818,7 +894,26 @@ mod tests {
 
     use proptest::prelude::*;
 
-    use crate::spill::{Column, Sorter, SpillBytes, SpillSpace};
+    use crate::spill::{Column, KeyedColumn, Sorter, SpillBytes, SpillSpace};
+
+    proptest! {
+        /// A keyed column that spills at once finds every record by its key, and nothing else.
+        #[test]
+        fn a_keyed_column_finds_records_by_key(keys in prop::collection::btree_set(0u32..5_000, 0..2_000)) {
+            let mut column = KeyedColumn::new(tight_space(), |record: &(u32, u32)| record.0);
+            for &key in &keys {
+                column.push(&(key, key.wrapping_mul(7))).unwrap();
+            }
+            prop_assert_eq!(column.len(), keys.len());
+            for probe in 0..5_001u32 {
+                let want = keys.contains(&probe).then(|| (probe, probe.wrapping_mul(7)));
+                prop_assert_eq!(column.get(&probe).unwrap(), want);
+            }
+            if let Some(&last) = keys.iter().next_back() {
+                prop_assert!(column.push(&(last, 0)).is_err(), "keys must increase");
+            }
+        }
+    }
 
     proptest! {
         /// Groups of a sorted stream are its runs of equal key, in order, whatever spilled.

@@ -255,9 +255,9 @@ impl Dedup {
             analysis.docs.update_states(|state| {
                 Ok(match state {
                     DocState::Unique(slot) if late.is_late(slot) => {
-                        DocState::Exact(late.first(slot))
+                        DocState::Exact(late.first(slot).map_err(temp)?)
                     }
-                    DocState::Exact(slot) => DocState::Exact(late.first(slot)),
+                    DocState::Exact(slot) => DocState::Exact(late.first(slot).map_err(temp)?),
                     other => other,
                 })
             })?;

@@ -21,7 +21,7 @@ use crate::pipeline::core::members::Relation;
 use crate::pipeline::docs::{DocState, DocTable};
 use crate::pipeline::sets::{Labels, Sets};
 use crate::report::Role;
-use crate::spill::{Column, ColumnIter, FixedRecord, Groups, Sorter, SpillSpace};
+use crate::spill::{ColumnIter, FixedRecord, Groups, KeyedColumn, Sorter, SpillSpace};
 
 /// One cluster of a batch run: its members in input order, how many documents it has, and the
 /// one it keeps (an indexed document is its node among the run's index matches).
@@ -226,7 +226,7 @@ struct LabelCursor<'a> {
 }
 
 impl<'a> LabelCursor<'a> {
-    fn new(labels: &'a Column<(u32, u32)>) -> Self {
+    fn new(labels: &'a KeyedColumn<(u32, u32), u32>) -> Self {
         LabelCursor {
             labels: labels.iter(),
             next: None,

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
-use crate::spill::{FixedRecord, PersistedRuns, Sorter, SpillSpace};
+use crate::spill::{FixedRecord, KeyedColumn, PersistedRuns, Sorter, SpillSpace};
 
 /// One (text hash, slot) record of a spilled map; sorts by hash, then slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -66,6 +66,8 @@ pub(super) struct ExactTable {
     any_spilled: bool,
     /// In a resumable run: the entries added since the table was last persisted.
     recent: Option<Vec<FirstCopy>>,
+    space: Arc<SpillSpace>,
+    sort_bytes: u64,
 }
 
 /// What reopens a persisted [`ExactTable`].
@@ -78,20 +80,20 @@ pub(super) struct PersistedExact {
 /// disk, each with the first copy's slot.
 #[derive(Debug, Default)]
 pub(super) struct LateCopies {
-    /// (late slot, first slot), sorted by late slot.
-    firsts: Vec<(u32, u32)>,
+    /// (late slot, first slot), by late slot.
+    firsts: Option<KeyedColumn<(u32, u32), u32>>,
     /// One bit per slot: set for late slots.
     bits: Vec<u64>,
 }
 
 impl LateCopies {
     pub(super) fn is_empty(&self) -> bool {
-        self.firsts.is_empty()
+        self.len() == 0
     }
 
     /// Late slots found.
     pub(super) fn len(&self) -> usize {
-        self.firsts.len()
+        self.firsts.as_ref().map_or(0, KeyedColumn::len)
     }
 
     /// Whether `slot` is a late copy (to be left out of buckets and index lookups).
@@ -103,11 +105,12 @@ impl LateCopies {
     }
 
     /// The first slot of the text in `slot` (`slot` itself unless it is late).
-    pub(super) fn first(&self, slot: u32) -> u32 {
-        match self.firsts.binary_search_by_key(&slot, |&(late, _)| late) {
-            Ok(at) => self.firsts[at].1,
-            Err(_) => slot,
+    pub(super) fn first(&self, slot: u32) -> std::io::Result<u32> {
+        if !self.is_late(slot) {
+            return Ok(slot);
         }
+        let firsts = self.firsts.as_ref().expect("a late slot has a first");
+        Ok(firsts.get(&slot)?.map_or(slot, |(_, first)| first))
     }
 }
 
@@ -125,8 +128,10 @@ impl ExactTable {
             map: HashMap::default(),
             max_entries,
             recent: space.keeps_files().then(Vec::new),
-            spilled: Sorter::named(space, "first-copies", sort_bytes),
+            spilled: Sorter::named(space.clone(), "first-copies", sort_bytes),
             any_spilled: false,
+            space,
+            sort_bytes,
         }
     }
 
@@ -194,10 +199,8 @@ impl ExactTable {
         for (hash, slot) in self.map.drain() {
             self.spilled.push(FirstCopy { hash, slot })?;
         }
-        let mut late = LateCopies {
-            firsts: Vec::new(),
-            bits: vec![0; slots.div_ceil(64)],
-        };
+        let mut bits = vec![0u64; slots.div_ceil(64)];
+        let mut firsts = Sorter::new(self.space.clone(), self.sort_bytes);
         let mut group: Option<FirstCopy> = None;
         let mut previous: Option<FirstCopy> = None;
         for record in self.spilled.into_sorted()? {
@@ -208,13 +211,20 @@ impl ExactTable {
             }
             match group {
                 Some(first) if first.hash == record.hash => {
-                    late.firsts.push((record.slot, first.slot));
-                    late.bits[record.slot as usize / 64] |= 1 << (record.slot % 64);
+                    firsts.push((record.slot, first.slot))?;
+                    bits[record.slot as usize / 64] |= 1 << (record.slot % 64);
                 }
                 _ => group = Some(record),
             }
         }
-        late.firsts.sort_unstable();
+        let mut by_slot = KeyedColumn::new(self.space.clone(), |late: &(u32, u32)| late.0);
+        for late in firsts.into_sorted()? {
+            by_slot.push(&late?)?;
+        }
+        let late = LateCopies {
+            firsts: Some(by_slot),
+            bits,
+        };
         Ok(late)
     }
 }
@@ -259,7 +269,7 @@ mod tests {
             // Live slots, renumbered densely in order, are the unbounded table's slots.
             let live: Vec<u32> = (0..slots_b).filter(|&s| !late.is_late(s)).collect();
             let dense = |s: u32| live.binary_search(&s).unwrap() as u32;
-            let got: Vec<u32> = got_raw.iter().map(|&s| dense(late.first(s))).collect();
+            let got: Vec<u32> = got_raw.iter().map(|&s| dense(late.first(s).unwrap())).collect();
             prop_assert_eq!(got, expected);
         }
 
@@ -311,7 +321,7 @@ mod tests {
             let live: Vec<u32> = (0..slots_b).filter(|&s| !late.is_late(s)).collect();
             prop_assert_eq!(live.len() as u32, slots_a);
             let dense = |s: u32| live.binary_search(&s).unwrap() as u32;
-            let got: Vec<u32> = got_raw.iter().map(|&s| dense(late.first(s))).collect();
+            let got: Vec<u32> = got_raw.iter().map(|&s| dense(late.first(s).unwrap())).collect();
             prop_assert_eq!(got, expected);
         }
     }

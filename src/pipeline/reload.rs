@@ -18,7 +18,7 @@ use crate::error::{Error, Origin};
 use crate::lsh::{CandidatePair, CandidatePairs};
 use crate::read::{InputSet, Parser, Record};
 use crate::spill::Sorter;
-use crate::spill::{Column, FixedRecord, SpillBytes, SpillSpace};
+use crate::spill::{Column, FixedRecord, KeyedColumn, SpillBytes, SpillSpace};
 use crate::verify::ExactSets;
 use crate::verify::LoadSets;
 
@@ -26,8 +26,8 @@ use crate::verify::LoadSets;
 #[derive(Debug)]
 pub(super) struct RecordSpool {
     bytes: SpillBytes,
-    /// Each spooled text's slot and where its record sits in `bytes`, sorted by slot.
-    index: Column<Spooled>,
+    /// Each spooled text's slot and where its record sits in `bytes`, by slot.
+    index: KeyedColumn<Spooled, u32>,
 }
 
 /// A spooled record: its text's slot, offset and length.
@@ -57,21 +57,12 @@ impl FixedRecord for Spooled {
 impl RecordSpool {
     /// The record of the text at `slot`, if it was spooled.
     fn read(&self, slot: u32) -> io::Result<Option<Vec<u8>>> {
-        let (mut low, mut high) = (0, self.index.len());
-        while low < high {
-            let middle = (low + high) / 2;
-            let spooled = self.index.get(middle)?;
-            match spooled.slot.cmp(&slot) {
-                std::cmp::Ordering::Equal => {
-                    let mut bytes = vec![0; spooled.len as usize];
-                    self.bytes.read_into(spooled.offset, &mut bytes)?;
-                    return Ok(Some(bytes));
-                }
-                std::cmp::Ordering::Less => low = middle + 1,
-                std::cmp::Ordering::Greater => high = middle,
-            }
-        }
-        Ok(None)
+        let Some(spooled) = self.index.get(&slot)? else {
+            return Ok(None);
+        };
+        let mut bytes = vec![0; spooled.len as usize];
+        self.bytes.read_into(spooled.offset, &mut bytes)?;
+        Ok(Some(bytes))
     }
 }
 
@@ -88,7 +79,7 @@ impl Dedup {
         let error = |e| space.error(e);
         let mut spool = RecordSpool {
             bytes: SpillBytes::new(space.clone()),
-            index: Column::new(space.clone()),
+            index: KeyedColumn::new(space.clone(), |spooled: &Spooled| spooled.slot),
         };
         let mut needed = needed.peekable();
         let mut states = analysis.docs.states();

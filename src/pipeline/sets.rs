@@ -16,7 +16,7 @@ use std::io;
 use std::sync::Arc;
 
 use crate::cluster::SparseUnionFind;
-use crate::spill::{Column, FixedRecord, Sorter, SpillSpace};
+use crate::spill::{Column, FixedRecord, KeyedColumn, Sorter, SpillSpace};
 
 /// Memory of the in-memory union-find, per id that occurs (ids, parents and sizes; the id list
 /// is built with repeats before they are removed).
@@ -30,7 +30,7 @@ const MAX_ROUNDS: usize = 1024;
 /// sorted by id, and how many rounds labelling took.
 #[derive(Debug)]
 pub(crate) struct Labels {
-    pub labels: Column<(u32, u32)>,
+    pub labels: KeyedColumn<(u32, u32), u32>,
     pub rounds: u64,
 }
 
@@ -138,7 +138,7 @@ pub(crate) fn label_components(
         }
     }
     // Stars around each set's smallest id: an id's label is its smallest neighbour or itself.
-    let mut labels = Column::new(space.clone());
+    let mut labels = KeyedColumn::new(space.clone(), |label: &(u32, u32)| label.0);
     let mut groups = both_directions(&graph, space, max_bytes)?.groups(|edge: &(u32, u32)| edge.0);
     let mut group = Vec::new();
     while groups.next_group(&mut group)? {
@@ -263,19 +263,7 @@ impl Sets {
     pub fn set_of(&mut self, id: u32) -> io::Result<Option<u32>> {
         match self {
             Sets::Memory(sets) => Ok(sets.find(id)),
-            Sets::Labelled(Labels { labels, .. }) => {
-                let (mut low, mut high) = (0, labels.len());
-                while low < high {
-                    let middle = (low + high) / 2;
-                    let (at, label) = labels.get(middle)?;
-                    match at.cmp(&id) {
-                        std::cmp::Ordering::Equal => return Ok(Some(label)),
-                        std::cmp::Ordering::Less => low = middle + 1,
-                        std::cmp::Ordering::Greater => high = middle,
-                    }
-                }
-                Ok(None)
-            }
+            Sets::Labelled(Labels { labels, .. }) => Ok(labels.get(&id)?.map(|(_, label)| label)),
         }
     }
 }

@@ -26,7 +26,7 @@ use crate::error::{ConfigError, Error};
 use crate::lsh::CandidatePair;
 use crate::minhash::SignatureStore;
 use crate::pipeline::Dedup;
-use crate::spill::{Column, FixedRecord, SpillSpace};
+use crate::spill::{FixedRecord, KeyedColumn, SpillSpace};
 use crate::verify::{LoadSets, Measure, VerifyMode, exact_similarities};
 
 /// What the estimate says about a pair.
@@ -89,18 +89,11 @@ impl ExactValues {
 }
 
 /// Exact measures of a whole run's pairs, sorted by pair, in a spillable column (16 bytes a
-/// pair) with every [`EXACT_INDEX_STEP`]th pair in memory: a lookup is a binary search of that
-/// index, then of one block of the column.
+/// pair) found by pair ([`KeyedColumn`]).
 #[derive(Debug)]
 pub(crate) struct ExactTable {
-    records: Column<ExactRecord>,
-    /// The pair at every `EXACT_INDEX_STEP`th record.
-    index: Vec<CandidatePair>,
-    last: Option<CandidatePair>,
+    records: KeyedColumn<ExactRecord, CandidatePair>,
 }
-
-/// Records per entry of an [`ExactTable`]'s index.
-const EXACT_INDEX_STEP: usize = 64;
 
 /// A pair and its exact measure, as an [`ExactTable`] stores it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -126,9 +119,7 @@ impl FixedRecord for ExactRecord {
 impl ExactTable {
     pub fn new(space: &Arc<SpillSpace>) -> ExactTable {
         ExactTable {
-            records: Column::new(space.clone()),
-            index: Vec::new(),
-            last: None,
+            records: KeyedColumn::new(space.clone(), |record: &ExactRecord| record.pair),
         }
     }
 
@@ -137,43 +128,18 @@ impl ExactTable {
         self.records.len()
     }
 
-    fn push(&mut self, pair: CandidatePair, value: f64) -> std::io::Result<()> {
-        debug_assert!(self.last < Some(pair), "pairs come sorted and distinct");
-        if self.records.len().is_multiple_of(EXACT_INDEX_STEP) {
-            self.index.push(pair);
-        }
-        self.records.push(&ExactRecord { pair, value })?;
-        self.last = Some(pair);
-        Ok(())
-    }
-
     /// Adds `more`, whose pairs all sort after this table's (the next chunk of a sorted stream
     /// of pairs).
     pub fn append(&mut self, more: &ExactValues) -> std::io::Result<()> {
         for (&pair, &value) in more.pairs.iter().zip(&more.values) {
-            self.push(pair, value)?;
+            self.records.push(&ExactRecord { pair, value })?;
         }
         Ok(())
     }
 
     /// The exact measure of `pair`, if it was measured.
     pub fn get(&self, pair: &CandidatePair) -> std::io::Result<Option<f64>> {
-        let block = self.index.partition_point(|first| first <= pair);
-        if block == 0 {
-            return Ok(None);
-        }
-        let start = (block - 1) * EXACT_INDEX_STEP;
-        let (mut low, mut high) = (start, (start + EXACT_INDEX_STEP).min(self.records.len()));
-        while low < high {
-            let middle = (low + high) / 2;
-            let record = self.records.get(middle)?;
-            match record.pair.cmp(pair) {
-                std::cmp::Ordering::Equal => return Ok(Some(record.value)),
-                std::cmp::Ordering::Less => low = middle + 1,
-                std::cmp::Ordering::Greater => high = middle,
-            }
-        }
-        Ok(None)
+        Ok(self.records.get(pair)?.map(|record| record.value))
     }
 }
 
