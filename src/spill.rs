@@ -596,6 +596,20 @@ impl<T: FixedRecord, K: Ord + Copy> KeyedColumn<T, K> {
 
     /// The record of `key`, if there is one.
     pub fn get(&self, key: &K) -> io::Result<Option<T>> {
+        Ok(self.find(key)?.map(|(_, record)| record))
+    }
+
+    /// The position of the record of `key` (its rank among the keys), if there is one.
+    pub fn position(&self, key: &K) -> io::Result<Option<usize>> {
+        Ok(self.find(key)?.map(|(at, _)| at))
+    }
+
+    /// The record at `position` (below [`KeyedColumn::len`]).
+    pub fn at(&self, position: usize) -> io::Result<T> {
+        self.records.get(position)
+    }
+
+    fn find(&self, key: &K) -> io::Result<Option<(usize, T)>> {
         let block = self.index.partition_point(|first| first <= key);
         if block == 0 {
             return Ok(None);
@@ -606,7 +620,7 @@ impl<T: FixedRecord, K: Ord + Copy> KeyedColumn<T, K> {
             let middle = (low + high) / 2;
             let record = self.records.get(middle)?;
             match (self.key)(&record).cmp(key) {
-                std::cmp::Ordering::Equal => return Ok(Some(record)),
+                std::cmp::Ordering::Equal => return Ok(Some((middle, record))),
                 std::cmp::Ordering::Less => low = middle + 1,
                 std::cmp::Ordering::Greater => high = middle,
             }
@@ -908,6 +922,11 @@ mod tests {
             for probe in 0..5_001u32 {
                 let want = keys.contains(&probe).then(|| (probe, probe.wrapping_mul(7)));
                 prop_assert_eq!(column.get(&probe).unwrap(), want);
+                let rank = keys.range(..probe).count();
+                prop_assert_eq!(column.position(&probe).unwrap(), want.map(|_| rank));
+                if want.is_some() {
+                    prop_assert_eq!(column.at(rank).unwrap(), want.unwrap());
+                }
             }
             if let Some(&last) = keys.iter().next_back() {
                 prop_assert!(column.push(&(last, 0)).is_err(), "keys must increase");

@@ -275,26 +275,28 @@ impl FixedRecord for BySlot {
 }
 
 /// The clusters of a batch run, ranked: the sets of `sets` with two or more documents, counting
-/// `outside(root)` documents not of this run (an indexed document the set keeps), each keeping
-/// what `choose(root, members)` says (members in input order). Keeps at most `max_bytes` of
+/// the indexed document `indexed_of(root)` names (the earliest one linked to the set, which it
+/// keeps; asked once per set, in increasing order of `root`), each keeping what
+/// `choose(indexed, members)` says (members in input order). Keeps at most `max_bytes` of
 /// records in memory per sort.
 pub(super) fn rank_clusters(
     docs: &DocTable,
     sets: &mut Sets,
     space: &Arc<SpillSpace>,
     max_bytes: u64,
-    outside: impl Fn(u32) -> usize,
-    mut choose: impl FnMut(u32, &[Member]) -> Result<Keep<u32>, Error>,
+    indexed_of: &mut dyn FnMut(u32) -> Result<Option<u32>, Error>,
+    mut choose: impl FnMut(Option<u32>, &[Member]) -> Result<Keep<u32>, Error>,
 ) -> Result<Ranked, Error> {
     let mut groups = members_by_set(docs, sets, space, max_bytes)?;
     let mut ranked = RankedClusters::new(space, max_bytes);
     let mut members = Vec::new();
     while let Some(root) = groups.next_set(&mut members)? {
-        let size = members.len() + outside(root);
+        let indexed = indexed_of(root)?;
+        let size = members.len() + usize::from(indexed.is_some());
         if size < 2 {
             continue;
         }
-        let kept = choose(root, &members)?;
+        let kept = choose(indexed, &members)?;
         let cluster = Cluster {
             members: std::mem::take(&mut members),
             size,

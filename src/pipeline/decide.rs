@@ -1,8 +1,6 @@
 //! Pass 2 (candidates, verification, clusters, removals) and pass 3 (writing kept records) of a
 //! batch run: the data of the run, and the decision core's rules (`core`) applied to it.
 
-use std::collections::HashMap;
-
 use rayon::prelude::*;
 
 use super::assemble::{self, Cluster, KeptRef, Removals, Removed};
@@ -94,29 +92,51 @@ impl Dedup {
         summary.candidate_similarity_histogram = histogram.to_vec();
         summary.candidate_pairs = candidates + matches.candidates;
         summary.exact_checks = exact.len() as u64;
-        summary.verified_pairs = verified_pairs + matches.links.len() as u64;
+        summary.verified_pairs = verified_pairs + matches.num_links() as u64;
 
         // Slots and indexed nodes share one 32-bit numbering. The sets hold only what can be in
         // a cluster: slots of verified pairs, of links and of texts with exact copies.
-        u32::try_from(slots + matches.nodes.len()).map_err(|_| Error::TooManyDocuments)?;
+        u32::try_from(slots + matches.num_nodes()).map_err(|_| Error::TooManyDocuments)?;
         let indexed_id_of = |node: u32| (slots + node as usize) as u32;
-        for link in &matches.links {
+        for link in matches.links() {
+            let link = link.map_err(|e| space.error(e))?;
             sets.join(link.slot, indexed_id_of(link.node))
                 .map_err(|e| space.error(e))?;
         }
         clusters::for_each_copied_text(docs, |slot| sets.add(slot).map_err(|e| space.error(e)))?;
         let mut sets = sets.finish().map_err(|e| space.error(e))?;
         summary.label_rounds = sets.label_rounds();
-        // The earliest indexed document of each set that has one (nodes are sorted).
-        let mut indexed_of_root: HashMap<u32, u32> = HashMap::new();
-        for node in 0..matches.nodes.len() as u32 {
+        // The indexed documents of each set that has one, by set: the first is its earliest.
+        let mut indexed_by_set = Sorter::<(u32, u32)>::new(space.clone(), self.sort_budget());
+        for node in 0..matches.num_nodes() as u32 {
             if let Some(root) = sets
                 .set_of(indexed_id_of(node))
                 .map_err(|e| space.error(e))?
             {
-                indexed_of_root.entry(root).or_insert(node);
+                indexed_by_set
+                    .push((root, node))
+                    .map_err(|e| space.error(e))?;
             }
         }
+        let mut indexed_by_set = indexed_by_set
+            .into_sorted()
+            .map_err(|e| space.error(e))?
+            .peekable();
+        // Sets are asked in increasing order of their names.
+        let mut earliest_indexed = |root: u32| -> Result<Option<u32>, Error> {
+            while let Some(Ok((set, _))) = indexed_by_set.peek()
+                && *set < root
+            {
+                indexed_by_set.next();
+            }
+            match indexed_by_set.peek() {
+                Some(Ok((set, node))) if *set == root => Ok(Some(*node)),
+                Some(Err(_)) => {
+                    Err(space.error(indexed_by_set.next().expect("peeked").unwrap_err()))
+                }
+                _ => Ok(None),
+            }
+        };
 
         // Clusters ranked, each keeping its earliest indexed document or the keep policy's
         // choice; under exact verification, the pairs of members and kept documents the run has
@@ -128,9 +148,8 @@ impl Dedup {
             &mut sets,
             &analysis.space,
             self.sort_budget(),
-            |root| usize::from(indexed_of_root.contains_key(&root)),
-            |root, members| {
-                let indexed = indexed_of_root.get(&root).copied();
+            &mut earliest_indexed,
+            |indexed, members| {
                 let scores = match indexed {
                     Some(_) => Vec::new(),
                     None => members
@@ -154,7 +173,6 @@ impl Dedup {
             },
         )?;
         drop(sets);
-        drop(indexed_of_root);
         // The exact measures of the pairs of members and kept documents not checked yet, a chunk
         // at a time in pair order (under exact verification only).
         let mut reported_exact = ExactTable::new(space);
@@ -189,7 +207,7 @@ impl Dedup {
             Ok(match kept {
                 KeptRef::Doc(doc) => (docs.id(doc as usize)?, None),
                 KeptRef::Indexed(node) => {
-                    let r = matches.nodes[node as usize];
+                    let r = matches.node(node).map_err(|e| space.error(e))?;
                     (
                         options.against[r.index as usize].id(r.doc)?,
                         Some(index_names[r.index as usize].as_str()),
@@ -198,12 +216,20 @@ impl Dedup {
             })
         };
         // What a member's text is to its cluster's kept document's.
-        let relation = |member: &Member, cluster: &Cluster| Relation {
-            same_text_as_kept: match cluster.kept {
-                Keep::Member(_) => cluster.kept_slot() == Some(member.slot),
-                Keep::Indexed(node) => matches.link(member.slot, node).is_some_and(|l| l.exact),
-            },
-            copy_of_earlier: member.copy || matches.indexed_text(member.slot),
+        let relation = |member: &Member, cluster: &Cluster| -> Result<Relation, Error> {
+            let error = |e| space.error(e);
+            Ok(Relation {
+                same_text_as_kept: match cluster.kept {
+                    Keep::Member(_) => cluster.kept_slot() == Some(member.slot),
+                    Keep::Indexed(node) => matches
+                        .link(member.slot, node)
+                        .map_err(error)?
+                        .is_some_and(|l| l.exact),
+                },
+                copy_of_earlier: member.copy
+                    || (matches.num_links() > 0
+                        && matches.indexed_text(member.slot).map_err(error)?),
+            })
         };
         // A member's similarity to its cluster's kept document.
         let (mut indexed, mut local) = (Vec::new(), vec![0u8; self.num_perm()]);
@@ -218,10 +244,13 @@ impl Dedup {
                     }
                     // No indexed text at hand: the estimate (the link's, when there is one).
                     Keep::Indexed(node) => relation.try_similarity(None, || {
-                        if let Some(link) = matches.link(member.slot, node) {
+                        if let Some(link) = matches
+                            .link(member.slot, node)
+                            .map_err(|e| space.error(e))?
+                        {
                             return Ok(link.similarity);
                         }
-                        let r = matches.nodes[node as usize];
+                        let r = matches.node(node).map_err(|e| space.error(e))?;
                         options.against[r.index as usize].signature_into(r.doc, &mut indexed)?;
                         analysis
                             .signatures
@@ -251,7 +280,7 @@ impl Dedup {
                 .collect::<Result<Vec<String>, Error>>()?;
             let mut reports = Vec::with_capacity(cluster.members.len());
             for (at, (member, id)) in cluster.members.iter().zip(&ids).enumerate() {
-                let relation = relation(member, &cluster);
+                let relation = relation(member, &cluster)?;
                 let similarity = similarity(member, &cluster, relation)?;
                 let role = role(member, &cluster, relation)?;
                 if cluster.kept != Keep::Member(at) {

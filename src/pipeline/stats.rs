@@ -372,7 +372,7 @@ impl Dedup {
                 &mut sets,
                 &analysis.space,
                 self.sort_budget(),
-                |_| 0,
+                &mut |_| Ok(None),
                 |_, members| {
                     let scores = members.iter().map(|m| docs.score(m.doc)).collect::<Result<
                         Vec<f64>,
