@@ -609,18 +609,27 @@ impl<T: FixedRecord, K: Ord + Copy> KeyedColumn<T, K> {
         self.records.get(position)
     }
 
+    /// The position and record of `key`: the block that can hold it is read in one go (one
+    /// positioned read when it is on disk) and searched in memory.
     fn find(&self, key: &K) -> io::Result<Option<(usize, T)>> {
         let block = self.index.partition_point(|first| first <= key);
         if block == 0 {
             return Ok(None);
         }
         let start = (block - 1) * KEY_INDEX_STEP;
-        let (mut low, mut high) = (start, (start + KEY_INDEX_STEP).min(self.records.len()));
+        let end = (start + KEY_INDEX_STEP).min(self.records.len());
+        let mut bytes = [0u8; 64 * KEY_INDEX_STEP];
+        let bytes = &mut bytes[..(end - start) * T::LEN];
+        self.records
+            .bytes
+            .read_into((start * T::LEN) as u64, bytes)?;
+        let record = |at: usize| T::decode(&bytes[at * T::LEN..(at + 1) * T::LEN]);
+        let (mut low, mut high) = (0, end - start);
         while low < high {
             let middle = (low + high) / 2;
-            let record = self.records.get(middle)?;
-            match (self.key)(&record).cmp(key) {
-                std::cmp::Ordering::Equal => return Ok(Some((middle, record))),
+            let found = record(middle);
+            match (self.key)(&found).cmp(key) {
+                std::cmp::Ordering::Equal => return Ok(Some((start + middle, found))),
                 std::cmp::Ordering::Less => low = middle + 1,
                 std::cmp::Ordering::Greater => high = middle,
             }

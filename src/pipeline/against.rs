@@ -16,6 +16,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use super::core::anchors::ANCHORS;
+use super::docs::SlotBits;
 use super::{Analysis, Dedup};
 use crate::error::Error;
 use crate::index::{Index, IndexDoc};
@@ -129,8 +130,10 @@ pub(super) struct IndexMatches {
     nodes: KeyedColumn<IndexedRef, IndexedRef>,
     /// The links, by (slot, node).
     links: KeyedColumn<IndexLink, (u32, u32)>,
-    /// The slots whose normalized text an index holds.
+    /// The slots whose normalized text an index holds, and the document holding it.
     texts: KeyedColumn<TextMatch, u32>,
+    /// The same slots, for tests made once per band record or member.
+    text_slots: SlotBits,
     /// Candidate pairs (slot, indexed document) examined.
     pub candidates: u64,
 }
@@ -142,6 +145,7 @@ impl IndexMatches {
             nodes: KeyedColumn::new(space.clone(), |r: &IndexedRef| *r),
             links: KeyedColumn::new(space.clone(), |l: &IndexLink| (l.slot, l.node)),
             texts: KeyedColumn::new(space.clone(), |t: &TextMatch| t.slot),
+            text_slots: SlotBits::default(),
             candidates: 0,
         }
     }
@@ -172,8 +176,8 @@ impl IndexMatches {
     }
 
     /// Whether an index holds the normalized text of `slot`.
-    pub fn indexed_text(&self, slot: u32) -> std::io::Result<bool> {
-        Ok(self.texts.get(&slot)?.is_some())
+    pub fn indexed_text(&self, slot: u32) -> bool {
+        self.text_slots.contains(slot)
     }
 }
 
@@ -250,14 +254,13 @@ impl Dedup {
                 .collect::<Result<_, Error>>()?;
             for text in &found {
                 matches.texts.push(text).map_err(error)?;
+                matches.text_slots.insert(text.slot);
             }
         }
         // Slots with an indexed copy of their text link to it alone; the others look for near
         // duplicates among the first members of their buckets.
-        let texts = &matches.texts;
-        let looks = |slot: u32| -> std::io::Result<bool> {
-            Ok(!analysis.late.is_late(slot) && texts.get(&slot)?.is_none())
-        };
+        let text_slots = &matches.text_slots;
+        let looks = |slot: u32| !analysis.late.is_late(slot) && !text_slots.contains(slot);
         let mut sorter = Sorter::new(space.clone(), self.sort_budget());
         for band in 0..self.params.num_bands {
             let mut batch: Vec<(BandKey, u32)> = Vec::with_capacity(LOOKUP_BATCH);
@@ -290,16 +293,8 @@ impl Dedup {
             let mut failed = None;
             tables
                 .for_each_record(band, |key, slot| {
-                    if failed.is_some() {
+                    if failed.is_some() || !looks(slot) {
                         return;
-                    }
-                    match looks(slot) {
-                        Ok(true) => {}
-                        Ok(false) => return,
-                        Err(e) => {
-                            failed = Some(error(e));
-                            return;
-                        }
                     }
                     batch.push((key, slot));
                     if batch.len() == LOOKUP_BATCH
@@ -457,13 +452,12 @@ mod tests {
             },
         };
         matches.texts.push(&TextMatch { slot: 7, found }).unwrap();
+        matches.text_slots.insert(7);
         matches.nodes.push(&found).unwrap();
         assert_eq!(matches.link(7, 0).unwrap().map(|l| l.exact), Some(true));
         assert_eq!(matches.link(4, 1).unwrap().map(|l| l.similarity), Some(0.4));
         assert!(matches.link(4, 0).unwrap().is_none() && matches.link(0, 0).unwrap().is_none());
-        let indexed: Vec<u32> = (0..9)
-            .filter(|&s| matches.indexed_text(s).unwrap())
-            .collect();
+        let indexed: Vec<u32> = (0..9).filter(|&s| matches.indexed_text(s)).collect();
         assert_eq!(indexed, [7]);
         assert_eq!(matches.node(0).unwrap(), found);
         assert_eq!(matches.num_links(), 4);

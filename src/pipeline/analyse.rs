@@ -250,7 +250,7 @@ impl Dedup {
         }
         // Copies whose first copy the exact table had spilled become exact copies of it, as if
         // caught at once; their slots stay unused.
-        let late = first_copy.finish(analysis.signatures.len()).map_err(temp)?;
+        let late = first_copy.finish().map_err(temp)?;
         if !late.is_empty() {
             analysis.docs.update_states(|state| {
                 Ok(match state {

@@ -226,9 +226,7 @@ impl Dedup {
                         .map_err(error)?
                         .is_some_and(|l| l.exact),
                 },
-                copy_of_earlier: member.copy
-                    || (matches.num_links() > 0
-                        && matches.indexed_text(member.slot).map_err(error)?),
+                copy_of_earlier: member.copy || matches.indexed_text(member.slot),
             })
         };
         // A member's similarity to its cluster's kept document.

@@ -133,6 +133,30 @@ impl InOrder<'_> {
     }
 }
 
+/// A set of slots, one bit each up to the highest set (late copies, slots an index holds the
+/// text of): for the membership tests made once per band record, which must not read a table.
+#[derive(Debug, Default)]
+pub(super) struct SlotBits {
+    words: Vec<u64>,
+}
+
+impl SlotBits {
+    pub(super) fn insert(&mut self, slot: u32) {
+        let word = slot as usize / 64;
+        if word >= self.words.len() {
+            self.words.resize(word + 1, 0);
+        }
+        self.words[word] |= 1 << (slot % 64);
+    }
+
+    #[inline]
+    pub(super) fn contains(&self, slot: u32) -> bool {
+        self.words
+            .get(slot as usize / 64)
+            .is_some_and(|word| word >> (slot % 64) & 1 == 1)
+    }
+}
+
 /// Slots inserted in increasing order, each with its rank among them (the ordinal of a kept
 /// first copy in the index segment of kept documents): a bit per slot and a count per 64.
 #[derive(Debug, Default)]

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
+use super::docs::SlotBits;
 use crate::spill::{FixedRecord, KeyedColumn, PersistedRuns, Sorter, SpillSpace};
 
 /// One (text hash, slot) record of a spilled map; sorts by hash, then slot.
@@ -82,8 +83,8 @@ pub(super) struct PersistedExact {
 pub(super) struct LateCopies {
     /// (late slot, first slot), by late slot.
     firsts: Option<KeyedColumn<(u32, u32), u32>>,
-    /// One bit per slot: set for late slots.
-    bits: Vec<u64>,
+    /// The late slots.
+    bits: SlotBits,
 }
 
 impl LateCopies {
@@ -99,9 +100,7 @@ impl LateCopies {
     /// Whether `slot` is a late copy (to be left out of buckets and index lookups).
     #[inline]
     pub(super) fn is_late(&self, slot: u32) -> bool {
-        self.bits
-            .get(slot as usize / 64)
-            .is_some_and(|word| word >> (slot % 64) & 1 == 1)
+        self.bits.contains(slot)
     }
 
     /// The first slot of the text in `slot` (`slot` itself unless it is late).
@@ -190,16 +189,15 @@ impl ExactTable {
         Ok(None)
     }
 
-    /// Merges what went to disk with what stayed, and resolves every late copy. `slots` is the
-    /// number of slots given out.
-    pub(super) fn finish(mut self, slots: usize) -> std::io::Result<LateCopies> {
+    /// Merges what went to disk with what stayed, and resolves every late copy.
+    pub(super) fn finish(mut self) -> std::io::Result<LateCopies> {
         if !self.any_spilled {
             return Ok(LateCopies::default());
         }
         for (hash, slot) in self.map.drain() {
             self.spilled.push(FirstCopy { hash, slot })?;
         }
-        let mut bits = vec![0u64; slots.div_ceil(64)];
+        let mut bits = SlotBits::default();
         let mut firsts = Sorter::new(self.space.clone(), self.sort_bytes);
         let mut group: Option<FirstCopy> = None;
         let mut previous: Option<FirstCopy> = None;
@@ -212,7 +210,7 @@ impl ExactTable {
             match group {
                 Some(first) if first.hash == record.hash => {
                     firsts.push((record.slot, first.slot))?;
-                    bits[record.slot as usize / 64] |= 1 << (record.slot % 64);
+                    bits.insert(record.slot);
                 }
                 _ => group = Some(record),
             }
@@ -263,8 +261,8 @@ mod tests {
                     None => { got_raw.push(slots_b); slots_b += 1; }
                 }
             }
-            prop_assert!(unbounded.finish(slots_a as usize).unwrap().is_empty());
-            let late = bounded.finish(slots_b as usize).unwrap();
+            prop_assert!(unbounded.finish().unwrap().is_empty());
+            let late = bounded.finish().unwrap();
             prop_assert_eq!(late.len() as u32, slots_b - slots_a);
             // Live slots, renumbered densely in order, are the unbounded table's slots.
             let live: Vec<u32> = (0..slots_b).filter(|&s| !late.is_late(s)).collect();
@@ -317,7 +315,7 @@ mod tests {
                     saved = (doc, slots_b, table.persist().unwrap());
                 }
             }
-            let late = table.finish(slots_b as usize).unwrap();
+            let late = table.finish().unwrap();
             let live: Vec<u32> = (0..slots_b).filter(|&s| !late.is_late(s)).collect();
             prop_assert_eq!(live.len() as u32, slots_a);
             let dense = |s: u32| live.binary_search(&s).unwrap() as u32;
