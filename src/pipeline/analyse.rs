@@ -42,7 +42,7 @@ impl Dedup {
         work: Option<&WorkDir>,
         sink: &mut dyn Sink,
     ) -> Result<(Analysis, BandTables), Error> {
-        let parser = Parser::new(inputs.format(), self.fields.clone());
+        let parser = Parser::new(self.fields.clone());
         let total_bytes = inputs.total_bytes();
         let num_perm = self.num_perm();
         let space = self.spill_space(work);
@@ -465,7 +465,7 @@ impl Dedup {
         wanted: &[DocId],
     ) -> Result<HashMap<u64, String>, Error> {
         let wanted: std::collections::HashSet<u64> = wanted.iter().map(|d| d.0).collect();
-        let parser = Parser::new(inputs.format(), self.fields.clone());
+        let parser = Parser::new(self.fields.clone());
         let mut out = HashMap::new();
         let mut position = 0u64;
         self.for_each_batch(inputs, |batch, _| {
@@ -489,7 +489,7 @@ impl Dedup {
         inputs: &mut InputSet,
         options: BoilerplateOptions,
     ) -> Result<UnitCounts, Error> {
-        let parser = Parser::new(inputs.format(), self.fields.clone());
+        let parser = Parser::new(self.fields.clone());
         // The counting pass runs alone: its sort may take half the budget.
         let space = self.spill_space(None);
         let mut counter = UnitCounter::in_space(
@@ -587,7 +587,7 @@ impl Dedup {
         inputs: &InputSet,
         located: &[(u32, Location)],
     ) -> Result<ExactSets, Error> {
-        let parser = Parser::new(inputs.format(), self.fields.clone());
+        let parser = Parser::new(self.fields.clone());
         let reader = inputs.record_reader();
         let mut sets = ExactSets::default();
         for chunk in located.chunks(self.batch_docs) {
@@ -600,6 +600,7 @@ impl Dedup {
                             line: 0,
                         },
                         bytes: reader.read(location).ok()?,
+                        format: inputs.format_of(location.input as usize),
                         location: Some(location),
                     };
                     let doc = parser.parse(&record).ok()?;
@@ -619,7 +620,7 @@ impl Dedup {
         docs: &DocTable,
         needed: &[bool],
     ) -> Result<ExactSets, Error> {
-        let parser = Parser::new(inputs.format(), self.fields.clone());
+        let parser = Parser::new(self.fields.clone());
         let mut sets = ExactSets::default();
         let mut next_doc = 0usize;
         self.for_each_batch(inputs, |batch, _| {

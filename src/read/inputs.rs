@@ -9,14 +9,19 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use super::frames::{Counting, Frames, Source, Tee, decompress, dir_or_file_size, walk_files};
-use super::{Format, Input, Piece, RecordReader, io_reason};
+use super::{Format, FormatChoice, Input, Piece, RecordReader, io_reason};
 use crate::error::{ConfigError, Error, InputFailure};
 
 /// The ordered inputs of one run, and the spools that let streams (stdin, pipes) be read twice.
 #[derive(Debug)]
 pub struct InputSet {
+    /// The inputs as read: directories of shards and glob patterns expanded into their files.
     pub(super) inputs: Vec<Input>,
-    pub(super) format: Format,
+    pub(super) format: FormatChoice,
+    /// Per input: its format (the given one, or the one its name says).
+    pub(super) formats: Vec<Format>,
+    /// Per input: whether it was found in a directory or by a pattern.
+    pub(super) from_shards: Vec<bool>,
     pub(super) max_doc_bytes: usize,
     /// Per input: the copy of a stream input made while it was first read.
     pub(super) spools: Vec<Option<File>>,
@@ -88,26 +93,38 @@ pub fn duplicate_ids_text(duplicate_ids: u64) -> String {
 }
 
 impl InputSet {
-    /// Checks that there is at least one input and that stdin appears at most once.
+    /// The inputs of a run, read in `format` (one for all, or each its own by name: see
+    /// [`FormatChoice`]). Checks that there is at least one input and that stdin appears at most
+    /// once, and expands directories of shards and glob patterns into their files
+    /// ([`expand`](super::expand)): a pattern that matches nothing, or a directory without files,
+    /// is an error.
     pub fn new(
         inputs: Vec<Input>,
-        format: Format,
+        format: impl Into<FormatChoice>,
         max_doc_bytes: usize,
-    ) -> Result<Self, ConfigError> {
+    ) -> Result<Self, Error> {
+        let format = format.into();
         if inputs.is_empty() {
-            return Err(ConfigError::NoInput);
+            return Err(ConfigError::NoInput.into());
         }
         if inputs.iter().filter(|i| **i == Input::Stdin).count() > 1 {
-            return Err(ConfigError::StdinTwice);
+            return Err(ConfigError::StdinTwice.into());
         }
         // A record's length is kept in 32 bits (`Location::len`).
         if max_doc_bytes == 0 || u32::try_from(max_doc_bytes).is_err() {
-            return Err(ConfigError::MaxDocBytes);
+            return Err(ConfigError::MaxDocBytes.into());
         }
+        let (inputs, from_shards): (Vec<Input>, Vec<bool>) = super::expand(inputs, format)?
+            .into_iter()
+            .map(|e| (e.input, e.from_shards))
+            .unzip();
+        let formats = inputs.iter().map(|i| format.format_of(i)).collect();
         let count = inputs.len();
         Ok(InputSet {
             inputs,
             format,
+            formats,
+            from_shards,
             max_doc_bytes,
             spools: (0..count).map(|_| None).collect(),
             consumed: vec![false; count],
@@ -130,13 +147,40 @@ impl InputSet {
         self
     }
 
-    /// Paths never read as documents of a directory input: the run's own outputs, which may be
-    /// written inside it, and directories (an index) whose files are never documents. Temporary files of neardup (`.neardup-*`) are never read either.
+    /// Paths never read as documents of a directory input, nor as shards found in a directory
+    /// or by a pattern: the run's own outputs, which may be written inside it, and directories
+    /// (an index) whose files are never documents. Temporary files of neardup (`.neardup-*`) are
+    /// never read either. Call it before reading.
     pub fn exclude(mut self, paths: impl IntoIterator<Item = PathBuf>) -> Self {
         self.exclude = paths
             .into_iter()
             .map(|p| crate::output::resolved(&p))
             .collect();
+        if self.exclude.is_empty() || !self.from_shards.contains(&true) {
+            return self;
+        }
+        let keep: Vec<bool> = (0..self.inputs.len())
+            .map(|i| {
+                !self.from_shards[i]
+                    || match &self.inputs[i] {
+                        Input::Path(p) => {
+                            let p = crate::output::resolved(p);
+                            !self.exclude.iter().any(|x| p.starts_with(x))
+                        }
+                        Input::Stdin => true,
+                    }
+            })
+            .collect();
+        let mut kept = keep.iter().copied();
+        self.inputs.retain(|_| kept.next().unwrap_or(true));
+        let mut kept = keep.iter().copied();
+        self.formats.retain(|_| kept.next().unwrap_or(true));
+        let mut kept = keep.iter().copied();
+        self.from_shards.retain(|_| kept.next().unwrap_or(true));
+        let count = self.inputs.len();
+        self.spools = (0..count).map(|_| None).collect();
+        self.consumed = vec![false; count];
+        self.listings = vec![None; count];
         self
     }
 
@@ -154,8 +198,29 @@ impl InputSet {
         self.keep_going
     }
 
-    pub fn format(&self) -> Format {
+    /// How the inputs' formats were chosen.
+    pub fn format(&self) -> FormatChoice {
         self.format
+    }
+
+    /// The format input `index` is read in.
+    pub fn format_of(&self, index: usize) -> Format {
+        self.formats[index]
+    }
+
+    /// Whether input `index` was found in a directory or by a pattern, rather than named.
+    pub fn is_shard(&self, index: usize) -> bool {
+        self.from_shards[index]
+    }
+
+    /// Per input, its size in bytes as stored, when every input is a regular file or directory.
+    pub fn sizes(&self) -> Option<Vec<u64>> {
+        (0..self.inputs.len())
+            .map(|index| match &self.inputs[index] {
+                Input::Path(p) if !self.is_stream(index) => dir_or_file_size(p),
+                _ => None,
+            })
+            .collect()
     }
 
     /// What reading has found so far besides records.
@@ -188,7 +253,7 @@ impl InputSet {
             };
             let problem = match std::fs::metadata(&path) {
                 Err(e) => Some(failure(io_reason(&e))),
-                Ok(m) if m.is_dir() && self.format != Format::Files => Some(failure(
+                Ok(m) if m.is_dir() && self.formats[index] != Format::Files => Some(failure(
                     "is a directory (a directory of documents, one per file, is read with the files format)"
                         .to_string(),
                 )),
@@ -332,7 +397,7 @@ impl InputSet {
         let raw: Box<dyn Read + Send> = match &self.inputs[index] {
             _ if stream => self.open_stream(index)?,
             Input::Path(p) => {
-                if self.format == Format::Files && p.is_dir() {
+                if self.formats[index] == Format::Files && p.is_dir() {
                     let root = p.clone();
                     let files = self.listing(index)?;
                     return Ok(Source::Dir {
@@ -352,14 +417,15 @@ impl InputSet {
         };
         let (reader, compressed) = decompress(BufReader::with_capacity(1 << 16, counted))?;
         let seekable = !compressed && !stream;
-        Ok(match self.format {
+        Ok(match self.formats[index] {
             Format::Files => Source::WholeFile {
                 name,
                 reader: Some(reader),
                 marked: false,
             },
-            Format::Jsonl | Format::Lines => Source::Lines {
+            format @ (Format::Jsonl | Format::Lines) => Source::Lines {
                 name,
+                format,
                 reader,
                 line: 0,
                 position: 0,
@@ -387,7 +453,7 @@ mod tests {
     use crate::read::{Fields, Format, Frame, Input, Parser, Record};
 
     fn parser() -> Parser {
-        Parser::new(Format::Jsonl, Fields::default())
+        Parser::new(Fields::default())
     }
 
     #[test]
