@@ -589,15 +589,15 @@ pub struct InputArgs {
     /// JSON field holding the text: a path into nested objects ('content.text'); a dot inside
     /// a key is written '\.' ('a\.b' is the key "a.b"), a backslash '\\'; a leading '$.' is
     /// ignored.
-    #[arg(long, default_value = "text", value_name = "FIELD")]
+    #[arg(long, default_value = "text")]
     pub text_field: FieldPath,
     /// JSON field holding the id (a record without one is named FILE:LINE); a path like
     /// --text-field.
-    #[arg(long, default_value = "id", value_name = "FIELD")]
+    #[arg(long, default_value = "id")]
     pub id_field: FieldPath,
     /// JSON field holding each record's URL (a path like --text-field). Without
     /// --group-field, boilerplate is counted per host of this URL.
-    #[arg(long, value_name = "FIELD")]
+    #[arg(long)]
     pub url_field: Option<FieldPath>,
     /// Records larger than this many bytes are rejected without being held in memory (at most
     /// 4 GiB).
@@ -928,19 +928,21 @@ impl InputArgs {
     }
 
     /// The inputs, directories of shards and patterns expanded, not yet checked. Files of a
-    /// directory input, and shards, that are outputs of this run (or lie in its indexes) are
-    /// not read.
+    /// directory input (--format files) that are outputs of this run are not read; neither are
+    /// files in its index directories, as documents or as shards.
     fn input_set(&self, outputs: &OutputPaths<'_>) -> Result<InputSet, Error> {
         let inputs = self.inputs.iter().map(|s| Input::parse(s)).collect();
+        let indexes = outputs.indexes.iter().map(|(_, dir)| dir.to_path_buf());
         let exclude = outputs
             .files(self)
             .filter(|p| p.path != "-")
             .map(|p| PathBuf::from(&p.path))
-            .chain(outputs.indexes.iter().map(|(_, dir)| dir.to_path_buf()));
+            .chain(indexes.clone());
         Ok(
             InputSet::new(inputs, self.format_choice(), self.max_doc_bytes)?
                 .keep_going(self.keep_going)
-                .exclude(exclude),
+                .exclude(exclude)
+                .skip_shards_in(indexes),
         )
     }
 

@@ -185,11 +185,6 @@ pub enum ConfigError {
     Format(String),
     #[error("stdin ('-') may be given only once")]
     StdinTwice,
-    /// A directory or glob pattern given as an input names no file.
-    #[error(
-        "{0} names no input file (an empty directory, or a pattern that matches nothing; hidden files are not read)"
-    )]
-    NoShards(String),
     #[error("{pattern} is not a valid glob pattern: {reason}")]
     Pattern { pattern: String, reason: String },
     #[error(transparent)]

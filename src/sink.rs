@@ -178,7 +178,7 @@ impl Sink for CliSink {
             // A file has no line of its own to copy, and a line of text among JSON records
             // would not be one: write it as a JSON record.
             let text = String::from_utf8_lossy(record.bytes);
-            let value = serde_json::json!({"id": record.origin.file, "text": text});
+            let value = serde_json::json!({"id": record.origin.to_string(), "text": text});
             return write_json(out, &value);
         }
         out.write_all(record.bytes).map_err(|e| out.error(e))?;

@@ -147,16 +147,27 @@ impl InputSet {
         self
     }
 
-    /// Paths never read as documents of a directory input, nor as shards found in a directory
-    /// or by a pattern: the run's own outputs, which may be written inside it, and directories
-    /// (an index) whose files are never documents. Temporary files of neardup (`.neardup-*`) are
-    /// never read either. Call it before reading.
+    /// Paths never read as documents of a directory input: the run's own outputs, which may be
+    /// written inside it, and directories (an index) whose files are never documents. Temporary files of neardup (`.neardup-*`) are never read either.
     pub fn exclude(mut self, paths: impl IntoIterator<Item = PathBuf>) -> Self {
         self.exclude = paths
             .into_iter()
             .map(|p| crate::output::resolved(&p))
             .collect();
-        if self.exclude.is_empty() || !self.from_shards.contains(&true) {
+        self
+    }
+
+    /// Leaves out the shards (files found in a directory or by a pattern) that lie in one of
+    /// `dirs`: directories whose files are never documents (an index, a work directory). Files
+    /// that are named outputs of the run are not left out: an output that is also a shard is a
+    /// clash for [`check_distinct`](crate::output::check_distinct) to refuse, since writing it
+    /// would replace an input. Call it before reading.
+    pub fn skip_shards_in(mut self, dirs: impl IntoIterator<Item = PathBuf>) -> Self {
+        let dirs: Vec<PathBuf> = dirs
+            .into_iter()
+            .map(|p| crate::output::resolved(&p))
+            .collect();
+        if dirs.is_empty() || !self.from_shards.contains(&true) {
             return self;
         }
         let keep: Vec<bool> = (0..self.inputs.len())
@@ -165,7 +176,7 @@ impl InputSet {
                     || match &self.inputs[i] {
                         Input::Path(p) => {
                             let p = crate::output::resolved(p);
-                            !self.exclude.iter().any(|x| p.starts_with(x))
+                            !dirs.iter().any(|x| p.starts_with(x))
                         }
                         Input::Stdin => true,
                     }

@@ -11,7 +11,7 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FieldPathError {
     /// The path, or one of its keys, is empty (`""`, `a..b`, `a.`, `.a`).
-    #[error("field path {path:?} has an empty key (key {position})")]
+    #[error("field path {path:?}: key {position} is empty (a key cannot be empty)")]
     EmptySegment {
         path: String,
         /// The 1-based position of the empty key.

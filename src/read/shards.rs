@@ -22,7 +22,9 @@ pub struct Expanded {
 /// sorted order of the paths' bytes. Files are followed through symbolic links; hidden files and
 /// directories (a name starting with `.`) are left out, and a directory walk does not follow
 /// links to directories. A path that exists is taken as it is, even when it holds `*` or `[`.
-/// A pattern that matches no file, or a directory without files, is an error naming it.
+/// A pattern that matches no file, or a directory without files, is an error naming it (an
+/// input that cannot be read, [`Error::InputFailed`]); a pattern that is not one is a
+/// [`ConfigError::Pattern`].
 pub fn expand(given: Vec<Input>, choice: FormatChoice) -> Result<Vec<Expanded>, Error> {
     let mut out = Vec::with_capacity(given.len());
     for input in given {
@@ -48,9 +50,16 @@ pub fn expand(given: Vec<Input>, choice: FormatChoice) -> Result<Vec<Expanded>, 
             Err(_) => Vec::new(),
         };
         if files.is_empty() && !is_literal(path, choice) {
-            return Err(Error::Config(ConfigError::NoShards(
-                path.display().to_string(),
-            )));
+            let reason = if is_pattern(path) && std::fs::metadata(path).is_err() {
+                "no file matches this pattern (hidden files are left out)"
+            } else {
+                "the directory holds no files (hidden files are left out)"
+            };
+            return Err(Error::InputFailed(InputFailure {
+                file: path.display().to_string(),
+                records_read: 0,
+                reason: reason.to_string(),
+            }));
         }
         if files.is_empty() {
             out.push(Expanded {
@@ -232,8 +241,8 @@ mod tests {
         for name in ["nothing-*.jsonl", "empty"] {
             let path: PathBuf = dir.path().join(name);
             match expand(vec![Input::Path(path.clone())], FormatChoice::Detect) {
-                Err(Error::Config(ConfigError::NoShards(p))) => {
-                    assert_eq!(p, path.display().to_string())
+                Err(Error::InputFailed(failure)) => {
+                    assert_eq!(failure.file, path.display().to_string())
                 }
                 other => panic!("{name}: {other:?}"),
             }
