@@ -655,7 +655,7 @@ pub struct DetectArgs {
     #[arg(long, value_enum)]
     pub verify: Option<VerifyArg>,
     /// Which member of a cluster stays: first, longest (text), or max:FIELD (the largest value of
-    /// a numeric JSON field). A cluster holding an indexed document keeps that one.
+    /// a numeric JSON field; a path like --text-field). A cluster holding an indexed document keeps that one.
     #[arg(long, default_value = "first", value_name = "first|longest|max:FIELD", value_parser = KeepPolicy::from_str)]
     pub keep: KeepPolicy,
     /// Skip Unicode NFKC normalization.

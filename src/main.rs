@@ -740,8 +740,8 @@ fn hint(error: &anyhow::Error) -> Option<String> {
             _ => None,
         })?;
     let text = match all.reason {
-        RejectKind::MissingField | RejectKind::NotAString => {
-            "--text-field names the field that holds the text (default \"text\")"
+        RejectKind::MissingField | RejectKind::NotAString | RejectKind::NotAnObject => {
+            "--text-field names the field that holds the text (default \"text\"; a path into nested objects such as content.text, a dot inside a key written \\.)"
         }
         RejectKind::InvalidJson | RejectKind::BlankLine => {
             "the input is read as JSON Lines; --format lines reads plain text, one document per line"

@@ -300,3 +300,21 @@ pub fn progress_bar(quiet: bool, total: Option<u64>) -> Option<ProgressBar> {
     };
     Some(bar)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Shards;
+
+    #[test]
+    fn issue12_the_shard_shown_is_where_the_byte_count_stands() {
+        let shards = Shards {
+            ends: vec![10, 10, 25],
+            names: vec!["a".into(), "empty".into(), "c".into()],
+        };
+        assert_eq!(shards.describe(0), " · shard 1/3 a");
+        assert_eq!(shards.describe(9), " · shard 1/3 a");
+        // An empty shard is passed at once.
+        assert_eq!(shards.describe(10), " · shard 3/3 c");
+        assert_eq!(shards.describe(25), " · 3 shards read");
+    }
+}

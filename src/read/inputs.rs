@@ -461,7 +461,7 @@ mod tests {
 
     use super::InputSet;
     use crate::error::Error;
-    use crate::read::{Fields, Format, Frame, Input, Parser, Record};
+    use crate::read::{Fields, Format, FormatChoice, Frame, Input, Parser, Record};
 
     fn parser() -> Parser {
         Parser::new(Fields::default())
@@ -540,5 +540,54 @@ mod tests {
                 .file
                 .ends_with("missing.jsonl")
         );
+    }
+
+    #[test]
+    fn issue12_each_shard_is_read_in_its_own_format_and_index_directories_hold_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("s");
+        std::fs::create_dir_all(root.join("idx")).unwrap();
+        std::fs::write(root.join("a.jsonl"), "{\"text\":\"json\"}\n").unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"{\"text\":\"zipped\"}\n").unwrap();
+        std::fs::write(root.join("b.jsonl.gz"), gz.finish().unwrap()).unwrap();
+        std::fs::write(root.join("c.txt"), "{\"text\":\"a line\"}\n").unwrap();
+        std::fs::write(root.join("idx/MANIFEST"), "not a document").unwrap();
+        let given = vec![Input::Path(root.clone())];
+        let mut set = InputSet::new(given.clone(), FormatChoice::Detect, 1 << 20)
+            .unwrap()
+            .skip_shards_in([root.join("idx")]);
+        assert_eq!(set.inputs().len(), 3);
+        assert!((0..3).all(|i| set.is_shard(i)));
+        assert_eq!(
+            (0..3).map(|i| set.format_of(i)).collect::<Vec<_>>(),
+            [Format::Jsonl, Format::Jsonl, Format::Lines]
+        );
+        for _ in 0..2 {
+            let texts: Vec<String> = set
+                .frames()
+                .map(|f| {
+                    let record = f.record().unwrap().clone();
+                    parser().parse(&record).unwrap().text.into_owned()
+                })
+                .collect();
+            assert_eq!(texts, ["json", "zipped", "{\"text\":\"a line\"}"]);
+        }
+        // Read back by location, a record keeps its input's format.
+        let located: Vec<Record> = set
+            .frames()
+            .filter_map(|f| f.record().ok().cloned())
+            .filter(|r| r.location.is_some())
+            .collect();
+        assert_eq!(located.len(), 2, "the plain shards");
+        assert_eq!(located[1].format, Format::Lines);
+        // A given format applies to every shard.
+        let set = InputSet::new(given, Format::Lines, 1 << 20).unwrap();
+        assert_eq!(
+            set.inputs().len(),
+            4,
+            "without skipping, the index file is a shard"
+        );
+        assert!((0..4).all(|i| set.format_of(i) == Format::Lines));
     }
 }

@@ -269,3 +269,37 @@ fn io_reason(e: &io::Error) -> String {
         _ => e.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::{Format, FormatChoice, Input, detect_format};
+
+    #[test]
+    fn issue12_formats_are_told_by_name_with_json_lines_as_the_fallback() {
+        for (name, format) in [
+            ("a.jsonl", Some(Format::Jsonl)),
+            ("a.JSON", Some(Format::Jsonl)),
+            ("train-00001.ndjson.zst", Some(Format::Jsonl)),
+            ("a.jsonl.gz", Some(Format::Jsonl)),
+            ("notes.txt", Some(Format::Lines)),
+            ("notes.txt.gz", Some(Format::Lines)),
+            ("a.gz", None),
+            ("README", None),
+            ("a.parquet", None),
+        ] {
+            assert_eq!(Format::from_name(name), format, "{name}");
+        }
+        let path = |p: &str| Input::Path(PathBuf::from(p));
+        assert_eq!(detect_format(&path("dir.txt/a.md")), Format::Jsonl);
+        assert_eq!(detect_format(&path("x/notes.txt.zst")), Format::Lines);
+        assert_eq!(detect_format(&Input::Stdin), Format::Jsonl);
+        assert_eq!(
+            FormatChoice::All(Format::Jsonl).format_of(&path("notes.txt")),
+            Format::Jsonl
+        );
+        assert_eq!(FormatChoice::Detect.to_string(), "detect");
+        assert_eq!(FormatChoice::All(Format::Files).to_string(), "files");
+    }
+}

@@ -331,3 +331,93 @@ fn issue12_nested_text_and_id_fields() {
     assert_eq!(out.status.code(), Some(1), "a bad setting");
     assert!(String::from_utf8_lossy(&out.stderr).contains("escapes nothing"));
 }
+
+#[test]
+fn issue12_a_distributed_run_over_a_folder_of_shards_equals_one_process() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("corpus")).unwrap();
+    // Plain shards are cut into pieces among the workers; compressed ones go whole to one.
+    let lines: Vec<String> = (0..120u64)
+        .map(|i| record(&format!("d{i}"), &story(i % 45, 80)))
+        .collect();
+    let shard = |range: std::ops::Range<usize>| (lines[range].join("\n") + "\n").into_bytes();
+    write(root, "corpus/part-0.jsonl", &shard(0..50));
+    write(root, "corpus/part-1.jsonl.gz", &gzip(&shard(50..80)));
+    write(
+        root,
+        "corpus/part-2.jsonl.zst",
+        &zstd::encode_all(&shard(80..100)[..], 1).unwrap(),
+    );
+    write(root, "corpus/part-3.jsonl", &shard(100..120));
+    let corpus = root.join("corpus").display().to_string();
+    let outputs = ["kept.jsonl", "removed.jsonl", "clusters.jsonl"];
+    let args = |out: &Path| {
+        let at = |name: &str| out.join(name).display().to_string();
+        vec![
+            "dedup".to_string(),
+            corpus.clone(),
+            "-o".to_string(),
+            at("kept.jsonl"),
+            "--removed".to_string(),
+            at("removed.jsonl"),
+            "--clusters".to_string(),
+            at("clusters.jsonl"),
+            "-q".to_string(),
+        ]
+    };
+    let single = root.join("single");
+    std::fs::create_dir(&single).unwrap();
+    let single_args = args(&single);
+    let single_args: Vec<&str> = single_args.iter().map(String::as_str).collect();
+    ok(&run_in(root, &single_args, b""));
+    let expected: Vec<Vec<u8>> = outputs
+        .iter()
+        .map(|f| std::fs::read(single.join(f)).unwrap())
+        .collect();
+    assert!(expected[1].len() > 100, "the corpus has duplicates");
+
+    let run = root.join("two");
+    std::fs::create_dir(&run).unwrap();
+    let hosts = {
+        let listeners: Vec<std::net::TcpListener> = (0..2)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let text: String = listeners
+            .iter()
+            .map(|l| format!("{}\n", l.local_addr().unwrap()))
+            .collect();
+        write(&run, "hosts", text.as_bytes())
+    };
+    let children: Vec<std::process::Child> = (0..2)
+        .map(|process| {
+            Command::new("timeout")
+                .arg("120")
+                .arg(crate::util::BIN)
+                .args(args(&run))
+                .args(["--processes", "2", "--process", &process.to_string()])
+                .args(["--workers", "2", "--hostfile", hosts.to_str().unwrap()])
+                .current_dir(&run)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for (name, expected) in outputs.iter().zip(&expected) {
+        assert_eq!(
+            &std::fs::read(run.join(name)).unwrap(),
+            expected,
+            "{name} differs from the single-process run"
+        );
+    }
+}
