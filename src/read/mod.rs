@@ -93,18 +93,13 @@ impl Format {
 }
 
 /// Which format each input is read in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FormatChoice {
     /// The same format for every input (`--format`).
     All(Format),
     /// Each input's own, told by [`detect_format`]: by its name, else JSON Lines.
+    #[default]
     Detect,
-}
-
-impl Default for FormatChoice {
-    fn default() -> Self {
-        FormatChoice::Detect
-    }
 }
 
 impl From<Format> for FormatChoice {

@@ -114,13 +114,12 @@ fn walk_shards(root: &Path) -> io::Result<Vec<PathBuf>> {
                 continue;
             }
             let kind = entry.file_type()?;
+            let is_file = kind.is_file()
+                || (kind.is_symlink()
+                    && std::fs::metadata(entry.path()).is_ok_and(|m| m.is_file()));
             if kind.is_dir() {
                 stack.push(entry.path());
-            } else if kind.is_file() {
-                out.push(entry.path());
-            } else if kind.is_symlink()
-                && std::fs::metadata(entry.path()).is_ok_and(|m| m.is_file())
-            {
+            } else if is_file {
                 out.push(entry.path());
             }
         }
