@@ -523,12 +523,21 @@ impl<'de> Visitor<'de> for Level<'_, '_, 'de> {
                     problem: self.problem,
                 })?;
             } else {
-                // One field's path ends where another's goes on: read the value whole (rare).
-                let value = map.next_value::<StrOrValue>()?.0;
-                if let Err(problem) = fill_from_value(tree, child, &value, self.slots) {
-                    self.problem.set(Some(problem));
-                    return Err(de::Error::custom("not an object"));
+                // One field's path ends where another's goes on (rare): the value's raw text is
+                // read whole for the one and visited like any object for the others.
+                let raw: &'de serde_json::value::RawValue = map.next_value()?;
+                let value = serde_json::from_str::<StrOrValue<'de>>(raw.get())
+                    .map_err(de::Error::custom)?
+                    .0;
+                let mut inner = serde_json::Deserializer::from_str(raw.get());
+                Level {
+                    tree,
+                    node: child,
+                    slots: &mut *self.slots,
+                    problem: self.problem,
                 }
+                .deserialize(&mut inner)
+                .map_err(de::Error::custom)?;
                 self.slots.fill(node.targets, value);
             }
         }
@@ -556,34 +565,6 @@ impl<'de> Visitor<'de> for Level<'_, '_, 'de> {
     fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
         Err(self.not_an_object())
     }
-}
-
-/// Fills the fields below `node` from its value read whole: an object's keys (a key given twice
-/// there cannot be told apart any more: the last one counts), nothing for null.
-fn fill_from_value<'de>(
-    tree: &PathTree,
-    node: usize,
-    value: &Picked<'de>,
-    slots: &mut Slots<'de>,
-) -> Result<(), PathProblem> {
-    let object = match value {
-        Picked::Other(serde_json::Value::Object(object)) => object,
-        Picked::Other(serde_json::Value::Null) | Picked::Missing => return Ok(()),
-        _ if tree.nodes[node].children.is_empty() => return Ok(()),
-        _ => return Err(not_an_object(tree, node)),
-    };
-    for &child in &tree.nodes[node].children {
-        let Some(inner) = object.get(&tree.nodes[child].key) else {
-            continue;
-        };
-        let inner = match inner {
-            serde_json::Value::String(s) => Picked::Text(Cow::Owned(s.clone())),
-            other => Picked::Other(other.clone()),
-        };
-        fill_from_value(tree, child, &inner, slots)?;
-        slots.fill(tree.nodes[child].targets, inner);
-    }
-    Ok(())
 }
 
 /// A string borrowed from the input when it has no escapes, or any other JSON value.
@@ -967,6 +948,12 @@ mod tests {
         assert_eq!(
             (d.id.as_ref(), d.url.as_deref()),
             (r#"{"url":"u"}"#, Some("u"))
+        );
+        // Inside a value read whole, a key on a path given twice is still ambiguous.
+        let r = record(br#"{"text":"t","meta":{"url":"u","url":"v"}}"#);
+        assert_eq!(
+            p.parse(&r),
+            Err(RejectReason::DuplicateField("meta.url".into()))
         );
         assert_eq!(
             p.parse(&record(br#"{"text":"t","meta":"s"}"#)),
