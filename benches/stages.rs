@@ -32,6 +32,7 @@ fn parse(c: &mut Criterion) {
         .iter()
         .enumerate()
         .map(|(i, t)| Record {
+            format: Format::Jsonl,
             origin: neardup::error::Origin {
                 file: "b".into(),
                 line: i as u64 + 1,
@@ -42,7 +43,7 @@ fn parse(c: &mut Criterion) {
             location: None,
         })
         .collect();
-    let parser = Parser::new(Format::Jsonl, Fields::default());
+    let parser = Parser::new(Fields::default());
     let mut g = c.benchmark_group("parse");
     g.throughput(Throughput::Bytes(
         records.iter().map(|r| r.bytes.len() as u64).sum(),

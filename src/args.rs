@@ -22,9 +22,11 @@ use neardup::pipeline::{ClusterConfig, MIN_MEMORY};
 use neardup::report::Summary;
 use neardup::shingle::ShingleKind;
 use neardup::verify::Measure;
-use neardup::{ConfigError, DedupBuilder, Error, Format, Input, InputSet, VerifyMode};
+use neardup::{
+    ConfigError, DedupBuilder, Error, FieldPath, Format, FormatChoice, Input, InputSet, VerifyMode,
+};
 
-use crate::sink::{CliSink, progress_bar, write_json};
+use crate::sink::{CliSink, KeptAsJson, Shards, progress_bar, write_json};
 
 /// The end of `neardup --help`: examples, and what the exit code means.
 const TOP_HELP: &str = "\
@@ -493,9 +495,10 @@ pub struct BoilerplateArgs {
     #[arg(long, value_enum, default_value_t = UnitArg::Line)]
     pub unit: UnitArg,
     /// Count per group: the JSON field naming each document's site (a URL counts by its host),
-    /// so that only what repeats within one site is boilerplate.
-    #[arg(long, value_name = "FIELD", value_parser = parse_field)]
-    pub group_field: Option<String>,
+    /// so that only what repeats within one site is boilerplate. A path into nested objects,
+    /// like --text-field. Without it, --url-field's URL is the group when given.
+    #[arg(long, value_name = "FIELD")]
+    pub group_field: Option<FieldPath>,
 }
 
 impl BoilerplateArgs {
@@ -512,7 +515,7 @@ impl BoilerplateArgs {
     pub fn configure(&self, builder: DedupBuilder) -> Result<DedupBuilder, ConfigError> {
         let mut builder = builder.strip_boilerplate(self.options()?);
         if let Some(field) = &self.group_field {
-            builder = builder.group_field(field);
+            builder = builder.group_field(field.clone());
         }
         Ok(builder)
     }
@@ -573,18 +576,29 @@ pub struct Common {
 /// Where documents come from, and the run's reporting.
 #[derive(Args)]
 pub struct InputArgs {
-    /// Input files ('-' for stdin), read in order.
+    /// Input files ('-' for stdin), read in order. A directory stands for the files below it
+    /// and a glob pattern ('data/train-*.jsonl', 'crawl/**/*.jsonl.zst'; quote it) for the files
+    /// it matches, each in sorted path order, hidden files left out (with --format files a
+    /// directory is one input of documents, one per file).
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<String>,
-    /// Input layout.
-    #[arg(long, value_enum, default_value_t = FormatArg::Jsonl)]
-    pub format: FormatArg,
-    /// JSON field holding the text.
-    #[arg(long, default_value = "text", value_parser = parse_field)]
-    pub text_field: String,
-    /// JSON field holding the id (a record without one is named FILE:LINE).
-    #[arg(long, default_value = "id", value_parser = parse_field)]
-    pub id_field: String,
+    /// Input layout [default: each input's by its name: .jsonl, .json, .ndjson are jsonl, .txt
+    /// is lines (also with .gz or .zst after it), anything else jsonl].
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+    /// JSON field holding the text: a path into nested objects ('content.text'); a dot inside
+    /// a key is written '\.' ('a\.b' is the key "a.b"), a backslash '\\'; a leading '$.' is
+    /// ignored.
+    #[arg(long, default_value = "text")]
+    pub text_field: FieldPath,
+    /// JSON field holding the id (a record without one is named FILE:LINE); a path like
+    /// --text-field.
+    #[arg(long, default_value = "id")]
+    pub id_field: FieldPath,
+    /// JSON field holding each record's URL (a path like --text-field). Without
+    /// --group-field, boilerplate is counted per host of this URL.
+    #[arg(long)]
+    pub url_field: Option<FieldPath>,
     /// Records larger than this many bytes are rejected without being held in memory (at most
     /// 4 GiB).
     #[arg(long, default_value_t = 64 << 20, value_parser = parse_max_doc_bytes)]
@@ -641,7 +655,7 @@ pub struct DetectArgs {
     #[arg(long, value_enum)]
     pub verify: Option<VerifyArg>,
     /// Which member of a cluster stays: first, longest (text), or max:FIELD (the largest value of
-    /// a numeric JSON field). A cluster holding an indexed document keeps that one.
+    /// a numeric JSON field; a path like --text-field). A cluster holding an indexed document keeps that one.
     #[arg(long, default_value = "first", value_name = "first|longest|max:FIELD", value_parser = KeepPolicy::from_str)]
     pub keep: KeepPolicy,
     /// Skip Unicode NFKC normalization.
@@ -831,13 +845,6 @@ fn parse_size_ratio(text: &str) -> Result<f64, String> {
 }
 
 /// A JSON field name: not empty.
-fn parse_field(text: &str) -> Result<String, String> {
-    if text.is_empty() {
-        return Err("a field name cannot be empty".to_string());
-    }
-    Ok(text.to_string())
-}
-
 impl DetectArgs {
     /// Why a streaming run cannot honour these settings, if it cannot: the library's refusal
     /// (`Dedup::check_streaming`), or a budget option (a streaming run keeps its tables in
@@ -903,26 +910,40 @@ impl DetectArgs {
 impl InputArgs {
     /// Adds the input-side settings (fields, strictness) to `builder`.
     pub fn configure(&self, builder: DedupBuilder) -> DedupBuilder {
-        builder
-            .fields(&self.text_field, &self.id_field)
-            .strict(self.strict)
+        let builder = builder
+            .fields(self.text_field.clone(), self.id_field.clone())
+            .strict(self.strict);
+        match &self.url_field {
+            Some(field) => builder.url_field(field.clone()),
+            None => builder,
+        }
     }
 
-    /// The inputs, checked: each exists and can be opened (or, with --keep-going, is recorded
-    /// as incomplete). Files of a directory input that are outputs of this run are not read.
-    pub fn input_set(&self, outputs: &OutputPaths<'_>) -> Result<InputSet, Error> {
-        let format: Format = self.format.into();
+    /// How each input's format is chosen: --format for all, or each by its name.
+    pub fn format_choice(&self) -> FormatChoice {
+        match self.format {
+            Some(format) => FormatChoice::All(format.into()),
+            None => FormatChoice::Detect,
+        }
+    }
+
+    /// The inputs, directories of shards and patterns expanded, not yet checked. Files of a
+    /// directory input (--format files) that are outputs of this run are not read; neither are
+    /// files in its index directories, as documents or as shards.
+    fn input_set(&self, outputs: &OutputPaths<'_>) -> Result<InputSet, Error> {
         let inputs = self.inputs.iter().map(|s| Input::parse(s)).collect();
+        let indexes = outputs.indexes.iter().map(|(_, dir)| dir.to_path_buf());
         let exclude = outputs
             .files(self)
             .filter(|p| p.path != "-")
             .map(|p| PathBuf::from(&p.path))
-            .chain(outputs.indexes.iter().map(|(_, dir)| dir.to_path_buf()));
-        let mut set = InputSet::new(inputs, format, self.max_doc_bytes)?
-            .keep_going(self.keep_going)
-            .exclude(exclude);
-        set.check()?;
-        Ok(set)
+            .chain(indexes.clone());
+        Ok(
+            InputSet::new(inputs, self.format_choice(), self.max_doc_bytes)?
+                .keep_going(self.keep_going)
+                .exclude(exclude)
+                .skip_shards_in(indexes),
+        )
     }
 
     pub fn start_threads(&self) -> Result<()> {
@@ -939,13 +960,18 @@ impl InputArgs {
     /// index; checks the inputs; opens every output (so a missing directory or an unwritable
     /// place fails now, not after the run). Returns the inputs and the sink writing the outputs.
     pub fn open(&self, outputs: &OutputPaths<'_>) -> Result<(InputSet, CliSink), Error> {
-        let mut paths: Vec<RunPath> = self
-            .inputs
+        let mut inputs = self.input_set(outputs)?;
+        // The files read, as the clash checks see them: shards one by one.
+        let mut paths: Vec<RunPath> = inputs
+            .inputs()
             .iter()
             .map(|input| RunPath {
                 role: format!("input {input}"),
                 usage: PathUse::Input,
-                path: input.clone(),
+                path: match input {
+                    Input::Path(p) => p.display().to_string(),
+                    Input::Stdin => "-".to_string(),
+                },
             })
             .collect();
         paths.extend(outputs.files(self));
@@ -955,7 +981,7 @@ impl InputArgs {
             path: dir.display().to_string(),
         }));
         neardup::output::check_distinct(&paths)?;
-        let inputs = self.input_set(outputs)?;
+        inputs.check()?;
         let sink = self.sink(&inputs, outputs)?;
         Ok((inputs, sink))
     }
@@ -965,7 +991,7 @@ impl InputArgs {
     fn sink(&self, inputs: &InputSet, outputs: &OutputPaths<'_>) -> Result<CliSink, Error> {
         let open = |path: Option<&String>| path.map(|p| Output::create(p)).transpose();
         Ok(CliSink {
-            format: inputs.format(),
+            kept_as_json: KeptAsJson::of(inputs),
             kept: open(outputs.kept)?,
             removed: open(outputs.removed)?,
             clusters: open(outputs.clusters)?,
@@ -975,6 +1001,7 @@ impl InputArgs {
             rejections: 0,
             quiet: self.quiet,
             bar: progress_bar(self.quiet, inputs.total_bytes()),
+            shards: Shards::of(inputs),
             report: None,
         })
     }

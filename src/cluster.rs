@@ -4,6 +4,7 @@
 //! member of each cluster that stays; every other member is removed as a duplicate of it.
 
 use crate::error::ConfigError;
+use crate::read::FieldPath;
 
 /// Disjoint sets over `0..n`, with path halving and union by size.
 #[derive(Debug, Clone)]
@@ -127,12 +128,12 @@ pub enum KeepPolicy {
     Longest,
     /// The one with the largest value of a numeric JSON field; a missing or non-numeric value counts
     /// as lowest; ties go to input order.
-    Max(String),
+    Max(FieldPath),
 }
 
 impl KeepPolicy {
     /// The JSON field this policy reads, if any.
-    pub fn field(&self) -> Option<&str> {
+    pub fn field(&self) -> Option<&FieldPath> {
         match self {
             KeepPolicy::Max(field) => Some(field),
             _ => None,
@@ -165,7 +166,7 @@ impl std::str::FromStr for KeepPolicy {
             "first" => Ok(KeepPolicy::First),
             "longest" => Ok(KeepPolicy::Longest),
             _ => match s.strip_prefix("max:") {
-                Some(field) if !field.is_empty() => Ok(KeepPolicy::Max(field.to_string())),
+                Some(field) if !field.is_empty() => Ok(KeepPolicy::Max(field.parse()?)),
                 _ => Err(ConfigError::KeepPolicy(s.to_string())),
             },
         }
@@ -185,6 +186,7 @@ impl std::fmt::Display for KeepPolicy {
 #[cfg(test)]
 mod tests {
     use crate::cluster::{KeepPolicy, UnionFind};
+    use crate::read::FieldPath;
 
     #[test]
     fn union_find_joins_transitively() {
@@ -225,7 +227,7 @@ mod tests {
         assert_eq!(KeepPolicy::Longest.choose(scores.into_iter()), 1);
         let all_missing = [f64::NEG_INFINITY; 3];
         assert_eq!(
-            KeepPolicy::Max("n".into()).choose(all_missing.into_iter()),
+            KeepPolicy::Max(FieldPath::key("n")).choose(all_missing.into_iter()),
             0
         );
         assert_eq!(KeepPolicy::Longest.choose([f64::NAN, 1.0].into_iter()), 1);
@@ -235,7 +237,7 @@ mod tests {
     fn parses_policies() {
         assert_eq!(
             "max:score".parse::<KeepPolicy>(),
-            Ok(KeepPolicy::Max("score".into()))
+            Ok(KeepPolicy::Max(FieldPath::key("score")))
         );
         assert!("max:".parse::<KeepPolicy>().is_err());
         assert!("biggest".parse::<KeepPolicy>().is_err());
@@ -249,6 +251,7 @@ mod properties {
     use proptest::prelude::*;
 
     use crate::cluster::{KeepPolicy, UnionFind};
+    use crate::read::FieldPath;
 
     /// Up to 80 elements and up to 200 pairs among them: a chain `0-1-2-…` through some of
     /// them (the worst order for a union-find without union by size), then any pairs
@@ -362,7 +365,7 @@ mod properties {
             };
             prop_assert_eq!(KeepPolicy::First.choose(scores.iter().copied()), 0);
             prop_assert_eq!(KeepPolicy::Longest.choose(scores.iter().copied()), expected);
-            prop_assert_eq!(KeepPolicy::Max("n".into()).choose(scores.iter().copied()), expected);
+            prop_assert_eq!(KeepPolicy::Max(FieldPath::key("n")).choose(scores.iter().copied()), expected);
         }
 
         /// A keep policy reads back from how it prints.
@@ -371,7 +374,7 @@ mod properties {
             policy in prop_oneof![
                 Just(KeepPolicy::First),
                 Just(KeepPolicy::Longest),
-                "\\PC{1,12}".prop_map(KeepPolicy::Max),
+                "\\PC{1,12}".prop_map(|k| KeepPolicy::Max(FieldPath::key(&k))),
             ],
         ) {
             prop_assert_eq!(policy.to_string().parse::<KeepPolicy>(), Ok(policy));

@@ -185,6 +185,10 @@ pub enum ConfigError {
     Format(String),
     #[error("stdin ('-') may be given only once")]
     StdinTwice,
+    #[error("{pattern} is not a valid glob pattern: {reason}")]
+    Pattern { pattern: String, reason: String },
+    #[error(transparent)]
+    FieldPath(#[from] crate::read::FieldPathError),
     #[error("no input given")]
     NoInput,
     #[error("a streaming run keeps the first copy it sees; the keep policy must be 'first'")]
@@ -314,6 +318,9 @@ pub enum RejectReason {
     DuplicateField(String),
     /// The text field exists but is not a string.
     NotAString(String),
+    /// A value on the path to `field`, at `at`, is neither an object nor null, so the field
+    /// cannot be read.
+    NotAnObject { field: String, at: String },
     /// The record is larger than the configured limit; it was skipped without being held in memory.
     TooLarge { limit: usize },
     /// A blank line in a JSON Lines input.
@@ -341,6 +348,10 @@ impl fmt::Display for RejectReason {
                 write!(f, "field {name:?} appears twice, so its value is ambiguous")
             }
             RejectReason::NotAString(name) => write!(f, "field {name:?} is not a string"),
+            RejectReason::NotAnObject { field, at } => write!(
+                f,
+                "field {field:?} cannot be read: {at:?} on its path is not an object"
+            ),
             RejectReason::TooLarge { limit } => {
                 write!(f, "document larger than the limit of {limit} bytes")
             }
@@ -358,6 +369,7 @@ impl RejectReason {
             RejectReason::MissingField { .. } => RejectKind::MissingField,
             RejectReason::DuplicateField(_) => RejectKind::DuplicateField,
             RejectReason::NotAString(_) => RejectKind::NotAString,
+            RejectReason::NotAnObject { .. } => RejectKind::NotAnObject,
             RejectReason::TooLarge { .. } => RejectKind::TooLarge,
             RejectReason::BlankLine => RejectKind::BlankLine,
             RejectReason::Unreadable(_) => RejectKind::Unreadable,
@@ -376,6 +388,7 @@ pub enum RejectKind {
     MissingField,
     DuplicateField,
     NotAString,
+    NotAnObject,
     TooLarge,
     BlankLine,
     Unreadable,
@@ -389,6 +402,7 @@ impl fmt::Display for RejectKind {
             RejectKind::MissingField => "missing text field",
             RejectKind::DuplicateField => "duplicate field",
             RejectKind::NotAString => "text field not a string",
+            RejectKind::NotAnObject => "field path through a non-object",
             RejectKind::TooLarge => "too large",
             RejectKind::BlankLine => "blank line",
             RejectKind::Unreadable => "unreadable",

@@ -110,5 +110,5 @@ pub mod verify;
 
 pub use error::{ConfigError, Error};
 pub use pipeline::{Dedup, DedupBuilder, WorkDir};
-pub use read::{Format, Input, InputSet};
+pub use read::{FieldPath, Format, FormatChoice, Input, InputSet};
 pub use verify::VerifyMode;

@@ -290,13 +290,13 @@ fn run_distributed(
         }
     }
     let dedup = input.configure(common.detect.builder()?).build()?;
-    let format: neardup::Format = input.format.into();
-    let inputs: Vec<neardup::Input> = input
+    let format = input.format_choice();
+    let given: Vec<neardup::Input> = input
         .inputs
         .iter()
         .map(|s| neardup::Input::parse(s))
         .collect();
-    if inputs.contains(&neardup::Input::Stdin) {
+    if given.contains(&neardup::Input::Stdin) {
         anyhow::bail!("a distributed run reads files, not stdin");
     }
     // Every process reads its pieces of each input by position: a pipe cannot be shared out.
@@ -305,8 +305,12 @@ fn run_distributed(
             anyhow::bail!("a distributed run reads files, not pipes or devices: {path}");
         }
     }
-    // Every input exists and opens before the processes connect (exit 2 otherwise).
-    neardup::InputSet::new(inputs.clone(), format, input.max_doc_bytes)?.check()?;
+    // Every input exists and opens before the processes connect (exit 2 otherwise). Every
+    // process expands directories and patterns the same way (sorted), and the processes check
+    // that they agree on the files.
+    let mut set = neardup::InputSet::new(given, format, input.max_doc_bytes)?;
+    set.check()?;
+    let inputs = set.inputs().to_vec();
     if input.verbose && !input.quiet {
         print_parameters(&dedup, None, false);
         eprintln!(
@@ -594,7 +598,7 @@ fn run_stats(
         .fold(f64::INFINITY, f64::min);
     let mut builder = input.configure(common.detect.builder()?);
     if let Some(field) = &common.detect.boilerplate.group_field {
-        builder = builder.group_field(field);
+        builder = builder.group_field(field.clone());
     }
     if common.detect.bands.is_none() {
         let params = neardup::lsh::LshParams::from_threshold(lowest, common.detect.num_perm)?;
@@ -736,8 +740,8 @@ fn hint(error: &anyhow::Error) -> Option<String> {
             _ => None,
         })?;
     let text = match all.reason {
-        RejectKind::MissingField | RejectKind::NotAString => {
-            "--text-field names the field that holds the text (default \"text\")"
+        RejectKind::MissingField | RejectKind::NotAString | RejectKind::NotAnObject => {
+            "--text-field names the field that holds the text (default \"text\"; a path into nested objects such as content.text, a dot inside a key written \\.)"
         }
         RejectKind::InvalidJson | RejectKind::BlankLine => {
             "the input is read as JSON Lines; --format lines reads plain text, one document per line"

@@ -1,13 +1,13 @@
 //! The command line's [`Sink`]: writes what the pipeline reports to the files the user named, and
 //! drives the progress bar.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{IsTerminal, Write};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use neardup::error::{Origin, Rejection};
 use neardup::report::{ClusterReport, DocId, KeptRecord, Progress, Removal, Sink};
-use neardup::{Error, Format};
+use neardup::{Error, Format, FormatChoice, Input, InputSet};
 
 use neardup::output::Output;
 
@@ -16,7 +16,8 @@ const REJECTIONS_SHOWN: u64 = 10;
 
 /// Writes what the pipeline reports to the files the user named.
 pub struct CliSink {
-    pub format: Format,
+    /// Which kept records are written as JSON objects rather than as read.
+    pub kept_as_json: KeptAsJson,
     pub kept: Option<Output>,
     pub removed: Option<Output>,
     pub clusters: Option<Output>,
@@ -28,6 +29,8 @@ pub struct CliSink {
     pub rejections: u64,
     pub quiet: bool,
     pub bar: Option<ProgressBar>,
+    /// Where each input ends in the byte count, for showing the shard being read.
+    pub shards: Option<Shards>,
     /// What `--report` needs, gathered as clusters arrive.
     pub report: Option<ReportCollector>,
 }
@@ -118,6 +121,11 @@ impl Sink for CliSink {
 
     fn progress(&mut self, progress: &Progress) {
         if let Some(bar) = &self.bar {
+            let shard = self
+                .shards
+                .as_ref()
+                .map(|shards| shards.describe(progress.bytes))
+                .unwrap_or_default();
             match progress.total_bytes {
                 Some(total) => {
                     bar.set_length(total);
@@ -127,7 +135,7 @@ impl Sink for CliSink {
             }
             let seconds = bar.elapsed().as_secs_f64().max(1e-3);
             bar.set_message(format!(
-                "{} docs {:.0}/s",
+                "{} docs {:.0}/s{shard}",
                 progress.docs,
                 progress.docs as f64 / seconds
             ));
@@ -166,14 +174,111 @@ impl Sink for CliSink {
         let Some(out) = &mut self.kept else {
             return Ok(());
         };
-        if self.format == Format::Files {
-            // A file has no line of its own to copy: write it as a JSON record.
+        if self.kept_as_json.applies(&record.origin.file) {
+            // A file has no line of its own to copy, and a line of text among JSON records
+            // would not be one: write it as a JSON record.
             let text = String::from_utf8_lossy(record.bytes);
-            let value = serde_json::json!({"id": record.origin.file, "text": text});
+            let value = serde_json::json!({"id": record.origin.to_string(), "text": text});
             return write_json(out, &value);
         }
         out.write_all(record.bytes).map_err(|e| out.error(e))?;
         out.write_all(b"\n").map_err(|e| out.error(e))
+    }
+}
+
+/// Which kept records are written as JSON objects `{"id", "text"}` rather than as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeptAsJson {
+    /// None: every input is JSON Lines, or every input is lines of text.
+    Never,
+    /// Every one: documents of the files format.
+    Always,
+    /// Records of these inputs (lines of text, when some inputs are JSON Lines).
+    Inputs(BTreeSet<String>),
+}
+
+impl KeptAsJson {
+    pub fn of(inputs: &InputSet) -> KeptAsJson {
+        if inputs.format() == FormatChoice::All(Format::Files) {
+            return KeptAsJson::Always;
+        }
+        let formats: Vec<Format> = (0..inputs.inputs().len())
+            .map(|i| inputs.format_of(i))
+            .collect();
+        if !formats.contains(&Format::Jsonl) {
+            return KeptAsJson::Never;
+        }
+        let text: BTreeSet<String> = inputs
+            .inputs()
+            .iter()
+            .zip(&formats)
+            .filter(|(_, format)| **format != Format::Jsonl)
+            .map(|(input, _)| input.display_name())
+            .collect();
+        if text.is_empty() {
+            KeptAsJson::Never
+        } else {
+            KeptAsJson::Inputs(text)
+        }
+    }
+
+    fn applies(&self, file: &str) -> bool {
+        match self {
+            KeptAsJson::Never => false,
+            KeptAsJson::Always => true,
+            KeptAsJson::Inputs(names) => names.contains(file),
+        }
+    }
+}
+
+/// The inputs of a run of several, with where each ends in the bytes read as stored: the
+/// progress bar's "shard k/N: name" is where the byte count stands (the reader runs a batch or
+/// two ahead of the documents counted).
+#[derive(Debug, Clone)]
+pub struct Shards {
+    ends: Vec<u64>,
+    names: Vec<String>,
+}
+
+impl Shards {
+    /// `None` for one input, or when a size is unknown (a stream).
+    pub fn of(inputs: &InputSet) -> Option<Shards> {
+        if inputs.inputs().len() < 2 {
+            return None;
+        }
+        let sizes = inputs.sizes()?;
+        let ends = sizes
+            .iter()
+            .scan(0u64, |end, size| {
+                *end += size;
+                Some(*end)
+            })
+            .collect();
+        let names = inputs
+            .inputs()
+            .iter()
+            .map(|input| match input {
+                Input::Path(p) => p.file_name().map_or_else(
+                    || p.display().to_string(),
+                    |n| n.to_string_lossy().into_owned(),
+                ),
+                Input::Stdin => "<stdin>".to_string(),
+            })
+            .collect();
+        Some(Shards { ends, names })
+    }
+
+    /// ` · shard k/N name` for the input being read after `bytes`, with the shards done.
+    fn describe(&self, bytes: u64) -> String {
+        // The first input not wholly read (an empty input ends where it starts).
+        let done = self
+            .ends
+            .partition_point(|&end| end <= bytes)
+            .min(self.ends.len());
+        match self.names.get(done) {
+            Some(name) => format!(" · shard {}/{} {name}", done + 1, self.names.len()),
+            None => format!(" · {} shards read", self.names.len()),
+        }
     }
 }
 
@@ -194,4 +299,22 @@ pub fn progress_bar(quiet: bool, total: Option<u64>) -> Option<ProgressBar> {
         ),
     };
     Some(bar)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Shards;
+
+    #[test]
+    fn issue12_the_shard_shown_is_where_the_byte_count_stands() {
+        let shards = Shards {
+            ends: vec![10, 10, 25],
+            names: vec!["a".into(), "empty".into(), "c".into()],
+        };
+        assert_eq!(shards.describe(0), " · shard 1/3 a");
+        assert_eq!(shards.describe(9), " · shard 1/3 a");
+        // An empty shard is passed at once.
+        assert_eq!(shards.describe(10), " · shard 3/3 c");
+        assert_eq!(shards.describe(25), " · 3 shards read");
+    }
 }

@@ -1,13 +1,15 @@
 //! The JSON Lines record parser and field picker: `Parser::parse` and `Parser::replace_text` on
 //! arbitrary record bytes, under several field configurations.
 //!
-//! Input: one mode byte, then the record's bytes. The mode picks the `Fields` (default; keep and
-//! group fields; unusual names that collide) and the replacement text.
+//! Input: one mode byte, then the record's bytes. The mode picks the `Fields` (default; keep,
+//! group and URL fields; names that collide; nested paths, a key with a dot, a path that ends
+//! where another goes on) and the replacement text.
 //!
 //! Checks, besides "never panics":
 //! - plain-text formats take the bytes as the text whenever they are UTF-8;
-//! - when a JSON record parses and its text key appears once, `replace_text` succeeds and its
-//!   output parses again to the new text with the same id, keep value and group.
+//! - when a JSON record parses and each key on its text path appears once, `replace_text`
+//!   succeeds and its output parses again to the new text with the same id, keep value, group
+//!   and URL.
 #![no_main]
 
 use std::borrow::Cow;
@@ -17,37 +19,51 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use neardup::Format;
 use neardup::error::Origin;
-use neardup::read::{Fields, Parser, Record};
+use neardup::read::{FieldPath, Fields, Parser, Record};
 use serde::de::{self, IgnoredAny, MapAccess, Visitor};
+
+fn path(keys: &[&str]) -> FieldPath {
+    FieldPath::from_keys(keys.iter().map(|k| k.to_string()).collect()).expect("no key is empty")
+}
 
 fn fields(mode: u8) -> Fields {
     let base = Fields::default();
-    match mode % 5 {
+    match mode % 6 {
         0 => base,
         1 => Fields {
-            keep: Some("score".into()),
-            group: Some("url".into()),
+            keep: Some(path(&["score"])),
+            group: Some(path(&["url"])),
+            url: Some(path(&["url"])),
             ..base
         },
         2 => Fields {
-            text: "body".into(),
-            id: "url".into(),
-            keep: Some("n".into()),
-            group: Some("site".into()),
+            text: path(&["body"]),
+            id: path(&["url"]),
+            keep: Some(path(&["n"])),
+            group: Some(path(&["site"])),
+            url: Some(path(&["meta", "url"])),
         },
-        // Names that collide: the text field is also the id, keep and group field.
+        // Names that collide: the text field is also the id, keep, group and URL field.
         3 => Fields {
-            text: "text".into(),
-            id: "text".into(),
-            keep: Some("text".into()),
-            group: Some("text".into()),
+            text: path(&["text"]),
+            id: path(&["text"]),
+            keep: Some(path(&["text"])),
+            group: Some(path(&["text"])),
+            url: Some(path(&["text"])),
         },
-        // Empty and non-ASCII names.
+        // Nested paths sharing a prefix, a key with a dot, non-ASCII names.
+        4 => Fields {
+            text: path(&["doc", "text"]),
+            id: path(&["é"]),
+            keep: Some(path(&["doc", "n"])),
+            group: Some(path(&["a.b"])),
+            url: Some(path(&["doc", "meta", "url"])),
+        },
+        // A path that ends where the text's goes on: the value is read whole and visited.
         _ => Fields {
-            text: "".into(),
-            id: "é".into(),
-            keep: Some("id".into()),
-            group: Some("".into()),
+            text: path(&["doc", "text"]),
+            url: Some(path(&["doc"])),
+            ..base
         },
     }
 }
@@ -61,25 +77,35 @@ const NEW_TEXTS: [&str; 6] = [
     "}\"text\":\"x\",{",
 ];
 
-/// How many times `field` is a key of the top-level JSON object in `text` (`None`: not an object).
-fn count_key(text: &str, field: &str) -> Option<usize> {
-    struct Count<'f>(&'f str);
+/// How many times a key on `keys` appears in its object of `text`, following the first of each:
+/// 1 when each appears once (`None`: not an object on the way).
+fn count_path(text: &str, keys: &[String]) -> Option<usize> {
+    struct Count<'f>(&'f [String]);
     impl<'de> Visitor<'de> for Count<'_> {
-        type Value = usize;
+        type Value = Option<usize>;
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.write_str("an object")
         }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<usize, A::Error> {
-            let mut n = 0;
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let (mut n, mut inner) = (0, Some(1));
             while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-                n += usize::from(key == self.0);
-                map.next_value::<IgnoredAny>()?;
+                if key != self.0[0].as_str() {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+                n += 1;
+                let raw: &serde_json::value::RawValue = map.next_value()?;
+                if n == 1 && self.0.len() > 1 {
+                    inner = count_path(raw.get(), &self.0[1..]);
+                }
             }
-            Ok(n)
+            Ok(if n == 1 { inner } else { Some(n) })
         }
     }
     let mut de = serde_json::Deserializer::from_str(text);
-    de::Deserializer::deserialize_map(&mut de, Count(field)).ok()
+    de::Deserializer::deserialize_map(&mut de, Count(keys))
+        .ok()
+        .flatten()
 }
 
 /// Whether records with a duplicate text key are held to the replace_text law as well.
@@ -99,27 +125,31 @@ fuzz_target!(|data: &[u8]| {
             line: 1,
         },
         bytes: bytes.to_vec(),
+        format: Format::Jsonl,
         location: None,
     };
+    let parser = Parser::new(fields.clone());
 
     // Plain text: the record is the text.
-    let lines = Parser::new(Format::Lines, fields.clone());
-    match (lines.parse(&record), std::str::from_utf8(bytes)) {
+    let lines = Record {
+        format: Format::Lines,
+        ..record.clone()
+    };
+    match (parser.parse(&lines), std::str::from_utf8(bytes)) {
         (Ok(doc), Ok(text)) => assert_eq!(doc.text, text),
         (Err(_), Err(_)) => {}
         (got, utf8) => panic!("lines parse {got:?} but UTF-8 check {utf8:?}"),
     }
     assert_eq!(
-        lines.replace_text(&record, new_text).unwrap(),
+        parser.replace_text(&lines, new_text).unwrap(),
         new_text.as_bytes()
     );
 
-    let parser = Parser::new(Format::Jsonl, fields.clone());
     let parsed = parser.parse(&record);
     let replaced = parser.replace_text(&record, new_text);
     let Ok(doc) = parsed else { return };
     let text = std::str::from_utf8(bytes).expect("a parsed record is UTF-8");
-    if count_key(text, &fields.text) != Some(1) && !duplicates_checked() {
+    if count_path(text, fields.text.keys()) != Some(1) && !duplicates_checked() {
         // A duplicate text key (issue 10, item 5): parse reads the last, replace_text rewrites
         // the first. Set NEARDUP_FUZZ_DUPLICATE_KEYS=1 to check these records too.
         return;
@@ -133,11 +163,39 @@ fuzz_target!(|data: &[u8]| {
         .parse(&again)
         .unwrap_or_else(|e| panic!("replace_text output does not parse: {e:?}"));
     assert_eq!(doc2.text, new_text, "replaced text");
-    assert_eq!(doc2.id, doc.id, "id after replace_text");
+    // A field whose path is the text's (names that collide) reads the new text; a number never
+    // sits there, so the keep value stays the lowest.
+    let on_text = |field: Option<&FieldPath>| field == Some(&fields.text);
+    let now = |field: Option<&FieldPath>, before: Option<&str>| -> Option<String> {
+        if on_text(field) {
+            Some(new_text.to_string())
+        } else {
+            before.map(str::to_string)
+        }
+    };
+    assert_eq!(
+        Some(doc2.id.to_string()),
+        now(Some(&fields.id), Some(&doc.id)),
+        "id after replace_text"
+    );
     assert_eq!(
         doc2.keep_value.to_bits(),
         doc.keep_value.to_bits(),
         "keep value after replace_text"
     );
-    assert_eq!(doc2.group, doc.group, "group after replace_text");
+    let url = now(fields.url.as_ref(), doc.url.as_deref());
+    let group = match &fields.group {
+        Some(field) => now(Some(field), doc.group.as_deref()),
+        None => url.clone(),
+    };
+    assert_eq!(
+        doc2.group.as_deref(),
+        group.as_deref(),
+        "group after replace_text"
+    );
+    assert_eq!(
+        doc2.url.as_deref(),
+        url.as_deref(),
+        "URL after replace_text"
+    );
 });

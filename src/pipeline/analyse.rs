@@ -42,7 +42,7 @@ impl Dedup {
         work: Option<&WorkDir>,
         sink: &mut dyn Sink,
     ) -> Result<(Analysis, BandTables), Error> {
-        let parser = Parser::new(inputs.format(), self.fields.clone());
+        let parser = Parser::new(self.fields.clone());
         let total_bytes = inputs.total_bytes();
         let num_perm = self.num_perm();
         let space = self.spill_space(work);
@@ -465,7 +465,7 @@ impl Dedup {
         wanted: &[DocId],
     ) -> Result<HashMap<u64, String>, Error> {
         let wanted: std::collections::HashSet<u64> = wanted.iter().map(|d| d.0).collect();
-        let parser = Parser::new(inputs.format(), self.fields.clone());
+        let parser = Parser::new(self.fields.clone());
         let mut out = HashMap::new();
         let mut position = 0u64;
         self.for_each_batch(inputs, |batch, _| {
@@ -489,7 +489,7 @@ impl Dedup {
         inputs: &mut InputSet,
         options: BoilerplateOptions,
     ) -> Result<UnitCounts, Error> {
-        let parser = Parser::new(inputs.format(), self.fields.clone());
+        let parser = Parser::new(self.fields.clone());
         // The counting pass runs alone: its sort may take half the budget.
         let space = self.spill_space(None);
         let mut counter = UnitCounter::in_space(

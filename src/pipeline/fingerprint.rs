@@ -27,11 +27,15 @@ impl crate::pipeline::Dedup {
     /// directories do not shape it.)
     pub(crate) fn output_settings(
         &self,
-        format: crate::read::Format,
+        format: crate::read::FormatChoice,
         max_doc_bytes: usize,
     ) -> Vec<Setting> {
         let normalize = self.normalizer.options();
-        let optional = |field: &Option<String>| field.clone().unwrap_or_else(|| "none".to_string());
+        let optional = |field: &Option<crate::read::FieldPath>| {
+            field
+                .as_ref()
+                .map_or_else(|| "none".to_string(), |f| f.to_string())
+        };
         vec![
             Setting::new("version", env!("CARGO_PKG_VERSION")),
             Setting::new("threshold", self.threshold),
@@ -60,10 +64,16 @@ impl crate::pipeline::Dedup {
             Setting::new("id field", &self.fields.id),
             Setting::new("keep field", optional(&self.fields.keep)),
             Setting::new("group field", optional(&self.fields.group)),
+            Setting::new("url field", optional(&self.fields.url)),
             Setting::new("strict", self.strict),
-            Setting::new("format", format!("{format:?}").to_lowercase()),
+            Setting::new("format", format),
             Setting::new("max_doc_bytes", max_doc_bytes),
-            Setting::new("boilerplate", optional(&self.index_params().boilerplate)),
+            Setting::new(
+                "boilerplate",
+                self.index_params()
+                    .boilerplate
+                    .unwrap_or_else(|| "none".to_string()),
+            ),
         ]
     }
 }

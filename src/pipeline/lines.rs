@@ -108,7 +108,7 @@ impl Dedup {
             ..LinesSummary::default()
         };
         let model = Boilerplate::new(counter, options, self.normalizer.clone());
-        let parser = Parser::new(inputs.format(), self.fields.clone());
+        let parser = Parser::new(self.fields.clone());
         let total_bytes = inputs.total_bytes();
         let mut position = 0u64;
         self.for_each_batch(inputs, |batch, bytes_read| {

@@ -54,7 +54,7 @@ use crate::index::{Index, IndexParams, SegmentData};
 use crate::lsh::{BandTables, LshParams};
 use crate::minhash::{MinHasher, SignatureStore};
 use crate::normalize::{NormalizeOptions, Normalizer};
-use crate::read::{Fields, InputReport, InputSet, Location};
+use crate::read::{FieldPath, Fields, InputReport, InputSet, Location};
 use crate::report::{ReadTotals, Sink, Summary, tallied};
 use crate::shingle::{ShingleKind, Shingler};
 use crate::spill::{Column, SpillSpace};
@@ -157,10 +157,11 @@ impl DedupBuilder {
         self
     }
 
-    /// JSON field names of the text and id (the keep field comes from the keep policy).
-    pub fn fields(mut self, text_field: &str, id_field: &str) -> Self {
-        self.fields.text = text_field.to_string();
-        self.fields.id = id_field.to_string();
+    /// Where the text and id sit in a JSON record, as paths into nested objects (the keep field
+    /// comes from the keep policy).
+    pub fn fields(mut self, text_field: FieldPath, id_field: FieldPath) -> Self {
+        self.fields.text = text_field;
+        self.fields.id = id_field;
         self
     }
 
@@ -199,8 +200,15 @@ impl DedupBuilder {
     }
 
     /// The JSON field naming each document's group (site, or URL) for counting boilerplate.
-    pub fn group_field(mut self, field: &str) -> Self {
-        self.fields.group = Some(field.to_string());
+    pub fn group_field(mut self, field: FieldPath) -> Self {
+        self.fields.group = Some(field);
+        self
+    }
+
+    /// The JSON field holding each record's URL ([`Document::url`](crate::read::Document::url));
+    /// without a group field, the URL's host is the group boilerplate is counted by.
+    pub fn url_field(mut self, field: FieldPath) -> Self {
+        self.fields.url = Some(field);
         self
     }
 
@@ -270,7 +278,7 @@ impl DedupBuilder {
             return Err(ConfigError::MemoryTooSmall(bytes));
         }
         let mut fields = self.fields;
-        fields.keep = self.keep.field().map(str::to_string);
+        fields.keep = self.keep.field().cloned();
         Ok(Dedup {
             normalizer: Normalizer::new(self.normalize),
             shingler: Shingler::new(self.shingle, self.seed, self.normalize.strip_punctuation),
@@ -790,6 +798,7 @@ impl Dedup {
 #[cfg(test)]
 mod tests {
     use crate::pipeline::{Analysis, DocState, KeepPolicy, LshParams, MIN_MEMORY};
+    use crate::read::FieldPath;
     use crate::{ConfigError, DedupBuilder};
 
     #[test]
@@ -806,10 +815,10 @@ mod tests {
         assert_eq!(dedup.params(), LshParams::from_threshold(0.8, 128).unwrap());
         assert_eq!(dedup.fields.keep, None);
         let dedup = DedupBuilder::new()
-            .keep(KeepPolicy::Max("q".into()))
+            .keep(KeepPolicy::Max(FieldPath::key("q")))
             .build()
             .unwrap();
-        assert_eq!(dedup.fields.keep.as_deref(), Some("q"));
+        assert_eq!(dedup.fields.keep, Some(FieldPath::key("q")));
     }
 
     /// Issue 11: under a 1 MiB budget every table of pass 1 spills (columns, band runs, the exact

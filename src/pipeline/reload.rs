@@ -16,7 +16,7 @@ use super::docs::DocState;
 use super::{Analysis, Dedup};
 use crate::error::{Error, Origin};
 use crate::lsh::{CandidatePair, CandidatePairs};
-use crate::read::{InputSet, Parser, Record};
+use crate::read::{Format, InputSet, Parser, Record};
 use crate::spill::Sorter;
 use crate::spill::{Column, FixedRecord, KeyedColumn, SpillBytes, SpillSpace};
 use crate::verify::ExactSets;
@@ -30,39 +30,50 @@ pub(super) struct RecordSpool {
     index: KeyedColumn<Spooled, u32>,
 }
 
-/// A spooled record: its text's slot, offset and length.
+/// A spooled record: its text's slot, offset and length, and its input's format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Spooled {
     slot: u32,
     offset: u64,
     len: u64,
+    format: Format,
 }
 
 impl FixedRecord for Spooled {
-    const LEN: usize = 20;
+    const LEN: usize = 21;
     fn encode(&self, out: &mut [u8]) {
         self.slot.encode(&mut out[..4]);
         self.offset.encode(&mut out[4..12]);
         self.len.encode(&mut out[12..20]);
+        out[20] = match self.format {
+            Format::Jsonl => 0,
+            Format::Lines => 1,
+            Format::Files => 2,
+        };
     }
     fn decode(bytes: &[u8]) -> Self {
         Spooled {
             slot: u32::decode(&bytes[..4]),
             offset: u64::decode(&bytes[4..12]),
             len: u64::decode(&bytes[12..20]),
+            format: match bytes[20] {
+                0 => Format::Jsonl,
+                1 => Format::Lines,
+                _ => Format::Files,
+            },
         }
     }
 }
 
 impl RecordSpool {
-    /// The record of the text at `slot`, if it was spooled.
-    fn read(&self, slot: u32) -> io::Result<Option<Vec<u8>>> {
+    /// The record of the text at `slot` and its format, if it was spooled.
+    fn read(&self, slot: u32) -> io::Result<Option<(Vec<u8>, Format)>> {
         let Some(spooled) = self.index.get(&slot)? else {
             return Ok(None);
         };
         let mut bytes = vec![0; spooled.len as usize];
         self.bytes.read_into(spooled.offset, &mut bytes)?;
-        Ok(Some(bytes))
+        Ok(Some((bytes, spooled.format)))
     }
 }
 
@@ -106,9 +117,15 @@ impl Dedup {
                 if let Ok(record) = frame.record() {
                     let offset = spool.bytes.push(&record.bytes).map_err(error)?;
                     let len = record.bytes.len() as u64;
+                    let format = record.format;
                     spool
                         .index
-                        .push(&Spooled { slot, offset, len })
+                        .push(&Spooled {
+                            slot,
+                            offset,
+                            len,
+                            format,
+                        })
                         .map_err(error)?;
                 }
             }
@@ -127,18 +144,22 @@ impl Dedup {
         spool: Option<&RecordSpool>,
         needed: &[u32],
     ) -> Result<ExactSets, Error> {
-        let parser = Parser::new(inputs.format(), self.fields.clone());
+        let parser = Parser::new(self.fields.clone());
         let reader = inputs.record_reader();
         let space = &analysis.space;
         let load = |slot: u32| -> Result<Option<Vec<u64>>, Error> {
-            let (bytes, location) = match spool {
+            let (bytes, format, location) = match spool {
                 Some(spool) => match spool.read(slot).map_err(|e| space.error(e))? {
-                    Some(bytes) => (bytes, None),
+                    Some((bytes, format)) => (bytes, format, None),
                     None => return Ok(None),
                 },
                 None => match analysis.location(slot)? {
                     Some(location) => match reader.read(location) {
-                        Ok(bytes) => (bytes, Some(location)),
+                        Ok(bytes) => (
+                            bytes,
+                            inputs.format_of(location.input as usize),
+                            Some(location),
+                        ),
                         Err(_) => return Ok(None),
                     },
                     None => return Ok(None),
@@ -150,6 +171,7 @@ impl Dedup {
                     line: 0,
                 },
                 bytes,
+                format,
                 location,
             };
             Ok(parser

@@ -240,7 +240,7 @@ impl Dedup {
         for index in options.against {
             self.check_index(index)?;
         }
-        let parser = Parser::new(inputs.format(), self.fields.clone());
+        let parser = Parser::new(self.fields.clone());
         let num_bands = self.params.num_bands;
         let mut online = Online::new(
             num_bands,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::inputs::InputSet;
-use super::{Frame, Location, Record, io_reason};
+use super::{Format, Frame, Location, Record, io_reason};
 use crate::error::{InputFailure, Origin, RejectReason, Rejection};
 
 /// An iterator over the frames of all inputs, in order.
@@ -131,6 +131,8 @@ pub(super) const BOM: &[u8] = b"\xef\xbb\xbf";
 pub(super) enum Source {
     Lines {
         name: String,
+        /// The input's format (JSON Lines or lines of text).
+        format: Format,
         reader: Box<dyn BufRead + Send>,
         line: u64,
         /// Bytes consumed so far, to locate each line.
@@ -171,6 +173,7 @@ impl Source {
         match self {
             Source::Lines {
                 name,
+                format,
                 reader,
                 line,
                 position,
@@ -198,6 +201,7 @@ impl Source {
                     Ok(LineRead::Eof) => None,
                     Ok(LineRead::Line) => Some(Frame::Record(Record {
                         origin: origin(),
+                        format: *format,
                         location: input.map(|input| Location {
                             input,
                             offset: start,
@@ -294,6 +298,7 @@ fn read_whole(name: String, reader: Box<dyn BufRead + Send>, max: usize) -> (Fra
                 Frame::Record(Record {
                     origin,
                     bytes,
+                    format: Format::Files,
                     location: None,
                 }),
                 true,
@@ -302,6 +307,7 @@ fn read_whole(name: String, reader: Box<dyn BufRead + Send>, max: usize) -> (Fra
         Ok(_) => Frame::Record(Record {
             origin,
             bytes,
+            format: Format::Files,
             location: None,
         }),
         Err(e) => Frame::Rejected(Rejection {

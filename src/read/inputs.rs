@@ -9,14 +9,19 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use super::frames::{Counting, Frames, Source, Tee, decompress, dir_or_file_size, walk_files};
-use super::{Format, Input, Piece, RecordReader, io_reason};
+use super::{Format, FormatChoice, Input, Piece, RecordReader, io_reason};
 use crate::error::{ConfigError, Error, InputFailure};
 
 /// The ordered inputs of one run, and the spools that let streams (stdin, pipes) be read twice.
 #[derive(Debug)]
 pub struct InputSet {
+    /// The inputs as read: directories of shards and glob patterns expanded into their files.
     pub(super) inputs: Vec<Input>,
-    pub(super) format: Format,
+    pub(super) format: FormatChoice,
+    /// Per input: its format (the given one, or the one its name says).
+    pub(super) formats: Vec<Format>,
+    /// Per input: whether it was found in a directory or by a pattern.
+    pub(super) from_shards: Vec<bool>,
     pub(super) max_doc_bytes: usize,
     /// Per input: the copy of a stream input made while it was first read.
     pub(super) spools: Vec<Option<File>>,
@@ -88,26 +93,38 @@ pub fn duplicate_ids_text(duplicate_ids: u64) -> String {
 }
 
 impl InputSet {
-    /// Checks that there is at least one input and that stdin appears at most once.
+    /// The inputs of a run, read in `format` (one for all, or each its own by name: see
+    /// [`FormatChoice`]). Checks that there is at least one input and that stdin appears at most
+    /// once, and expands directories of shards and glob patterns into their files
+    /// ([`expand`](super::expand)): a pattern that matches nothing, or a directory without files,
+    /// is an error.
     pub fn new(
         inputs: Vec<Input>,
-        format: Format,
+        format: impl Into<FormatChoice>,
         max_doc_bytes: usize,
-    ) -> Result<Self, ConfigError> {
+    ) -> Result<Self, Error> {
+        let format = format.into();
         if inputs.is_empty() {
-            return Err(ConfigError::NoInput);
+            return Err(ConfigError::NoInput.into());
         }
         if inputs.iter().filter(|i| **i == Input::Stdin).count() > 1 {
-            return Err(ConfigError::StdinTwice);
+            return Err(ConfigError::StdinTwice.into());
         }
         // A record's length is kept in 32 bits (`Location::len`).
         if max_doc_bytes == 0 || u32::try_from(max_doc_bytes).is_err() {
-            return Err(ConfigError::MaxDocBytes);
+            return Err(ConfigError::MaxDocBytes.into());
         }
+        let (inputs, from_shards): (Vec<Input>, Vec<bool>) = super::expand(inputs, format)?
+            .into_iter()
+            .map(|e| (e.input, e.from_shards))
+            .unzip();
+        let formats = inputs.iter().map(|i| format.format_of(i)).collect();
         let count = inputs.len();
         Ok(InputSet {
             inputs,
             format,
+            formats,
+            from_shards,
             max_doc_bytes,
             spools: (0..count).map(|_| None).collect(),
             consumed: vec![false; count],
@@ -140,6 +157,44 @@ impl InputSet {
         self
     }
 
+    /// Leaves out the shards (files found in a directory or by a pattern) that lie in one of
+    /// `dirs`: directories whose files are never documents (an index, a work directory). Files
+    /// that are named outputs of the run are not left out: an output that is also a shard is a
+    /// clash for [`check_distinct`](crate::output::check_distinct) to refuse, since writing it
+    /// would replace an input. Call it before reading.
+    pub fn skip_shards_in(mut self, dirs: impl IntoIterator<Item = PathBuf>) -> Self {
+        let dirs: Vec<PathBuf> = dirs
+            .into_iter()
+            .map(|p| crate::output::resolved(&p))
+            .collect();
+        if dirs.is_empty() || !self.from_shards.contains(&true) {
+            return self;
+        }
+        let keep: Vec<bool> = (0..self.inputs.len())
+            .map(|i| {
+                !self.from_shards[i]
+                    || match &self.inputs[i] {
+                        Input::Path(p) => {
+                            let p = crate::output::resolved(p);
+                            !dirs.iter().any(|x| p.starts_with(x))
+                        }
+                        Input::Stdin => true,
+                    }
+            })
+            .collect();
+        let mut kept = keep.iter().copied();
+        self.inputs.retain(|_| kept.next().unwrap_or(true));
+        let mut kept = keep.iter().copied();
+        self.formats.retain(|_| kept.next().unwrap_or(true));
+        let mut kept = keep.iter().copied();
+        self.from_shards.retain(|_| kept.next().unwrap_or(true));
+        let count = self.inputs.len();
+        self.spools = (0..count).map(|_| None).collect();
+        self.consumed = vec![false; count];
+        self.listings = vec![None; count];
+        self
+    }
+
     pub fn inputs(&self) -> &[Input] {
         &self.inputs
     }
@@ -154,8 +209,29 @@ impl InputSet {
         self.keep_going
     }
 
-    pub fn format(&self) -> Format {
+    /// How the inputs' formats were chosen.
+    pub fn format(&self) -> FormatChoice {
         self.format
+    }
+
+    /// The format input `index` is read in.
+    pub fn format_of(&self, index: usize) -> Format {
+        self.formats[index]
+    }
+
+    /// Whether input `index` was found in a directory or by a pattern, rather than named.
+    pub fn is_shard(&self, index: usize) -> bool {
+        self.from_shards[index]
+    }
+
+    /// Per input, its size in bytes as stored, when every input is a regular file or directory.
+    pub fn sizes(&self) -> Option<Vec<u64>> {
+        (0..self.inputs.len())
+            .map(|index| match &self.inputs[index] {
+                Input::Path(p) if !self.is_stream(index) => dir_or_file_size(p),
+                _ => None,
+            })
+            .collect()
     }
 
     /// What reading has found so far besides records.
@@ -188,7 +264,7 @@ impl InputSet {
             };
             let problem = match std::fs::metadata(&path) {
                 Err(e) => Some(failure(io_reason(&e))),
-                Ok(m) if m.is_dir() && self.format != Format::Files => Some(failure(
+                Ok(m) if m.is_dir() && self.formats[index] != Format::Files => Some(failure(
                     "is a directory (a directory of documents, one per file, is read with the files format)"
                         .to_string(),
                 )),
@@ -332,7 +408,7 @@ impl InputSet {
         let raw: Box<dyn Read + Send> = match &self.inputs[index] {
             _ if stream => self.open_stream(index)?,
             Input::Path(p) => {
-                if self.format == Format::Files && p.is_dir() {
+                if self.formats[index] == Format::Files && p.is_dir() {
                     let root = p.clone();
                     let files = self.listing(index)?;
                     return Ok(Source::Dir {
@@ -352,14 +428,15 @@ impl InputSet {
         };
         let (reader, compressed) = decompress(BufReader::with_capacity(1 << 16, counted))?;
         let seekable = !compressed && !stream;
-        Ok(match self.format {
+        Ok(match self.formats[index] {
             Format::Files => Source::WholeFile {
                 name,
                 reader: Some(reader),
                 marked: false,
             },
-            Format::Jsonl | Format::Lines => Source::Lines {
+            format @ (Format::Jsonl | Format::Lines) => Source::Lines {
                 name,
+                format,
                 reader,
                 line: 0,
                 position: 0,
@@ -384,10 +461,10 @@ mod tests {
 
     use super::InputSet;
     use crate::error::Error;
-    use crate::read::{Fields, Format, Frame, Input, Parser, Record};
+    use crate::read::{Fields, Format, FormatChoice, Frame, Input, Parser, Record};
 
     fn parser() -> Parser {
-        Parser::new(Format::Jsonl, Fields::default())
+        Parser::new(Fields::default())
     }
 
     #[test]
@@ -463,5 +540,54 @@ mod tests {
                 .file
                 .ends_with("missing.jsonl")
         );
+    }
+
+    #[test]
+    fn issue12_each_shard_is_read_in_its_own_format_and_index_directories_hold_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("s");
+        std::fs::create_dir_all(root.join("idx")).unwrap();
+        std::fs::write(root.join("a.jsonl"), "{\"text\":\"json\"}\n").unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"{\"text\":\"zipped\"}\n").unwrap();
+        std::fs::write(root.join("b.jsonl.gz"), gz.finish().unwrap()).unwrap();
+        std::fs::write(root.join("c.txt"), "{\"text\":\"a line\"}\n").unwrap();
+        std::fs::write(root.join("idx/MANIFEST"), "not a document").unwrap();
+        let given = vec![Input::Path(root.clone())];
+        let mut set = InputSet::new(given.clone(), FormatChoice::Detect, 1 << 20)
+            .unwrap()
+            .skip_shards_in([root.join("idx")]);
+        assert_eq!(set.inputs().len(), 3);
+        assert!((0..3).all(|i| set.is_shard(i)));
+        assert_eq!(
+            (0..3).map(|i| set.format_of(i)).collect::<Vec<_>>(),
+            [Format::Jsonl, Format::Jsonl, Format::Lines]
+        );
+        for _ in 0..2 {
+            let texts: Vec<String> = set
+                .frames()
+                .map(|f| {
+                    let record = f.record().unwrap().clone();
+                    parser().parse(&record).unwrap().text.into_owned()
+                })
+                .collect();
+            assert_eq!(texts, ["json", "zipped", "{\"text\":\"a line\"}"]);
+        }
+        // Read back by location, a record keeps its input's format.
+        let located: Vec<Record> = set
+            .frames()
+            .filter_map(|f| f.record().ok().cloned())
+            .filter(|r| r.location.is_some())
+            .collect();
+        assert_eq!(located.len(), 2, "the plain shards");
+        assert_eq!(located[1].format, Format::Lines);
+        // A given format applies to every shard.
+        let set = InputSet::new(given, Format::Lines, 1 << 20).unwrap();
+        assert_eq!(
+            set.inputs().len(),
+            4,
+            "without skipping, the index file is a shard"
+        );
+        assert!((0..4).all(|i| set.format_of(i) == Format::Lines));
     }
 }

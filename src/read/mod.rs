@@ -24,13 +24,17 @@ use crate::error::{ConfigError, InputFailure, Origin, RejectReason, Rejection};
 mod frames;
 mod inputs;
 mod parse;
+mod path;
 mod pieces;
+mod shards;
 
 pub use frames::Frames;
 use frames::{Counting, Source};
 pub use inputs::{InputReport, InputSet, duplicate_ids_text};
 pub use parse::{Document, Fields, Parser};
+pub use path::{FieldPath, FieldPathError};
 pub use pieces::Piece;
+pub use shards::{Expanded, expand};
 
 /// How records are laid out in an input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -53,6 +57,92 @@ impl std::str::FromStr for Format {
             "files" => Ok(Format::Files),
             other => Err(ConfigError::Format(other.to_string())),
         }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Format::Jsonl => "jsonl",
+            Format::Lines => "lines",
+            Format::Files => "files",
+        })
+    }
+}
+
+impl Format {
+    /// The format an input's name says, or `None`: `.jsonl`, `.json`, `.ndjson` are JSON Lines
+    /// and `.txt` is lines of text, each optionally followed by `.gz` or `.zst` (the compression
+    /// itself is recognized by magic bytes when the input is read).
+    ///
+    /// This is the one place a format is told from a name; formats added later (Parquet, WARC)
+    /// add their extensions here and their magic bytes in [`detect_format`].
+    pub fn from_name(name: &str) -> Option<Format> {
+        let name = name.to_ascii_lowercase();
+        let stem = [".gz", ".zst"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix))
+            .unwrap_or(&name);
+        let extension = stem.rsplit_once('.')?.1;
+        match extension {
+            "jsonl" | "json" | "ndjson" => Some(Format::Jsonl),
+            "txt" => Some(Format::Lines),
+            _ => None,
+        }
+    }
+}
+
+/// Which format each input is read in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FormatChoice {
+    /// The same format for every input (`--format`).
+    All(Format),
+    /// Each input's own, told by [`detect_format`]: by its name, else JSON Lines.
+    #[default]
+    Detect,
+}
+
+impl From<Format> for FormatChoice {
+    fn from(format: Format) -> Self {
+        FormatChoice::All(format)
+    }
+}
+
+/// `jsonl`, `lines`, `files` for one format (as `--format` names them), `detect` otherwise.
+impl fmt::Display for FormatChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FormatChoice::All(format) => format.fmt(f),
+            FormatChoice::Detect => f.write_str("detect"),
+        }
+    }
+}
+
+impl FormatChoice {
+    /// The format `input` is read in under this choice.
+    pub fn format_of(&self, input: &Input) -> Format {
+        match self {
+            FormatChoice::All(format) => *format,
+            FormatChoice::Detect => detect_format(input),
+        }
+    }
+}
+
+/// The format of an input whose format was not given: the one its name says
+/// ([`Format::from_name`]), else JSON Lines. Standard input is JSON Lines.
+///
+/// Detection looks only at the name today. A format with a magic number of its own (Parquet's
+/// `PAR1`, WARC's `WARC/1.` after decompression) would be recognized here too, from the input's
+/// first bytes, when its name says nothing; the formats read now share their bytes (a JSON line
+/// and a text line look alike), so for them the name decides.
+pub fn detect_format(input: &Input) -> Format {
+    match input {
+        Input::Path(path) => path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .and_then(Format::from_name)
+            .unwrap_or(Format::Jsonl),
+        Input::Stdin => Format::Jsonl,
     }
 }
 
@@ -93,6 +183,8 @@ impl fmt::Display for Input {
 pub struct Record {
     pub origin: Origin,
     pub bytes: Vec<u8>,
+    /// The format of the input it came from, which says how to parse it.
+    pub format: Format,
     /// Where the bytes sit in an uncompressed regular file, so they can be read again directly.
     pub location: Option<Location>,
 }
@@ -170,5 +262,39 @@ fn io_reason(e: &io::Error) -> String {
         io::ErrorKind::NotFound => "no such file or directory".to_string(),
         io::ErrorKind::PermissionDenied => "permission denied".to_string(),
         _ => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::{Format, FormatChoice, Input, detect_format};
+
+    #[test]
+    fn issue12_formats_are_told_by_name_with_json_lines_as_the_fallback() {
+        for (name, format) in [
+            ("a.jsonl", Some(Format::Jsonl)),
+            ("a.JSON", Some(Format::Jsonl)),
+            ("train-00001.ndjson.zst", Some(Format::Jsonl)),
+            ("a.jsonl.gz", Some(Format::Jsonl)),
+            ("notes.txt", Some(Format::Lines)),
+            ("notes.txt.gz", Some(Format::Lines)),
+            ("a.gz", None),
+            ("README", None),
+            ("a.parquet", None),
+        ] {
+            assert_eq!(Format::from_name(name), format, "{name}");
+        }
+        let path = |p: &str| Input::Path(PathBuf::from(p));
+        assert_eq!(detect_format(&path("dir.txt/a.md")), Format::Jsonl);
+        assert_eq!(detect_format(&path("x/notes.txt.zst")), Format::Lines);
+        assert_eq!(detect_format(&Input::Stdin), Format::Jsonl);
+        assert_eq!(
+            FormatChoice::All(Format::Jsonl).format_of(&path("notes.txt")),
+            Format::Jsonl
+        );
+        assert_eq!(FormatChoice::Detect.to_string(), "detect");
+        assert_eq!(FormatChoice::All(Format::Files).to_string(), "files");
     }
 }

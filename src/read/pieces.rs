@@ -33,8 +33,8 @@ impl InputSet {
     /// caller fills it in once every piece's records are counted ([`InputSet::count_records`]).
     pub fn pieces(&self, part: usize, parts: usize) -> Vec<Piece> {
         let mut out = Vec::new();
-        for (input, source) in self.inputs.iter().enumerate() {
-            match self.split_points(source, parts) {
+        for input in 0..self.inputs.len() {
+            match self.split_points(input, parts) {
                 Some(points) => out.push(Piece {
                     input,
                     part,
@@ -55,12 +55,12 @@ impl InputSet {
 
     /// Where a plain lines file splits into `parts` pieces (`parts + 1` offsets, each at a line
     /// start), or `None` when the input cannot be split.
-    fn split_points(&self, input: &Input, parts: usize) -> Option<Vec<u64>> {
+    fn split_points(&self, input: usize, parts: usize) -> Option<Vec<u64>> {
         use std::os::unix::fs::FileExt;
-        let Input::Path(path) = input else {
+        let Input::Path(path) = &self.inputs[input] else {
             return None;
         };
-        if self.format == Format::Files {
+        if self.formats[input] == Format::Files {
             return None;
         }
         let file = File::open(path).ok()?;
@@ -131,7 +131,7 @@ impl InputSet {
             _ => {
                 let Ok(one) = InputSet::new(
                     vec![self.inputs[piece.input].clone()],
-                    self.format,
+                    self.formats[piece.input],
                     self.max_doc_bytes,
                 ) else {
                     return 0;
@@ -174,6 +174,7 @@ impl InputSet {
         };
         Ok(Source::Lines {
             name: self.inputs[piece.input].display_name(),
+            format: self.formats[piece.input],
             reader: Box::new(BufReader::with_capacity(1 << 16, counted)),
             line: piece.first_line,
             position: start,

@@ -45,8 +45,9 @@ fn issue10_missing_directory_and_misnamed_field_inputs_exit_2_and_commit_nothing
             "cannot read typo.jsonl: no such file or directory",
         ),
         (
+            // A directory is a folder of shards (issue 12): an empty one names no input.
             vec!["dedup", "adir", "-o", "kept.jsonl"],
-            "adir: is a directory",
+            "adir: the directory holds no files",
         ),
         (
             vec!["dedup", "r.jsonl", "typo.jsonl", "-o", "kept.jsonl"],

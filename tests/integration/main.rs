@@ -13,6 +13,8 @@
 //! - `modes`: issue 11: every mode (streaming, `--against`, `stats`, distributed) equals batch
 //!   where their features overlap (property tests).
 //! - `resume`: issue 11: `--work-dir` runs killed at many moments resume to the same bytes.
+//! - `shards`: issue 12's input side: folders and globs of shards, formats detected by name,
+//!   nested field paths.
 //! - `regressions`: one test per issue, named after it.
 
 mod bad_input;
@@ -28,5 +30,6 @@ mod oracle;
 mod regressions;
 mod report;
 mod resume;
+mod shards;
 mod stream;
 mod util;

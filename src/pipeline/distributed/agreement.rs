@@ -26,7 +26,7 @@ use super::{ClusterConfig, DistributedOutputs};
 use crate::error::Error;
 use crate::pipeline::Dedup;
 use crate::pipeline::fingerprint::{Fingerprint, PROCESSES, Setting, names_on, put_u64};
-use crate::read::Format;
+use crate::read::FormatChoice;
 
 /// Opens every start-up message (and says which version of the exchange it is).
 const MAGIC: &[u8; 8] = b"NDAGREE1";
@@ -46,7 +46,7 @@ impl Dedup {
     /// budget, temporary and checkpoint directories are each process's own.)
     pub(super) fn agreement_settings(
         &self,
-        format: Format,
+        format: FormatChoice,
         max_doc_bytes: usize,
         cluster: &ClusterConfig,
         outputs: &DistributedOutputs,

@@ -58,7 +58,7 @@ use timely::worker::Worker;
 use crate::error::{ConfigError, Error};
 use crate::pipeline::fingerprint::Fingerprint;
 use crate::pipeline::{Dedup, Instant};
-use crate::read::{Format, Input};
+use crate::read::{FormatChoice, Input};
 use crate::report::Summary;
 use crate::verify::Measure;
 use outputs::Tally;
@@ -190,7 +190,7 @@ pub struct DistributedResult {
 #[derive(Debug, Clone)]
 struct Job {
     inputs: Vec<Input>,
-    format: Format,
+    format: FormatChoice,
     max_doc_bytes: usize,
     outputs: DistributedOutputs,
 }
@@ -201,11 +201,12 @@ impl Dedup {
     pub fn run_distributed(
         &self,
         inputs: &[Input],
-        format: Format,
+        format: impl Into<FormatChoice>,
         max_doc_bytes: usize,
         cluster: &ClusterConfig,
         outputs: &DistributedOutputs,
     ) -> Result<Option<DistributedResult>, Error> {
+        let format = format.into();
         if self.measure != Measure::Jaccard || self.strip.is_some() {
             return Err(Error::Config(ConfigError::Distributed));
         }

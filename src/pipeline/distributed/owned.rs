@@ -264,7 +264,7 @@ impl Dedup {
     /// Frames this worker's pieces (on a reader thread, ahead of the work), and prepares and
     /// signs their records in parallel.
     fn read_owned(&self, share: &mut Share) -> Result<Vec<(u64, Own)>, Error> {
-        let parser = Parser::new(share.set.format(), self.fields.clone());
+        let parser = Parser::new(self.fields.clone());
         let mut owned = Vec::new();
         let mut positions = Positions::new(&share.starts);
         self.for_each_batch(&mut share.set, |batch, _| {
@@ -314,7 +314,7 @@ impl Dedup {
         share: &mut Share,
         needed: &HashSet<u64>,
     ) -> Result<HashMap<u64, Vec<u32>>, Error> {
-        let parser = Parser::new(share.set.format(), self.fields.clone());
+        let parser = Parser::new(self.fields.clone());
         let mut sets = HashMap::new();
         let mut positions = Positions::new(&share.starts);
         self.for_each_batch(&mut share.set, |batch, _| {

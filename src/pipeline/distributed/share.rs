@@ -15,7 +15,7 @@ use timely::worker::Worker;
 
 use super::exchange::exchange;
 use crate::error::Error;
-use crate::read::{Format, Input, InputSet};
+use crate::read::{FormatChoice, Input, InputSet};
 
 /// Where one of this worker's pieces starts in the whole input, and how many records it holds.
 #[derive(Debug, Clone, Copy)]
@@ -92,7 +92,7 @@ impl Share {
     pub fn new(
         worker: &mut Worker,
         inputs: &[Input],
-        format: Format,
+        format: FormatChoice,
         max_doc_bytes: usize,
     ) -> Result<Share, Error> {
         let peers = worker.peers() as u64;
