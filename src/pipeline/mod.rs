@@ -215,10 +215,11 @@ impl DedupBuilder {
     /// A memory budget in bytes, shared out among the run's tables: a quarter bounds the band
     /// records in memory, a quarter the per-document and per-text columns (states, ids, scores,
     /// signatures, read-back locations, text hashes), an eighth the exact-duplicate map and a
-    /// sixteenth the sort of the ids' hashes; beyond their share they spill to sorted runs or
-    /// files under the temporary directory ([`crate::spill`]). While the pairs are verified, a
-    /// quarter bounds the shingle sets loaded per round. At least 1 MiB. Without a budget
-    /// nothing spills.
+    /// sixteenth each sort (the ids' hashes, cluster assembly, removals); beyond their share they
+    /// spill to sorted runs or files under the temporary directory ([`crate::spill`]). While the
+    /// pairs are verified, a sixteenth bounds each chunk of pairs and a quarter the shingle sets
+    /// loaded per round; while clustering, a quarter bounds the in-memory union-find, beyond which
+    /// sets are labelled on sorted runs. At least 1 MiB. Without a budget nothing spills.
     pub fn memory(mut self, bytes: u64) -> Self {
         self.memory = Some(bytes);
         self

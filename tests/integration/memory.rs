@@ -50,6 +50,32 @@ fn both(dir: &Path, args: &[&str], outputs: &[&str]) -> (Vec<Vec<u8>>, Vec<Vec<u
     (free, tight)
 }
 
+/// The four outputs of [`dedup_args`], with `{tag}` for the run.
+const DEDUP_OUTPUTS: [&str; 4] = [
+    "k{tag}.jsonl",
+    "r{tag}.jsonl",
+    "c{tag}.jsonl",
+    "s{tag}.json",
+];
+
+/// `dedup in.jsonl` writing [`DEDUP_OUTPUTS`], with `options`.
+fn dedup_args<'a>(options: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "dedup",
+        "in.jsonl",
+        "-o",
+        "k{tag}.jsonl",
+        "--removed",
+        "r{tag}.jsonl",
+        "--clusters",
+        "c{tag}.jsonl",
+        "--stats-json",
+        "s{tag}.json",
+    ];
+    args.extend_from_slice(options);
+    args
+}
+
 /// A summary without the figures that describe the run rather than the data (time, spilling).
 fn comparable(stats: &[u8]) -> serde_json::Value {
     let mut value: serde_json::Value = serde_json::from_slice(stats).unwrap();
@@ -71,32 +97,13 @@ fn issue11_a_budget_that_spills_every_table_gives_byte_identical_outputs() {
     let dir = tempfile::tempdir().unwrap();
     corpus(dir.path());
     std::fs::create_dir(dir.path().join("tmp")).unwrap();
-    let outputs = [
-        "k{tag}.jsonl",
-        "r{tag}.jsonl",
-        "c{tag}.jsonl",
-        "s{tag}.json",
-    ];
     for options in [
         &[][..],
         &["--keep", "longest"][..],
         &["--verify", "exact"][..],
         &["--measure", "containment"][..],
     ] {
-        let mut args = vec![
-            "dedup",
-            "in.jsonl",
-            "-o",
-            "k{tag}.jsonl",
-            "--removed",
-            "r{tag}.jsonl",
-            "--clusters",
-            "c{tag}.jsonl",
-            "--stats-json",
-            "s{tag}.json",
-        ];
-        args.extend_from_slice(options);
-        let (free, tight) = both(dir.path(), &args, &outputs);
+        let (free, tight) = both(dir.path(), &dedup_args(options), &DEDUP_OUTPUTS);
         let (free_stats, tight_stats) = (
             stats(&dir.path().join("sfree.json")),
             stats(&dir.path().join("stight.json")),
@@ -201,39 +208,11 @@ fn issue11_stats_and_indexes_under_a_spilling_budget_match_the_unbudgeted_run() 
 /// sorted runs instead of joined in memory, and every output is the same as the in-memory join's.
 #[test]
 fn issue11_sets_beyond_their_share_are_labelled_on_disk_with_identical_outputs() {
-    use neardup::synth::{Corpus, CorpusSpec};
     let dir = tempfile::tempdir().unwrap();
-    let docs: String = Corpus::new(CorpusSpec {
-        docs: 40_000,
-        seed: 5,
-        dup_fraction: 0.8,
-        mean_words: 20,
-    })
-    .map(|d| record(&d.id, &d.text) + "\n")
-    .collect();
-    write(dir.path(), "in.jsonl", docs.as_bytes());
+    generated(dir.path(), "in.jsonl", 40_000, 5, 0.8, 20);
     std::fs::create_dir(dir.path().join("tmp")).unwrap();
-    let outputs = [
-        "k{tag}.jsonl",
-        "r{tag}.jsonl",
-        "c{tag}.jsonl",
-        "s{tag}.json",
-    ];
     for options in [&[][..], &["--verify", "exact"][..]] {
-        let mut args = vec![
-            "dedup",
-            "in.jsonl",
-            "-o",
-            "k{tag}.jsonl",
-            "--removed",
-            "r{tag}.jsonl",
-            "--clusters",
-            "c{tag}.jsonl",
-            "--stats-json",
-            "s{tag}.json",
-        ];
-        args.extend_from_slice(options);
-        let (free, tight) = both(dir.path(), &args, &outputs);
+        let (free, tight) = both(dir.path(), &dedup_args(options), &DEDUP_OUTPUTS);
         let free_stats = stats(&dir.path().join("sfree.json"));
         let tight_stats = stats(&dir.path().join("stight.json"));
         assert_eq!(free_stats["label_rounds"], 0, "{options:?}");

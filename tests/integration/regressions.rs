@@ -155,17 +155,8 @@ fn issue_2_clough_stevenson_copies_found_non_apart() {
 /// output is byte-identical to the run without a budget.
 #[test]
 fn issue_4_tiny_memory_budget_spills_and_gives_identical_output() {
-    use neardup::synth::{Corpus, CorpusSpec};
     let dir = tempfile::tempdir().unwrap();
-    let docs: String = Corpus::new(CorpusSpec {
-        docs: 12_000,
-        seed: 4,
-        dup_fraction: 0.4,
-        mean_words: 40,
-    })
-    .map(|d| record(&d.id, &d.text) + "\n")
-    .collect();
-    write(dir.path(), "in.jsonl", docs.as_bytes());
+    generated(dir.path(), "in.jsonl", 12_000, 4, 0.4, 40);
     std::fs::create_dir(dir.path().join("tmp")).unwrap();
     let run = |tag: &str, extra: &[&str]| {
         let (kept, removed, clusters, stats) = (

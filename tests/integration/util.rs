@@ -110,3 +110,25 @@ pub fn ok_stdout(out: &Output) -> Vec<u8> {
     ok(out);
     out.stdout.clone()
 }
+
+/// Writes `name` in `dir`: `docs` generated documents (the library's corpus generator) as JSON
+/// Lines, a fraction `dup_fraction` of them copies (exact and near) of others.
+pub fn generated(
+    dir: &Path,
+    name: &str,
+    docs: usize,
+    seed: u64,
+    dup_fraction: f64,
+    mean_words: usize,
+) {
+    use neardup::synth::{Corpus, CorpusSpec};
+    let lines: String = Corpus::new(CorpusSpec {
+        docs,
+        seed,
+        dup_fraction,
+        mean_words,
+    })
+    .map(|d| record(&d.id, &d.text) + "\n")
+    .collect();
+    write(dir, name, lines.as_bytes());
+}
