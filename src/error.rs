@@ -198,6 +198,10 @@ pub enum ConfigError {
     )]
     StreamStrip,
     #[error(
+        "a streaming run writes each record as it is decided, before clusters are known: it cannot annotate records with their clusters; run a batch"
+    )]
+    StreamAnnotate,
+    #[error(
         "a streaming run cannot check pairs exactly, borderline or all (the texts of kept documents are gone): it decides on the signature estimate; verify 'signature', or run a batch"
     )]
     StreamVerify,

@@ -445,6 +445,7 @@ fn detect(
         against: &indexes,
         collect_kept: update,
         work_dir: work_dir.as_ref(),
+        annotate: false,
     };
     let output = if streaming {
         dedup.run_streaming(&mut inputs, options, &mut sink)?

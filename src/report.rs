@@ -97,6 +97,28 @@ pub struct KeptRecord<'a> {
     pub bytes: &'a [u8],
 }
 
+/// A record written in full under `--annotate` (kept or not), with what was decided about it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AnnotatedRecord<'a> {
+    pub doc: DocId,
+    pub origin: &'a Origin,
+    pub bytes: &'a [u8],
+    /// The number of the cluster it is in (as `clusters` numbers them), if it is in one.
+    pub cluster: Option<u64>,
+    /// What it duplicates, when it was removed.
+    pub duplicate: Option<Duplicate<'a>>,
+}
+
+/// What a removed record duplicates: the kept document's id (and the index holding it, when it
+/// was kept by an earlier run), its similarity to it and the kind of copy.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Duplicate<'a> {
+    pub of: &'a str,
+    pub of_index: Option<&'a str>,
+    pub similarity: f64,
+    pub kind: DuplicateKind,
+}
+
 /// How far reading has come.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Progress {
@@ -175,6 +197,9 @@ impl Sink for Tallied<'_> {
     fn kept(&mut self, record: &KeptRecord<'_>) -> Result<(), Error> {
         self.inner.kept(record)
     }
+    fn annotated(&mut self, record: &AnnotatedRecord<'_>) -> Result<(), Error> {
+        self.inner.annotated(record)
+    }
     fn flush(&mut self) -> Result<(), Error> {
         self.inner.flush()
     }
@@ -207,6 +232,12 @@ pub trait Sink {
 
     /// A kept record (called in input order, during the second pass; at once in streaming mode).
     fn kept(&mut self, _record: &KeptRecord<'_>) -> Result<(), Error> {
+        Ok(())
+    }
+
+    /// Under `--annotate` ([`crate::RunOptions::annotate`]), instead of [`Sink::kept`]: every
+    /// record that was not rejected, kept or removed, in input order, with what was decided.
+    fn annotated(&mut self, _record: &AnnotatedRecord<'_>) -> Result<(), Error> {
         Ok(())
     }
 

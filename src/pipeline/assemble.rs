@@ -8,7 +8,8 @@
 //!    members of each set in input order, from which the cluster's kept document is chosen;
 //! 2. the members of each cluster, by the cluster's [`Rank`] and then input position
 //!    ([`RankedClusters`]): the clusters in the order they are numbered and reported;
-//! 3. the removed documents by input position ([`Removals`]): the order removals are reported in.
+//! 3. the removed documents (and, for `--annotate`, the kept members) by input position
+//!    ([`Decisions`]): the order removals are reported and records annotated in.
 //!
 //! Only one cluster's members are in memory at a time. The rules (which document a cluster keeps,
 //! how clusters rank) are the decision core's (`core::clusters`); this file only moves records.
@@ -447,37 +448,41 @@ impl Ranked {
     }
 }
 
-/// A removed document and why: the document its cluster keeps, its similarity to it, what its
-/// text is to the kept one's, and its role under containment.
+/// What was decided about a cluster member: whether it is removed, its cluster's number, the
+/// document the cluster keeps, its similarity to it, what its text is to the kept one's, and its
+/// role under containment. Kept members are recorded only for `--annotate`.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) struct Removed {
+pub(super) struct Decision {
     pub doc: u64,
+    pub removed: bool,
+    pub cluster: u64,
     pub kept: KeptRef,
     pub similarity: f64,
     pub relation: Relation,
     pub role: Option<Role>,
 }
 
-impl Eq for Removed {}
+impl Eq for Decision {}
 
-impl Ord for Removed {
+impl Ord for Decision {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         self.doc.cmp(&other.doc)
     }
 }
 
-impl PartialOrd for Removed {
+impl PartialOrd for Decision {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
 
-impl FixedRecord for Removed {
-    const LEN: usize = 8 + KeptRef::LEN + 8 + 1;
+impl FixedRecord for Decision {
+    const LEN: usize = 8 + KeptRef::LEN + 8 + 1 + 8;
     fn encode(&self, out: &mut [u8]) {
         out[..8].copy_from_slice(&self.doc.to_le_bytes());
         self.kept.encode(&mut out[8..]);
         let at = 8 + KeptRef::LEN;
+        out[at + 9..at + 17].copy_from_slice(&self.cluster.to_le_bytes());
         out[at..at + 8].copy_from_slice(&self.similarity.to_bits().to_le_bytes());
         let role = match self.role {
             None => 0u8,
@@ -486,20 +491,23 @@ impl FixedRecord for Removed {
         };
         out[at + 8] = u8::from(self.relation.same_text_as_kept)
             | u8::from(self.relation.copy_of_earlier) << 1
-            | role << 2;
+            | role << 2
+            | u8::from(self.removed) << 4;
     }
     fn decode(bytes: &[u8]) -> Self {
         let at = 8 + KeptRef::LEN;
         let flags = bytes[at + 8];
-        Removed {
+        Decision {
             doc: le_u64(bytes),
+            removed: flags >> 4 & 1 == 1,
+            cluster: le_u64(&bytes[at + 9..]),
             kept: KeptRef::decode(&bytes[8..]),
             similarity: f64::from_bits(le_u64(&bytes[at..])),
             relation: Relation {
                 same_text_as_kept: flags & 1 == 1,
                 copy_of_earlier: flags & 2 == 2,
             },
-            role: match flags >> 2 {
+            role: match flags >> 2 & 3 {
                 0 => None,
                 1 => Some(Role::Copy),
                 _ => Some(Role::Container),
@@ -508,26 +516,26 @@ impl FixedRecord for Removed {
     }
 }
 
-/// Removed documents pushed in cluster order and read back in input order.
-pub(super) struct Removals {
-    sorter: Sorter<Removed>,
+/// Cluster members' decisions pushed in cluster order and read back in input order.
+pub(super) struct Decisions {
+    sorter: Sorter<Decision>,
     space: Arc<SpillSpace>,
 }
 
-impl Removals {
-    pub fn new(space: &Arc<SpillSpace>, max_bytes: u64) -> Removals {
-        Removals {
+impl Decisions {
+    pub fn new(space: &Arc<SpillSpace>, max_bytes: u64) -> Decisions {
+        Decisions {
             sorter: Sorter::new(space.clone(), max_bytes),
             space: space.clone(),
         }
     }
 
-    pub fn push(&mut self, removed: Removed) -> Result<(), Error> {
+    pub fn push(&mut self, removed: Decision) -> Result<(), Error> {
         self.sorter.push(removed).map_err(|e| self.space.error(e))
     }
 
-    /// Every removal, in input order.
-    pub fn into_sorted(self) -> Result<impl Iterator<Item = Result<Removed, Error>>, Error> {
+    /// Every decision, in input order.
+    pub fn into_sorted(self) -> Result<impl Iterator<Item = Result<Decision, Error>>, Error> {
         let space = self.space;
         let sorted = self.sorter.into_sorted().map_err(|e| space.error(e))?;
         Ok(sorted.map(move |r| r.map_err(|e| space.error(e))))
@@ -540,7 +548,7 @@ mod tests {
 
     use proptest::prelude::*;
 
-    use crate::pipeline::assemble::{Cluster, KeptRef, RankedClusters, Removals, Removed};
+    use crate::pipeline::assemble::{Cluster, Decision, Decisions, KeptRef, RankedClusters};
     use crate::pipeline::core::clusters::{Keep, Member, Rank};
     use crate::pipeline::core::members::Relation;
     use crate::report::Role;
@@ -612,16 +620,18 @@ mod tests {
             prop_assert!(ranked.next_cluster().unwrap().is_none());
         }
 
-        /// Removals round-trip through their record and come back in input order.
+        /// Decisions round-trip through their record and come back in input order.
         #[test]
-        fn removals_come_back_in_input_order(
+        fn decisions_come_back_in_input_order(
             docs in prop::collection::hash_set(any::<u64>(), 0..3000),
             tight in any::<bool>(),
         ) {
             let space = Arc::new(SpillSpace::new(&std::env::temp_dir(), 0));
-            let mut removals = Removals::new(&space, if tight { 0 } else { u64::MAX });
-            let make = |doc: u64| Removed {
+            let mut removals = Decisions::new(&space, if tight { 0 } else { u64::MAX });
+            let make = |doc: u64| Decision {
                 doc,
+                removed: !doc.is_multiple_of(11),
+                cluster: doc.rotate_left(17),
                 kept: if doc.is_multiple_of(3) { KeptRef::Indexed(doc as u32) } else { KeptRef::Doc(doc / 2) },
                 similarity: (doc % 1000) as f64 / 999.0,
                 relation: Relation { same_text_as_kept: doc.is_multiple_of(5), copy_of_earlier: doc.is_multiple_of(7) },
@@ -632,7 +642,7 @@ mod tests {
             }
             let mut expected: Vec<u64> = docs.into_iter().collect();
             expected.sort_unstable();
-            let got: Vec<Removed> = removals.into_sorted().unwrap().map(|r| r.unwrap()).collect();
+            let got: Vec<Decision> = removals.into_sorted().unwrap().map(|r| r.unwrap()).collect();
             prop_assert_eq!(got.len(), expected.len());
             for (got, doc) in got.iter().zip(expected) {
                 prop_assert_eq!(*got, make(doc));

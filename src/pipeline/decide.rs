@@ -3,12 +3,14 @@
 
 use rayon::prelude::*;
 
-use super::assemble::{self, Cluster, KeptRef, Removals, Removed};
+use std::sync::Arc;
+
+use super::assemble::{self, Cluster, Decision, Decisions, KeptRef};
 use super::core::clusters::{self, Keep, Member};
 use super::core::counts::{Counts, Histogram};
 use super::core::judge::{ExactTable, ExactValues};
 use super::core::members::{self, Relation};
-use super::docs::{DocSet, DocState, DocTable};
+use super::docs::{DocSet, DocState, DocTable, Ids};
 use super::sets::SetsBuilder;
 use super::{Analysis, Dedup, RunOptions};
 use crate::error::Error;
@@ -16,14 +18,19 @@ use crate::index::SegmentData;
 use crate::lsh::{BandTables, CandidatePairs};
 use crate::minhash::estimate_jaccard_bbit;
 use crate::read::{Frame, InputSet};
-use crate::report::{ClusterReport, DocId, KeptRecord, MemberReport, Removal, Sink, Summary};
-use crate::spill::Sorter;
+use crate::report::{
+    AnnotatedRecord, ClusterReport, DocId, Duplicate, DuplicateKind, KeptRecord, MemberReport,
+    Removal, Sink, Summary,
+};
+use crate::spill::{Column, ColumnIter, FixedRecord, Sorter, SpillSpace};
 use crate::verify::exact_similarities;
 
 /// What pass 2 decided.
 pub(super) struct Decided {
     /// The removed documents.
     pub removed: DocSet,
+    /// What `--annotate` adds to each cluster member, in input order.
+    pub annotations: Option<Annotations>,
     /// The kept documents as an index segment, when asked for.
     pub kept: Option<SegmentData>,
     /// Bytes of band records spilled to disk.
@@ -196,11 +203,7 @@ impl Dedup {
                 None => reported_exact.get(&pair).map_err(|e| space.error(e)),
             }
         };
-        let index_names: Vec<String> = options
-            .against
-            .iter()
-            .map(|i| i.dir().display().to_string())
-            .collect();
+        let index_names = super::index_names(options.against);
         // The id of the document a cluster keeps, and the index holding it (read when needed, so
         // that no id is held per cluster).
         let kept_id = |kept: KeptRef| -> Result<(String, Option<&str>), Error> {
@@ -267,7 +270,7 @@ impl Dedup {
             })
         };
         let mut counts = Counts::default();
-        let mut removals = Removals::new(&analysis.space, self.sort_budget());
+        let mut removals = Decisions::new(&analysis.space, self.sort_budget());
         let mut number = 0usize;
         while let Some(cluster) = ranked.next_cluster()? {
             counts.cluster(cluster.size);
@@ -281,9 +284,12 @@ impl Dedup {
                 let relation = relation(member, &cluster)?;
                 let similarity = similarity(member, &cluster, relation)?;
                 let role = role(member, &cluster, relation)?;
-                if cluster.kept != Keep::Member(at) {
-                    removals.push(Removed {
+                let removed = cluster.kept != Keep::Member(at);
+                if removed || options.annotate {
+                    removals.push(Decision {
                         doc: member.doc as u64,
+                        removed,
+                        cluster: number as u64,
                         kept: cluster.kept_ref(),
                         similarity,
                         relation,
@@ -314,12 +320,28 @@ impl Dedup {
         drop(ranked);
 
         let mut removed = DocSet::new(space.clone());
+        let mut annotations = options.annotate.then(|| Annotations::new(space));
         for r in removals.into_sorted()? {
             let r = r?;
+            if !r.removed {
+                if let Some(annotations) = &mut annotations {
+                    annotations.push_kept(r.doc, r.cluster)?;
+                }
+                continue;
+            }
             removed.push(r.doc).map_err(|e| space.error(e))?;
             let kind = r.relation.kind();
             counts.removed(kind, matches!(r.kept, KeptRef::Indexed(_)));
             let (duplicate_of, duplicate_in) = kept_id(r.kept)?;
+            if let Some(annotations) = &mut annotations {
+                let index = match r.kept {
+                    KeptRef::Indexed(node) => {
+                        Some(matches.node(node).map_err(|e| space.error(e))?.index)
+                    }
+                    KeptRef::Doc(_) => None,
+                };
+                annotations.push_removed(&r, &duplicate_of, index, kind)?;
+            }
             sink.removed(&Removal {
                 doc: DocId(r.doc),
                 id: &docs.id(r.doc as usize)?,
@@ -337,43 +359,65 @@ impl Dedup {
         };
         Ok(Decided {
             removed,
+            annotations,
             kept,
             band_temp_bytes,
         })
     }
 
-    /// Pass 3: frame the inputs again and hand every kept record to the sink, in input order.
-    /// Returns how many records it handed over.
+    /// Pass 3: frame the inputs again and hand every kept record to the sink, in input order;
+    /// with `annotations` (`--annotate`), every record that is not rejected, with what was decided
+    /// about it. Returns how many kept records it handed over.
     pub(super) fn write_kept(
         &self,
         inputs: &mut InputSet,
         docs: &DocTable,
-        removed: &DocSet,
+        decided: &Decided,
+        index_names: &[String],
         sink: &mut dyn Sink,
     ) -> Result<u64, Error> {
         let mut doc = 0usize;
         let mut written = 0u64;
         let mut states = docs.states();
-        let mut removed = removed.in_order();
+        let mut removed = decided.removed.in_order();
+        let mut annotations = decided.annotations.as_ref().map(Annotations::in_order);
         self.for_each_batch(inputs, |batch, _| {
             for frame in &batch {
                 let Some(state) = states.next() else {
                     return Err(Error::InputChanged);
                 };
-                if let Frame::Record(record) = frame
-                    && state? != DocState::Rejected
-                    && !removed
-                        .contains(doc as u64)
-                        .map_err(|e| self.temp_error(e))?
-                {
+                let position = doc as u64;
+                doc += 1;
+                let Frame::Record(record) = frame else {
+                    continue;
+                };
+                if state? == DocState::Rejected {
+                    continue;
+                }
+                let is_removed = removed.contains(position).map_err(|e| self.temp_error(e))?;
+                if let Some(annotations) = &mut annotations {
+                    let found = annotations.of(position).map_err(|e| self.temp_error(e))?;
+                    let duplicate = found.as_ref().and_then(|a| a.duplicate.as_ref());
+                    sink.annotated(&AnnotatedRecord {
+                        doc: DocId(position),
+                        origin: &record.origin,
+                        bytes: &record.bytes,
+                        cluster: found.as_ref().map(|a| a.cluster),
+                        duplicate: duplicate.map(|d| Duplicate {
+                            of: &d.of,
+                            of_index: d.index.map(|i| index_names[i as usize].as_str()),
+                            similarity: d.similarity,
+                            kind: d.kind,
+                        }),
+                    })?;
+                } else if !is_removed {
                     sink.kept(&KeptRecord {
-                        doc: DocId(doc as u64),
+                        doc: DocId(position),
                         origin: &record.origin,
                         bytes: &record.bytes,
                     })?;
-                    written += 1;
                 }
-                doc += 1;
+                written += u64::from(!is_removed);
             }
             Ok(())
         })?;
@@ -381,5 +425,166 @@ impl Dedup {
             return Err(Error::InputChanged);
         }
         Ok(written)
+    }
+}
+
+/// What `--annotate` adds to the records of clusters: per member in input order, its cluster
+/// and, when it is removed, what it duplicates (the id in a spillable byte arena).
+pub(super) struct Annotations {
+    members: Column<AnnotatedMember>,
+    duplicate_ids: Ids,
+    space: Arc<SpillSpace>,
+}
+
+/// A cluster member as [`Annotations`] stores it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct AnnotatedMember {
+    doc: u64,
+    cluster: u64,
+    similarity: f64,
+    /// 0: kept; 1: an exact duplicate; 2: a near one.
+    kind: u8,
+    /// The index holding the kept document, plus one (0: this run's document).
+    index: u32,
+}
+
+impl FixedRecord for AnnotatedMember {
+    const LEN: usize = 29;
+    fn encode(&self, out: &mut [u8]) {
+        self.doc.encode(&mut out[..8]);
+        self.cluster.encode(&mut out[8..16]);
+        self.similarity.encode(&mut out[16..24]);
+        out[24] = self.kind;
+        self.index.encode(&mut out[25..29]);
+    }
+    fn decode(bytes: &[u8]) -> Self {
+        AnnotatedMember {
+            doc: u64::decode(&bytes[..8]),
+            cluster: u64::decode(&bytes[8..16]),
+            similarity: f64::decode(&bytes[16..24]),
+            kind: bytes[24],
+            index: u32::decode(&bytes[25..29]),
+        }
+    }
+}
+
+/// One member's annotation, read back.
+struct Annotation {
+    cluster: u64,
+    duplicate: Option<AnnotatedDuplicate>,
+}
+
+struct AnnotatedDuplicate {
+    of: String,
+    index: Option<u32>,
+    similarity: f64,
+    kind: DuplicateKind,
+}
+
+impl Annotations {
+    fn new(space: &Arc<SpillSpace>) -> Annotations {
+        Annotations {
+            members: Column::new(space.clone()),
+            duplicate_ids: Ids::new(space.clone()),
+            space: space.clone(),
+        }
+    }
+
+    fn push_kept(&mut self, doc: u64, cluster: u64) -> Result<(), Error> {
+        let space = &self.space;
+        self.members
+            .push(&AnnotatedMember {
+                doc,
+                cluster,
+                similarity: 1.0,
+                kind: 0,
+                index: 0,
+            })
+            .map_err(|e| space.error(e))
+    }
+
+    fn push_removed(
+        &mut self,
+        decision: &Decision,
+        of: &str,
+        index: Option<u32>,
+        kind: DuplicateKind,
+    ) -> Result<(), Error> {
+        let space = &self.space;
+        let member = AnnotatedMember {
+            doc: decision.doc,
+            cluster: decision.cluster,
+            similarity: decision.similarity,
+            kind: match kind {
+                DuplicateKind::Exact => 1,
+                DuplicateKind::Near => 2,
+            },
+            index: index.map_or(0, |i| i + 1),
+        };
+        self.members.push(&member).map_err(|e| space.error(e))?;
+        self.duplicate_ids.push(of).map_err(|e| space.error(e))
+    }
+
+    fn in_order(&self) -> AnnotationsInOrder<'_> {
+        AnnotationsInOrder {
+            annotations: self,
+            members: self.members.iter(),
+            next: None,
+            removed_seen: 0,
+        }
+    }
+}
+
+/// The annotations of documents asked in increasing order.
+struct AnnotationsInOrder<'a> {
+    annotations: &'a Annotations,
+    members: ColumnIter<'a, AnnotatedMember>,
+    next: Option<AnnotatedMember>,
+    /// Removed members read so far: the number of the next one's id.
+    removed_seen: usize,
+}
+
+impl AnnotationsInOrder<'_> {
+    fn of(&mut self, doc: u64) -> std::io::Result<Option<Annotation>> {
+        loop {
+            match self.next {
+                Some(member) if member.doc >= doc => {
+                    if member.doc > doc {
+                        return Ok(None);
+                    }
+                    self.next = None;
+                    let duplicate = match member.kind {
+                        0 => None,
+                        kind => {
+                            let of = self.annotations.duplicate_ids.get(self.removed_seen)?;
+                            self.removed_seen += 1;
+                            Some(AnnotatedDuplicate {
+                                of,
+                                index: member.index.checked_sub(1),
+                                similarity: member.similarity,
+                                kind: if kind == 1 {
+                                    DuplicateKind::Exact
+                                } else {
+                                    DuplicateKind::Near
+                                },
+                            })
+                        }
+                    };
+                    return Ok(Some(Annotation {
+                        cluster: member.cluster,
+                        duplicate,
+                    }));
+                }
+                Some(member) => {
+                    // Asked past it: skip its id too.
+                    self.removed_seen += usize::from(member.kind != 0);
+                    self.next = None;
+                }
+                None => match self.members.next() {
+                    Some(member) => self.next = Some(member?),
+                    None => return Ok(None),
+                },
+            }
+        }
     }
 }

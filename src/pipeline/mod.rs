@@ -435,6 +435,17 @@ pub struct RunOptions<'a> {
     pub collect_kept: bool,
     /// Save checkpoints of the first pass here, and resume from the one it holds.
     pub work_dir: Option<&'a WorkDir>,
+    /// Hand every record that is not rejected to [`Sink::annotated`], with what was decided about
+    /// it, instead of only the kept ones to [`Sink::kept`] (`--annotate`).
+    pub annotate: bool,
+}
+
+/// The names of indexes in what a run reports: their directories as given.
+fn index_names(indexes: &[Index]) -> Vec<String> {
+    indexes
+        .iter()
+        .map(|i| i.dir().display().to_string())
+        .collect()
 }
 
 /// What `index_segment` builds, with its summary.
@@ -688,8 +699,9 @@ impl Dedup {
         summary.duplicate_ids = analysis.duplicate_ids;
         let decided = self.cluster(inputs, &analysis, tables, options, sink, &mut summary)?;
         let docs = &analysis.docs;
-        summary.kept = if sink.wants_kept_records() {
-            self.write_kept(inputs, docs, &decided.removed, sink)?
+        let index_names = index_names(options.against);
+        summary.kept = if sink.wants_kept_records() || options.annotate {
+            self.write_kept(inputs, docs, &decided, &index_names, sink)?
         } else {
             docs.count(|state| state != DocState::Rejected)? - decided.removed.len()
         };
@@ -892,6 +904,133 @@ mod tests {
                     b.location(other as u32).unwrap()
                 );
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod annotate_tests {
+    use crate::error::Error;
+    use crate::pipeline::{DedupBuilder, MIN_MEMORY, RunOptions};
+    use crate::read::{Format, Input, InputSet};
+    use crate::report::{AnnotatedRecord, ClusterReport, DuplicateKind, KeptRecord, Removal, Sink};
+    use crate::synth::{Corpus, CorpusSpec};
+
+    /// What a record was annotated with: its cluster, and what it duplicates.
+    type Annotated = (u64, Option<u64>, Option<(String, f64, DuplicateKind)>);
+
+    /// What a run reports, gathered.
+    #[derive(Default)]
+    struct Gathered {
+        kept: Vec<u64>,
+        removed: Vec<(u64, String, String, f64, DuplicateKind)>,
+        clusters: Vec<(usize, Vec<u64>)>,
+        annotated: Vec<Annotated>,
+    }
+
+    impl Sink for Gathered {
+        fn wants_kept_records(&self) -> bool {
+            true
+        }
+        fn kept(&mut self, record: &KeptRecord<'_>) -> Result<(), Error> {
+            self.kept.push(record.doc.0);
+            Ok(())
+        }
+        fn removed(&mut self, removal: &Removal<'_>) -> Result<(), Error> {
+            self.removed.push((
+                removal.doc.0,
+                removal.id.to_string(),
+                removal.duplicate_of.to_string(),
+                removal.similarity,
+                removal.kind,
+            ));
+            Ok(())
+        }
+        fn cluster(&mut self, cluster: &ClusterReport<'_>) -> Result<(), Error> {
+            let docs = cluster.members.iter().map(|m| m.doc.0).collect();
+            self.clusters.push((cluster.cluster, docs));
+            Ok(())
+        }
+        fn annotated(&mut self, record: &AnnotatedRecord<'_>) -> Result<(), Error> {
+            let duplicate = record
+                .duplicate
+                .map(|d| (d.of.to_string(), d.similarity, d.kind));
+            self.annotated
+                .push((record.doc.0, record.cluster, duplicate));
+            Ok(())
+        }
+    }
+
+    /// Issue 12: `--annotate` hands every record that is not rejected to the sink once, in input
+    /// order: a removed one with the id it duplicates, its similarity and kind (as its removal
+    /// says), every cluster member with its cluster's number, and the others with neither; under
+    /// a budget that spills every table too. Nothing goes to `kept`, and the kept count is the same.
+    #[test]
+    fn issue12_annotate_hands_every_record_with_its_decision() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in.jsonl");
+        let mut text: String = Corpus::new(CorpusSpec {
+            docs: 3_000,
+            seed: 9,
+            dup_fraction: 0.5,
+            mean_words: 30,
+        })
+        .map(|d| serde_json::json!({"id": d.id, "text": d.text}).to_string() + "\n")
+        .collect();
+        text.push_str("{broken\n");
+        std::fs::write(&path, text).unwrap();
+        let run = |memory: Option<u64>, annotate: bool| {
+            let mut builder = DedupBuilder::new().temp_dir(dir.path());
+            if let Some(bytes) = memory {
+                builder = builder.memory(bytes);
+            }
+            let dedup = builder.build().unwrap();
+            let mut inputs =
+                InputSet::new(vec![Input::Path(path.clone())], Format::Jsonl, 1 << 20).unwrap();
+            let mut gathered = Gathered::default();
+            let options = RunOptions {
+                annotate,
+                ..RunOptions::default()
+            };
+            let summary = dedup
+                .run_with(&mut inputs, options, &mut gathered)
+                .unwrap()
+                .summary;
+            (gathered, summary)
+        };
+        let (plain, plain_summary) = run(None, false);
+        for memory in [None, Some(MIN_MEMORY)] {
+            let (annotated, summary) = run(memory, true);
+            assert!(
+                annotated.kept.is_empty(),
+                "annotated records are not also kept"
+            );
+            assert_eq!(summary.kept, plain_summary.kept);
+            assert_eq!(annotated.removed, plain.removed);
+            // Every document but the rejected one, once, in input order.
+            let docs: Vec<u64> = annotated.annotated.iter().map(|a| a.0).collect();
+            assert_eq!(docs, (0..3_000).collect::<Vec<u64>>());
+            let mut cluster_of = std::collections::HashMap::new();
+            for (number, members) in &plain.clusters {
+                for &doc in members {
+                    cluster_of.insert(doc, *number as u64);
+                }
+            }
+            let removed: std::collections::HashMap<u64, _> =
+                plain.removed.iter().map(|r| (r.0, r)).collect();
+            let mut kept = Vec::new();
+            for (doc, cluster, duplicate) in &annotated.annotated {
+                assert_eq!(*cluster, cluster_of.get(doc).copied(), "doc {doc}");
+                match (duplicate, removed.get(doc)) {
+                    (Some((of, similarity, kind)), Some(r)) => {
+                        assert_eq!((of, *similarity, *kind), (&r.2, r.3, r.4));
+                    }
+                    (None, None) => kept.push(*doc),
+                    other => panic!("doc {doc}: {other:?}"),
+                }
+            }
+            assert_eq!(kept, plain.kept);
+            assert!(plain.removed.len() > 500 && plain.clusters.len() > 300);
         }
     }
 }

@@ -32,7 +32,7 @@ use super::core::judge::Judge;
 use super::core::members::Relation;
 use super::docs::Ids;
 use super::{Dedup, Prepared, RunOptions, RunOutput};
-use crate::error::{Error, Rejection};
+use crate::error::{ConfigError, Error, Rejection};
 use crate::index::{Index, IndexDoc, SegmentData};
 use crate::lsh::BandKey;
 use crate::minhash::{SignatureStore, estimate_jaccard_bbit};
@@ -224,6 +224,9 @@ impl Dedup {
         options: RunOptions<'_>,
         sink: &mut dyn Sink,
     ) -> Result<RunOutput, Error> {
+        if options.annotate {
+            return Err(ConfigError::StreamAnnotate.into());
+        }
         tallied(inputs, sink, |inputs, sink| {
             self.stream_all(inputs, options, sink)
         })
