@@ -370,6 +370,8 @@ impl Dedup {
                         doc: DocId(doc as u64),
                         origin: &record.origin,
                         bytes: &record.bytes,
+                        format: record.format,
+                        stored: record.stored.as_deref(),
                     })?;
                     written += 1;
                 }
