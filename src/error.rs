@@ -215,9 +215,7 @@ pub enum ConfigError {
         "input {0} is WARC or WET, which a distributed run does not read yet (its pieces are byte ranges, which would cut records); run it in one process"
     )]
     DistributedWarc(String),
-    #[error(
-        "input {0} is WARC or WET: rewriting the text of WARC records is not supported yet"
-    )]
+    #[error("input {0} is WARC or WET: rewriting the text of WARC records is not supported yet")]
     LinesWarc(String),
     #[error("process {process} is not among the {processes} processes of the hostfile")]
     Process { process: usize, processes: usize },

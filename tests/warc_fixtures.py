@@ -6,7 +6,8 @@ integration tests (tests/integration/warc.rs) and the WET throughput benchmark.
       {"id", "text", "url"?}: WET = a warcinfo record, then a conversion record per document;
       WARC = a warcinfo record, a non-HTML response, then per document a request, an HTML
       response (each paragraph of the text a <p>, with a <script> and a <style> in the head)
-      and a metadata record. Record ids are <urn:uuid:…> derived from the document ids.
+      and a metadata record. Record ids are <urn:uuid:…> derived from the document ids; prints
+      one JSON line {"name", "id"} per document (its id in the JSON Lines and as a record).
   warc_fixtures.py index PATH                            one JSON line per record, as warcio
       reads it: offset and length (of its gzip member in a gzipped file), type, id, target URI,
       and the sha256 of its payload.
@@ -67,6 +68,7 @@ def write(kind, gzip, src, out):
             name = str(doc.get("id", i))
             url = doc.get("url") or "http://example.com/%s" % name
             text = doc["text"]
+            print(json.dumps({"name": name, "id": record_id(name, "conversion" if kind == "wet" else "response")}))
             if kind == "wet":
                 w.write_record(w.create_warc_record(
                     url, "conversion", payload=io.BytesIO(text.encode("utf-8")),

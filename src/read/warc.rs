@@ -163,7 +163,8 @@ fn next_plain(window: &mut Window, max: usize) -> io::Result<Framed> {
     }
     let offset = window.offset();
     let head_len = loop {
-        if let Some(end) = header_end(&window.available()[..window.available().len().min(MAX_HEADER)])
+        if let Some(end) =
+            header_end(&window.available()[..window.available().len().min(MAX_HEADER)])
         {
             break end;
         }
@@ -298,9 +299,9 @@ impl<'a> Head<'a> {
             let value = value.trim();
             let name = name.trim_end();
             if name.eq_ignore_ascii_case("Content-Length") {
-                let length = value
-                    .parse()
-                    .map_err(|_| malformed(format!("Content-Length {:?} is not a number", clip(value))))?;
+                let length = value.parse().map_err(|_| {
+                    malformed(format!("Content-Length {:?} is not a number", clip(value)))
+                })?;
                 head.content_length = Some(length);
             } else if name.eq_ignore_ascii_case("WARC-Type") {
                 head.warc_type = Some(value);
@@ -340,22 +341,24 @@ pub(super) fn classify(record: &[u8]) -> Result<Kind, RejectReason> {
     let end = header_end(record).ok_or_else(|| malformed("no blank line after the headers"))?;
     let head = Head::parse(&record[..end])?;
     let payload = payload(record, &head);
-    Ok(match head.warc_type.map(str::to_ascii_lowercase).as_deref() {
-        Some("conversion") => Kind::Document,
-        Some("response") => match http_response(&head, payload)? {
-            Some(http) if http.html => Kind::Document,
-            Some(_) => Kind::Skipped("response (not HTML)"),
-            None => Kind::Skipped("response (not HTTP)"),
+    Ok(
+        match head.warc_type.map(str::to_ascii_lowercase).as_deref() {
+            Some("conversion") => Kind::Document,
+            Some("response") => match http_response(&head, payload)? {
+                Some(http) if http.html => Kind::Document,
+                Some(_) => Kind::Skipped("response (not HTML)"),
+                None => Kind::Skipped("response (not HTTP)"),
+            },
+            Some("warcinfo") => Kind::Skipped("warcinfo"),
+            Some("request") => Kind::Skipped("request"),
+            Some("metadata") => Kind::Skipped("metadata"),
+            Some("revisit") => Kind::Skipped("revisit"),
+            Some("resource") => Kind::Skipped("resource"),
+            Some("continuation") => Kind::Skipped("continuation"),
+            Some(_) => Kind::Skipped("other type"),
+            None => return Err(malformed("no WARC-Type")),
         },
-        Some("warcinfo") => Kind::Skipped("warcinfo"),
-        Some("request") => Kind::Skipped("request"),
-        Some("metadata") => Kind::Skipped("metadata"),
-        Some("revisit") => Kind::Skipped("revisit"),
-        Some("resource") => Kind::Skipped("resource"),
-        Some("continuation") => Kind::Skipped("continuation"),
-        Some(_) => Kind::Skipped("other type"),
-        None => return Err(malformed("no WARC-Type")),
-    })
+    )
 }
 
 fn payload<'a>(record: &'a [u8], head: &Head<'_>) -> &'a [u8] {
@@ -385,23 +388,24 @@ pub fn document(record: &[u8]) -> Result<WarcDocument<'_>, RejectReason> {
         .record_id
         .ok_or_else(|| malformed("no WARC-Record-ID"))?;
     let payload = payload(record, &head);
-    let text = match head.warc_type.map(str::to_ascii_lowercase).as_deref() {
-        Some("conversion") => Cow::Borrowed(std::str::from_utf8(payload).map_err(|e| {
-            RejectReason::InvalidUtf8 {
-                offset: head.len + e.valid_up_to(),
+    let text =
+        match head.warc_type.map(str::to_ascii_lowercase).as_deref() {
+            Some("conversion") => Cow::Borrowed(std::str::from_utf8(payload).map_err(|e| {
+                RejectReason::InvalidUtf8 {
+                    offset: head.len + e.valid_up_to(),
+                }
+            })?),
+            Some("response") => match http_response(&head, payload)? {
+                Some(http) if http.html => Cow::Owned(http.text()?),
+                _ => return Err(malformed("a response record without an HTML payload")),
+            },
+            other => {
+                return Err(malformed(format!(
+                    "a {} record is not a document",
+                    other.unwrap_or("untyped")
+                )));
             }
-        })?),
-        Some("response") => match http_response(&head, payload)? {
-            Some(http) if http.html => Cow::Owned(http.text()?),
-            _ => return Err(malformed("a response record without an HTML payload")),
-        },
-        other => {
-            return Err(malformed(format!(
-                "a {} record is not a document",
-                other.unwrap_or("untyped")
-            )));
-        }
-    };
+        };
     Ok(WarcDocument {
         id,
         url: head.target_uri,
@@ -452,7 +456,12 @@ fn http_response<'a>(
     };
     let content_type = header("Content-Type");
     let mime = |t: &str| {
-        let t = t.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+        let t = t
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
         t == "text/html" || t == "application/xhtml+xml"
     };
     // Common Crawl's own identification first (as datatrove does), else the server's word.
@@ -854,7 +863,8 @@ impl WarcSource {
             if !self.raw.fill(at + 2)? {
                 return truncated();
             }
-            let extra = u16::from_le_bytes([self.raw.available()[at], self.raw.available()[at + 1]]);
+            let extra =
+                u16::from_le_bytes([self.raw.available()[at], self.raw.available()[at + 1]]);
             at += 2 + extra as usize;
         }
         for flag in [0x08, 0x10] {
@@ -923,7 +933,9 @@ impl WarcSource {
         }
         at += 8;
         let offset = self.raw.offset();
-        let stored = self.keep_members.then(|| self.raw.available()[..at].to_vec());
+        let stored = self
+            .keep_members
+            .then(|| self.raw.available()[..at].to_vec());
         self.raw.consume(at);
         if dropped {
             return Ok(MemberRead::TooLarge);
