@@ -590,7 +590,8 @@ pub struct InputArgs {
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<String>,
     /// Input layout [default: each input's by its name: .jsonl, .json, .ndjson are jsonl, .txt
-    /// is lines (also with .gz or .zst after it), anything else jsonl].
+    /// is lines, .warc is warc, .wet wet (also with .gz or .zst after it); else warc when the
+    /// file starts with a WARC/1. line; anything else jsonl].
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,
     /// JSON field holding the text: a path into nested objects ('content.text'); a dot inside

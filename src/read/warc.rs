@@ -948,3 +948,156 @@ impl WarcSource {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::{Framed, Kind, Window, classify, document, html_text, next_plain};
+    use crate::error::RejectReason;
+
+    fn warc_record(kind: &str, extra: &str, payload: &[u8]) -> Vec<u8> {
+        let mut out = format!(
+            "WARC/1.0\r\nWARC-Type: {kind}\r\nWARC-Record-ID: <urn:uuid:{kind}>\r\nWARC-Target-URI: http://x.org/{kind}\r\n{extra}Content-Length: {}\r\n\r\n",
+            payload.len()
+        )
+        .into_bytes();
+        out.extend_from_slice(payload);
+        out.extend_from_slice(b"\r\n\r\n");
+        out
+    }
+
+    fn http(headers: &str, body: &[u8]) -> Vec<u8> {
+        let mut out = format!("HTTP/1.1 200 OK\r\n{headers}\r\n").into_bytes();
+        out.extend_from_slice(body);
+        out
+    }
+
+    fn response(headers: &str, body: &[u8]) -> Vec<u8> {
+        warc_record(
+            "response",
+            "Content-Type: application/http; msgtype=response\r\n",
+            &http(headers, body),
+        )
+    }
+
+    fn frames(bytes: &[u8]) -> Vec<Result<Vec<u8>, (u64, RejectReason)>> {
+        let mut window = Window::new(Box::new(std::io::Cursor::new(bytes.to_vec())));
+        let mut out = Vec::new();
+        loop {
+            match next_plain(&mut window, 1 << 20).unwrap() {
+                Framed::End => return out,
+                Framed::Record { bytes, .. } => out.push(Ok(bytes)),
+                Framed::Rejected { offset, reason } => out.push(Err((offset, reason))),
+            }
+        }
+    }
+
+    #[test]
+    fn issue12_plain_framing_resyncs_after_a_record_without_content_length() {
+        let good = warc_record("conversion", "", b"hello world");
+        let broken = b"WARC/1.0\r\nWARC-Type: conversion\r\n\r\npayload\r\n\r\n".to_vec();
+        let lf_only = b"WARC/1.0\nWARC-Type: conversion\nContent-Length: 2\n\nhi\r\n\r\n".to_vec();
+        let data = [good.clone(), broken.clone(), good.clone(), lf_only.clone()].concat();
+        let got = frames(&data);
+        assert_eq!(got.len(), 4, "{got:?}");
+        assert_eq!(got[0].as_ref().unwrap(), &good);
+        let (offset, reason) = got[1].as_ref().unwrap_err();
+        assert_eq!(*offset, good.len() as u64);
+        assert_eq!(reason.to_string(), "malformed record: no Content-Length");
+        assert_eq!(got[2].as_ref().unwrap(), &good);
+        assert_eq!(got[3].as_ref().unwrap(), &lf_only);
+        // A payload shorter than its Content-Length at the end of the input.
+        let got = frames(&good[..good.len() - 8]);
+        assert!(
+            matches!(&got[..], [Err((0, RejectReason::Malformed(m)))] if m.starts_with("truncated record"))
+        );
+    }
+
+    #[test]
+    fn issue12_records_are_documents_or_skipped_by_type() {
+        let html = response("Content-Type: text/html\r\n", b"<p>Hi</p>");
+        let png = response("Content-Type: image/png\r\n", b"\x89PNG");
+        assert_eq!(classify(&html).unwrap(), Kind::Document);
+        assert_eq!(
+            classify(&png).unwrap(),
+            Kind::Skipped("response (not HTML)")
+        );
+        assert_eq!(
+            classify(&warc_record("conversion", "", b"t")).unwrap(),
+            Kind::Document
+        );
+        for kind in ["warcinfo", "request", "metadata", "revisit", "resource"] {
+            assert_eq!(
+                classify(&warc_record(kind, "", b"x")).unwrap(),
+                Kind::Skipped(kind)
+            );
+        }
+        // Common Crawl's identified type wins over the server's.
+        let identified = warc_record(
+            "response",
+            "Content-Type: application/http\r\nWARC-Identified-Payload-Type: text/html\r\n",
+            &http("Content-Type: application/octet-stream\r\n", b"<p>x</p>"),
+        );
+        assert_eq!(classify(&identified).unwrap(), Kind::Document);
+        let record = warc_record("conversion", "", b"caf\xc3\xa9");
+        let doc = document(&record).unwrap();
+        assert_eq!(
+            (doc.id, doc.url, &*doc.text),
+            (
+                "<urn:uuid:conversion>",
+                Some("http://x.org/conversion"),
+                "café"
+            )
+        );
+        let bad = warc_record("conversion", "", b"ok \xff");
+        let header = bad.len() - 4 - 4;
+        assert_eq!(
+            document(&bad).unwrap_err(),
+            RejectReason::InvalidUtf8 { offset: header + 3 }
+        );
+    }
+
+    #[test]
+    fn issue12_html_bodies_are_dechunked_decompressed_and_decoded_by_charset() {
+        let page = "<html><head><script>hidden()</script><style>p{}</style></head><body><p>First paragraph.</p><p>Second <b>bold</b> one.</p></body></html>";
+        let want = "First paragraph.\n\nSecond bold one.";
+        let plain = response("Content-Type: text/html\r\n", page.as_bytes());
+        assert_eq!(document(&plain).unwrap().text, want);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(page.as_bytes()).unwrap();
+        let zipped = gz.finish().unwrap();
+        let (a, b) = zipped.split_at(10);
+        let mut chunked = format!("{:x}\r\n", a.len()).into_bytes();
+        chunked.extend_from_slice(a);
+        chunked.extend_from_slice(format!("\r\n{:x};ext=1\r\n", b.len()).as_bytes());
+        chunked.extend_from_slice(b);
+        chunked.extend_from_slice(b"\r\n0\r\n\r\n");
+        let record = response(
+            "Content-Type: text/html\r\nTransfer-Encoding: chunked\r\nContent-Encoding: gzip\r\n",
+            &chunked,
+        );
+        assert_eq!(document(&record).unwrap().text, want);
+        // windows-1251 by the header, and by a <meta> tag.
+        let (cyrillic, _, _) = encoding_rs::WINDOWS_1251.encode("<p>Привет мир</p>");
+        let by_header = response(
+            "Content-Type: text/html; charset=windows-1251\r\n",
+            &cyrillic,
+        );
+        assert_eq!(document(&by_header).unwrap().text, "Привет мир");
+        let with_meta = [b"<meta charset=\"windows-1251\">".as_slice(), &cyrillic].concat();
+        let by_meta = response("Content-Type: text/html\r\n", &with_meta);
+        assert_eq!(document(&by_meta).unwrap().text, "Привет мир");
+        let brotli = response("Content-Type: text/html\r\nContent-Encoding: br\r\n", b"xx");
+        assert!(
+            document(&brotli)
+                .unwrap_err()
+                .to_string()
+                .contains("\"br\" is not supported")
+        );
+        assert_eq!(
+            html_text("<div>a</div>\n\n\n<p>b</p>   ").unwrap(),
+            "a\n\nb"
+        );
+    }
+}
