@@ -28,7 +28,7 @@ pub enum Error {
     },
     /// Every record of the inputs was rejected: the settings do not fit the data.
     #[error("{0}")]
-    AllRejected(AllRejected),
+    AllRejected(Box<AllRejected>),
     /// Two paths of a run (inputs, outputs, index directories) are the same file.
     #[error("{first} and {second} name the same file ({path}); nothing was written")]
     SameFile {
@@ -476,12 +476,12 @@ impl RejectionTally {
         let Some((kind, (count, first))) = self.by_kind.iter().max_by_key(|(_, (n, _))| *n) else {
             return Ok(());
         };
-        Err(Error::AllRejected(AllRejected {
+        Err(Error::AllRejected(Box::new(AllRejected {
             records,
             reason: *kind,
             with_reason: *count,
             first: first.clone(),
-        }))
+        })))
     }
 }
 
