@@ -36,11 +36,13 @@ fn parse(c: &mut Criterion) {
             origin: neardup::error::Origin {
                 file: "b".into(),
                 line: i as u64 + 1,
+                offset: None,
             },
             bytes: serde_json::json!({"id": i, "text": t, "url": "http://example.com/x"})
                 .to_string()
                 .into_bytes(),
             location: None,
+            stored: None,
         })
         .collect();
     let parser = Parser::new(Fields::default());

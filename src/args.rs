@@ -26,7 +26,7 @@ use neardup::{
     ConfigError, DedupBuilder, Error, FieldPath, Format, FormatChoice, Input, InputSet, VerifyMode,
 };
 
-use crate::sink::{CliSink, KeptAsJson, Shards, progress_bar, write_json};
+use crate::sink::{CliSink, KeptAsJson, Shards, WarcOutput, progress_bar, write_json};
 
 /// The end of `neardup --help`: examples, and what the exit code means.
 const TOP_HELP: &str = "\
@@ -200,6 +200,11 @@ pub enum FormatArg {
     Lines,
     /// A directory of text files (walked recursively, in sorted order), one document per file.
     Files,
+    /// WARC records (plain or one gzip member per record): HTML responses are documents (their
+    /// visible text), other records are skipped and counted.
+    Warc,
+    /// WET: WARC conversion records, each a document (id WARC-Record-ID, URL WARC-Target-URI).
+    Wet,
 }
 
 impl From<FormatArg> for Format {
@@ -208,6 +213,8 @@ impl From<FormatArg> for Format {
             FormatArg::Jsonl => Format::Jsonl,
             FormatArg::Lines => Format::Lines,
             FormatArg::Files => Format::Files,
+            FormatArg::Warc => Format::Warc,
+            FormatArg::Wet => Format::Wet,
         }
     }
 }
@@ -583,7 +590,8 @@ pub struct InputArgs {
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<String>,
     /// Input layout [default: each input's by its name: .jsonl, .json, .ndjson are jsonl, .txt
-    /// is lines (also with .gz or .zst after it), anything else jsonl].
+    /// is lines, .warc is warc, .wet wet (also with .gz or .zst after it); else warc when the
+    /// file starts with a WARC/1. line; anything else jsonl].
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,
     /// JSON field holding the text: a path into nested objects ('content.text'); a dot inside
@@ -982,17 +990,35 @@ impl InputArgs {
         }));
         neardup::output::check_distinct(&paths)?;
         inputs.check()?;
-        let sink = self.sink(&inputs, outputs)?;
+        let warc = match outputs.kept {
+            Some(name) => WarcOutput::of(name, &inputs)?,
+            None => None,
+        };
+        // Kept records of gzipped WARC inputs copy their gzip members into a .warc.gz output.
+        inputs.keep_gzip_members(warc.is_some_and(|w| w.gzip));
+        let sink = self.sink(&inputs, outputs, warc)?;
         Ok((inputs, sink))
     }
 
     /// A sink writing the given outputs, plus --rejected and --stats-json, with a progress bar
     /// on a terminal.
-    fn sink(&self, inputs: &InputSet, outputs: &OutputPaths<'_>) -> Result<CliSink, Error> {
+    fn sink(
+        &self,
+        inputs: &InputSet,
+        outputs: &OutputPaths<'_>,
+        warc: Option<WarcOutput>,
+    ) -> Result<CliSink, Error> {
         let open = |path: Option<&String>| path.map(|p| Output::create(p)).transpose();
+        let kept = match (outputs.kept, warc) {
+            // A WARC output compresses record by record itself.
+            (Some(name), Some(_)) => Some(Output::create_uncompressed(name)?),
+            (kept, None) => open(kept)?,
+            (None, Some(_)) => None,
+        };
         Ok(CliSink {
             kept_as_json: KeptAsJson::of(inputs),
-            kept: open(outputs.kept)?,
+            kept_warc: warc,
+            kept,
             removed: open(outputs.removed)?,
             clusters: open(outputs.clusters)?,
             rejected: open(self.rejected.as_ref())?,

@@ -28,7 +28,7 @@ pub enum Error {
     },
     /// Every record of the inputs was rejected: the settings do not fit the data.
     #[error("{0}")]
-    AllRejected(AllRejected),
+    AllRejected(Box<AllRejected>),
     /// Two paths of a run (inputs, outputs, index directories) are the same file.
     #[error("{first} and {second} name the same file ({path}); nothing was written")]
     SameFile {
@@ -181,7 +181,7 @@ pub enum ConfigError {
     KeepPolicy(String),
     #[error("verify mode {0:?} is not 'signature', 'borderline' or 'exact'")]
     VerifyMode(String),
-    #[error("format {0:?} is not 'jsonl', 'lines' or 'files'")]
+    #[error("format {0:?} is not 'jsonl', 'lines', 'files', 'warc' or 'wet'")]
     Format(String),
     #[error("stdin ('-') may be given only once")]
     StdinTwice,
@@ -215,6 +215,12 @@ pub enum ConfigError {
         "a distributed run supports neither the containment measure nor boilerplate stripping yet; run them in one process"
     )]
     Distributed,
+    #[error(
+        "input {0} is WARC or WET, which a distributed run does not read yet (its pieces are byte ranges, which would cut records); run it in one process"
+    )]
+    DistributedWarc(String),
+    #[error("input {0} is WARC or WET: rewriting the text of WARC records is not supported yet")]
+    LinesWarc(String),
     #[error("process {process} is not among the {processes} processes of the hostfile")]
     Process { process: usize, processes: usize },
     #[error("memory size {0:?} is not a number of bytes with an optional K, M, G or T suffix")]
@@ -292,16 +298,33 @@ impl fmt::Display for AllRejected {
     }
 }
 
-/// Where a record came from: the input's display name and its 1-based line (0 for a whole file).
+/// Where a record came from: the input's display name and its 1-based line (0 for a whole file;
+/// for WARC, the record's number in its input, skipped records counted), and for WARC the byte
+/// offset of the record (of its gzip member in a gzipped input).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Origin {
     pub file: String,
     pub line: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+}
+
+impl Origin {
+    /// A line of `file` (0 for a whole file).
+    pub fn line(file: impl Into<String>, line: u64) -> Origin {
+        Origin {
+            file: file.into(),
+            line,
+            offset: None,
+        }
+    }
 }
 
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.line == 0 {
+        if let Some(offset) = self.offset {
+            write!(f, "{} record {} at byte {offset}", self.file, self.line)
+        } else if self.line == 0 {
             write!(f, "{}", self.file)
         } else {
             write!(f, "{}:{}", self.file, self.line)
@@ -331,6 +354,9 @@ pub enum RejectReason {
     BlankLine,
     /// The input could not be opened or read (including truncated or corrupt compressed streams).
     Unreadable(String),
+    /// A WARC record that cannot be framed or read (no Content-Length, a truncated payload, a
+    /// bad gzip member, an HTTP payload that cannot be decoded).
+    Malformed(String),
 }
 
 impl fmt::Display for RejectReason {
@@ -361,6 +387,7 @@ impl fmt::Display for RejectReason {
             }
             RejectReason::BlankLine => write!(f, "blank line, not a JSON object"),
             RejectReason::Unreadable(msg) => write!(f, "unreadable input: {msg}"),
+            RejectReason::Malformed(msg) => write!(f, "malformed record: {msg}"),
         }
     }
 }
@@ -377,6 +404,7 @@ impl RejectReason {
             RejectReason::TooLarge { .. } => RejectKind::TooLarge,
             RejectReason::BlankLine => RejectKind::BlankLine,
             RejectReason::Unreadable(_) => RejectKind::Unreadable,
+            RejectReason::Malformed(_) => RejectKind::Malformed,
         }
     }
 }
@@ -396,6 +424,7 @@ pub enum RejectKind {
     TooLarge,
     BlankLine,
     Unreadable,
+    Malformed,
 }
 
 impl fmt::Display for RejectKind {
@@ -410,6 +439,7 @@ impl fmt::Display for RejectKind {
             RejectKind::TooLarge => "too large",
             RejectKind::BlankLine => "blank line",
             RejectKind::Unreadable => "unreadable",
+            RejectKind::Malformed => "malformed record",
         })
     }
 }
@@ -450,12 +480,12 @@ impl RejectionTally {
         let Some((kind, (count, first))) = self.by_kind.iter().max_by_key(|(_, (n, _))| *n) else {
             return Ok(());
         };
-        Err(Error::AllRejected(AllRejected {
+        Err(Error::AllRejected(Box::new(AllRejected {
             records,
             reason: *kind,
             with_reason: *count,
             first: first.clone(),
-        }))
+        })))
     }
 }
 
@@ -481,6 +511,7 @@ mod tests {
             origin: Origin {
                 file: "r.jsonl".into(),
                 line,
+                offset: None,
             },
             reason,
         }

@@ -300,7 +300,18 @@ struct Target {
 }
 
 impl Output {
+    /// An output compressed by its name's extension (`.gz`, `.zst`).
     pub fn create(name: &str) -> Result<Output, Error> {
+        Self::create_as(name, true)
+    }
+
+    /// An output written as given whatever its name (for a writer that compresses its own
+    /// units, such as one gzip member per WARC record).
+    pub fn create_uncompressed(name: &str) -> Result<Output, Error> {
+        Self::create_as(name, false)
+    }
+
+    fn create_as(name: &str, by_extension: bool) -> Result<Output, Error> {
         if name == "-" {
             return Ok(Output {
                 name: "stdout".to_string(),
@@ -332,7 +343,7 @@ impl Output {
             return Ok(Output {
                 name: name.to_string(),
                 target: None,
-                encoder: Self::encoder(name, BufWriter::with_capacity(1 << 16, file))
+                encoder: Self::encoder(name, by_extension, BufWriter::with_capacity(1 << 16, file))
                     .map_err(error)?,
             });
         }
@@ -355,13 +366,15 @@ impl Output {
                 temp,
                 _registered: registered,
             }),
-            encoder: Self::encoder(name, file).map_err(error)?,
+            encoder: Self::encoder(name, by_extension, file).map_err(error)?,
         })
     }
 
     /// Compression chosen by the name's extension.
-    fn encoder(name: &str, file: BufWriter<File>) -> io::Result<Encoder> {
-        Ok(if name.ends_with(".gz") {
+    fn encoder(name: &str, by_extension: bool, file: BufWriter<File>) -> io::Result<Encoder> {
+        Ok(if !by_extension {
+            Encoder::Plain(file)
+        } else if name.ends_with(".gz") {
             Encoder::Gzip(flate2::write::GzEncoder::new(
                 file,
                 flate2::Compression::default(),

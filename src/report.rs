@@ -95,6 +95,11 @@ pub struct KeptRecord<'a> {
     pub doc: DocId,
     pub origin: &'a Origin,
     pub bytes: &'a [u8],
+    /// The format of the input it came from.
+    pub format: crate::read::Format,
+    /// The record as stored, when that differs from `bytes` and the inputs keep it: the gzip
+    /// member a WARC record was the whole of.
+    pub stored: Option<&'a [u8]>,
 }
 
 /// A record written in full under `--annotate` (kept or not), with what was decided about it.

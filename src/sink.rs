@@ -18,6 +18,8 @@ const REJECTIONS_SHOWN: u64 = 10;
 pub struct CliSink {
     /// Which kept records are written as JSON objects rather than as read.
     pub kept_as_json: KeptAsJson,
+    /// Set when the kept output is a WARC file: kept WARC records are written as records.
+    pub kept_warc: Option<WarcOutput>,
     pub kept: Option<Output>,
     pub removed: Option<Output>,
     pub clusters: Option<Output>,
@@ -104,14 +106,18 @@ impl Sink for CliSink {
             struct Line<'a> {
                 file: &'a str,
                 line: u64,
+                /// A WARC record's byte offset (its gzip member's).
+                #[serde(skip_serializing_if = "Option::is_none")]
+                offset: Option<u64>,
                 reason: String,
             }
-            let Origin { file, line } = &rejection.origin;
+            let Origin { file, line, offset } = &rejection.origin;
             write_json(
                 out,
                 &Line {
                     file,
                     line: *line,
+                    offset: *offset,
                     reason: rejection.reason.to_string(),
                 },
             )?;
@@ -174,6 +180,18 @@ impl Sink for CliSink {
         let Some(out) = &mut self.kept else {
             return Ok(());
         };
+        if record.format.is_warc() {
+            return match self.kept_warc {
+                Some(warc) => warc.write(out, record),
+                None => {
+                    // Parsed when it was read; it parses the same unless the input changed.
+                    let doc = neardup::read::warc_document(record.bytes)
+                        .map_err(|_| Error::InputChanged)?;
+                    let value = serde_json::json!({"id": doc.id, "url": doc.url, "text": doc.text});
+                    write_json(out, &value)
+                }
+            };
+        }
         if self.kept_as_json.applies(&record.origin.file) {
             // A file has no line of its own to copy, and a line of text among JSON records
             // would not be one: write it as a JSON record.
@@ -183,6 +201,62 @@ impl Sink for CliSink {
         }
         out.write_all(record.bytes).map_err(|e| out.error(e))?;
         out.write_all(b"\n").map_err(|e| out.error(e))
+    }
+}
+
+/// A kept output that is a WARC file (`.warc`, `.wet`, either with `.gz`): records are written
+/// as read (headers, payload, CRLF CRLF), each its own gzip member when `gzip`: the member it
+/// was read from when it was the whole of one, else compressed anew.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WarcOutput {
+    pub gzip: bool,
+}
+
+impl WarcOutput {
+    /// What a kept output named `name` is: `Ok(None)` for anything but a WARC name; an error for
+    /// a WARC name when an input is not WARC, or for zstd.
+    pub fn of(name: &str, inputs: &InputSet) -> Result<Option<WarcOutput>, Error> {
+        let lower = name.to_ascii_lowercase();
+        let (stem, gzip, zstd) = match (lower.strip_suffix(".gz"), lower.strip_suffix(".zst")) {
+            (Some(stem), _) => (stem, true, false),
+            (_, Some(stem)) => (stem, false, true),
+            _ => (lower.as_str(), false, false),
+        };
+        if !(stem.ends_with(".warc") || stem.ends_with(".wet")) {
+            return Ok(None);
+        }
+        let refuse = |why: String| Error::Output {
+            what: name.to_string(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, why),
+        };
+        if zstd {
+            return Err(refuse(
+                "WARC output is written plain or gzipped (.warc, .warc.gz), not with zstd".into(),
+            ));
+        }
+        if let Some(other) = (0..inputs.inputs().len()).find(|&i| !inputs.format_of(i).is_warc()) {
+            return Err(refuse(format!(
+                "a WARC output holds WARC records, but input {} is {}: write JSON Lines instead (-o kept.jsonl)",
+                inputs.inputs()[other],
+                inputs.format_of(other)
+            )));
+        }
+        Ok(Some(WarcOutput { gzip }))
+    }
+
+    fn write(self, out: &mut Output, record: &KeptRecord<'_>) -> Result<(), Error> {
+        let written = match (self.gzip, record.stored) {
+            (false, _) => out.write_all(record.bytes),
+            (true, Some(member)) => out.write_all(member),
+            (true, None) => {
+                let mut gz =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                gz.write_all(record.bytes)
+                    .and_then(|()| gz.finish())
+                    .and_then(|member| out.write_all(&member))
+            }
+        };
+        written.map_err(|e| out.error(e))
     }
 }
 
@@ -205,14 +279,15 @@ impl KeptAsJson {
         let formats: Vec<Format> = (0..inputs.inputs().len())
             .map(|i| inputs.format_of(i))
             .collect();
-        if !formats.contains(&Format::Jsonl) {
+        // WARC records go into a JSON Lines output as objects: lines of text beside them too.
+        if !formats.iter().any(|f| *f == Format::Jsonl || f.is_warc()) {
             return KeptAsJson::Never;
         }
         let text: BTreeSet<String> = inputs
             .inputs()
             .iter()
             .zip(&formats)
-            .filter(|(_, format)| **format != Format::Jsonl)
+            .filter(|(_, format)| **format != Format::Jsonl && !format.is_warc())
             .map(|(input, _)| input.display_name())
             .collect();
         if text.is_empty() {

@@ -123,10 +123,12 @@ fuzz_target!(|data: &[u8]| {
         origin: Origin {
             file: "fuzz.jsonl".into(),
             line: 1,
+            offset: None,
         },
         bytes: bytes.to_vec(),
         format: Format::Jsonl,
         location: None,
+        stored: None,
     };
     let parser = Parser::new(fields.clone());
 

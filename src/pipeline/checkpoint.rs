@@ -222,6 +222,7 @@ mod tests {
                         origin: Origin {
                             file: "a".into(),
                             line: 2,
+                            offset: None,
                         },
                         reason: RejectReason::MissingField {
                             field: "text".into(),

@@ -415,6 +415,8 @@ impl Dedup {
                         doc: DocId(position),
                         origin: &record.origin,
                         bytes: &record.bytes,
+                        format: record.format,
+                        stored: record.stored.as_deref(),
                     })?;
                 }
                 written += u64::from(!is_removed);

@@ -95,6 +95,10 @@ impl Dedup {
         inputs: &mut InputSet,
         sink: &mut dyn Sink,
     ) -> Result<LinesSummary, Error> {
+        if let Some(warc) = (0..inputs.inputs().len()).find(|&i| inputs.format_of(i).is_warc()) {
+            let name = inputs.inputs()[warc].display_name();
+            return Err(crate::error::ConfigError::LinesWarc(name).into());
+        }
         tallied(inputs, sink, |inputs, sink| self.strip_all(inputs, sink))
     }
 
@@ -175,6 +179,8 @@ impl Dedup {
                             doc: DocId(position),
                             origin: &record.origin,
                             bytes: &bytes,
+                            format: record.format,
+                            stored: None,
                         })?;
                     }
                 }

@@ -49,6 +49,8 @@ impl FixedRecord for Spooled {
             Format::Jsonl => 0,
             Format::Lines => 1,
             Format::Files => 2,
+            Format::Warc => 3,
+            Format::Wet => 4,
         };
     }
     fn decode(bytes: &[u8]) -> Self {
@@ -59,6 +61,8 @@ impl FixedRecord for Spooled {
             format: match bytes[20] {
                 0 => Format::Jsonl,
                 1 => Format::Lines,
+                3 => Format::Warc,
+                4 => Format::Wet,
                 _ => Format::Files,
             },
         }
@@ -169,10 +173,12 @@ impl Dedup {
                 origin: Origin {
                     file: String::new(),
                     line: 0,
+                    offset: None,
                 },
                 bytes,
                 format,
                 location,
+                stored: None,
             };
             Ok(parser
                 .parse(&record)

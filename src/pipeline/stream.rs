@@ -515,6 +515,8 @@ impl Dedup {
             doc: DocId(position),
             origin: &record.origin,
             bytes: &record.bytes,
+            format: record.format,
+            stored: record.stored.as_deref(),
         })
     }
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::inputs::InputSet;
+use super::warc::{Skips, WarcSource};
 use super::{Format, Frame, Location, Record, io_reason};
 use crate::error::{InputFailure, Origin, RejectReason, Rejection};
 
@@ -111,6 +112,10 @@ impl Iterator for Frames<'_> {
             if let Some(file) = source.take_mark() {
                 self.set.mark_skipped(index, file);
             }
+            if matches!(frame, None | Some(Frame::Failed(_))) {
+                let skipped = source.take_skipped();
+                self.set.count_skipped(index, skipped);
+            }
             match frame {
                 Some(Frame::Failed(failure)) => {
                     self.current = None;
@@ -156,6 +161,7 @@ pub(super) enum Source {
         /// The file whose byte-order mark was just skipped.
         marked: Option<usize>,
     },
+    Warc(Box<WarcSource>),
 }
 
 impl Source {
@@ -166,11 +172,21 @@ impl Source {
                 std::mem::take(marked).then_some(0)
             }
             Source::Dir { marked, .. } => marked.take(),
+            Source::Warc(_) => None,
+        }
+    }
+
+    /// The records skipped so far (WARC records that are not documents), taken.
+    fn take_skipped(&mut self) -> Skips {
+        match self {
+            Source::Warc(source) => source.take_skipped(),
+            _ => Skips::new(),
         }
     }
 
     fn next_frame(&mut self, max: usize, counter: &Arc<AtomicU64>) -> Option<Frame> {
         match self {
+            Source::Warc(source) => source.next_frame(max),
             Source::Lines {
                 name,
                 format,
@@ -189,6 +205,7 @@ impl Source {
                 let origin = || Origin {
                     file: name.clone(),
                     line: *line,
+                    offset: None,
                 };
                 let mut start = *position;
                 let read = read_line_capped(reader.as_mut(), &mut bytes, max, position);
@@ -208,6 +225,7 @@ impl Source {
                             len: bytes.len() as u32,
                         }),
                         bytes,
+                        stored: None,
                     })),
                     Ok(LineRead::TooLong) => Some(Frame::Rejected(Rejection {
                         origin: origin(),
@@ -271,6 +289,7 @@ impl Source {
                         origin: Origin {
                             file: name,
                             line: 0,
+                            offset: None,
                         },
                         reason: RejectReason::Unreadable(io_reason(&e)),
                     }),
@@ -285,6 +304,7 @@ fn read_whole(name: String, reader: Box<dyn BufRead + Send>, max: usize) -> (Fra
     let origin = Origin {
         file: name,
         line: 0,
+        offset: None,
     };
     let mut bytes = Vec::new();
     let frame = match reader.take(max as u64 + 1).read_to_end(&mut bytes) {
@@ -300,6 +320,7 @@ fn read_whole(name: String, reader: Box<dyn BufRead + Send>, max: usize) -> (Fra
                     bytes,
                     format: Format::Files,
                     location: None,
+                    stored: None,
                 }),
                 true,
             );
@@ -309,6 +330,7 @@ fn read_whole(name: String, reader: Box<dyn BufRead + Send>, max: usize) -> (Fra
             bytes,
             format: Format::Files,
             location: None,
+            stored: None,
         }),
         Err(e) => Frame::Rejected(Rejection {
             origin,

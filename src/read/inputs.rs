@@ -39,6 +39,10 @@ pub struct InputSet {
     pub(super) listings: Vec<Option<Arc<Vec<PathBuf>>>>,
     /// What reading found besides records: skipped byte-order marks, incomplete inputs.
     pub(super) report: InputReport,
+    /// Whether WARC records keep the gzip member they were read from ([`Record::stored`](super::Record::stored)).
+    pub(super) keep_members: bool,
+    /// Inputs whose skipped records are counted (on the first pass that read them whole).
+    pub(super) skips_seen: BTreeSet<usize>,
     /// (input, file within a directory input) of every byte-order mark skipped, counted once.
     pub(super) marks_seen: BTreeSet<(usize, usize)>,
     /// Inputs whose failure is recorded, counted once.
@@ -53,6 +57,12 @@ pub struct InputReport {
     pub byte_order_marks: u64,
     /// Inputs that could not be opened or read to their end, when the run kept going past them.
     pub incomplete_inputs: Vec<InputFailure>,
+    /// WARC records that are not documents (`warcinfo`, `request`, `metadata`, `revisit`,
+    /// `resource`, responses that are not HTML), read and left out: every record read is a
+    /// document (kept, removed or rejected) or one of these.
+    pub skipped_records: u64,
+    /// The skipped records by reason (the record's type, or `response (not HTML)`).
+    pub skipped_by_reason: std::collections::BTreeMap<String, u64>,
 }
 
 impl InputReport {
@@ -63,6 +73,18 @@ impl InputReport {
             out.push_str(&format!(
                 "byte-order marks   {:>12}  skipped at the start of inputs\n",
                 self.byte_order_marks
+            ));
+        }
+        if self.skipped_records > 0 {
+            let reasons: Vec<String> = self
+                .skipped_by_reason
+                .iter()
+                .map(|(reason, n)| format!("{reason} {n}"))
+                .collect();
+            out.push_str(&format!(
+                "skipped records    {:>12}  not documents: {}\n",
+                self.skipped_records,
+                reasons.join(", ")
             ));
         }
         if !self.incomplete_inputs.is_empty() {
@@ -134,6 +156,8 @@ impl InputSet {
             exclude: Vec::new(),
             listings: vec![None; count],
             report: InputReport::default(),
+            keep_members: false,
+            skips_seen: BTreeSet::new(),
             marks_seen: BTreeSet::new(),
             failed_seen: BTreeSet::new(),
         })
@@ -193,6 +217,13 @@ impl InputSet {
         self.consumed = vec![false; count];
         self.listings = vec![None; count];
         self
+    }
+
+    /// Whether WARC records read from a gzipped input keep the gzip member they were the whole
+    /// of ([`Record::stored`](super::Record::stored)), so that a kept output can copy it byte for
+    /// byte. Off by default (it holds the compressed bytes too).
+    pub fn keep_gzip_members(&mut self, keep: bool) {
+        self.keep_members = keep;
     }
 
     pub fn inputs(&self) -> &[Input] {
@@ -426,6 +457,9 @@ impl InputSet {
             inner: raw,
             counter: counter.clone(),
         };
+        if self.formats[index].is_warc() {
+            return self.open_warc(index, name, stream, counted);
+        }
         let (reader, compressed) = decompress(BufReader::with_capacity(1 << 16, counted))?;
         let seekable = !compressed && !stream;
         Ok(match self.formats[index] {
@@ -434,6 +468,7 @@ impl InputSet {
                 reader: Some(reader),
                 marked: false,
             },
+            Format::Warc | Format::Wet => unreachable!("opened above"),
             format @ (Format::Jsonl | Format::Lines) => Source::Lines {
                 name,
                 format,
@@ -445,6 +480,47 @@ impl InputSet {
                 marked: false,
             },
         })
+    }
+
+    /// A WARC or WET input: gzip is read one member at a time (a record's origin is its member's
+    /// offset); zstd as one stream; a plain regular file's records can be read back by location.
+    fn open_warc(
+        &mut self,
+        index: usize,
+        name: String,
+        stream: bool,
+        counted: Counting,
+    ) -> io::Result<Source> {
+        use std::io::BufRead;
+        let mut reader = BufReader::with_capacity(1 << 16, counted);
+        let head = reader.fill_buf()?;
+        let gzip = head.starts_with(&[0x1f, 0x8b]);
+        let zstd = head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]);
+        let raw: Box<dyn Read + Send> = if zstd {
+            Box::new(zstd::stream::read::Decoder::with_buffer(reader)?)
+        } else {
+            Box::new(reader)
+        };
+        let seekable = !gzip && !zstd && !stream;
+        Ok(Source::Warc(Box::new(super::warc::WarcSource::new(
+            name,
+            self.formats[index],
+            super::warc::Window::new(raw),
+            gzip,
+            seekable.then_some(index as u32),
+            self.keep_members,
+        ))))
+    }
+
+    /// Counts the records input `index` skipped, once: on the first pass that read it to its end.
+    pub(super) fn count_skipped(&mut self, index: usize, skipped: super::warc::Skips) {
+        if !self.skips_seen.insert(index) {
+            return;
+        }
+        for (reason, n) in skipped {
+            self.report.skipped_records += n;
+            *self.report.skipped_by_reason.entry(reason).or_default() += n;
+        }
     }
 
     /// Notes a byte-order mark skipped at the start of input `index` (file `file` of a directory).

@@ -27,6 +27,7 @@ mod parse;
 mod path;
 mod pieces;
 mod shards;
+mod warc;
 
 pub use frames::Frames;
 use frames::{Counting, Source};
@@ -35,6 +36,7 @@ pub use parse::{Document, Fields, Parser};
 pub use path::{FieldPath, FieldPathError};
 pub use pieces::Piece;
 pub use shards::{Expanded, expand};
+pub use warc::{WarcDocument, document as warc_document, html_text};
 
 /// How records are laid out in an input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -46,6 +48,19 @@ pub enum Format {
     Lines,
     /// A directory of text files (walked recursively, in sorted order), one document per file.
     Files,
+    /// WARC records (plain, or one gzip member per record): `response` records with an HTML
+    /// payload are documents, other records are skipped.
+    Warc,
+    /// WET: WARC `conversion` records, each a document. Read exactly as [`Format::Warc`] (the
+    /// record's type decides what it is); the name says what the input holds.
+    Wet,
+}
+
+impl Format {
+    /// Whether records of this format are WARC records.
+    pub fn is_warc(self) -> bool {
+        matches!(self, Format::Warc | Format::Wet)
+    }
 }
 
 impl std::str::FromStr for Format {
@@ -55,6 +70,8 @@ impl std::str::FromStr for Format {
             "jsonl" | "json" => Ok(Format::Jsonl),
             "lines" | "text" => Ok(Format::Lines),
             "files" => Ok(Format::Files),
+            "warc" => Ok(Format::Warc),
+            "wet" => Ok(Format::Wet),
             other => Err(ConfigError::Format(other.to_string())),
         }
     }
@@ -66,14 +83,17 @@ impl fmt::Display for Format {
             Format::Jsonl => "jsonl",
             Format::Lines => "lines",
             Format::Files => "files",
+            Format::Warc => "warc",
+            Format::Wet => "wet",
         })
     }
 }
 
 impl Format {
-    /// The format an input's name says, or `None`: `.jsonl`, `.json`, `.ndjson` are JSON Lines
-    /// and `.txt` is lines of text, each optionally followed by `.gz` or `.zst` (the compression
-    /// itself is recognized by magic bytes when the input is read).
+    /// The format an input's name says, or `None`: `.jsonl`, `.json`, `.ndjson` are JSON Lines,
+    /// `.txt` is lines of text, `.warc` is WARC and `.wet` (`.warc.wet`) WET, each optionally
+    /// followed by `.gz` or `.zst` (the compression itself is recognized by magic bytes when the
+    /// input is read).
     ///
     /// This is the one place a format is told from a name; formats added later (Parquet, WARC)
     /// add their extensions here and their magic bytes in [`detect_format`].
@@ -87,6 +107,8 @@ impl Format {
         match extension {
             "jsonl" | "json" | "ndjson" => Some(Format::Jsonl),
             "txt" => Some(Format::Lines),
+            "warc" => Some(Format::Warc),
+            "wet" => Some(Format::Wet),
             _ => None,
         }
     }
@@ -129,21 +151,42 @@ impl FormatChoice {
 }
 
 /// The format of an input whose format was not given: the one its name says
-/// ([`Format::from_name`]), else JSON Lines. Standard input is JSON Lines.
+/// ([`Format::from_name`]); else, for a regular file, WARC when its first bytes (after gzip or
+/// zstd decompression) are a WARC version line (`WARC/1.`, `WARC/0.`); else JSON Lines.
+/// Standard input and other streams are JSON Lines (their first bytes are not looked at, which
+/// would consume them).
 ///
-/// Detection looks only at the name today. A format with a magic number of its own (Parquet's
-/// `PAR1`, WARC's `WARC/1.` after decompression) would be recognized here too, from the input's
-/// first bytes, when its name says nothing; the formats read now share their bytes (a JSON line
-/// and a text line look alike), so for them the name decides.
+/// JSON Lines and lines of text share their bytes (a JSON line and a text line look alike), so
+/// for them the name decides.
 pub fn detect_format(input: &Input) -> Format {
     match input {
         Input::Path(path) => path
             .file_name()
             .and_then(|name| name.to_str())
             .and_then(Format::from_name)
+            .or_else(|| warc_magic(path).then_some(Format::Warc))
             .unwrap_or(Format::Jsonl),
         Input::Stdin => Format::Jsonl,
     }
+}
+
+/// Whether a regular file starts with a WARC version line, after decompression.
+fn warc_magic(path: &std::path::Path) -> bool {
+    use std::io::Read;
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return false;
+    }
+    let Ok(file) = File::open(path) else {
+        return false;
+    };
+    let Ok((reader, _)) = frames::decompress(io::BufReader::new(file)) else {
+        return false;
+    };
+    let mut head = Vec::with_capacity(8);
+    if reader.take(7).read_to_end(&mut head).is_err() {
+        return false;
+    }
+    head.starts_with(b"WARC/1.") || head.starts_with(b"WARC/0.")
 }
 
 /// One input: a path, or standard input.
@@ -187,6 +230,9 @@ pub struct Record {
     pub format: Format,
     /// Where the bytes sit in an uncompressed regular file, so they can be read again directly.
     pub location: Option<Location>,
+    /// The record as stored, when that differs from `bytes` and the set keeps it
+    /// ([`InputSet::keep_gzip_members`]): the gzip member a WARC record was the whole of.
+    pub stored: Option<Vec<u8>>,
 }
 
 /// A record's place in an uncompressed input file: input number, byte offset, length.
@@ -246,10 +292,7 @@ impl Frame {
             Frame::Record(record) => Ok(record),
             Frame::Rejected(rejection) => Err(rejection.clone()),
             Frame::Failed(failure) => Err(Rejection {
-                origin: Origin {
-                    file: failure.file.clone(),
-                    line: 0,
-                },
+                origin: Origin::line(failure.file.clone(), 0),
                 reason: RejectReason::Unreadable(failure.reason.clone()),
             }),
         }

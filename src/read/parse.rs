@@ -185,18 +185,33 @@ impl Parser {
     }
 
     pub fn parse<'a>(&self, record: &'a Record) -> Result<Document<'a>, RejectReason> {
-        let text = std::str::from_utf8(&record.bytes).map_err(|e| RejectReason::InvalidUtf8 {
-            offset: e.valid_up_to(),
-        })?;
+        let utf8 = || {
+            std::str::from_utf8(&record.bytes).map_err(|e| RejectReason::InvalidUtf8 {
+                offset: e.valid_up_to(),
+            })
+        };
         match record.format {
             Format::Lines | Format::Files => Ok(Document {
                 id: Cow::Owned(record.origin.to_string()),
-                text: Cow::Borrowed(text),
+                text: Cow::Borrowed(utf8()?),
                 keep_value: f64::NEG_INFINITY,
                 group: None,
                 url: None,
             }),
-            Format::Jsonl => self.parse_json(record, text),
+            Format::Jsonl => self.parse_json(record, utf8()?),
+            Format::Warc | Format::Wet => {
+                // Id, URL and text from the record's headers and payload; the URL is the group
+                // (no field of a WARC record names another).
+                let doc = super::warc::document(&record.bytes)?;
+                let url = doc.url.map(Cow::Borrowed);
+                Ok(Document {
+                    id: Cow::Borrowed(doc.id),
+                    text: doc.text,
+                    keep_value: f64::NEG_INFINITY,
+                    group: url.clone(),
+                    url,
+                })
+            }
         }
     }
 
@@ -634,10 +649,12 @@ mod tests {
             origin: Origin {
                 file: "f".into(),
                 line: 1,
+                offset: None,
             },
             format: Format::Jsonl,
             bytes: br#"{"a": [1, {"text": 2}],  "text" : "old \"q\"\n", "z":"\u00e9"}"#.to_vec(),
             location: None,
+            stored: None,
         };
         let out = parser.replace_text(&record, "new \"text\"\nline").unwrap();
         assert_eq!(
@@ -664,10 +681,12 @@ mod tests {
             origin: Origin {
                 file: "f.jsonl".into(),
                 line: 7,
+                offset: None,
             },
             format: Format::Jsonl,
             bytes: bytes.to_vec(),
             location: None,
+            stored: None,
         }
     }
 

@@ -15,6 +15,8 @@
 //! - `resume`: issue 11: `--work-dir` runs killed at many moments resume to the same bytes.
 //! - `shards`: issue 12's input side: folders and globs of shards, formats detected by name,
 //!   nested field paths.
+//! - `warc`: issue 12's WARC and WET: files written and read back by warcio (needs
+//!   `pip install warcio`), skipped records, damaged records.
 //! - `regressions`: one test per issue, named after it.
 
 mod bad_input;
@@ -33,3 +35,4 @@ mod resume;
 mod shards;
 mod stream;
 mod util;
+mod warc;

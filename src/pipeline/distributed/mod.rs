@@ -210,6 +210,14 @@ impl Dedup {
         if self.measure != Measure::Jaccard || self.strip.is_some() {
             return Err(Error::Config(ConfigError::Distributed));
         }
+        // WARC records cannot be cut into byte-range pieces (issue 16 covers them).
+        if let Some(warc) = crate::read::expand(inputs.to_vec(), format)?
+            .into_iter()
+            .find(|e| format.format_of(&e.input).is_warc())
+        {
+            let name = warc.input.display_name();
+            return Err(Error::Config(ConfigError::DistributedWarc(name)));
+        }
         let started = Instant::now();
         // Agree with the other processes before anything is read or written.
         let communication = cluster.communication(|| {

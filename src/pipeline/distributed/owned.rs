@@ -212,12 +212,12 @@ pub(super) fn check_rejections(
         .into_values()
         .max_by_key(|k| k.count)
         .expect("rejected records have kinds");
-    Err(Error::AllRejected(AllRejected {
+    Err(Error::AllRejected(Box::new(AllRejected {
         records: read,
         reason: most.kind,
         with_reason: most.count,
         first: most.first,
-    }))
+    })))
 }
 
 impl Dedup {
