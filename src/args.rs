@@ -139,6 +139,18 @@ impl Cli {
     /// that the refusal comes at parse time like any other bad value.
     pub fn validated(self) -> Result<Cli, clap::Error> {
         if let Command::Dedup {
+            mode: Mode::Stream,
+            annotate: true,
+            ..
+        } = &self.command
+        {
+            return Err(conflict(
+                "dedup",
+                "--mode stream writes each record as it is decided, before its cluster is known: \
+                 it cannot --annotate; use --mode batch",
+            ));
+        }
+        if let Command::Dedup {
             common,
             mode: Mode::Stream,
             distributed,
@@ -300,6 +312,11 @@ pub enum Command {
         /// Append the kept documents to the first --against index (created if DIR holds none).
         #[arg(long, requires = "dirs")]
         update: bool,
+        /// Write every record to OUT, removed ones too, with fields added instead of dropping
+        /// duplicates: "duplicate_of" (the kept id), "similarity", "kind" (exact or near) and
+        /// "cluster" (its number in --clusters), each null where it does not apply.
+        #[arg(long)]
+        annotate: bool,
         /// Write a self-contained HTML page of the run (summary, cluster sizes, similarity of the
         /// candidate pairs over the S-curve, the largest clusters with a diff of a member).
         #[arg(long, value_name = "FILE.html")]

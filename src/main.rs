@@ -98,11 +98,17 @@ fn run(cli: Cli) -> Result<Status> {
             clusters,
             against,
             update,
+            annotate,
             mode,
             report,
             distributed,
         } => {
             if let Some(cluster) = distributed.cluster()? {
+                if annotate {
+                    anyhow::bail!(
+                        "--annotate is not supported in a distributed run yet; run it in one process"
+                    );
+                }
                 refuse_in_distributed(&against.dirs, update, report.as_ref(), &common)?;
                 return run_distributed(
                     &common,
@@ -123,6 +129,7 @@ fn run(cli: Cli) -> Result<Status> {
                 Mode::Stream => true,
                 Mode::Auto => {
                     common.detect.stream_refusal().is_none()
+                        && !annotate
                         && output == "-"
                         && common.input.inputs.iter().all(|i| i == "-")
                 }
@@ -138,8 +145,11 @@ fn run(cli: Cli) -> Result<Status> {
                     clusters_by_o: false,
                 },
                 &against.dirs,
-                update,
-                streaming,
+                Detect {
+                    update,
+                    streaming,
+                    annotate,
+                },
             )
         }
         Command::Clusters {
@@ -173,8 +183,7 @@ fn run(cli: Cli) -> Result<Status> {
                     ..OutputPaths::default()
                 },
                 &against.dirs,
-                false,
-                false,
+                Detect::default(),
             ),
         },
         Command::Merge { parts, output } => {
@@ -379,14 +388,29 @@ fn index_paths<'a>(
         .collect()
 }
 
+/// How `dedup` or `clusters` runs.
+#[derive(Debug, Default, Clone, Copy)]
+struct Detect {
+    /// --update: append the kept documents to the first index.
+    update: bool,
+    /// --mode stream (or auto choosing it).
+    streaming: bool,
+    /// --annotate: every record written, with what was decided.
+    annotate: bool,
+}
+
 /// `dedup` and `clusters`.
 fn detect(
     common: &Common,
     outputs: OutputPaths<'_>,
     against: &[PathBuf],
-    update: bool,
-    streaming: bool,
+    how: Detect,
 ) -> Result<Status> {
+    let Detect {
+        update,
+        streaming,
+        annotate,
+    } = how;
     let input = &common.input;
     input.start_threads()?;
     let builder = match streaming {
@@ -427,6 +451,12 @@ fn detect(
     if outputs.report.is_some() {
         sink.report = Some(ReportCollector::default());
     }
+    if annotate && sink.kept_warc.is_some() {
+        anyhow::bail!(
+            "--annotate adds fields to every record, which a WARC output cannot hold: name a \
+             .jsonl output (-o)"
+        );
+    }
     let work_dir = match &common.detect.work_dir {
         Some(dir) if !streaming => {
             let work = neardup::WorkDir::open(dir, &dedup, &inputs)?;
@@ -445,7 +475,7 @@ fn detect(
         against: &indexes,
         collect_kept: update,
         work_dir: work_dir.as_ref(),
-        annotate: false,
+        annotate,
     };
     let output = if streaming {
         dedup.run_streaming(&mut inputs, options, &mut sink)?

@@ -108,6 +108,8 @@ pub struct AnnotatedRecord<'a> {
     pub doc: DocId,
     pub origin: &'a Origin,
     pub bytes: &'a [u8],
+    /// The format of the input it came from.
+    pub format: crate::read::Format,
     /// The number of the cluster it is in (as `clusters` numbers them), if it is in one.
     pub cluster: Option<u64>,
     /// What it duplicates, when it was removed.

@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Write};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use neardup::error::{Origin, Rejection};
-use neardup::report::{ClusterReport, DocId, KeptRecord, Progress, Removal, Sink};
+use neardup::report::{AnnotatedRecord, ClusterReport, DocId, KeptRecord, Progress, Removal, Sink};
 use neardup::{Error, Format, FormatChoice, Input, InputSet};
 
 use neardup::output::Output;
@@ -202,6 +202,95 @@ impl Sink for CliSink {
         out.write_all(record.bytes).map_err(|e| out.error(e))?;
         out.write_all(b"\n").map_err(|e| out.error(e))
     }
+
+    fn annotated(&mut self, record: &AnnotatedRecord<'_>) -> Result<(), Error> {
+        let Some(out) = &mut self.kept else {
+            return Ok(());
+        };
+        let fields = annotation_fields(record);
+        if record.format != Format::Jsonl || self.kept_as_json.applies(&record.origin.file) {
+            // Written as a JSON record, with the fields after its own: a line of text or a file
+            // as `{"id", "text"}`, a WARC document as `{"id", "url", "text"}`.
+            let mut value = match record.format.is_warc() {
+                true => {
+                    let doc = neardup::read::warc_document(record.bytes)
+                        .map_err(|_| Error::InputChanged)?;
+                    serde_json::json!({"id": doc.id, "url": doc.url, "text": doc.text})
+                }
+                false => serde_json::json!({
+                    "id": record.origin.to_string(),
+                    "text": String::from_utf8_lossy(record.bytes),
+                }),
+            };
+            if let Some(object) = value.as_object_mut() {
+                object.extend(fields);
+            }
+            return write_json(out, &value);
+        }
+        // A JSON object: its bytes as read, the fields spliced in before its closing brace.
+        let refuse = |why: String| Error::Output {
+            what: format!("--annotate's record {}", record.origin),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, why),
+        };
+        let body = record.bytes.trim_ascii_end();
+        let Some(inner) = body.strip_suffix(b"}") else {
+            return Err(refuse("it is not a JSON object".into()));
+        };
+        if let Some(name) = field_already_there(record.bytes, &fields) {
+            return Err(refuse(format!(
+                "it has a field \"{name}\" already, which --annotate would add again"
+            )));
+        }
+        let mut added = serde_json::to_vec(&fields).map_err(|e| out.error(e.into()))?;
+        added.remove(0);
+        let empty = inner.trim_ascii_end().ends_with(b"{");
+        out.write_all(inner).map_err(|e| out.error(e))?;
+        if !empty {
+            out.write_all(b",").map_err(|e| out.error(e))?;
+        }
+        out.write_all(&added).map_err(|e| out.error(e))?;
+        out.write_all(b"\n").map_err(|e| out.error(e))
+    }
+}
+
+/// The fields `--annotate` adds, in order; null where they do not apply.
+fn annotation_fields(record: &AnnotatedRecord<'_>) -> serde_json::Map<String, serde_json::Value> {
+    use serde_json::Value;
+    let duplicate = record.duplicate.as_ref();
+    let mut fields = serde_json::Map::new();
+    let of = duplicate.map_or(Value::Null, |d| d.of.into());
+    fields.insert("duplicate_of".into(), of);
+    if let Some(index) = duplicate.and_then(|d| d.of_index) {
+        fields.insert("duplicate_in".into(), index.into());
+    }
+    let similarity = duplicate.map_or(Value::Null, |d| d.similarity.into());
+    fields.insert("similarity".into(), similarity);
+    let kind = duplicate.map_or(Value::Null, |d| serde_json::json!(d.kind));
+    fields.insert("kind".into(), kind);
+    let cluster = record.cluster.map_or(Value::Null, Value::from);
+    fields.insert("cluster".into(), cluster);
+    fields
+}
+
+/// The first of `fields` that the JSON object `bytes` has at its top level already.
+fn field_already_there(
+    bytes: &[u8],
+    fields: &serde_json::Map<String, serde_json::Value>,
+) -> Option<String> {
+    // Parsed only when a field's quoted name occurs at all, which is rare.
+    let quoted = |name: &str| format!("\"{name}\"");
+    let mentioned = fields.keys().any(|name| {
+        let needle = quoted(name);
+        bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+    });
+    if !mentioned {
+        return None;
+    }
+    let object: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(bytes).ok()?;
+    fields
+        .keys()
+        .find(|name| object.contains_key(*name))
+        .cloned()
 }
 
 /// A kept output that is a WARC file (`.warc`, `.wet`, either with `.gz`): records are written

@@ -402,6 +402,7 @@ impl Dedup {
                         doc: DocId(position),
                         origin: &record.origin,
                         bytes: &record.bytes,
+                        format: record.format,
                         cluster: found.as_ref().map(|a| a.cluster),
                         duplicate: duplicate.map(|d| Duplicate {
                             of: &d.of,

@@ -17,8 +17,10 @@
 //!   nested field paths.
 //! - `warc`: issue 12's WARC and WET: files written and read back by warcio (needs
 //!   `pip install warcio`), skipped records, damaged records.
+//! - `annotate`: issue 12's `--annotate`: every record written with what was decided about it.
 //! - `regressions`: one test per issue, named after it.
 
+mod annotate;
 mod bad_input;
 mod boilerplate;
 mod cli;
