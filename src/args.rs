@@ -26,7 +26,10 @@ use neardup::{
     ConfigError, DedupBuilder, Error, FieldPath, Format, FormatChoice, Input, InputSet, VerifyMode,
 };
 
-use crate::sink::{CliSink, KeptAsJson, Shards, progress_bar, write_json};
+use crate::sink::{
+    CliSink, KeptAsJson, KeptOut, ParquetInputs, Shards, TableOut, progress_bar, write_json,
+};
+use neardup::parquet_write::{ParquetRows, ReportKind, ReportTable, TableShape};
 
 /// The end of `neardup --help`: examples, and what the exit code means.
 const TOP_HELP: &str = "\
@@ -200,6 +203,9 @@ pub enum FormatArg {
     Lines,
     /// A directory of text files (walked recursively, in sorted order), one document per file.
     Files,
+    /// Parquet, one document per row; --text-field and the other fields name columns (a struct
+    /// column's child as 'column.child').
+    Parquet,
 }
 
 impl From<FormatArg> for Format {
@@ -208,6 +214,7 @@ impl From<FormatArg> for Format {
             FormatArg::Jsonl => Format::Jsonl,
             FormatArg::Lines => Format::Lines,
             FormatArg::Files => Format::Files,
+            FormatArg::Parquet => Format::Parquet,
         }
     }
 }
@@ -583,7 +590,8 @@ pub struct InputArgs {
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<String>,
     /// Input layout [default: each input's by its name: .jsonl, .json, .ndjson are jsonl, .txt
-    /// is lines (also with .gz or .zst after it), anything else jsonl].
+    /// is lines (also with .gz or .zst after it), .parquet is parquet; a file whose name says
+    /// nothing is parquet when it begins with PAR1, else jsonl].
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,
     /// JSON field holding the text: a path into nested objects ('content.text'); a dot inside
@@ -591,8 +599,8 @@ pub struct InputArgs {
     /// ignored.
     #[arg(long, default_value = "text")]
     pub text_field: FieldPath,
-    /// JSON field holding the id (a record without one is named FILE:LINE); a path like
-    /// --text-field.
+    /// JSON field holding the id (a record without one is named FILE:LINE; a Parquet row
+    /// FILE:ROW, its row in the file counted from 1); a path like --text-field.
     #[arg(long, default_value = "id")]
     pub id_field: FieldPath,
     /// JSON field holding each record's URL (a path like --text-field). Without
@@ -959,7 +967,7 @@ impl InputArgs {
     /// Before any work: refuses outputs that name an input, another output or a place inside an
     /// index; checks the inputs; opens every output (so a missing directory or an unwritable
     /// place fails now, not after the run). Returns the inputs and the sink writing the outputs.
-    pub fn open(&self, outputs: &OutputPaths<'_>) -> Result<(InputSet, CliSink), Error> {
+    pub fn open(&self, outputs: &OutputPaths<'_>) -> anyhow::Result<(InputSet, CliSink)> {
         let mut inputs = self.input_set(outputs)?;
         // The files read, as the clash checks see them: shards one by one.
         let mut paths: Vec<RunPath> = inputs
@@ -988,13 +996,31 @@ impl InputArgs {
 
     /// A sink writing the given outputs, plus --rejected and --stats-json, with a progress bar
     /// on a terminal.
-    fn sink(&self, inputs: &InputSet, outputs: &OutputPaths<'_>) -> Result<CliSink, Error> {
+    fn sink(&self, inputs: &InputSet, outputs: &OutputPaths<'_>) -> anyhow::Result<CliSink> {
         let open = |path: Option<&String>| path.map(|p| Output::create(p)).transpose();
+        let table = |path: Option<&String>, kind| -> Result<Option<TableOut>, Error> {
+            let Some(path) = path else { return Ok(None) };
+            let out = Output::create(path)?;
+            Ok(Some(match is_parquet_name(path) {
+                true => TableOut::Parquet(ReportTable::create(out, path, kind)?),
+                false => TableOut::Json(out),
+            }))
+        };
+        let parquet = parquet_inputs(inputs, outputs.kept.is_some())?;
+        let kept = match outputs.kept {
+            Some(path) if is_parquet_name(path) => {
+                let shape = kept_parquet_shape(inputs)?;
+                let out = Output::create(path)?;
+                Some(KeptOut::Parquet(ParquetRows::create(out, path, &shape)?))
+            }
+            path => open(path)?.map(KeptOut::Records),
+        };
         Ok(CliSink {
             kept_as_json: KeptAsJson::of(inputs),
-            kept: open(outputs.kept)?,
-            removed: open(outputs.removed)?,
-            clusters: open(outputs.clusters)?,
+            kept,
+            parquet,
+            removed: table(outputs.removed, ReportKind::Removed)?,
+            clusters: table(outputs.clusters, ReportKind::Clusters)?,
             rejected: open(self.rejected.as_ref())?,
             stats_json: open(self.stats_json.as_ref())?,
             report_page: open(outputs.report)?,
@@ -1018,23 +1044,26 @@ impl InputArgs {
         summary: &impl serde::Serialize,
         text: &str,
     ) -> Result<()> {
+        let mut sink = sink;
         if let Some(bar) = &sink.bar {
             bar.finish_and_clear();
+        }
+        if let Some(kept) = &mut sink.kept {
+            sink.parquet.finish(kept)?;
         }
         let mut stats_json = sink.stats_json;
         if let Some(out) = &mut stats_json {
             write_json(out, summary)?;
         }
-        for out in [
-            sink.kept,
-            sink.removed,
-            sink.clusters,
-            sink.rejected,
-            stats_json,
-            sink.report_page,
-        ]
-        .into_iter()
-        .flatten()
+        if let Some(kept) = sink.kept {
+            kept.finish()?;
+        }
+        for table in [sink.removed, sink.clusters].into_iter().flatten() {
+            table.finish()?;
+        }
+        for out in [sink.rejected, stats_json, sink.report_page]
+            .into_iter()
+            .flatten()
         {
             out.finish()?;
         }
@@ -1043,6 +1072,70 @@ impl InputArgs {
         }
         Ok(())
     }
+}
+
+/// Whether an output's name says Parquet (`.parquet`, any case).
+pub fn is_parquet_name(path: &str) -> bool {
+    path.to_ascii_lowercase().ends_with(".parquet")
+}
+
+/// The Parquet inputs whose kept rows a kept output copies, by the name their records carry.
+/// Rows of a stream cannot be read again from a file, so a kept output of them is refused.
+fn parquet_inputs(inputs: &InputSet, copies_rows: bool) -> anyhow::Result<ParquetInputs> {
+    let mut parquet = ParquetInputs::default();
+    if !copies_rows {
+        return Ok(parquet);
+    }
+    for (index, input) in inputs.inputs().iter().enumerate() {
+        if inputs.format_of(index) != Format::Parquet {
+            continue;
+        }
+        match input {
+            Input::Path(p) if std::fs::metadata(p).is_ok_and(|m| m.is_file()) => {
+                parquet.paths.insert(input.display_name(), p.clone());
+            }
+            _ => anyhow::bail!(
+                "{input} is Parquet read from a stream, whose rows -o cannot copy; write it to a file first"
+            ),
+        }
+    }
+    Ok(parquet)
+}
+
+/// The schema of a Parquet kept output: the Parquet inputs' one. Refuses inputs that are not
+/// Parquet, and Parquet inputs whose schemas differ (a Parquet file holds rows of one schema).
+/// An input whose footer cannot be read is left to the run, which fails on it.
+fn kept_parquet_shape(inputs: &InputSet) -> anyhow::Result<TableShape> {
+    let mut shape: Option<(String, TableShape)> = None;
+    for (index, input) in inputs.inputs().iter().enumerate() {
+        if inputs.format_of(index) != Format::Parquet {
+            anyhow::bail!(
+                "-o with a .parquet name writes the kept rows of Parquet inputs, and {input} is {}; write JSON Lines (-o kept.jsonl)",
+                inputs.format_of(index)
+            );
+        }
+        let Input::Path(path) = input else { continue };
+        let Ok(this) = TableShape::of(path) else {
+            continue;
+        };
+        match &shape {
+            None => shape = Some((input.display_name(), this)),
+            Some((first, seen)) => {
+                if !neardup::read::parquet_read::same_fields(&seen.schema, &this.schema) {
+                    anyhow::bail!(
+                        "the Parquet inputs {first} and {input} have different schemas, and one Parquet output holds rows of one schema; write JSON Lines (-o kept.jsonl), or one run per schema"
+                    );
+                }
+            }
+        }
+    }
+    Ok(shape.map_or_else(
+        || TableShape {
+            schema: std::sync::Arc::new(arrow_schema::Schema::empty()),
+            key_value: None,
+        },
+        |(_, shape)| shape,
+    ))
 }
 
 #[cfg(test)]

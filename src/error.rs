@@ -327,6 +327,14 @@ pub enum RejectReason {
     BlankLine,
     /// The input could not be opened or read (including truncated or corrupt compressed streams).
     Unreadable(String),
+    /// A row of a Parquet input (or the rest of its row group, when it could not be decoded):
+    /// its row group (from 0, as the file's metadata numbers them), its row in the group (from
+    /// 1, like a line) and why. Counted by the reason's kind.
+    InRowGroup {
+        row_group: u64,
+        row: u64,
+        reason: Box<RejectReason>,
+    },
 }
 
 impl fmt::Display for RejectReason {
@@ -357,6 +365,11 @@ impl fmt::Display for RejectReason {
             }
             RejectReason::BlankLine => write!(f, "blank line, not a JSON object"),
             RejectReason::Unreadable(msg) => write!(f, "unreadable input: {msg}"),
+            RejectReason::InRowGroup {
+                row_group,
+                row,
+                reason,
+            } => write!(f, "row group {row_group}, row {row} of it: {reason}"),
         }
     }
 }
@@ -373,6 +386,7 @@ impl RejectReason {
             RejectReason::TooLarge { .. } => RejectKind::TooLarge,
             RejectReason::BlankLine => RejectKind::BlankLine,
             RejectReason::Unreadable(_) => RejectKind::Unreadable,
+            RejectReason::InRowGroup { reason, .. } => reason.kind(),
         }
     }
 }

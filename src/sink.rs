@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use neardup::error::{Origin, Rejection};
@@ -10,6 +11,92 @@ use neardup::report::{ClusterReport, DocId, KeptRecord, Progress, Removal, Sink}
 use neardup::{Error, Format, FormatChoice, Input, InputSet};
 
 use neardup::output::Output;
+use neardup::parquet_write::{ParquetRows, ReportTable, RowCopier, write_json_rows};
+
+/// Where kept records go.
+pub enum KeptOut {
+    /// JSON Lines (or lines of text): records as read, Parquet rows as JSON objects.
+    Records(Output),
+    /// A Parquet file: the kept rows of Parquet inputs of one schema.
+    Parquet(ParquetRows),
+}
+
+impl KeptOut {
+    fn write_rows(&mut self, batch: &arrow_array::RecordBatch) -> Result<(), Error> {
+        match self {
+            KeptOut::Records(out) => write_json_rows(out, batch),
+            KeptOut::Parquet(rows) => rows.write(batch),
+        }
+    }
+
+    pub fn finish(self) -> Result<(), Error> {
+        match self {
+            KeptOut::Records(out) => out.finish(),
+            KeptOut::Parquet(rows) => rows.finish(),
+        }
+    }
+}
+
+/// Where removals or clusters go: JSON Lines, or a Parquet table.
+pub enum TableOut {
+    Json(Output),
+    Parquet(ReportTable),
+}
+
+impl TableOut {
+    fn push<T: serde::Serialize>(&mut self, value: &T) -> Result<(), Error> {
+        match self {
+            TableOut::Json(out) => write_json(out, value),
+            TableOut::Parquet(table) => table.push(value),
+        }
+    }
+
+    fn flush(&mut self) -> Result<(), Error> {
+        match self {
+            TableOut::Json(out) => out.flush().map_err(|e| out.error(e)),
+            TableOut::Parquet(_) => Ok(()),
+        }
+    }
+
+    pub fn finish(self) -> Result<(), Error> {
+        match self {
+            TableOut::Json(out) => out.finish(),
+            TableOut::Parquet(table) => table.finish(),
+        }
+    }
+}
+
+/// The Parquet inputs whose kept rows are copied, by the name their records' origins carry, and
+/// the copier of the one being read.
+#[derive(Default)]
+pub struct ParquetInputs {
+    pub paths: BTreeMap<String, PathBuf>,
+    pub current: Option<(String, RowCopier)>,
+}
+
+impl ParquetInputs {
+    /// The copier of `file`, after the last rows of the one before were handed to `out`.
+    fn copier(&mut self, file: &str, out: &mut KeptOut) -> Result<Option<&mut RowCopier>, Error> {
+        let Some(path) = self.paths.get(file) else {
+            return Ok(None);
+        };
+        if self.current.as_ref().is_none_or(|(name, _)| name != file) {
+            let opened = RowCopier::open(path)?;
+            if let Some((_, copier)) = self.current.replace((file.to_string(), opened)) {
+                copier.finish(&mut |batch| out.write_rows(batch))?;
+            }
+        }
+        Ok(self.current.as_mut().map(|(_, copier)| copier))
+    }
+
+    /// Hands the last rows of the input being copied to `out`.
+    pub fn finish(&mut self, out: &mut KeptOut) -> Result<(), Error> {
+        match self.current.take() {
+            Some((_, copier)) => copier.finish(&mut |batch| out.write_rows(batch)),
+            None => Ok(()),
+        }
+    }
+}
 
 /// How many rejections are printed to stderr before the rest go only to --rejected.
 const REJECTIONS_SHOWN: u64 = 10;
@@ -18,9 +105,11 @@ const REJECTIONS_SHOWN: u64 = 10;
 pub struct CliSink {
     /// Which kept records are written as JSON objects rather than as read.
     pub kept_as_json: KeptAsJson,
-    pub kept: Option<Output>,
-    pub removed: Option<Output>,
-    pub clusters: Option<Output>,
+    pub kept: Option<KeptOut>,
+    /// The Parquet inputs, whose kept rows are copied from the files whole.
+    pub parquet: ParquetInputs,
+    pub removed: Option<TableOut>,
+    pub clusters: Option<TableOut>,
     pub rejected: Option<Output>,
     /// --stats-json, written when the run ends.
     pub stats_json: Option<Output>,
@@ -144,7 +233,7 @@ impl Sink for CliSink {
 
     fn removed(&mut self, removal: &Removal<'_>) -> Result<(), Error> {
         match &mut self.removed {
-            Some(out) => write_json(out, removal),
+            Some(out) => out.push(removal),
             None => Ok(()),
         }
     }
@@ -154,14 +243,17 @@ impl Sink for CliSink {
             report.add(cluster);
         }
         match &mut self.clusters {
-            Some(out) => write_json(out, cluster),
+            Some(out) => out.push(cluster),
             None => Ok(()),
         }
     }
 
     fn flush(&mut self) -> Result<(), Error> {
-        for out in [&mut self.kept, &mut self.removed].into_iter().flatten() {
+        if let Some(KeptOut::Records(out)) = &mut self.kept {
             out.flush().map_err(|e| out.error(e))?;
+        }
+        if let Some(out) = &mut self.removed {
+            out.flush()?;
         }
         Ok(())
     }
@@ -171,8 +263,21 @@ impl Sink for CliSink {
     }
 
     fn kept(&mut self, record: &KeptRecord<'_>) -> Result<(), Error> {
-        let Some(out) = &mut self.kept else {
+        let Some(kept) = &mut self.kept else {
             return Ok(());
+        };
+        // A Parquet row: copied, every column, from its file (rows of an input come in order).
+        if let Some(copier) = self.parquet.copier(&record.origin.file, kept)? {
+            let row = record.origin.line.saturating_sub(1);
+            return copier.keep(row, &mut |batch| kept.write_rows(batch));
+        }
+        self.parquet.finish(kept)?;
+        let KeptOut::Records(out) = kept else {
+            // A Parquet output holds only Parquet rows (refused before the run otherwise).
+            return Err(Error::Accounting(format!(
+                "{} is not a Parquet input, but the kept output is Parquet",
+                record.origin.file
+            )));
         };
         if self.kept_as_json.applies(&record.origin.file) {
             // A file has no line of its own to copy, and a line of text among JSON records
@@ -189,7 +294,7 @@ impl Sink for CliSink {
 /// Which kept records are written as JSON objects `{"id", "text"}` rather than as read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeptAsJson {
-    /// None: every input is JSON Lines, or every input is lines of text.
+    /// None: every input is JSON Lines (or Parquet), or every input is lines of text.
     Never,
     /// Every one: documents of the files format.
     Always,
@@ -205,14 +310,16 @@ impl KeptAsJson {
         let formats: Vec<Format> = (0..inputs.inputs().len())
             .map(|i| inputs.format_of(i))
             .collect();
-        if !formats.contains(&Format::Jsonl) {
+        // Parquet rows are written as JSON objects too.
+        let objects = |format: &Format| matches!(format, Format::Jsonl | Format::Parquet);
+        if !formats.iter().any(objects) {
             return KeptAsJson::Never;
         }
         let text: BTreeSet<String> = inputs
             .inputs()
             .iter()
             .zip(&formats)
-            .filter(|(_, format)| **format != Format::Jsonl)
+            .filter(|(_, format)| !objects(format))
             .map(|(input, _)| input.display_name())
             .collect();
         if text.is_empty() {

@@ -49,6 +49,7 @@ impl FixedRecord for Spooled {
             Format::Jsonl => 0,
             Format::Lines => 1,
             Format::Files => 2,
+            Format::Parquet => 3,
         };
     }
     fn decode(bytes: &[u8]) -> Self {
@@ -59,6 +60,7 @@ impl FixedRecord for Spooled {
             format: match bytes[20] {
                 0 => Format::Jsonl,
                 1 => Format::Lines,
+                3 => Format::Parquet,
                 _ => Format::Files,
             },
         }

@@ -149,6 +149,7 @@ pub(super) enum Source {
         reader: Option<Box<dyn BufRead + Send>>,
         marked: bool,
     },
+    Parquet(Box<super::parquet_read::ParquetSource>),
     Dir {
         root: PathBuf,
         files: Arc<Vec<PathBuf>>,
@@ -166,11 +167,13 @@ impl Source {
                 std::mem::take(marked).then_some(0)
             }
             Source::Dir { marked, .. } => marked.take(),
+            Source::Parquet(_) => None,
         }
     }
 
     fn next_frame(&mut self, max: usize, counter: &Arc<AtomicU64>) -> Option<Frame> {
         match self {
+            Source::Parquet(source) => source.next_frame(),
             Source::Lines {
                 name,
                 format,

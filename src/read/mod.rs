@@ -23,6 +23,7 @@ use crate::error::{ConfigError, InputFailure, Origin, RejectReason, Rejection};
 
 mod frames;
 mod inputs;
+pub mod parquet_read;
 mod parse;
 mod path;
 mod pieces;
@@ -46,6 +47,8 @@ pub enum Format {
     Lines,
     /// A directory of text files (walked recursively, in sorted order), one document per file.
     Files,
+    /// A Parquet file, one document per row (`read/parquet_read.rs`).
+    Parquet,
 }
 
 impl std::str::FromStr for Format {
@@ -55,6 +58,7 @@ impl std::str::FromStr for Format {
             "jsonl" | "json" => Ok(Format::Jsonl),
             "lines" | "text" => Ok(Format::Lines),
             "files" => Ok(Format::Files),
+            "parquet" => Ok(Format::Parquet),
             other => Err(ConfigError::Format(other.to_string())),
         }
     }
@@ -66,6 +70,7 @@ impl fmt::Display for Format {
             Format::Jsonl => "jsonl",
             Format::Lines => "lines",
             Format::Files => "files",
+            Format::Parquet => "parquet",
         })
     }
 }
@@ -73,12 +78,16 @@ impl fmt::Display for Format {
 impl Format {
     /// The format an input's name says, or `None`: `.jsonl`, `.json`, `.ndjson` are JSON Lines
     /// and `.txt` is lines of text, each optionally followed by `.gz` or `.zst` (the compression
-    /// itself is recognized by magic bytes when the input is read).
+    /// itself is recognized by magic bytes when the input is read); `.parquet` is Parquet (never
+    /// compressed as a whole: its pages are).
     ///
-    /// This is the one place a format is told from a name; formats added later (Parquet, WARC)
-    /// add their extensions here and their magic bytes in [`detect_format`].
+    /// This is the one place a format is told from a name; formats with magic numbers of their
+    /// own add them in [`detect_format`].
     pub fn from_name(name: &str) -> Option<Format> {
         let name = name.to_ascii_lowercase();
+        if name.ends_with(".parquet") {
+            return Some(Format::Parquet);
+        }
         let stem = [".gz", ".zst"]
             .iter()
             .find_map(|suffix| name.strip_suffix(suffix))
@@ -129,21 +138,35 @@ impl FormatChoice {
 }
 
 /// The format of an input whose format was not given: the one its name says
-/// ([`Format::from_name`]), else JSON Lines. Standard input is JSON Lines.
+/// ([`Format::from_name`]), else Parquet when a regular file begins with Parquet's magic number
+/// `PAR1` (only its first 4 bytes are read), else JSON Lines. Standard input and other streams
+/// are JSON Lines (their first bytes cannot be read twice).
 ///
-/// Detection looks only at the name today. A format with a magic number of its own (Parquet's
-/// `PAR1`, WARC's `WARC/1.` after decompression) would be recognized here too, from the input's
-/// first bytes, when its name says nothing; the formats read now share their bytes (a JSON line
-/// and a text line look alike), so for them the name decides.
+/// JSON Lines and lines of text share their bytes (a JSON line and a text line look alike), so
+/// for them the name decides.
 pub fn detect_format(input: &Input) -> Format {
     match input {
         Input::Path(path) => path
             .file_name()
             .and_then(|name| name.to_str())
             .and_then(Format::from_name)
+            .or_else(|| starts_with_parquet_magic(path).then_some(Format::Parquet))
             .unwrap_or(Format::Jsonl),
         Input::Stdin => Format::Jsonl,
     }
+}
+
+/// Whether `path` is a regular file whose first 4 bytes are `PAR1`.
+fn starts_with_parquet_magic(path: &std::path::Path) -> bool {
+    use std::io::Read;
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return false;
+    }
+    let mut head = [0u8; 4];
+    File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok()
+        && head == *parquet_read::MAGIC
 }
 
 /// One input: a path, or standard input.
@@ -282,7 +305,8 @@ mod tests {
             ("notes.txt.gz", Some(Format::Lines)),
             ("a.gz", None),
             ("README", None),
-            ("a.parquet", None),
+            ("a.parquet", Some(Format::Parquet)),
+            ("TRAIN-0001.PARQUET", Some(Format::Parquet)),
         ] {
             assert_eq!(Format::from_name(name), format, "{name}");
         }
@@ -296,5 +320,24 @@ mod tests {
         );
         assert_eq!(FormatChoice::Detect.to_string(), "detect");
         assert_eq!(FormatChoice::All(Format::Files).to_string(), "files");
+        assert_eq!("parquet".parse::<Format>().unwrap(), Format::Parquet);
+    }
+
+    #[test]
+    fn issue12_parquet_is_told_by_its_magic_number_when_the_name_says_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let magic = dir.path().join("part-00000");
+        std::fs::write(&magic, b"PAR1 and then the rest").unwrap();
+        let text = dir.path().join("part-00001");
+        std::fs::write(&text, b"{\"text\":\"PAR1\"}").unwrap();
+        let short = dir.path().join("tiny");
+        std::fs::write(&short, b"PA").unwrap();
+        assert_eq!(detect_format(&Input::Path(magic)), Format::Parquet);
+        assert_eq!(detect_format(&Input::Path(text)), Format::Jsonl);
+        assert_eq!(detect_format(&Input::Path(short)), Format::Jsonl);
+        // The name wins over the bytes.
+        let named = dir.path().join("notes.txt");
+        std::fs::write(&named, b"PAR1").unwrap();
+        assert_eq!(detect_format(&Input::Path(named)), Format::Lines);
     }
 }
