@@ -19,6 +19,8 @@ implementation of Parquet).
       The first half of IN (its footer gone).
   binary-text OUT.parquet
       A file whose `text` column is binary, one value not UTF-8.
+  convert IN.jsonl OUT.parquet [ROWS_PER_GROUP]
+      IN's records as they are (every field a column, types inferred), zstd; for benchmarks.
 """
 
 import json
@@ -132,7 +134,16 @@ def binary_text(args):
     pq.write_table(table, args[0])
 
 
+def convert(args):
+    import pyarrow.json as pj
+
+    rows_per_group = int(args[2]) if len(args) > 2 else 10000
+    table = pj.read_json(args[0])
+    pq.write_table(table, args[1], row_group_size=rows_per_group, compression="zstd")
+
+
 COMMANDS = {
+    "convert": convert,
     "write": write,
     "read": read,
     "same-schema": same_schema,

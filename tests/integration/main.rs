@@ -15,6 +15,8 @@
 //! - `resume`: issue 11: `--work-dir` runs killed at many moments resume to the same bytes.
 //! - `shards`: issue 12's input side: folders and globs of shards, formats detected by name,
 //!   nested field paths.
+//! - `parquet_io`: issue 12's Parquet input and outputs, against pyarrow (which must be
+//!   installed: `pip install pyarrow`).
 //! - `regressions`: one test per issue, named after it.
 
 mod bad_input;
@@ -27,6 +29,7 @@ mod index;
 mod memory;
 mod modes;
 mod oracle;
+mod parquet_io;
 mod regressions;
 mod report;
 mod resume;
