@@ -652,6 +652,121 @@ mod tests {
         }
     }
 
+    /// A Parquet file of 3 row groups of 2 rows: `text` dictionary-encoded with a null, `id` an
+    /// int column, `meta` a struct with a `url` child (null in one row).
+    fn fixture(path: &std::path::Path) {
+        use std::sync::Arc;
+
+        use arrow_array::{
+            ArrayRef, DictionaryArray, Int64Array, RecordBatch, StringArray, StructArray,
+            types::Int32Type,
+        };
+        use arrow_schema::{DataType, Field};
+        use parquet::arrow::ArrowWriter;
+        use parquet::file::properties::WriterProperties;
+
+        let text: DictionaryArray<Int32Type> = vec![
+            Some("one"),
+            Some("two"),
+            None,
+            Some("four"),
+            Some("one"),
+            Some("six"),
+        ]
+        .into_iter()
+        .collect();
+        let url: ArrayRef = Arc::new(StringArray::from(vec![
+            Some("https://a.example/1"),
+            None,
+            Some("https://b.example/3"),
+            Some("https://b.example/4"),
+            Some("https://a.example/5"),
+            Some("https://a.example/6"),
+        ]));
+        let meta = StructArray::from(vec![(
+            Arc::new(Field::new("url", DataType::Utf8, true)),
+            url,
+        )]);
+        let batch = RecordBatch::try_from_iter([
+            (
+                "id",
+                Arc::new(Int64Array::from(vec![10, 11, 12, 13, 14, 15])) as ArrayRef,
+            ),
+            ("text", Arc::new(text) as ArrayRef),
+            ("meta", Arc::new(meta) as ArrayRef),
+        ])
+        .unwrap();
+        let props = WriterProperties::builder()
+            .set_max_row_group_row_count(Some(2))
+            .build();
+        let file = std::fs::File::create(path).unwrap();
+        let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+    }
+
+    #[test]
+    fn issue12_rows_are_framed_by_row_group_with_their_columns() {
+        use crate::error::RejectReason;
+        use crate::read::{Fields, Format, FormatChoice, Frame, Input, InputSet, Parser};
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        fixture(&path);
+        let fields = Fields {
+            url: Some("meta.url".parse().unwrap()),
+            id: "id".parse().unwrap(),
+            ..Fields::default()
+        };
+        let mut set = InputSet::new(vec![Input::Path(path)], FormatChoice::Detect, 1 << 20)
+            .unwrap()
+            .with_fields(fields.clone());
+        assert_eq!(set.format_of(0), Format::Parquet);
+        let parser = Parser::new(fields);
+        for _ in 0..2 {
+            let frames: Vec<Frame> = set.frames().collect();
+            assert_eq!(frames.len(), 6);
+            let Frame::Rejected(rejection) = &frames[2] else {
+                panic!("the null text is rejected: {frames:?}");
+            };
+            assert_eq!(rejection.origin.line, 3);
+            assert_eq!(
+                rejection.reason,
+                RejectReason::InRowGroup {
+                    row_group: 1,
+                    row: 1,
+                    reason: Box::new(RejectReason::NotAString("text".to_string())),
+                }
+            );
+            let docs: Vec<(String, String, Option<String>)> = frames
+                .iter()
+                .filter_map(|f| match f {
+                    Frame::Record(r) => {
+                        let d = parser.parse(r).unwrap();
+                        Some((
+                            d.id.into_owned(),
+                            d.text.into_owned(),
+                            d.group.map(|g| g.into_owned()),
+                        ))
+                    }
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(
+                docs[..2],
+                [
+                    (
+                        "10".into(),
+                        "one".into(),
+                        Some("https://a.example/1".into())
+                    ),
+                    ("11".into(), "two".into(), None),
+                ]
+            );
+            assert_eq!(docs.len(), 5);
+        }
+    }
+
     #[test]
     fn issue12_bytes_that_are_not_a_row_decode_to_nothing() {
         assert_eq!(decode_row(b"short"), None);
