@@ -59,7 +59,9 @@ Examples:
   # A filter from stdin to stdout, each document decided as it arrives:
   zcat crawl.jsonl.gz | neardup dedup - -o - --mode stream > kept.jsonl
   # Remove what an earlier release holds, then add this run's kept documents to its index:
-  neardup dedup new.jsonl -o kept.jsonl --against release-index --update";
+  neardup dedup new.jsonl -o kept.jsonl --against release-index --update
+  # Parquet shards in, the kept rows out with every column (the input's schema), removals too:
+  neardup dedup 'data/train-*.parquet' -o kept.parquet --removed removed.parquet";
 
 const CLUSTERS_EXAMPLES: &str = "\
 Examples:
@@ -286,13 +288,17 @@ pub enum Command {
     Dedup {
         #[command(flatten)]
         common: Common,
-        /// Kept records go here ('-' for stdout; .gz/.zst compress).
+        /// Kept records go here ('-' for stdout; .gz/.zst compress). A name ending in .parquet
+        /// writes the kept rows of Parquet inputs (one schema), every column, zstd; from
+        /// Parquet into JSON Lines, each kept row is one object with every column.
         #[arg(short = 'o', long = "output", value_name = "OUT")]
         output: String,
-        /// One JSON line per removed document: {"id","duplicate_of","similarity","kind"}.
+        /// One JSON line per removed document: {"id","duplicate_of","similarity","kind"}
+        /// (a Parquet table of those columns when the name ends in .parquet).
         #[arg(long, value_name = "FILE")]
         removed: Option<String>,
-        /// Also write the clusters (as the `clusters` command does).
+        /// Also write the clusters (as the `clusters` command does; Parquet when the name ends
+        /// in .parquet).
         #[arg(long, value_name = "FILE")]
         clusters: Option<String>,
         #[command(flatten)]
@@ -317,7 +323,8 @@ pub enum Command {
     Clusters {
         #[command(flatten)]
         common: Common,
-        /// Clusters go here ('-' for stdout; .gz/.zst compress).
+        /// Clusters go here ('-' for stdout; .gz/.zst compress; a Parquet table when the name
+        /// ends in .parquet).
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: String,
         #[command(flatten)]
