@@ -13,7 +13,8 @@ use neardup::{Error, Format, FormatChoice, Input, InputSet};
 use neardup::output::Output;
 use neardup::parquet_write::{ParquetRows, ReportTable, RowCopier, write_json_rows};
 
-/// Where kept records go.
+/// Where kept records go (one per run: its size does not matter).
+#[allow(clippy::large_enum_variant)]
 pub enum KeptOut {
     /// JSON Lines (or lines of text): records as read, Parquet rows as JSON objects.
     Records(Output),
@@ -37,7 +38,8 @@ impl KeptOut {
     }
 }
 
-/// Where removals or clusters go: JSON Lines, or a Parquet table.
+/// Where removals or clusters go: JSON Lines, or a Parquet table (one each per run).
+#[allow(clippy::large_enum_variant)]
 pub enum TableOut {
     Json(Output),
     Parquet(ReportTable),

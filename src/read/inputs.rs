@@ -488,10 +488,10 @@ impl InputSet {
         let first = !self.consumed[index];
         let mut reader = self.open_stream(index)?;
         if !first {
-            return Ok(self.spools[index]
+            return self.spools[index]
                 .as_ref()
                 .ok_or_else(|| io::Error::other("was already read (a single-pass run)"))?
-                .try_clone()?);
+                .try_clone();
         }
         match self.spools[index].as_ref() {
             Some(spool) => {

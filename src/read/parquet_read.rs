@@ -4,7 +4,7 @@
 //! [`RowGroupBatches`] reads a Parquet file row group by row group in batches of [`BATCH_ROWS`]
 //! rows, with a projection; a row group that cannot be decoded yields one [`GroupEvent::Broken`]
 //! for its rows not read, and reading goes on with the next row group. Framing
-//! ([`ParquetSource`]) and the kept-row copier ([`crate::parquet_write::RowCopier`]) both read through
+//! (`ParquetSource`) and the kept-row copier ([`crate::parquet_write::RowCopier`]) both read through
 //! it, so they see the same batches and fail at the same places.
 //!
 //! A framed row is a [`Record`] of [`Format::Parquet`] whose bytes are a compact layout of the
