@@ -59,9 +59,7 @@ Examples:
   # A filter from stdin to stdout, each document decided as it arrives:
   zcat crawl.jsonl.gz | neardup dedup - -o - --mode stream > kept.jsonl
   # Remove what an earlier release holds, then add this run's kept documents to its index:
-  neardup dedup new.jsonl -o kept.jsonl --against release-index --update
-  # Parquet shards in, the kept rows out with every column (the input's schema), removals too:
-  neardup dedup 'data/train-*.parquet' -o kept.parquet --removed removed.parquet";
+  neardup dedup new.jsonl -o kept.jsonl --against release-index --update";
 
 const CLUSTERS_EXAMPLES: &str = "\
 Examples:
@@ -69,6 +67,8 @@ Examples:
   neardup clusters corpus.jsonl -o clusters.jsonl --threshold 0.7 --report clusters.html
   # Pages that contain a syndicated story (the smaller text 80% inside the larger):
   neardup clusters pages.jsonl -o clusters.jsonl --measure containment
+  # Parquet in (a struct column's child as the URL), the clusters as a Parquet table:
+  neardup clusters train-00000.parquet -o clusters.parquet --url-field metadata.url
   # Process 0 of 4 on four machines (the same command on each, with its own --process):
   neardup clusters shards/part-0.jsonl shards/part-1.jsonl -o clusters.jsonl --processes 4 --process 0 --hostfile hosts.txt";
 

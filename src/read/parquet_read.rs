@@ -43,12 +43,15 @@ pub const MAGIC: &[u8; 4] = b"PAR1";
 /// Fails when the file is not Parquet, its footer is damaged, or a column uses a compression this
 /// build does not read.
 pub fn open_metadata(file: &File) -> io::Result<ArrowReaderMetadata> {
-    let meta = ArrowReaderMetadata::load(file, ArrowReaderOptions::new()).map_err(|e| {
+    let not_readable = |e: String| {
         io::Error::new(
             io::ErrorKind::InvalidData,
             format!("not a readable Parquet file: {e}"),
         )
-    })?;
+    };
+    let meta = guarded(|| ArrowReaderMetadata::load(file, ArrowReaderOptions::new()))
+        .map_err(not_readable)?
+        .map_err(|e| not_readable(e.to_string()))?;
     for group in meta.metadata().row_groups() {
         for column in group.columns() {
             if matches!(column.compression(), Compression::BROTLI(_)) {
@@ -63,6 +66,20 @@ pub fn open_metadata(file: &File) -> io::Result<ArrowReaderMetadata> {
         }
     }
     Ok(meta)
+}
+
+/// Runs a call into the Parquet decoder, turning a panic on damaged input (the decoder is not
+/// ours; some damage makes it index out of bounds) into an error, so that damage is a rejection
+/// or an input failure, never a crash.
+fn guarded<T>(call: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).map_err(|payload| {
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("no message");
+        format!("the Parquet decoder failed: {message}")
+    })
 }
 
 /// Where a batch sits: its row group, and its first row's place in the group and in the file
@@ -171,12 +188,17 @@ impl Iterator for RowGroupBatches {
                     .try_clone()
                     .map_err(|e| e.to_string())
                     .and_then(|file| {
-                        ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.meta.clone())
+                        guarded(|| {
+                            ParquetRecordBatchReaderBuilder::new_with_metadata(
+                                file,
+                                self.meta.clone(),
+                            )
                             .with_row_groups(vec![self.group])
                             .with_projection(self.projection.clone())
                             .with_batch_size(BATCH_ROWS)
                             .build()
-                            .map_err(|e| e.to_string())
+                        })?
+                        .map_err(|e| e.to_string())
                     });
                 match built {
                     Ok(reader) => self.reader = Some(reader),
@@ -184,7 +206,11 @@ impl Iterator for RowGroupBatches {
                 }
             }
             let reader = self.reader.as_mut()?;
-            match reader.next() {
+            let next = match guarded(|| reader.next()) {
+                Ok(next) => next,
+                Err(reason) => return Some(self.broken(reason)),
+            };
+            match next {
                 Some(Ok(batch)) => {
                     let at = self.at();
                     self.row_in_group += batch.num_rows() as u64;
