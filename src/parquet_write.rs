@@ -103,7 +103,8 @@ impl RowCopier {
         let meta = open_metadata(&file).map_err(|e| read_error(path, e))?;
         Ok(RowCopier {
             path: path.to_path_buf(),
-            batches: RowGroupBatches::new(file, meta, ProjectionMask::all(), None),
+            batches: RowGroupBatches::new(file, meta, ProjectionMask::all(), None)
+                .map_err(|e| read_error(path, e))?,
             pending: None,
         })
     }
@@ -135,8 +136,24 @@ impl RowCopier {
                         self.pending = Some(Pending { at, batch, kept });
                         break;
                     }
-                    // Its rows were rejected when it was framed: none is kept.
-                    Some(GroupEvent::Broken { .. }) => continue,
+                    // Framing decoded only the columns the run reads; when those rows were
+                    // rejected none is kept here, but when a column the run does not read is
+                    // what is damaged, a kept row cannot be copied whole.
+                    Some(GroupEvent::Broken { at, rows, reason }) => {
+                        if (at.row_in_file..at.row_in_file + rows).contains(&row) {
+                            return Err(read_error(
+                                &self.path,
+                                io::Error::new(
+                                    io::ErrorKind::InvalidData,
+                                    format!(
+                                        "row group {}, from its row {}, cannot be decoded in every column, so its kept rows cannot be copied whole ({reason})",
+                                        at.row_group,
+                                        at.row_in_group + 1
+                                    ),
+                                ),
+                            ));
+                        }
+                    }
                     None => return Err(self.changed("a kept row is past the file's end")),
                 }
             }

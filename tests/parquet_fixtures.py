@@ -12,9 +12,9 @@ implementation of Parquet).
       prints it, the file's key-value metadata, and every row (values as JSON).
   same-schema A.parquet B.parquet
       Prints true when both files have the same schema, metadata included.
-  corrupt IN.parquet OUT.parquet GROUP
-      A copy of IN whose text column's data in row group GROUP is overwritten with junk (the
-      footer intact), so that group cannot be decoded.
+  corrupt IN.parquet OUT.parquet GROUP [COLUMN]
+      A copy of IN whose COLUMN's data (default `text`) in row group GROUP is overwritten with
+      junk (the footer intact), so that column of that group cannot be decoded.
   truncate IN.parquet OUT.parquet
       The first half of IN (its footer gone).
   binary-text OUT.parquet
@@ -106,9 +106,10 @@ def same_schema(args):
 
 def corrupt(args):
     src, out, group = args[0], args[1], int(args[2])
+    name = args[3] if len(args) > 3 else "text"
     meta = pq.ParquetFile(src).metadata
     names = [meta.schema.column(i).path for i in range(meta.num_columns)]
-    column = meta.row_group(group).column(names.index("text"))
+    column = meta.row_group(group).column(names.index(name))
     start = column.data_page_offset
     if column.dictionary_page_offset is not None:
         start = min(start, column.dictionary_page_offset)

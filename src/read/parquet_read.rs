@@ -43,13 +43,14 @@ pub const MAGIC: &[u8; 4] = b"PAR1";
 /// Fails when the file is not Parquet, its footer is damaged, or a column uses a compression this
 /// build does not read.
 pub fn open_metadata(file: &File) -> io::Result<ArrowReaderMetadata> {
+    let file = ParquetFile::new(file.try_clone()?)?;
     let not_readable = |e: String| {
         io::Error::new(
             io::ErrorKind::InvalidData,
             format!("not a readable Parquet file: {e}"),
         )
     };
-    let meta = guarded(|| ArrowReaderMetadata::load(file, ArrowReaderOptions::new()))
+    let meta = guarded(|| ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()))
         .map_err(not_readable)?
         .map_err(|e| not_readable(e.to_string()))?;
     for group in meta.metadata().row_groups() {
@@ -66,6 +67,80 @@ pub fn open_metadata(file: &File) -> io::Result<ArrowReaderMetadata> {
         }
     }
     Ok(meta)
+}
+
+/// A Parquet file as the decoder reads it, made to fail fast on damage: a read past the end of
+/// the file is an error, not an empty read (the parquet crate skips a page header's unknown
+/// fields with short reads that do not fail, so a header claiming a long list at the end of a
+/// file took a read per element: a minute for a 3 KB file), and a byte range past the end is
+/// refused before its buffer is allocated.
+#[derive(Debug)]
+struct ParquetFile {
+    file: File,
+    len: u64,
+}
+
+impl ParquetFile {
+    fn new(file: File) -> io::Result<ParquetFile> {
+        let len = file.metadata()?.len();
+        Ok(ParquetFile { file, len })
+    }
+
+    fn try_clone(&self) -> io::Result<ParquetFile> {
+        Ok(ParquetFile {
+            file: self.file.try_clone()?,
+            len: self.len,
+        })
+    }
+}
+
+impl parquet::file::reader::Length for ParquetFile {
+    fn len(&self) -> u64 {
+        self.len
+    }
+}
+
+impl parquet::file::reader::ChunkReader for ParquetFile {
+    type T = EndIsError<io::BufReader<File>>;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
+        use std::io::Seek;
+        let mut file = self.file.try_clone()?;
+        file.seek(io::SeekFrom::Start(start))?;
+        Ok(EndIsError(io::BufReader::new(file)))
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<bytes::Bytes> {
+        use std::os::unix::fs::FileExt;
+        if start
+            .checked_add(length as u64)
+            .is_none_or(|end| end > self.len)
+        {
+            return Err(parquet::errors::ParquetError::EOF(format!(
+                "{length} bytes at {start} lie past the end of the file ({} bytes)",
+                self.len
+            )));
+        }
+        let mut buffer = vec![0; length];
+        self.file.read_exact_at(&mut buffer, start)?;
+        Ok(buffer.into())
+    }
+}
+
+/// A reader for which reading at its end is an error.
+struct EndIsError<R>(R);
+
+impl<R: io::Read> io::Read for EndIsError<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.0.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "read past the end of the file",
+            ));
+        }
+        Ok(n)
+    }
 }
 
 /// Runs a call into the Parquet decoder, turning a panic on damaged input (the decoder is not
@@ -108,7 +183,7 @@ pub enum GroupEvent {
 
 /// A Parquet file's batches, row group by row group.
 pub struct RowGroupBatches {
-    file: File,
+    file: ParquetFile,
     meta: ArrowReaderMetadata,
     projection: ProjectionMask,
     group: usize,
@@ -126,9 +201,9 @@ impl RowGroupBatches {
         meta: ArrowReaderMetadata,
         projection: ProjectionMask,
         counter: Option<Arc<AtomicU64>>,
-    ) -> Self {
-        RowGroupBatches {
-            file,
+    ) -> io::Result<Self> {
+        Ok(RowGroupBatches {
+            file: ParquetFile::new(file)?,
             meta,
             projection,
             group: 0,
@@ -136,7 +211,7 @@ impl RowGroupBatches {
             group_start: 0,
             row_in_group: 0,
             counter,
-        }
+        })
     }
 
     fn group_rows(&self, group: usize) -> u64 {
@@ -151,22 +226,23 @@ impl RowGroupBatches {
         }
     }
 
-    /// Moves on to the next row group.
+    /// Moves on to the next row group (past the rows it claims, or those read of it if more).
     fn next_group(&mut self) {
         self.reader = None;
-        self.group_start += self.group_rows(self.group);
+        self.group_start += self.group_rows(self.group).max(self.row_in_group);
         self.group += 1;
         self.row_in_group = 0;
     }
 
-    /// The rest of the current row group as broken, then the next row group.
-    fn broken(&mut self, reason: String) -> GroupEvent {
+    /// The rest of the current row group as broken, then the next row group. A group broken
+    /// after all the rows it claims were read loses no row: nothing is reported.
+    fn broken(&mut self, reason: String) -> Option<GroupEvent> {
         let at = self.at();
         let rows = self
             .group_rows(self.group)
             .saturating_sub(self.row_in_group);
         self.next_group();
-        GroupEvent::Broken { at, rows, reason }
+        (rows > 0).then_some(GroupEvent::Broken { at, rows, reason })
     }
 }
 
@@ -202,25 +278,34 @@ impl Iterator for RowGroupBatches {
                     });
                 match built {
                     Ok(reader) => self.reader = Some(reader),
-                    Err(reason) => return Some(self.broken(reason)),
+                    Err(reason) => match self.broken(reason) {
+                        Some(event) => return Some(event),
+                        None => continue,
+                    },
                 }
             }
             let reader = self.reader.as_mut()?;
             let next = match guarded(|| reader.next()) {
-                Ok(next) => next,
-                Err(reason) => return Some(self.broken(reason)),
+                Ok(next) => next.map(|batch| batch.map_err(|e| e.to_string())),
+                Err(reason) => Some(Err(reason)),
             };
-            match next {
+            let reason = match next {
                 Some(Ok(batch)) => {
                     let at = self.at();
                     self.row_in_group += batch.num_rows() as u64;
                     return Some(GroupEvent::Batch { at, batch });
                 }
-                Some(Err(e)) => return Some(self.broken(e.to_string())),
+                Some(Err(reason)) => reason,
                 None if self.row_in_group < self.group_rows(self.group) => {
-                    return Some(self.broken("the row group ended early".to_string()));
+                    "the row group ended early".to_string()
                 }
-                None => self.next_group(),
+                None => {
+                    self.next_group();
+                    continue;
+                }
+            };
+            if let Some(event) = self.broken(reason) {
+                return Some(event);
             }
         }
     }
@@ -523,7 +608,7 @@ impl ParquetSource {
             name,
             columns,
             text_field: fields.text.to_string(),
-            batches: RowGroupBatches::new(file, meta, projection, Some(counter.clone())),
+            batches: RowGroupBatches::new(file, meta, projection, Some(counter.clone()))?,
             queue: VecDeque::new(),
             max,
         })

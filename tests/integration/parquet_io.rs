@@ -415,6 +415,22 @@ fn issue12_parquet_damage_and_refusals() {
     );
     let stats = stats_adding_up(&d.join("s.json"));
     assert_eq!(stats["docs_read"], (all.len() - 16 + 1) as u64);
+    // A damaged column the run does not read: the rows frame (clusters are found), but kept
+    // rows of that row group cannot be copied whole, so the kept output fails (exit 2), naming it.
+    pyarrow(d, &["corrupt", "in.parquet", "lang.parquet", "1", "n"]);
+    ok(&run_in(
+        d,
+        &["clusters", "lang.parquet", "-o", "c.jsonl", "-q"],
+        b"",
+    ));
+    let out = run_in(d, &["dedup", "lang.parquet", "-o", "k2.parquet"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("row group 1, from its row 1, cannot be decoded in every column"),
+        "{stderr}"
+    );
+    assert!(!d.join("k2.parquet").exists());
     // A truncated file (footer gone) is an input failure: exit 2, nothing written.
     pyarrow(d, &["truncate", "in.parquet", "trunc.parquet"]);
     let out = run_in(d, &["dedup", "trunc.parquet", "-o", "t.parquet"], b"");
