@@ -26,7 +26,11 @@ use neardup::{
     ConfigError, DedupBuilder, Error, FieldPath, Format, FormatChoice, Input, InputSet, VerifyMode,
 };
 
-use crate::sink::{CliSink, KeptAsJson, Shards, WarcOutput, progress_bar, write_json};
+use crate::sink::{
+    CliSink, KeptAsJson, KeptOut, ParquetInputs, Shards, TableOut, WarcOutput, progress_bar,
+    write_json,
+};
+use neardup::parquet_write::{ParquetRows, ReportKind, ReportTable, TableShape};
 
 /// The end of `neardup --help`: examples, and what the exit code means.
 const TOP_HELP: &str = "\
@@ -64,6 +68,8 @@ Examples:
   neardup clusters corpus.jsonl -o clusters.jsonl --threshold 0.7 --report clusters.html
   # Pages that contain a syndicated story (the smaller text 80% inside the larger):
   neardup clusters pages.jsonl -o clusters.jsonl --measure containment
+  # Parquet in (a struct column's child as the URL), the clusters as a Parquet table:
+  neardup clusters train-00000.parquet -o clusters.parquet --url-field metadata.url
   # Process 0 of 4 on four machines (the same command on each, with its own --process):
   neardup clusters shards/part-0.jsonl shards/part-1.jsonl -o clusters.jsonl --processes 4 --process 0 --hostfile hosts.txt";
 
@@ -217,6 +223,9 @@ pub enum FormatArg {
     Warc,
     /// WET: WARC conversion records, each a document (id WARC-Record-ID, URL WARC-Target-URI).
     Wet,
+    /// Parquet, one document per row; --text-field and the other fields name columns (a struct
+    /// column's child as 'column.child').
+    Parquet,
 }
 
 impl From<FormatArg> for Format {
@@ -227,6 +236,7 @@ impl From<FormatArg> for Format {
             FormatArg::Files => Format::Files,
             FormatArg::Warc => Format::Warc,
             FormatArg::Wet => Format::Wet,
+            FormatArg::Parquet => Format::Parquet,
         }
     }
 }
@@ -298,13 +308,17 @@ pub enum Command {
     Dedup {
         #[command(flatten)]
         common: Common,
-        /// Kept records go here ('-' for stdout; .gz/.zst compress).
+        /// Kept records go here ('-' for stdout; .gz/.zst compress). A name ending in .parquet
+        /// writes the kept rows of Parquet inputs (one schema), every column, zstd; from
+        /// Parquet into JSON Lines, each kept row is one object with every column.
         #[arg(short = 'o', long = "output", value_name = "OUT")]
         output: String,
-        /// One JSON line per removed document: {"id","duplicate_of","similarity","kind"}.
+        /// One JSON line per removed document: {"id","duplicate_of","similarity","kind"}
+        /// (a Parquet table of those columns when the name ends in .parquet).
         #[arg(long, value_name = "FILE")]
         removed: Option<String>,
-        /// Also write the clusters (as the `clusters` command does).
+        /// Also write the clusters (as the `clusters` command does; Parquet when the name ends
+        /// in .parquet).
         #[arg(long, value_name = "FILE")]
         clusters: Option<String>,
         #[command(flatten)]
@@ -334,7 +348,8 @@ pub enum Command {
     Clusters {
         #[command(flatten)]
         common: Common,
-        /// Clusters go here ('-' for stdout; .gz/.zst compress).
+        /// Clusters go here ('-' for stdout; .gz/.zst compress; a Parquet table when the name
+        /// ends in .parquet).
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: String,
         #[command(flatten)]
@@ -607,8 +622,9 @@ pub struct InputArgs {
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<String>,
     /// Input layout [default: each input's by its name: .jsonl, .json, .ndjson are jsonl, .txt
-    /// is lines, .warc is warc, .wet wet (also with .gz or .zst after it); else warc when the
-    /// file starts with a WARC/1. line; anything else jsonl].
+    /// is lines, .warc is warc, .wet wet (also with .gz or .zst after it), .parquet is parquet;
+    /// a file whose name says nothing is parquet when it begins with PAR1, warc when it starts
+    /// with a WARC/1. line, else jsonl].
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,
     /// JSON field holding the text: a path into nested objects ('content.text'); a dot inside
@@ -616,8 +632,8 @@ pub struct InputArgs {
     /// ignored.
     #[arg(long, default_value = "text")]
     pub text_field: FieldPath,
-    /// JSON field holding the id (a record without one is named FILE:LINE); a path like
-    /// --text-field.
+    /// JSON field holding the id (a record without one is named FILE:LINE; a Parquet row
+    /// FILE:ROW, its row in the file counted from 1); a path like --text-field.
     #[arg(long, default_value = "id")]
     pub id_field: FieldPath,
     /// JSON field holding each record's URL (a path like --text-field). Without
@@ -984,7 +1000,7 @@ impl InputArgs {
     /// Before any work: refuses outputs that name an input, another output or a place inside an
     /// index; checks the inputs; opens every output (so a missing directory or an unwritable
     /// place fails now, not after the run). Returns the inputs and the sink writing the outputs.
-    pub fn open(&self, outputs: &OutputPaths<'_>) -> Result<(InputSet, CliSink), Error> {
+    pub fn open(&self, outputs: &OutputPaths<'_>) -> anyhow::Result<(InputSet, CliSink)> {
         let mut inputs = self.input_set(outputs)?;
         // The files read, as the clash checks see them: shards one by one.
         let mut paths: Vec<RunPath> = inputs
@@ -1024,20 +1040,34 @@ impl InputArgs {
         inputs: &InputSet,
         outputs: &OutputPaths<'_>,
         warc: Option<WarcOutput>,
-    ) -> Result<CliSink, Error> {
+    ) -> anyhow::Result<CliSink> {
         let open = |path: Option<&String>| path.map(|p| Output::create(p)).transpose();
+        let table = |path: Option<&String>, kind| -> Result<Option<TableOut>, Error> {
+            let Some(path) = path else { return Ok(None) };
+            let out = Output::create(path)?;
+            Ok(Some(match is_parquet_name(path) {
+                true => TableOut::Parquet(ReportTable::create(out, path, kind)?),
+                false => TableOut::Json(out),
+            }))
+        };
+        let parquet = parquet_inputs(inputs, outputs.kept.is_some())?;
         let kept = match (outputs.kept, warc) {
             // A WARC output compresses record by record itself.
-            (Some(name), Some(_)) => Some(Output::create_uncompressed(name)?),
-            (kept, None) => open(kept)?,
-            (None, Some(_)) => None,
+            (Some(path), Some(_)) => Some(KeptOut::Records(Output::create_uncompressed(path)?)),
+            (Some(path), None) if is_parquet_name(path) => {
+                let shape = kept_parquet_shape(inputs)?;
+                let out = Output::create(path)?;
+                Some(KeptOut::Parquet(ParquetRows::create(out, path, &shape)?))
+            }
+            (path, _) => open(path)?.map(KeptOut::Records),
         };
         Ok(CliSink {
             kept_as_json: KeptAsJson::of(inputs),
             kept_warc: warc,
             kept,
-            removed: open(outputs.removed)?,
-            clusters: open(outputs.clusters)?,
+            parquet,
+            removed: table(outputs.removed, ReportKind::Removed)?,
+            clusters: table(outputs.clusters, ReportKind::Clusters)?,
             rejected: open(self.rejected.as_ref())?,
             stats_json: open(self.stats_json.as_ref())?,
             report_page: open(outputs.report)?,
@@ -1061,23 +1091,26 @@ impl InputArgs {
         summary: &impl serde::Serialize,
         text: &str,
     ) -> Result<()> {
+        let mut sink = sink;
         if let Some(bar) = &sink.bar {
             bar.finish_and_clear();
+        }
+        if let Some(kept) = &mut sink.kept {
+            sink.parquet.finish(kept)?;
         }
         let mut stats_json = sink.stats_json;
         if let Some(out) = &mut stats_json {
             write_json(out, summary)?;
         }
-        for out in [
-            sink.kept,
-            sink.removed,
-            sink.clusters,
-            sink.rejected,
-            stats_json,
-            sink.report_page,
-        ]
-        .into_iter()
-        .flatten()
+        if let Some(kept) = sink.kept {
+            kept.finish()?;
+        }
+        for table in [sink.removed, sink.clusters].into_iter().flatten() {
+            table.finish()?;
+        }
+        for out in [sink.rejected, stats_json, sink.report_page]
+            .into_iter()
+            .flatten()
         {
             out.finish()?;
         }
@@ -1086,6 +1119,70 @@ impl InputArgs {
         }
         Ok(())
     }
+}
+
+/// Whether an output's name says Parquet (`.parquet`, any case).
+pub fn is_parquet_name(path: &str) -> bool {
+    path.to_ascii_lowercase().ends_with(".parquet")
+}
+
+/// The Parquet inputs whose kept rows a kept output copies, by the name their records carry.
+/// Rows of a stream cannot be read again from a file, so a kept output of them is refused.
+fn parquet_inputs(inputs: &InputSet, copies_rows: bool) -> anyhow::Result<ParquetInputs> {
+    let mut parquet = ParquetInputs::default();
+    if !copies_rows {
+        return Ok(parquet);
+    }
+    for (index, input) in inputs.inputs().iter().enumerate() {
+        if inputs.format_of(index) != Format::Parquet {
+            continue;
+        }
+        match input {
+            Input::Path(p) if std::fs::metadata(p).is_ok_and(|m| m.is_file()) => {
+                parquet.paths.insert(input.display_name(), p.clone());
+            }
+            _ => anyhow::bail!(
+                "{input} is Parquet read from a stream, whose rows -o cannot copy; write it to a file first"
+            ),
+        }
+    }
+    Ok(parquet)
+}
+
+/// The schema of a Parquet kept output: the Parquet inputs' one. Refuses inputs that are not
+/// Parquet, and Parquet inputs whose schemas differ (a Parquet file holds rows of one schema).
+/// An input whose footer cannot be read is left to the run, which fails on it.
+fn kept_parquet_shape(inputs: &InputSet) -> anyhow::Result<TableShape> {
+    let mut shape: Option<(String, TableShape)> = None;
+    for (index, input) in inputs.inputs().iter().enumerate() {
+        if inputs.format_of(index) != Format::Parquet {
+            anyhow::bail!(
+                "-o with a .parquet name writes the kept rows of Parquet inputs, and {input} is {}; write JSON Lines (-o kept.jsonl)",
+                inputs.format_of(index)
+            );
+        }
+        let Input::Path(path) = input else { continue };
+        let Ok(this) = TableShape::of(path) else {
+            continue;
+        };
+        match &shape {
+            None => shape = Some((input.display_name(), this)),
+            Some((first, seen)) => {
+                if !neardup::read::parquet_read::same_fields(&seen.schema, &this.schema) {
+                    anyhow::bail!(
+                        "the Parquet inputs {first} and {input} have different schemas, and one Parquet output holds rows of one schema; write JSON Lines (-o kept.jsonl), or one run per schema"
+                    );
+                }
+            }
+        }
+    }
+    Ok(shape.map_or_else(
+        || TableShape {
+            schema: std::sync::Arc::new(arrow_schema::Schema::empty()),
+            key_value: None,
+        },
+        |(_, shape)| shape,
+    ))
 }
 
 #[cfg(test)]

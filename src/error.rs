@@ -357,6 +357,14 @@ pub enum RejectReason {
     /// A WARC record that cannot be framed or read (no Content-Length, a truncated payload, a
     /// bad gzip member, an HTTP payload that cannot be decoded).
     Malformed(String),
+    /// A row of a Parquet input (or the rest of its row group, when it could not be decoded):
+    /// its row group (from 0, as the file's metadata numbers them), its row in the group (from
+    /// 1, like a line) and why. Counted by the reason's kind.
+    InRowGroup {
+        row_group: u64,
+        row: u64,
+        reason: Box<RejectReason>,
+    },
 }
 
 impl fmt::Display for RejectReason {
@@ -388,6 +396,11 @@ impl fmt::Display for RejectReason {
             RejectReason::BlankLine => write!(f, "blank line, not a JSON object"),
             RejectReason::Unreadable(msg) => write!(f, "unreadable input: {msg}"),
             RejectReason::Malformed(msg) => write!(f, "malformed record: {msg}"),
+            RejectReason::InRowGroup {
+                row_group,
+                row,
+                reason,
+            } => write!(f, "row group {row_group}, row {row} of it: {reason}"),
         }
     }
 }
@@ -405,6 +418,7 @@ impl RejectReason {
             RejectReason::BlankLine => RejectKind::BlankLine,
             RejectReason::Unreadable(_) => RejectKind::Unreadable,
             RejectReason::Malformed(_) => RejectKind::Malformed,
+            RejectReason::InRowGroup { reason, .. } => reason.kind(),
         }
     }
 }

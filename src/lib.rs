@@ -99,6 +99,7 @@ pub mod lsh;
 pub mod minhash;
 pub mod normalize;
 pub mod output;
+pub mod parquet_write;
 pub mod parts;
 pub mod pipeline;
 pub mod read;

@@ -18,7 +18,7 @@ use neardup::{DedupBuilder, Error};
 use args::{Cli, Command, Common, IndexCommand, Mode, OutputPaths};
 use neardup::output::{Output, PathUse, RunPath};
 use pages::{run_report, stats_report, write_report};
-use sink::{ReportCollector, write_json};
+use sink::{KeptOut, ReportCollector, write_json};
 
 /// Bytes in binary units with one decimal: `1.5 GiB`.
 fn human_bytes(bytes: u64) -> String {
@@ -224,10 +224,20 @@ fn run(cli: Cli) -> Result<Status> {
             // Counting units keeps their hashes within the default budget (spilled beyond it).
             let builder = DedupBuilder::new().memory(args::default_memory().bytes);
             let dedup = boilerplate.configure(input.configure(builder))?.build()?;
+            if args::is_parquet_name(&output) {
+                anyhow::bail!(
+                    "lines writes records with their text rewritten, as JSON Lines or text, not Parquet ({output})"
+                );
+            }
             let (mut inputs, mut sink) = input.open(&OutputPaths {
                 kept: Some(&output),
                 ..OutputPaths::default()
             })?;
+            if inputs.has_parquet() {
+                anyhow::bail!(
+                    "lines does not rewrite the text of Parquet rows yet; strip boilerplate in dedup (--strip-boilerplate), which copies the rows as read"
+                );
+            }
             let summary = dedup.strip_records(&mut inputs, &mut sink)?;
             input.finish_with(sink, &summary, &summary.to_text())?;
             Ok(Status::of(&inputs))
@@ -318,6 +328,21 @@ fn run_distributed(
     // process expands directories and patterns the same way (sorted), and the processes check
     // that they agree on the files.
     let mut set = neardup::InputSet::new(given, format, input.max_doc_bytes)?;
+    // Workers share the inputs out by byte ranges, which a Parquet file has no use for.
+    if set.has_parquet() {
+        anyhow::bail!(
+            "a distributed run (--workers, --processes) does not read Parquet inputs yet; run it as one process"
+        );
+    }
+    if let Some(path) = [&outputs.kept, &outputs.removed, &outputs.clusters]
+        .into_iter()
+        .flatten()
+        .find(|p| args::is_parquet_name(p))
+    {
+        anyhow::bail!(
+            "a distributed run (--workers, --processes) writes JSON Lines, not Parquet ({path}); run it as one process"
+        );
+    }
     set.check()?;
     let inputs = set.inputs().to_vec();
     if input.verbose && !input.quiet {
@@ -456,6 +481,9 @@ fn detect(
             "--annotate adds fields to every record, which a WARC output cannot hold: name a \
              .jsonl output (-o)"
         );
+    }
+    if annotate && (inputs.has_parquet() || matches!(sink.kept, Some(KeptOut::Parquet(_)))) {
+        anyhow::bail!("--annotate does not support Parquet inputs or outputs yet");
     }
     let work_dir = match &common.detect.work_dir {
         Some(dir) if !streaming => {

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use neardup::error::{Origin, Rejection};
@@ -10,6 +11,94 @@ use neardup::report::{AnnotatedRecord, ClusterReport, DocId, KeptRecord, Progres
 use neardup::{Error, Format, FormatChoice, Input, InputSet};
 
 use neardup::output::Output;
+use neardup::parquet_write::{ParquetRows, ReportTable, RowCopier, write_json_rows};
+
+/// Where kept records go (one per run: its size does not matter).
+#[allow(clippy::large_enum_variant)]
+pub enum KeptOut {
+    /// JSON Lines (or lines of text): records as read, Parquet rows as JSON objects.
+    Records(Output),
+    /// A Parquet file: the kept rows of Parquet inputs of one schema.
+    Parquet(ParquetRows),
+}
+
+impl KeptOut {
+    fn write_rows(&mut self, batch: &arrow_array::RecordBatch) -> Result<(), Error> {
+        match self {
+            KeptOut::Records(out) => write_json_rows(out, batch),
+            KeptOut::Parquet(rows) => rows.write(batch),
+        }
+    }
+
+    pub fn finish(self) -> Result<(), Error> {
+        match self {
+            KeptOut::Records(out) => out.finish(),
+            KeptOut::Parquet(rows) => rows.finish(),
+        }
+    }
+}
+
+/// Where removals or clusters go: JSON Lines, or a Parquet table (one each per run).
+#[allow(clippy::large_enum_variant)]
+pub enum TableOut {
+    Json(Output),
+    Parquet(ReportTable),
+}
+
+impl TableOut {
+    fn push<T: serde::Serialize>(&mut self, value: &T) -> Result<(), Error> {
+        match self {
+            TableOut::Json(out) => write_json(out, value),
+            TableOut::Parquet(table) => table.push(value),
+        }
+    }
+
+    fn flush(&mut self) -> Result<(), Error> {
+        match self {
+            TableOut::Json(out) => out.flush().map_err(|e| out.error(e)),
+            TableOut::Parquet(_) => Ok(()),
+        }
+    }
+
+    pub fn finish(self) -> Result<(), Error> {
+        match self {
+            TableOut::Json(out) => out.finish(),
+            TableOut::Parquet(table) => table.finish(),
+        }
+    }
+}
+
+/// The Parquet inputs whose kept rows are copied, by the name their records' origins carry, and
+/// the copier of the one being read.
+#[derive(Default)]
+pub struct ParquetInputs {
+    pub paths: BTreeMap<String, PathBuf>,
+    pub current: Option<(String, RowCopier)>,
+}
+
+impl ParquetInputs {
+    /// The copier of `file`, after the last rows of the one before were handed to `out`.
+    fn copier(&mut self, file: &str, out: &mut KeptOut) -> Result<Option<&mut RowCopier>, Error> {
+        let Some(path) = self.paths.get(file) else {
+            return Ok(None);
+        };
+        if self.current.as_ref().is_none_or(|(name, _)| name != file) {
+            let opened = RowCopier::open(path)?;
+            if let Some((_, copier)) = self.current.replace((file.to_string(), opened)) {
+                copier.finish(&mut |batch| out.write_rows(batch))?;
+            }
+        }
+        Ok(self.current.as_mut().map(|(_, copier)| copier))
+    }
+
+    /// Hands the last rows of the input being copied to `out`.
+    pub fn finish(&mut self, out: &mut KeptOut) -> Result<(), Error> {
+        match self.current.take() {
+            Some((_, copier)) => copier.finish(&mut |batch| out.write_rows(batch)),
+            None => Ok(()),
+        }
+    }
+}
 
 /// How many rejections are printed to stderr before the rest go only to --rejected.
 const REJECTIONS_SHOWN: u64 = 10;
@@ -20,9 +109,11 @@ pub struct CliSink {
     pub kept_as_json: KeptAsJson,
     /// Set when the kept output is a WARC file: kept WARC records are written as records.
     pub kept_warc: Option<WarcOutput>,
-    pub kept: Option<Output>,
-    pub removed: Option<Output>,
-    pub clusters: Option<Output>,
+    pub kept: Option<KeptOut>,
+    /// The Parquet inputs, whose kept rows are copied from the files whole.
+    pub parquet: ParquetInputs,
+    pub removed: Option<TableOut>,
+    pub clusters: Option<TableOut>,
     pub rejected: Option<Output>,
     /// --stats-json, written when the run ends.
     pub stats_json: Option<Output>,
@@ -150,7 +241,7 @@ impl Sink for CliSink {
 
     fn removed(&mut self, removal: &Removal<'_>) -> Result<(), Error> {
         match &mut self.removed {
-            Some(out) => write_json(out, removal),
+            Some(out) => out.push(removal),
             None => Ok(()),
         }
     }
@@ -160,14 +251,17 @@ impl Sink for CliSink {
             report.add(cluster);
         }
         match &mut self.clusters {
-            Some(out) => write_json(out, cluster),
+            Some(out) => out.push(cluster),
             None => Ok(()),
         }
     }
 
     fn flush(&mut self) -> Result<(), Error> {
-        for out in [&mut self.kept, &mut self.removed].into_iter().flatten() {
+        if let Some(KeptOut::Records(out)) = &mut self.kept {
             out.flush().map_err(|e| out.error(e))?;
+        }
+        if let Some(out) = &mut self.removed {
+            out.flush()?;
         }
         Ok(())
     }
@@ -177,8 +271,21 @@ impl Sink for CliSink {
     }
 
     fn kept(&mut self, record: &KeptRecord<'_>) -> Result<(), Error> {
-        let Some(out) = &mut self.kept else {
+        let Some(kept) = &mut self.kept else {
             return Ok(());
+        };
+        // A Parquet row: copied, every column, from its file (rows of an input come in order).
+        if let Some(copier) = self.parquet.copier(&record.origin.file, kept)? {
+            let row = record.origin.line.saturating_sub(1);
+            return copier.keep(row, &mut |batch| kept.write_rows(batch));
+        }
+        self.parquet.finish(kept)?;
+        let KeptOut::Records(out) = kept else {
+            // A Parquet output holds only Parquet rows (refused before the run otherwise).
+            return Err(Error::Accounting(format!(
+                "{} is not a Parquet input, but the kept output is Parquet",
+                record.origin.file
+            )));
         };
         if record.format.is_warc() {
             return match self.kept_warc {
@@ -204,8 +311,14 @@ impl Sink for CliSink {
     }
 
     fn annotated(&mut self, record: &AnnotatedRecord<'_>) -> Result<(), Error> {
-        let Some(out) = &mut self.kept else {
+        let Some(kept) = &mut self.kept else {
             return Ok(());
+        };
+        // Parquet inputs and outputs are refused with --annotate before the run.
+        let (KeptOut::Records(out), false) = (kept, record.format == Format::Parquet) else {
+            return Err(Error::Accounting(
+                "--annotate reached a Parquet record or output, which it refuses".into(),
+            ));
         };
         let fields = annotation_fields(record);
         if record.format != Format::Jsonl || self.kept_as_json.applies(&record.origin.file) {
@@ -352,7 +465,7 @@ impl WarcOutput {
 /// Which kept records are written as JSON objects `{"id", "text"}` rather than as read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeptAsJson {
-    /// None: every input is JSON Lines, or every input is lines of text.
+    /// None: every input is JSON Lines (or Parquet), or every input is lines of text.
     Never,
     /// Every one: documents of the files format.
     Always,
@@ -368,15 +481,18 @@ impl KeptAsJson {
         let formats: Vec<Format> = (0..inputs.inputs().len())
             .map(|i| inputs.format_of(i))
             .collect();
-        // WARC records go into a JSON Lines output as objects: lines of text beside them too.
-        if !formats.iter().any(|f| *f == Format::Jsonl || f.is_warc()) {
+        // WARC records and Parquet rows go into a JSON Lines output as objects: lines of text
+        // beside them too.
+        let objects =
+            |format: &Format| matches!(format, Format::Jsonl | Format::Parquet) || format.is_warc();
+        if !formats.iter().any(objects) {
             return KeptAsJson::Never;
         }
         let text: BTreeSet<String> = inputs
             .inputs()
             .iter()
             .zip(&formats)
-            .filter(|(_, format)| **format != Format::Jsonl && !format.is_warc())
+            .filter(|(_, format)| !objects(format))
             .map(|(input, _)| input.display_name())
             .collect();
         if text.is_empty() {

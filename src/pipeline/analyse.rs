@@ -375,6 +375,7 @@ impl Dedup {
         inputs: &mut InputSet,
         mut each: impl FnMut(Vec<Frame>, u64) -> Result<(), Error>,
     ) -> Result<(), Error> {
+        inputs.set_fields(&self.fields);
         let mut frames = inputs.frames();
         let counter = frames.byte_counter();
         std::thread::scope(|scope| {

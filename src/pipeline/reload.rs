@@ -51,6 +51,7 @@ impl FixedRecord for Spooled {
             Format::Files => 2,
             Format::Warc => 3,
             Format::Wet => 4,
+            Format::Parquet => 5,
         };
     }
     fn decode(bytes: &[u8]) -> Self {
@@ -63,6 +64,7 @@ impl FixedRecord for Spooled {
                 1 => Format::Lines,
                 3 => Format::Warc,
                 4 => Format::Wet,
+                5 => Format::Parquet,
                 _ => Format::Files,
             },
         }

@@ -253,6 +253,7 @@ impl Dedup {
         );
         let mut summary = Summary::empty(self.params, self.num_perm(), self.threshold);
         let total_bytes = inputs.total_bytes();
+        inputs.set_fields(&self.fields);
         let mut frames = inputs.frames();
         let counter = frames.byte_counter();
         let mut position = 0u64;

@@ -154,6 +154,7 @@ pub(super) enum Source {
         reader: Option<Box<dyn BufRead + Send>>,
         marked: bool,
     },
+    Parquet(Box<super::parquet_read::ParquetSource>),
     Dir {
         root: PathBuf,
         files: Arc<Vec<PathBuf>>,
@@ -172,6 +173,7 @@ impl Source {
                 std::mem::take(marked).then_some(0)
             }
             Source::Dir { marked, .. } => marked.take(),
+            Source::Parquet(_) => None,
             Source::Warc(_) => None,
         }
     }
@@ -187,6 +189,7 @@ impl Source {
     fn next_frame(&mut self, max: usize, counter: &Arc<AtomicU64>) -> Option<Frame> {
         match self {
             Source::Warc(source) => source.next_frame(max),
+            Source::Parquet(source) => source.next_frame(),
             Source::Lines {
                 name,
                 format,

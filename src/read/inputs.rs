@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use super::frames::{Counting, Frames, Source, Tee, decompress, dir_or_file_size, walk_files};
-use super::{Format, FormatChoice, Input, Piece, RecordReader, io_reason};
+use super::parquet_read::ParquetSource;
+use super::{Fields, Format, FormatChoice, Input, Piece, RecordReader, io_reason};
 use crate::error::{ConfigError, Error, InputFailure};
 
 /// The ordered inputs of one run, and the spools that let streams (stdin, pipes) be read twice.
@@ -43,6 +44,8 @@ pub struct InputSet {
     pub(super) keep_members: bool,
     /// Inputs whose skipped records are counted (on the first pass that read them whole).
     pub(super) skips_seen: BTreeSet<usize>,
+    /// The fields a run reads: the columns read from Parquet inputs.
+    pub(super) fields: Fields,
     /// (input, file within a directory input) of every byte-order mark skipped, counted once.
     pub(super) marks_seen: BTreeSet<(usize, usize)>,
     /// Inputs whose failure is recorded, counted once.
@@ -158,6 +161,7 @@ impl InputSet {
             report: InputReport::default(),
             keep_members: false,
             skips_seen: BTreeSet::new(),
+            fields: Fields::default(),
             marks_seen: BTreeSet::new(),
             failed_seen: BTreeSet::new(),
         })
@@ -224,6 +228,25 @@ impl InputSet {
     /// byte. Off by default (it holds the compressed bytes too).
     pub fn keep_gzip_members(&mut self, keep: bool) {
         self.keep_members = keep;
+    }
+
+    /// The fields a run reads, which say which columns of a Parquet input are read (the text,
+    /// id, group, keep and URL columns). Runs of [`Dedup`](crate::Dedup) set them to theirs.
+    pub fn with_fields(mut self, fields: Fields) -> Self {
+        self.fields = fields;
+        self
+    }
+
+    /// Sets the fields a run reads ([`InputSet::with_fields`]).
+    pub fn set_fields(&mut self, fields: &Fields) {
+        if self.fields != *fields {
+            self.fields = fields.clone();
+        }
+    }
+
+    /// Whether any input is read as Parquet.
+    pub fn has_parquet(&self) -> bool {
+        self.formats.contains(&Format::Parquet)
     }
 
     pub fn inputs(&self) -> &[Input] {
@@ -436,6 +459,16 @@ impl InputSet {
     pub(super) fn open(&mut self, index: usize, counter: &Arc<AtomicU64>) -> io::Result<Source> {
         let name = self.inputs[index].display_name();
         let stream = self.is_stream(index);
+        if self.formats[index] == Format::Parquet {
+            let file = match &self.inputs[index] {
+                _ if stream => self.spooled_whole(index)?,
+                Input::Path(p) => File::open(p)?,
+                Input::Stdin => unreachable!("stdin is a stream"),
+            };
+            let source =
+                ParquetSource::open(name, file, &self.fields, self.max_doc_bytes, counter)?;
+            return Ok(Source::Parquet(Box::new(source)));
+        }
         let raw: Box<dyn Read + Send> = match &self.inputs[index] {
             _ if stream => self.open_stream(index)?,
             Input::Path(p) => {
@@ -469,6 +502,7 @@ impl InputSet {
                 marked: false,
             },
             Format::Warc | Format::Wet => unreachable!("opened above"),
+            Format::Parquet => unreachable!("Parquet inputs are opened above"),
             format @ (Format::Jsonl | Format::Lines) => Source::Lines {
                 name,
                 format,
@@ -520,6 +554,33 @@ impl InputSet {
         for (reason, n) in skipped {
             self.report.skipped_records += n;
             *self.report.skipped_by_reason.entry(reason).or_default() += n;
+        }
+    }
+
+    /// Stream input `index` as a file that can be read at any position (Parquet is read from
+    /// its end): the spool, once the stream has been copied to it whole, or a temporary copy
+    /// when streams are not spooled.
+    fn spooled_whole(&mut self, index: usize) -> io::Result<File> {
+        let first = !self.consumed[index];
+        let mut reader = self.open_stream(index)?;
+        if !first {
+            return self.spools[index]
+                .as_ref()
+                .ok_or_else(|| io::Error::other("was already read (a single-pass run)"))?
+                .try_clone();
+        }
+        match self.spools[index].as_ref() {
+            Some(spool) => {
+                let spool = spool.try_clone()?;
+                io::copy(&mut reader, &mut io::sink())?;
+                drop(reader);
+                Ok(spool)
+            }
+            None => {
+                let mut copy = tempfile::tempfile()?;
+                io::copy(&mut reader, &mut copy)?;
+                Ok(copy)
+            }
         }
     }
 

@@ -23,6 +23,7 @@ use crate::error::{ConfigError, InputFailure, Origin, RejectReason, Rejection};
 
 mod frames;
 mod inputs;
+pub mod parquet_read;
 mod parse;
 mod path;
 mod pieces;
@@ -54,6 +55,8 @@ pub enum Format {
     /// WET: WARC `conversion` records, each a document. Read exactly as [`Format::Warc`] (the
     /// record's type decides what it is); the name says what the input holds.
     Wet,
+    /// A Parquet file, one document per row (`read/parquet_read.rs`).
+    Parquet,
 }
 
 impl Format {
@@ -72,6 +75,7 @@ impl std::str::FromStr for Format {
             "files" => Ok(Format::Files),
             "warc" => Ok(Format::Warc),
             "wet" => Ok(Format::Wet),
+            "parquet" => Ok(Format::Parquet),
             other => Err(ConfigError::Format(other.to_string())),
         }
     }
@@ -85,6 +89,7 @@ impl fmt::Display for Format {
             Format::Files => "files",
             Format::Warc => "warc",
             Format::Wet => "wet",
+            Format::Parquet => "parquet",
         })
     }
 }
@@ -93,12 +98,15 @@ impl Format {
     /// The format an input's name says, or `None`: `.jsonl`, `.json`, `.ndjson` are JSON Lines,
     /// `.txt` is lines of text, `.warc` is WARC and `.wet` (`.warc.wet`) WET, each optionally
     /// followed by `.gz` or `.zst` (the compression itself is recognized by magic bytes when the
-    /// input is read).
+    /// input is read); `.parquet` is Parquet (never compressed as a whole: its pages are).
     ///
-    /// This is the one place a format is told from a name; formats added later (Parquet, WARC)
-    /// add their extensions here and their magic bytes in [`detect_format`].
+    /// This is the one place a format is told from a name; formats with magic numbers of their
+    /// own add them in [`detect_format`].
     pub fn from_name(name: &str) -> Option<Format> {
         let name = name.to_ascii_lowercase();
+        if name.ends_with(".parquet") {
+            return Some(Format::Parquet);
+        }
         let stem = [".gz", ".zst"]
             .iter()
             .find_map(|suffix| name.strip_suffix(suffix))
@@ -151,10 +159,10 @@ impl FormatChoice {
 }
 
 /// The format of an input whose format was not given: the one its name says
-/// ([`Format::from_name`]); else, for a regular file, WARC when its first bytes (after gzip or
-/// zstd decompression) are a WARC version line (`WARC/1.`, `WARC/0.`); else JSON Lines.
-/// Standard input and other streams are JSON Lines (their first bytes are not looked at, which
-/// would consume them).
+/// ([`Format::from_name`]); else, for a regular file, Parquet when it begins with Parquet's
+/// magic number `PAR1`, WARC when its first bytes (after gzip or zstd decompression) are a WARC
+/// version line (`WARC/1.`, `WARC/0.`); else JSON Lines. Standard input and other streams are
+/// JSON Lines (their first bytes are not looked at, which would consume them).
 ///
 /// JSON Lines and lines of text share their bytes (a JSON line and a text line look alike), so
 /// for them the name decides.
@@ -164,6 +172,7 @@ pub fn detect_format(input: &Input) -> Format {
             .file_name()
             .and_then(|name| name.to_str())
             .and_then(Format::from_name)
+            .or_else(|| starts_with_parquet_magic(path).then_some(Format::Parquet))
             .or_else(|| warc_magic(path).then_some(Format::Warc))
             .unwrap_or(Format::Jsonl),
         Input::Stdin => Format::Jsonl,
@@ -187,6 +196,19 @@ fn warc_magic(path: &std::path::Path) -> bool {
         return false;
     }
     head.starts_with(b"WARC/1.") || head.starts_with(b"WARC/0.")
+}
+
+/// Whether `path` is a regular file whose first 4 bytes are `PAR1`.
+fn starts_with_parquet_magic(path: &std::path::Path) -> bool {
+    use std::io::Read;
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return false;
+    }
+    let mut head = [0u8; 4];
+    File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok()
+        && head == *parquet_read::MAGIC
 }
 
 /// One input: a path, or standard input.
@@ -325,7 +347,8 @@ mod tests {
             ("notes.txt.gz", Some(Format::Lines)),
             ("a.gz", None),
             ("README", None),
-            ("a.parquet", None),
+            ("a.parquet", Some(Format::Parquet)),
+            ("TRAIN-0001.PARQUET", Some(Format::Parquet)),
         ] {
             assert_eq!(Format::from_name(name), format, "{name}");
         }
@@ -339,5 +362,24 @@ mod tests {
         );
         assert_eq!(FormatChoice::Detect.to_string(), "detect");
         assert_eq!(FormatChoice::All(Format::Files).to_string(), "files");
+        assert_eq!("parquet".parse::<Format>().unwrap(), Format::Parquet);
+    }
+
+    #[test]
+    fn issue12_parquet_is_told_by_its_magic_number_when_the_name_says_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let magic = dir.path().join("part-00000");
+        std::fs::write(&magic, b"PAR1 and then the rest").unwrap();
+        let text = dir.path().join("part-00001");
+        std::fs::write(&text, b"{\"text\":\"PAR1\"}").unwrap();
+        let short = dir.path().join("tiny");
+        std::fs::write(&short, b"PA").unwrap();
+        assert_eq!(detect_format(&Input::Path(magic)), Format::Parquet);
+        assert_eq!(detect_format(&Input::Path(text)), Format::Jsonl);
+        assert_eq!(detect_format(&Input::Path(short)), Format::Jsonl);
+        // The name wins over the bytes.
+        let named = dir.path().join("notes.txt");
+        std::fs::write(&named, b"PAR1").unwrap();
+        assert_eq!(detect_format(&Input::Path(named)), Format::Lines);
     }
 }

@@ -185,6 +185,9 @@ impl Parser {
     }
 
     pub fn parse<'a>(&self, record: &'a Record) -> Result<Document<'a>, RejectReason> {
+        if record.format == Format::Parquet {
+            return self.parse_row(record);
+        }
         let utf8 = || {
             std::str::from_utf8(&record.bytes).map_err(|e| RejectReason::InvalidUtf8 {
                 offset: e.valid_up_to(),
@@ -212,7 +215,31 @@ impl Parser {
                     url,
                 })
             }
+            Format::Parquet => self.parse_row(record),
         }
+    }
+
+    /// A framed Parquet row ([`super::parquet_read::encode_row`]): its values were picked from their
+    /// columns while framing.
+    fn parse_row<'a>(&self, record: &'a Record) -> Result<Document<'a>, RejectReason> {
+        let row = super::parquet_read::decode_row(&record.bytes)
+            .ok_or_else(|| RejectReason::Unreadable("not a framed Parquet row".to_string()))?;
+        let url = row.url.map(Cow::Borrowed);
+        let group = match row.group {
+            Some(group) => Some(Cow::Borrowed(group)),
+            None if self.fields.group.is_none() => url.clone(),
+            None => None,
+        };
+        Ok(Document {
+            id: match row.id {
+                Some(id) => Cow::Borrowed(id),
+                None => Cow::Owned(record.origin.to_string()),
+            },
+            text: Cow::Borrowed(row.text),
+            keep_value: row.keep.unwrap_or(f64::NEG_INFINITY),
+            group,
+            url,
+        })
     }
 
     fn parse_json<'a>(
@@ -300,6 +327,13 @@ impl Parser {
     /// value is rewritten (wherever it is nested), every other byte stays; otherwise the record
     /// is the text.
     pub fn replace_text(&self, record: &Record, new_text: &str) -> Result<Vec<u8>, RejectReason> {
+        if record.format == Format::Parquet {
+            let row = super::parquet_read::decode_row(&record.bytes)
+                .ok_or_else(|| RejectReason::Unreadable("not a framed Parquet row".to_string()))?;
+            return Ok(super::parquet_read::encode_row(
+                row.id, row.group, row.url, row.keep, new_text,
+            ));
+        }
         if record.format != Format::Jsonl {
             return Ok(new_text.as_bytes().to_vec());
         }

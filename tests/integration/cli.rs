@@ -421,7 +421,7 @@ fn issue10_string_options_are_checked_at_parse_time_naming_their_values() {
             (
                 &["--format", "xml"],
                 "'--format <FORMAT>'",
-                "[possible values: jsonl, lines, files, warc, wet]",
+                "[possible values: jsonl, lines, files, warc, wet, parquet]",
             ),
             (
                 &["--mode", "fast"],
@@ -483,7 +483,7 @@ fn issue10_string_options_are_checked_at_parse_time_naming_their_values() {
     let out = run_in(dir.path(), &["dedup", "-h"], b"");
     let help = String::from_utf8_lossy(&out.stdout);
     for values in [
-        "[possible values: jsonl, lines, files, warc, wet]",
+        "[possible values: jsonl, lines, files, warc, wet, parquet]",
         "[possible values: auto, batch, stream]",
         "[possible values: signature, borderline, exact]",
         "[possible values: jaccard, containment]",

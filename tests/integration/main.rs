@@ -18,6 +18,8 @@
 //! - `warc`: issue 12's WARC and WET: files written and read back by warcio (needs
 //!   `pip install warcio`), skipped records, damaged records.
 //! - `annotate`: issue 12's `--annotate`: every record written with what was decided about it.
+//! - `parquet_io`: issue 12's Parquet input and outputs, against pyarrow (which must be
+//!   installed: `pip install pyarrow`).
 //! - `regressions`: one test per issue, named after it.
 
 mod annotate;
@@ -31,6 +33,7 @@ mod index;
 mod memory;
 mod modes;
 mod oracle;
+mod parquet_io;
 mod regressions;
 mod report;
 mod resume;

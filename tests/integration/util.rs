@@ -132,3 +132,31 @@ pub fn generated(
     .collect();
     write(dir, name, lines.as_bytes());
 }
+
+/// Runs the Python fixture script `tests/SCRIPT` (which writes and reads files with an independent
+/// implementation, pyarrow or warcio: `package`) with `args` in `dir`; its stdout. The Python is
+/// `$NEARDUP_PYTHON`, else the virtual environment `.ci/run` makes (`target/pyenv`), else
+/// `python3`. A script exits with 3 when its package is missing, and the test fails saying so.
+pub fn python_fixture(dir: &Path, script: &str, package: &str, args: &[&str]) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let venv = root.join("target/pyenv/bin/python");
+    let python = match std::env::var_os("NEARDUP_PYTHON") {
+        Some(python) => PathBuf::from(python),
+        None if venv.exists() => venv,
+        None => PathBuf::from("python3"),
+    };
+    let out = std::process::Command::new(&python)
+        .arg(root.join("tests").join(script))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("python3 runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.code() != Some(3),
+        "{package} is missing: pip install {package} (or run .ci/run, which installs it into \
+         target/pyenv; NEARDUP_PYTHON names another Python): {stderr}"
+    );
+    assert!(out.status.success(), "{script} {args:?}: {stderr}");
+    String::from_utf8(out.stdout).unwrap()
+}

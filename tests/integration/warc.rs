@@ -7,42 +7,15 @@
 //! They fail, not skip, without it.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
-use crate::util::{ok, read_json_lines, record, run_in, stats_adding_up, story, write};
-
-/// The Python that has warcio: `NEARDUP_PYTHON`, else the venv `.ci/run` makes, else `python3`.
-fn python() -> PathBuf {
-    if let Some(python) = std::env::var_os("NEARDUP_PYTHON") {
-        return python.into();
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/pyenv/bin/python");
-    if venv.exists() {
-        return venv;
-    }
-    "python3".into()
-}
+use crate::util::{
+    ok, python_fixture, read_json_lines, record, run_in, stats_adding_up, story, write,
+};
 
 /// Runs the fixture script; its stdout.
 fn fixtures(dir: &Path, args: &[&str]) -> String {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/warc_fixtures.py");
-    let out = Command::new(python())
-        .arg(script)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.code() != Some(3),
-        "warcio is missing: pip install warcio (or run .ci/run, which installs it into target/pyenv; NEARDUP_PYTHON names another python)"
-    );
-    assert!(
-        out.status.success(),
-        "warc_fixtures.py {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    python_fixture(dir, "warc_fixtures.py", "warcio", args)
 }
 
 /// One record as warcio reads it.
