@@ -242,7 +242,7 @@ pub trait Sink {
         Ok(())
     }
 
-    /// Under `--annotate` ([`crate::RunOptions::annotate`]), instead of [`Sink::kept`]: every
+    /// Under `--annotate` (`RunOptions::annotate`), instead of [`Sink::kept`]: every
     /// record that was not rejected, kept or removed, in input order, with what was decided.
     fn annotated(&mut self, _record: &AnnotatedRecord<'_>) -> Result<(), Error> {
         Ok(())

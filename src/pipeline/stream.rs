@@ -216,7 +216,7 @@ impl Dedup {
     /// at once, flushing it after each batch. `options.against` indexes are consulted per
     /// document. Pairs are decided on the signature estimate: under borderline verification (the
     /// default) a borderline pair too; exact verification is refused
-    /// ([`ConfigError::StreamVerify`](crate::ConfigError::StreamVerify)), as are keep policies
+    /// ([`ConfigError::StreamVerify`]), as are keep policies
     /// other than `first`, boilerplate stripping and containment.
     pub fn run_streaming(
         &self,
