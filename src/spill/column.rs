@@ -241,15 +241,10 @@ impl<T: FixedRecord, K: Ord + Copy> KeyedColumn<T, K> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use proptest::prelude::*;
 
-    use crate::spill::{Column, KeyedColumn, SpillSpace};
-
-    fn tight_space() -> Arc<SpillSpace> {
-        Arc::new(SpillSpace::new(&std::env::temp_dir(), 0))
-    }
+    use crate::spill::tests::tight_space;
+    use crate::spill::{Column, KeyedColumn};
 
     proptest! {
         /// A keyed column that spills at once finds every record by its key, and nothing else.

@@ -419,7 +419,8 @@ mod tests {
 
     use crate::spill::{Column, Sorter, SpillBytes, SpillSpace};
 
-    fn tight_space() -> Arc<SpillSpace> {
+    /// A space whose tables spill at once (tests of every table here).
+    pub(crate) fn tight_space() -> Arc<SpillSpace> {
         Arc::new(SpillSpace::new(&std::env::temp_dir(), 0))
     }
 

@@ -279,15 +279,10 @@ impl<T: FixedRecord + Ord + Copy> Iterator for Sorted<T> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use proptest::prelude::*;
 
-    use crate::spill::{Sorter, SpillSpace};
-
-    fn tight_space() -> Arc<SpillSpace> {
-        Arc::new(SpillSpace::new(&std::env::temp_dir(), 0))
-    }
+    use crate::spill::Sorter;
+    use crate::spill::tests::tight_space;
 
     proptest! {
         /// Groups of a sorted stream are its runs of equal key, in order, whatever spilled.
