@@ -26,11 +26,10 @@ use neardup::{
     ConfigError, DedupBuilder, Error, FieldPath, Format, FormatChoice, Input, InputSet, VerifyMode,
 };
 
-use crate::sink::{
-    CliSink, KeptAsJson, KeptOut, ParquetInputs, Shards, TableOut, WarcOutput, progress_bar,
-    write_json,
-};
-use neardup::parquet_write::{ParquetRows, ReportKind, ReportTable, TableShape};
+use crate::kept::{Kept, KeptAsJson, KeptOut, KeptWriter, ParquetInputs, WarcOutput};
+use crate::mirror::{MirrorPlan, is_mirror_name};
+use crate::sink::{CliSink, Shards, TableOut, progress_bar, write_json};
+use neardup::parquet_write::{Annotations, ParquetRows, ReportKind, ReportTable, TableShape};
 
 /// The end of `neardup --help`: examples, and what the exit code means.
 const TOP_HELP: &str = "\
@@ -572,6 +571,8 @@ pub struct OutputPaths<'a> {
     pub indexes: Vec<(&'static str, &'a Path)>,
     /// The clusters are the command's main output (`clusters -o`), not `--clusters`.
     pub clusters_by_o: bool,
+    /// `--annotate`: the columns a Parquet output (or the rows of a Parquet input) gets.
+    pub annotations: Option<Annotations>,
 }
 
 impl<'a> OutputPaths<'a> {
@@ -979,11 +980,26 @@ impl InputArgs {
             .filter(|p| p.path != "-")
             .map(|p| PathBuf::from(&p.path))
             .chain(indexes.clone());
+        // A directory of kept shards inside an input directory (from an earlier run) is not
+        // read as input. One that is an input directory, or holds one, is left to the clash
+        // checks: its shards would replace the inputs.
+        let mirror = outputs
+            .kept
+            .filter(|name| is_mirror_name(name))
+            .map(|name| neardup::output::resolved(Path::new(name)))
+            .filter(|dir| {
+                self.inputs.iter().any(|input| {
+                    neardup::read::shard_root(Path::new(input)).is_some_and(|root| {
+                        let root = neardup::output::resolved(&root);
+                        dir.starts_with(&root) && *dir != root
+                    })
+                })
+            });
         Ok(
             InputSet::new(inputs, self.format_choice(), self.max_doc_bytes)?
                 .keep_going(self.keep_going)
                 .exclude(exclude)
-                .skip_shards_in(indexes),
+                .skip_shards_in(indexes.chain(mirror)),
         )
     }
 
@@ -1015,7 +1031,20 @@ impl InputArgs {
                 },
             })
             .collect();
-        paths.extend(outputs.files(self));
+        let mirror = match outputs.kept {
+            Some(name) if is_mirror_name(name) => {
+                Some(MirrorPlan::new(name, &inputs, outputs.annotations)?)
+            }
+            _ => None,
+        };
+        match &mirror {
+            // Each shard is an output of its own (the directory is none).
+            Some(plan) => {
+                paths.extend(outputs.files(self).filter(|p| p.role != "-o"));
+                paths.extend(plan.paths());
+            }
+            None => paths.extend(outputs.files(self)),
+        }
         paths.extend(outputs.indexes.iter().map(|(role, dir)| RunPath {
             role: role.to_string(),
             usage: PathUse::Index,
@@ -1023,13 +1052,15 @@ impl InputArgs {
         }));
         neardup::output::check_distinct(&paths)?;
         inputs.check()?;
-        let warc = match outputs.kept {
-            Some(name) => WarcOutput::of(name, &inputs)?,
-            None => None,
+        let warc = match (outputs.kept, &mirror) {
+            (Some(name), None) => WarcOutput::of(name, &inputs)?,
+            _ => None,
         };
         // Kept records of gzipped WARC inputs copy their gzip members into a .warc.gz output.
-        inputs.keep_gzip_members(warc.is_some_and(|w| w.gzip));
-        let sink = self.sink(&inputs, outputs, warc)?;
+        let members = warc.is_some_and(|w| w.gzip)
+            || mirror.as_ref().is_some_and(|m| m.copies_gzip_members());
+        inputs.keep_gzip_members(members);
+        let sink = self.sink(&inputs, outputs, warc, mirror)?;
         Ok((inputs, sink))
     }
 
@@ -1040,6 +1071,50 @@ impl InputArgs {
         inputs: &InputSet,
         outputs: &OutputPaths<'_>,
         warc: Option<WarcOutput>,
+        mirror: Option<MirrorPlan>,
+    ) -> anyhow::Result<CliSink> {
+        let open = |path: Option<&String>| path.map(|p| Output::create(p)).transpose();
+        let parquet = parquet_inputs(inputs, outputs.kept.is_some(), outputs.annotations)?;
+        let out = match (outputs.kept, warc, mirror) {
+            (_, _, Some(plan)) => {
+                return self.sink_with(
+                    inputs,
+                    outputs,
+                    Some(Kept::Mirrored(plan.open()?)),
+                    parquet,
+                );
+            }
+            // A WARC output compresses record by record itself.
+            (Some(path), Some(_), None) => {
+                Some(KeptOut::Records(Output::create_uncompressed(path)?))
+            }
+            (Some(path), None, None) if is_parquet_name(path) => {
+                let mut shape = kept_parquet_shape(inputs)?;
+                if let Some(annotations) = outputs.annotations {
+                    shape = shape.annotated(annotations, path)?;
+                }
+                let out = Output::create(path)?;
+                Some(KeptOut::Parquet(ParquetRows::create(out, path, &shape)?))
+            }
+            (path, _, None) => open(path)?.map(KeptOut::Records),
+        };
+        let kept = out.map(|out| {
+            Kept::One(KeptWriter {
+                out,
+                warc,
+                as_json: KeptAsJson::of(inputs),
+            })
+        });
+        self.sink_with(inputs, outputs, kept, parquet)
+    }
+
+    /// A sink with `kept` as its kept output, and the other outputs opened here.
+    fn sink_with(
+        &self,
+        inputs: &InputSet,
+        outputs: &OutputPaths<'_>,
+        kept: Option<Kept>,
+        parquet: ParquetInputs,
     ) -> anyhow::Result<CliSink> {
         let open = |path: Option<&String>| path.map(|p| Output::create(p)).transpose();
         let table = |path: Option<&String>, kind| -> Result<Option<TableOut>, Error> {
@@ -1050,20 +1125,7 @@ impl InputArgs {
                 false => TableOut::Json(out),
             }))
         };
-        let parquet = parquet_inputs(inputs, outputs.kept.is_some())?;
-        let kept = match (outputs.kept, warc) {
-            // A WARC output compresses record by record itself.
-            (Some(path), Some(_)) => Some(KeptOut::Records(Output::create_uncompressed(path)?)),
-            (Some(path), None) if is_parquet_name(path) => {
-                let shape = kept_parquet_shape(inputs)?;
-                let out = Output::create(path)?;
-                Some(KeptOut::Parquet(ParquetRows::create(out, path, &shape)?))
-            }
-            (path, _) => open(path)?.map(KeptOut::Records),
-        };
         Ok(CliSink {
-            kept_as_json: KeptAsJson::of(inputs),
-            kept_warc: warc,
             kept,
             parquet,
             removed: table(outputs.removed, ReportKind::Removed)?,
@@ -1095,15 +1157,12 @@ impl InputArgs {
         if let Some(bar) = &sink.bar {
             bar.finish_and_clear();
         }
-        if let Some(kept) = &mut sink.kept {
-            sink.parquet.finish(kept)?;
-        }
         let mut stats_json = sink.stats_json;
         if let Some(out) = &mut stats_json {
             write_json(out, summary)?;
         }
         if let Some(kept) = sink.kept {
-            kept.finish()?;
+            kept.finish(&mut sink.parquet)?;
         }
         for table in [sink.removed, sink.clusters].into_iter().flatten() {
             table.finish()?;
@@ -1128,8 +1187,16 @@ pub fn is_parquet_name(path: &str) -> bool {
 
 /// The Parquet inputs whose kept rows a kept output copies, by the name their records carry.
 /// Rows of a stream cannot be read again from a file, so a kept output of them is refused.
-fn parquet_inputs(inputs: &InputSet, copies_rows: bool) -> anyhow::Result<ParquetInputs> {
-    let mut parquet = ParquetInputs::default();
+/// With `annotations`, rows get those columns, which no Parquet input may have already.
+fn parquet_inputs(
+    inputs: &InputSet,
+    copies_rows: bool,
+    annotations: Option<Annotations>,
+) -> anyhow::Result<ParquetInputs> {
+    let mut parquet = ParquetInputs {
+        annotations,
+        ..ParquetInputs::default()
+    };
     if !copies_rows {
         return Ok(parquet);
     }
@@ -1139,6 +1206,9 @@ fn parquet_inputs(inputs: &InputSet, copies_rows: bool) -> anyhow::Result<Parque
         }
         match input {
             Input::Path(p) if std::fs::metadata(p).is_ok_and(|m| m.is_file()) => {
+                if let (Some(annotations), Ok(shape)) = (annotations, TableShape::of(p)) {
+                    shape.annotated(annotations, &input.display_name())?;
+                }
                 parquet.paths.insert(input.display_name(), p.clone());
             }
             _ => anyhow::bail!(

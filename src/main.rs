@@ -2,6 +2,8 @@
 //! sink receives to files. All deduplication logic lives in the library.
 
 mod args;
+mod kept;
+mod mirror;
 mod pages;
 mod sink;
 
@@ -11,6 +13,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Parser;
 use neardup::index::{Index, SegmentData};
+use neardup::parquet_write::Annotations;
 use neardup::pipeline::{ClusterConfig, DistributedOutputs, RunOptions, StatsOptions};
 use neardup::report::DocId;
 use neardup::{DedupBuilder, Error};
@@ -18,7 +21,7 @@ use neardup::{DedupBuilder, Error};
 use args::{Cli, Command, Common, IndexCommand, Mode, OutputPaths};
 use neardup::output::{Output, PathUse, RunPath};
 use pages::{run_report, stats_report, write_report};
-use sink::{KeptOut, ReportCollector, write_json};
+use sink::{ReportCollector, write_json};
 
 /// Bytes in binary units with one decimal: `1.5 GiB`.
 fn human_bytes(bytes: u64) -> String {
@@ -104,6 +107,11 @@ fn run(cli: Cli) -> Result<Status> {
             distributed,
         } => {
             if let Some(cluster) = distributed.cluster()? {
+                if mirror::is_mirror_name(&output) {
+                    anyhow::bail!(
+                        "-o {output} (kept shards mirroring the inputs) is not supported in a distributed run yet; name one output file"
+                    );
+                }
                 if annotate {
                     anyhow::bail!(
                         "--annotate is not supported in a distributed run yet; run it in one process"
@@ -143,6 +151,9 @@ fn run(cli: Cli) -> Result<Status> {
                     report: report.as_ref(),
                     indexes: index_paths(&against.dirs, update, common.detect.work_dir.as_deref()),
                     clusters_by_o: false,
+                    annotations: annotate.then_some(Annotations {
+                        duplicate_in: !against.dirs.is_empty(),
+                    }),
                 },
                 &against.dirs,
                 Detect {
@@ -476,14 +487,13 @@ fn detect(
     if outputs.report.is_some() {
         sink.report = Some(ReportCollector::default());
     }
-    if annotate && sink.kept_warc.is_some() {
-        anyhow::bail!(
-            "--annotate adds fields to every record, which a WARC output cannot hold: name a \
-             .jsonl output (-o)"
-        );
-    }
-    if annotate && (inputs.has_parquet() || matches!(sink.kept, Some(KeptOut::Parquet(_)))) {
-        anyhow::bail!("--annotate does not support Parquet inputs or outputs yet");
+    if let Some(why) = sink
+        .kept
+        .as_ref()
+        .filter(|_| annotate)
+        .and_then(|kept| kept.annotation_refusal())
+    {
+        anyhow::bail!("{why}");
     }
     let work_dir = match &common.detect.work_dir {
         Some(dir) if !streaming => {

@@ -10,6 +10,8 @@
 //! - [`write_json_rows`]: such rows as JSON Lines, one object a row with every column.
 //! - [`ReportTable`]: removals or clusters as a Parquet table of a fixed schema, the fields of
 //!   their JSON records.
+//! - [`Annotations`]: the columns `--annotate` adds to every row (`cluster`, `duplicate_in`
+//!   with an index, `duplicate_of`, `kind`, `similarity`), which a [`RowCopier`] appends.
 //!
 //! Every writer writes into an [`Output`], so its file is committed atomically like any other.
 
@@ -18,7 +20,8 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow_array::{BooleanArray, RecordBatch};
+use arrow_array::builder::{Float64Builder, StringBuilder, UInt64Builder};
+use arrow_array::{ArrayRef, BooleanArray, RecordBatch};
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
@@ -28,6 +31,7 @@ use parquet::file::properties::WriterProperties;
 use crate::error::Error;
 use crate::output::Output;
 use crate::read::parquet_read::{BatchAt, GroupEvent, RowGroupBatches, open_metadata};
+use crate::report::AnnotatedRecord;
 
 /// The largest row group a Parquet output buffers before writing it (the writer holds a whole
 /// row group in memory).
@@ -63,6 +67,41 @@ impl TableShape {
         Ok(Self::from_meta(&meta))
     }
 
+    /// This shape with the columns of `annotations` after its own. Refuses a schema that has
+    /// one of those columns already (`name` is the file, for the message).
+    pub fn annotated(&self, annotations: Annotations, name: &str) -> Result<TableShape, Error> {
+        let added = annotations.fields();
+        if let Some(field) = added
+            .iter()
+            .find(|f| self.schema.field_with_name(f.name()).is_ok())
+        {
+            return Err(Error::Output {
+                what: name.to_string(),
+                source: io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "it has a column \"{}\" already, which the annotations would add again",
+                        field.name()
+                    ),
+                ),
+            });
+        }
+        let fields: Vec<Arc<Field>> = self
+            .schema
+            .fields()
+            .iter()
+            .cloned()
+            .chain(added.into_iter().map(Arc::new))
+            .collect();
+        Ok(TableShape {
+            schema: Arc::new(Schema::new_with_metadata(
+                fields,
+                self.schema.metadata().clone(),
+            )),
+            key_value: self.key_value.clone(),
+        })
+    }
+
     fn from_meta(meta: &parquet::arrow::arrow_reader::ArrowReaderMetadata) -> TableShape {
         let key_value = meta
             .metadata()
@@ -82,18 +121,95 @@ impl TableShape {
     }
 }
 
-/// Copies the kept rows of one Parquet input, in order.
+/// The columns `--annotate` adds to each row, in this order (the order of the fields it adds
+/// to a JSON record): `cluster` (uint64), `duplicate_in` (string, only when a run reads an
+/// index), `duplicate_of` (string), `kind` (string: `exact`, `near`), `similarity` (float64);
+/// null where they do not apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Annotations {
+    /// Whether the `duplicate_in` column is there: the run reads an index, whose documents a
+    /// record may duplicate.
+    pub duplicate_in: bool,
+}
+
+impl Annotations {
+    fn fields(self) -> Vec<Field> {
+        let mut fields = vec![Field::new("cluster", DataType::UInt64, true)];
+        if self.duplicate_in {
+            fields.push(Field::new("duplicate_in", DataType::Utf8, true));
+        }
+        fields.extend([
+            Field::new("duplicate_of", DataType::Utf8, true),
+            Field::new("kind", DataType::Utf8, true),
+            Field::new("similarity", DataType::Float64, true),
+        ]);
+        fields
+    }
+}
+
+/// The annotation columns of one batch's rows, built as rows are annotated.
+struct NoteColumns {
+    cluster: UInt64Builder,
+    duplicate_in: Option<StringBuilder>,
+    duplicate_of: StringBuilder,
+    kind: StringBuilder,
+    similarity: Float64Builder,
+}
+
+impl NoteColumns {
+    fn new(annotations: Annotations) -> NoteColumns {
+        NoteColumns {
+            cluster: UInt64Builder::new(),
+            duplicate_in: annotations.duplicate_in.then(StringBuilder::new),
+            duplicate_of: StringBuilder::new(),
+            kind: StringBuilder::new(),
+            similarity: Float64Builder::new(),
+        }
+    }
+
+    fn push(&mut self, record: &AnnotatedRecord<'_>) {
+        let duplicate = record.duplicate.as_ref();
+        self.cluster.append_option(record.cluster);
+        if let Some(column) = &mut self.duplicate_in {
+            column.append_option(duplicate.and_then(|d| d.of_index));
+        }
+        self.duplicate_of.append_option(duplicate.map(|d| d.of));
+        self.kind.append_option(duplicate.map(|d| match d.kind {
+            crate::report::DuplicateKind::Exact => "exact",
+            crate::report::DuplicateKind::Near => "near",
+        }));
+        self.similarity
+            .append_option(duplicate.map(|d| d.similarity));
+    }
+
+    fn finish(mut self) -> Vec<ArrayRef> {
+        let mut columns: Vec<ArrayRef> = vec![Arc::new(self.cluster.finish())];
+        if let Some(column) = &mut self.duplicate_in {
+            columns.push(Arc::new(column.finish()));
+        }
+        columns.push(Arc::new(self.duplicate_of.finish()));
+        columns.push(Arc::new(self.kind.finish()));
+        columns.push(Arc::new(self.similarity.finish()));
+        columns
+    }
+}
+
+/// Copies the kept rows of one Parquet input, in order (or every row with its annotations).
 pub struct RowCopier {
     path: std::path::PathBuf,
     batches: RowGroupBatches,
     /// The batch holding the rows asked for last, and which of its rows are kept.
     pending: Option<Pending>,
+    /// Set when rows are annotated: the columns added, and the shape of the batches handed on.
+    annotations: Option<(Annotations, SchemaRef)>,
 }
 
 struct Pending {
     at: BatchAt,
     batch: RecordBatch,
     kept: Vec<bool>,
+    /// The annotations of the kept rows, in order, when rows are annotated.
+    notes: Option<NoteColumns>,
 }
 
 impl RowCopier {
@@ -106,7 +222,32 @@ impl RowCopier {
             batches: RowGroupBatches::new(file, meta, ProjectionMask::all(), None)
                 .map_err(|e| read_error(path, e))?,
             pending: None,
+            annotations: None,
         })
+    }
+
+    /// Opens the Parquet file at `path` to copy rows of with the columns of `annotations`
+    /// appended ([`RowCopier::annotate`]).
+    pub fn open_annotating(path: &Path, annotations: Annotations) -> Result<RowCopier, Error> {
+        let mut copier = Self::open(path)?;
+        let shape = TableShape::of(path)?.annotated(annotations, &path.display().to_string())?;
+        copier.annotations = Some((annotations, shape.schema));
+        Ok(copier)
+    }
+
+    /// Row `row` is written with what `record` says of it (a copier opened with
+    /// [`RowCopier::open_annotating`]); otherwise as [`RowCopier::keep`].
+    pub fn annotate(
+        &mut self,
+        row: u64,
+        record: &AnnotatedRecord<'_>,
+        write: &mut dyn FnMut(&RecordBatch) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        self.keep(row, write)?;
+        if let Some(notes) = self.pending.as_mut().and_then(|p| p.notes.as_mut()) {
+            notes.push(record);
+        }
+        Ok(())
     }
 
     /// Row `row` of the file (counted from 0) is kept. Rows are given in increasing order; every
@@ -121,7 +262,10 @@ impl RowCopier {
                 let start = pending.at.row_in_file;
                 let end = start + pending.batch.num_rows() as u64;
                 if (start..end).contains(&row) {
-                    pending.kept[(row - start) as usize] = true;
+                    let seen = std::mem::replace(&mut pending.kept[(row - start) as usize], true);
+                    if seen {
+                        return Err(self.changed("a row was asked for twice"));
+                    }
                     return Ok(());
                 }
                 if row < start {
@@ -133,7 +277,13 @@ impl RowCopier {
                 match self.batches.next() {
                     Some(GroupEvent::Batch { at, batch }) => {
                         let kept = vec![false; batch.num_rows()];
-                        self.pending = Some(Pending { at, batch, kept });
+                        let notes = self.annotations.as_ref().map(|(a, _)| NoteColumns::new(*a));
+                        self.pending = Some(Pending {
+                            at,
+                            batch,
+                            kept,
+                            notes,
+                        });
                         break;
                     }
                     // Framing decoded only the columns the run reads; when those rows were
@@ -187,6 +337,19 @@ impl RowCopier {
             let mask = BooleanArray::from(pending.kept);
             arrow_select::filter::filter_record_batch(&pending.batch, &mask)
                 .map_err(|e| read_error(&self.path, io::Error::other(e)))?
+        };
+        let batch = match (pending.notes, &self.annotations) {
+            (Some(notes), Some((_, schema))) => {
+                let columns: Vec<ArrayRef> = batch
+                    .columns()
+                    .iter()
+                    .cloned()
+                    .chain(notes.finish())
+                    .collect();
+                RecordBatch::try_new(schema.clone(), columns)
+                    .map_err(|e| read_error(&self.path, io::Error::other(e)))?
+            }
+            _ => batch,
         };
         write(&batch)
     }

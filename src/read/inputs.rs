@@ -23,6 +23,8 @@ pub struct InputSet {
     pub(super) formats: Vec<Format>,
     /// Per input: whether it was found in a directory or by a pattern.
     pub(super) from_shards: Vec<bool>,
+    /// Per input: its name relative to the argument it came from ([`Expanded::relative`](super::Expanded::relative)).
+    pub(super) relative: Vec<Option<PathBuf>>,
     pub(super) max_doc_bytes: usize,
     /// Per input: the copy of a stream input made while it was first read.
     pub(super) spools: Vec<Option<File>>,
@@ -139,7 +141,9 @@ impl InputSet {
         if max_doc_bytes == 0 || u32::try_from(max_doc_bytes).is_err() {
             return Err(ConfigError::MaxDocBytes.into());
         }
-        let (inputs, from_shards): (Vec<Input>, Vec<bool>) = super::expand(inputs, format)?
+        let expanded = super::expand(inputs, format)?;
+        let relative = expanded.iter().map(|e| e.relative.clone()).collect();
+        let (inputs, from_shards): (Vec<Input>, Vec<bool>) = expanded
             .into_iter()
             .map(|e| (e.input, e.from_shards))
             .unzip();
@@ -150,6 +154,7 @@ impl InputSet {
             format,
             formats,
             from_shards,
+            relative,
             max_doc_bytes,
             spools: (0..count).map(|_| None).collect(),
             consumed: vec![false; count],
@@ -216,6 +221,8 @@ impl InputSet {
         self.formats.retain(|_| kept.next().unwrap_or(true));
         let mut kept = keep.iter().copied();
         self.from_shards.retain(|_| kept.next().unwrap_or(true));
+        let mut kept = keep.iter().copied();
+        self.relative.retain(|_| kept.next().unwrap_or(true));
         let count = self.inputs.len();
         self.spools = (0..count).map(|_| None).collect();
         self.consumed = vec![false; count];
@@ -278,6 +285,12 @@ impl InputSet {
         self.from_shards[index]
     }
 
+    /// Input `index`'s name relative to the argument it came from: below a directory of shards,
+    /// below a pattern's part without wildcards, or its own file name; `None` for stdin.
+    pub fn relative_name(&self, index: usize) -> Option<&std::path::Path> {
+        self.relative[index].as_deref()
+    }
+
     /// Per input, its size in bytes as stored, when every input is a regular file or directory.
     pub fn sizes(&self) -> Option<Vec<u64>> {
         (0..self.inputs.len())
@@ -307,6 +320,10 @@ impl InputSet {
     /// until its writer comes). Fails on the first bad input, or, when keeping going, records
     /// every bad input and returns `Ok`.
     pub fn check(&mut self) -> Result<(), Error> {
+        // Every shard may have been left out (all of them in an index directory).
+        if self.inputs.is_empty() {
+            return Err(ConfigError::NoInput.into());
+        }
         for index in 0..self.inputs.len() {
             let Input::Path(path) = self.inputs[index].clone() else {
                 continue;

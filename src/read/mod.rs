@@ -36,7 +36,7 @@ pub use inputs::{InputReport, InputSet, duplicate_ids_text};
 pub use parse::{Document, Fields, Parser};
 pub use path::{FieldPath, FieldPathError};
 pub use pieces::Piece;
-pub use shards::{Expanded, expand};
+pub use shards::{Expanded, expand, shard_root};
 pub use warc::{WarcDocument, document as warc_document, html_text};
 
 /// How records are laid out in an input.

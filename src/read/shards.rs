@@ -14,6 +14,10 @@ pub struct Expanded {
     pub input: Input,
     /// Whether it was found in a directory or by a pattern (rather than named itself).
     pub from_shards: bool,
+    /// Its name relative to what was given: below the directory, below the pattern's part
+    /// without wildcards, or the file's own name when it was named itself; `None` for stdin.
+    /// A kept output of shards (`-o DIR/`) writes it to `DIR/<relative>`.
+    pub relative: Option<PathBuf>,
 }
 
 /// The inputs `given` stands for, in order: a directory (except for the files format, where a
@@ -32,22 +36,24 @@ pub fn expand(given: Vec<Input>, choice: FormatChoice) -> Result<Vec<Expanded>, 
             out.push(Expanded {
                 input,
                 from_shards: false,
+                relative: None,
             });
             continue;
         };
-        let files = match std::fs::metadata(path) {
+        let (files, base) = match std::fs::metadata(path) {
             Ok(meta) if meta.is_dir() && choice != FormatChoice::All(Format::Files) => {
-                walk_shards(path).map_err(|e| {
+                let files = walk_shards(path).map_err(|e| {
                     Error::InputFailed(InputFailure {
                         file: path.display().to_string(),
                         records_read: 0,
                         reason: format!("cannot list the directory: {}", io_reason(&e)),
                     })
-                })?
+                })?;
+                (files, path.clone())
             }
-            Ok(_) => Vec::new(),
-            Err(_) if is_pattern(path) => glob_files(path)?,
-            Err(_) => Vec::new(),
+            Ok(_) => (Vec::new(), PathBuf::new()),
+            Err(_) if is_pattern(path) => (glob_files(path)?, pattern_base(path)),
+            Err(_) => (Vec::new(), PathBuf::new()),
         };
         if files.is_empty() && !is_literal(path, choice) {
             let reason = if is_pattern(path) && std::fs::metadata(path).is_err() {
@@ -62,14 +68,25 @@ pub fn expand(given: Vec<Input>, choice: FormatChoice) -> Result<Vec<Expanded>, 
             }));
         }
         if files.is_empty() {
+            let relative = path.file_name().map(PathBuf::from);
             out.push(Expanded {
                 input,
                 from_shards: false,
+                relative,
             });
         } else {
-            out.extend(files.into_iter().map(|file| Expanded {
-                input: Input::Path(file),
-                from_shards: true,
+            out.extend(files.into_iter().map(|file| {
+                let relative = file
+                    .strip_prefix(&base)
+                    .ok()
+                    .filter(|r| !r.as_os_str().is_empty())
+                    .map(Path::to_path_buf)
+                    .or_else(|| file.file_name().map(PathBuf::from));
+                Expanded {
+                    input: Input::Path(file),
+                    from_shards: true,
+                    relative,
+                }
             }));
         }
     }
@@ -90,6 +107,25 @@ fn is_pattern(path: &Path) -> bool {
         .as_bytes()
         .iter()
         .any(|b| matches!(b, b'*' | b'?' | b'['))
+}
+
+/// The directory the shards of an input argument are named relative to
+/// ([`Expanded::relative`]): a directory itself, or a pattern's part before its first component
+/// with a wildcard (`crawl/**/*.gz` → `crawl`). `None` for a path that is neither.
+pub fn shard_root(given: &Path) -> Option<PathBuf> {
+    match std::fs::metadata(given) {
+        Ok(meta) if meta.is_dir() => Some(given.to_path_buf()),
+        Ok(_) => None,
+        Err(_) => is_pattern(given).then(|| pattern_base(given)),
+    }
+}
+
+/// The part of a pattern before its first component with a wildcard: `crawl/**/*.gz` → `crawl`.
+fn pattern_base(pattern: &Path) -> PathBuf {
+    pattern
+        .components()
+        .take_while(|c| !is_pattern(Path::new(c.as_os_str())))
+        .collect()
 }
 
 fn is_hidden(name: &std::ffi::OsStr) -> bool {
@@ -216,6 +252,32 @@ mod tests {
             ]
         );
         assert!(expanded[0].from_shards && !expanded[4].from_shards && !expanded[8].from_shards);
+        // Names below the directory, below the pattern's literal part, or the file's own.
+        let relative: Vec<Option<String>> = expanded
+            .iter()
+            .map(|e| e.relative.as_ref().map(|r| r.display().to_string()))
+            .collect();
+        let some = |s: &str| Some(s.to_string());
+        assert_eq!(
+            relative,
+            [
+                some("a-1.jsonl"),
+                some("b.jsonl"),
+                some("link.jsonl"),
+                some("sub/c.txt"),
+                None,
+                some("a-1.jsonl"),
+                some("b.jsonl"),
+                some("link.jsonl"),
+                some("lit[1].jsonl"),
+            ]
+        );
+        let recursive = expand(
+            vec![Input::Path(root.join("d/**/*.txt"))],
+            FormatChoice::Detect,
+        )
+        .unwrap();
+        assert_eq!(recursive[0].relative, Some(PathBuf::from("sub/c.txt")));
 
         // The files format keeps a directory as one input.
         let files = expand(

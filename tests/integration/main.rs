@@ -17,6 +17,7 @@
 //!   nested field paths.
 //! - `warc`: issue 12's WARC and WET: files written and read back by warcio (needs
 //!   `pip install warcio`), skipped records, damaged records.
+//! - `mirror`: issue 12's `-o DIR/`: kept shards mirroring the inputs, in their formats.
 //! - `annotate`: issue 12's `--annotate`: every record written with what was decided about it.
 //! - `parquet_io`: issue 12's Parquet input and outputs, against pyarrow (which must be
 //!   installed: `pip install pyarrow`).
@@ -31,6 +32,7 @@ mod distributed;
 mod hardening;
 mod index;
 mod memory;
+mod mirror;
 mod modes;
 mod oracle;
 mod parquet_io;

@@ -453,3 +453,106 @@ fn issue12_parquet_damage_and_refusals() {
     assert_eq!(out.status.code(), Some(1));
     assert!(!d.join("l.jsonl").exists());
 }
+
+/// The fields `--annotate` adds, by record id.
+fn annotations(records: &[Value]) -> Vec<(String, Value)> {
+    records
+        .iter()
+        .map(|r| {
+            let fields: serde_json::Map<String, Value> =
+                ["cluster", "duplicate_of", "kind", "similarity"]
+                    .iter()
+                    .map(|k| (k.to_string(), r.get(*k).cloned().unwrap_or(Value::Null)))
+                    .collect();
+            (r["id"].as_str().unwrap().to_string(), Value::Object(fields))
+        })
+        .collect()
+}
+
+#[test]
+fn issue12_annotate_adds_columns_to_parquet_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    corpus(d);
+    pyarrow(
+        d,
+        &["write", "in.jsonl", "in.parquet", "--rows-per-group", "9"],
+    );
+    ok(&run_in(
+        d,
+        &["dedup", "in.jsonl", "-o", "notes.jsonl", "--annotate", "-q"],
+        b"",
+    ));
+    let expected = annotations(&read_json_lines(&d.join("notes.jsonl")));
+    assert!(expected.iter().any(|(_, a)| a["kind"] == "near"));
+    assert!(expected.iter().any(|(_, a)| a["kind"] == "exact"));
+
+    // A Parquet output: every column of the input, then the annotations; every row but the
+    // rejected one (its text is null), with the JSON Lines run's values.
+    ok(&run_in(
+        d,
+        &[
+            "dedup",
+            "in.parquet",
+            "-o",
+            "notes.parquet",
+            "--annotate",
+            "-q",
+        ],
+        b"",
+    ));
+    let table = read_parquet(d, "notes.parquet");
+    assert_eq!(annotations(&rows(&table)), expected);
+    let schema = table["schema"].as_str().unwrap();
+    let names: Vec<&str> = schema
+        .lines()
+        .filter_map(|l| l.split(':').next())
+        .filter(|n| !n.starts_with(' ') && !n.starts_with('-'))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "id",
+            "text",
+            "lang",
+            "meta",
+            "n",
+            "cluster",
+            "duplicate_of",
+            "kind",
+            "similarity"
+        ],
+        "{schema}"
+    );
+    // JSON Lines from Parquet rows: one object a row, every column, the same annotations.
+    ok(&run_in(
+        d,
+        &[
+            "dedup",
+            "in.parquet",
+            "-o",
+            "rows.jsonl",
+            "--annotate",
+            "-q",
+        ],
+        b"",
+    ));
+    let rows_json = read_json_lines(&d.join("rows.jsonl"));
+    assert_eq!(annotations(&rows_json), expected);
+    assert_eq!(rows_json[0]["meta"]["url"], "https://site0.example/p/0");
+
+    // An input that has one of the columns already is refused before the run.
+    write(
+        d,
+        "taken.jsonl",
+        b"{\"id\":\"a\",\"text\":\"some words here\",\"kind\":\"x\"}\n",
+    );
+    pyarrow(d, &["convert", "taken.jsonl", "taken.parquet"]);
+    for out in ["taken-out.parquet", "taken-out.jsonl"] {
+        let run = run_in(d, &["dedup", "taken.parquet", "-o", out, "--annotate"], b"");
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("has a column \"kind\" already"), "{stderr}");
+        assert!(!d.join(out).exists());
+    }
+}

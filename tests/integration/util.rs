@@ -46,8 +46,12 @@ pub fn ok(out: &Output) -> String {
     stderr
 }
 
+/// Writes `name` (its directories made as needed) in `dir`.
 pub fn write(dir: &Path, name: &str, data: &[u8]) -> PathBuf {
     let path = dir.join(name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
     std::fs::write(&path, data).unwrap();
     path
 }

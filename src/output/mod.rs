@@ -8,6 +8,13 @@
 //! can remove them with [`remove_uncommitted`]. A process killed outright leaves its temporary
 //! files unlocked: the next [`Output::create`] in the same directory removes them
 //! ([`sweep_stale`]).
+//!
+//! [`OutputDir`] (in `dir.rs`) is a set of outputs in one directory (`-o DIR/`): its files are
+//! written into a staging directory and moved into place together.
+
+mod dir;
+
+pub use dir::OutputDir;
 
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
@@ -292,11 +299,16 @@ pub struct Output {
     encoder: Encoder,
 }
 
-/// Where a file output goes: the target path, and the temporary file written until commit.
-struct Target {
-    path: PathBuf,
-    temp: NamedTempFile,
-    _registered: Registered,
+/// Where a file output goes.
+enum Target {
+    /// The target path, and the temporary file written until commit renames it there.
+    Replace {
+        path: PathBuf,
+        temp: NamedTempFile,
+        _registered: Registered,
+    },
+    /// A file in an [`OutputDir`]'s staging directory, which moves it into place.
+    Staged,
 }
 
 impl Output {
@@ -361,12 +373,27 @@ impl Output {
         let file = BufWriter::with_capacity(1 << 16, temp.reopen().map_err(error)?);
         Ok(Output {
             name: name.to_string(),
-            target: Some(Target {
+            target: Some(Target::Replace {
                 path,
                 temp,
                 _registered: registered,
             }),
             encoder: Self::encoder(name, by_extension, file).map_err(error)?,
+        })
+    }
+
+    /// An output written to `file` (a new file of a staging directory), called `name` in
+    /// messages; finishing it syncs it, and its [`OutputDir`] moves it into place.
+    fn staged(name: String, file: File, by_extension: bool) -> Result<Output, Error> {
+        let encoder = Self::encoder(&name, by_extension, BufWriter::with_capacity(1 << 16, file))
+            .map_err(|source| Error::Output {
+            what: name.clone(),
+            source,
+        })?;
+        Ok(Output {
+            name,
+            target: Some(Target::Staged),
+            encoder,
         })
     }
 
@@ -415,17 +442,20 @@ impl Output {
             Encoder::Zstd(z) => z.finish().map_err(error)?,
         };
         let file = file.into_inner().map_err(|e| error(e.into_error()))?;
-        if let Some(Target {
-            path,
-            temp,
-            _registered: registered,
-        }) = self.target
-        {
-            file.sync_all().map_err(error)?;
-            registered
-                .commit(|| temp.persist(&path))
-                .map_err(error)?
-                .map_err(|e| error(without_temp_name(e.error)))?;
+        match self.target {
+            Some(Target::Replace {
+                path,
+                temp,
+                _registered: registered,
+            }) => {
+                file.sync_all().map_err(error)?;
+                registered
+                    .commit(|| temp.persist(&path))
+                    .map_err(error)?
+                    .map_err(|e| error(without_temp_name(e.error)))?;
+            }
+            Some(Target::Staged) => file.sync_all().map_err(error)?,
+            None => {}
         }
         Ok(())
     }
