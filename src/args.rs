@@ -309,7 +309,9 @@ pub enum Command {
         common: Common,
         /// Kept records go here ('-' for stdout; .gz/.zst compress). A name ending in .parquet
         /// writes the kept rows of Parquet inputs (one schema), every column, zstd; from
-        /// Parquet into JSON Lines, each kept row is one object with every column.
+        /// Parquet into JSON Lines, each kept row is one object with every column. A name ending
+        /// in / (or an existing directory) writes shards mirroring the inputs: DIR/<each input's
+        /// name below its directory or pattern>, in its own format, committed together.
         #[arg(short = 'o', long = "output", value_name = "OUT")]
         output: String,
         /// One JSON line per removed document: {"id","duplicate_of","similarity","kind"}
@@ -327,7 +329,8 @@ pub enum Command {
         update: bool,
         /// Write every record to OUT, removed ones too, with fields added instead of dropping
         /// duplicates: "duplicate_of" (the kept id), "similarity", "kind" (exact or near) and
-        /// "cluster" (its number in --clusters), each null where it does not apply.
+        /// "cluster" (its number in --clusters), each null where it does not apply (Parquet
+        /// rows get them as columns).
         #[arg(long)]
         annotate: bool,
         /// Write a self-contained HTML page of the run (summary, cluster sizes, similarity of the

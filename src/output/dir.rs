@@ -229,14 +229,20 @@ mod tests {
             std::fs::read_to_string(target.join("a.jsonl")).unwrap(),
             "3\n"
         );
-        let dropped = OutputDir::create(target.to_str().unwrap()).unwrap();
-        let mut dropped = dropped;
+        let mut dropped = OutputDir::create(target.to_str().unwrap()).unwrap();
         dropped.file(Path::new("c.jsonl"), true).unwrap();
         drop(dropped);
         assert_eq!(listing(&target), ["a.jsonl", "sub/b.jsonl.zst"]);
 
         // A file is not a directory of outputs.
-        let error = OutputDir::create(target.join("a.jsonl").to_str().unwrap()).unwrap_err();
-        assert!(error.to_string().contains("is not a directory"), "{error}");
+        match OutputDir::create(target.join("a.jsonl").to_str().unwrap()) {
+            Err(crate::Error::Output { source, .. }) => {
+                assert!(
+                    source.to_string().contains("is not a directory"),
+                    "{source}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

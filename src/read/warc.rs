@@ -639,6 +639,10 @@ pub(super) struct WarcSource {
     /// Whether a record gets the gzip member it was read from ([`Record::stored`]).
     keep_members: bool,
     inflater: flate2::Decompress,
+    /// Where a member is inflated to, a chunk at a time, before it is appended to the member's
+    /// bytes: zeroed once, not once per member (inflating into a vector's spare room zeroes it
+    /// each time, 64 KiB for a member of a few KB).
+    scratch: Vec<u8>,
     /// Set after a member failed: offsets that fail while looking for the next whole member are
     /// not reported again.
     scanning: bool,
@@ -684,6 +688,7 @@ impl WarcSource {
             skipped: Skips::new(),
             keep_members,
             inflater: flate2::Decompress::new(false),
+            scratch: if gzip { vec![0; CHUNK] } else { Vec::new() },
             scanning: false,
             failed: false,
         }
@@ -892,27 +897,30 @@ impl WarcSource {
         let mut crc = crc32fast::Hasher::new();
         let mut size: u64 = 0;
         let mut dropped = false;
+        // Whether the last call filled the scratch buffer: the inflater may hold more output
+        // without needing more input.
+        let mut output_bound = false;
         loop {
-            if self.raw.available().len() <= at && !self.raw.more()? {
+            if !output_bound && self.raw.available().len() <= at && !self.raw.more()? {
                 return truncated();
             }
-            if out.capacity() - out.len() < CHUNK / 2 {
-                if out.len() > cap {
-                    crc.update(&out);
-                    out.clear();
-                    dropped = true;
-                }
-                out.reserve(CHUNK);
+            if out.len() > cap {
+                crc.update(&out);
+                out.clear();
+                dropped = true;
             }
             let before_in = self.inflater.total_in();
-            let before_out = out.len();
-            let status = self.inflater.decompress_vec(
+            let before_out = self.inflater.total_out();
+            let status = self.inflater.decompress(
                 &self.raw.available()[at..],
-                &mut out,
+                &mut self.scratch,
                 flate2::FlushDecompress::None,
             );
             at += (self.inflater.total_in() - before_in) as usize;
-            size += (out.len() - before_out) as u64;
+            let produced = (self.inflater.total_out() - before_out) as usize;
+            out.extend_from_slice(&self.scratch[..produced]);
+            size += produced as u64;
+            output_bound = produced == self.scratch.len();
             match status {
                 Ok(flate2::Status::StreamEnd) => break,
                 Ok(_) => {}

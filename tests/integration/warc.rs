@@ -444,3 +444,48 @@ fn issue12_warc_output_needs_warc_inputs_and_other_modes_refuse_or_read_warc() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("WARC"));
 }
+
+/// A WET conversion record with `text` as its payload.
+fn conversion(id: &str, text: &str) -> Vec<u8> {
+    format!(
+        "WARC/1.0\r\nWARC-Type: conversion\r\nWARC-Record-ID: <urn:uuid:{id}>\r\nWARC-Target-URI: https://example.com/{id}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{text}\r\n\r\n",
+        text.len()
+    )
+    .into_bytes()
+}
+
+#[test]
+fn issue12_gzip_members_inflating_past_a_chunk_are_read_whole_at_the_end_of_a_file() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Members whose text is many times the 64 KiB the reader inflates at a time, highly
+    // compressible (so the inflater runs out of room long before it runs out of input), the
+    // largest one last in the file.
+    let texts: Vec<String> = [3_000usize, 40_000, 120_000]
+        .iter()
+        .enumerate()
+        .map(|(i, &words)| {
+            (0..words)
+                .map(|w| format!("w{}", (w * (i + 7)) % 97))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    let mut file = Vec::new();
+    for (i, text) in texts.iter().enumerate() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&conversion(&format!("0000000{i}"), text))
+            .unwrap();
+        file.extend(gz.finish().unwrap());
+    }
+    write(d, "big.warc.wet.gz", &file);
+    ok(&run_in(
+        d,
+        &["dedup", "big.warc.wet.gz", "-o", "k.jsonl", "-q"],
+        b"",
+    ));
+    let kept = read_json_lines(&d.join("k.jsonl"));
+    let read: Vec<&str> = kept.iter().map(|r| r["text"].as_str().unwrap()).collect();
+    assert_eq!(read, texts.iter().map(String::as_str).collect::<Vec<_>>());
+}
