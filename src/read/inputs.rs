@@ -420,6 +420,7 @@ impl InputSet {
     /// directories are not opened: their records have no location).
     pub fn record_reader(&self) -> RecordReader {
         RecordReader {
+            formats: self.formats.clone(),
             files: self
                 .inputs
                 .iter()
@@ -552,7 +553,8 @@ impl InputSet {
         } else {
             Box::new(reader)
         };
-        let seekable = !gzip && !zstd && !stream;
+        // A gzipped file's records are read back by their members, each the whole of one.
+        let seekable = !zstd && !stream;
         Ok(Source::Warc(Box::new(super::warc::WarcSource::new(
             name,
             self.formats[index],
@@ -645,6 +647,44 @@ mod tests {
             assert_eq!(reader.read(r.location.unwrap()).unwrap(), r.bytes);
         }
         assert_eq!(records[4].location, None, "compressed input");
+    }
+
+    #[test]
+    fn issue12_records_of_gzipped_warc_files_are_located_by_their_members() {
+        let dir = tempfile::tempdir().unwrap();
+        let record = |id: usize, text: &str| {
+            format!(
+                "WARC/1.0\r\nWARC-Type: conversion\r\nWARC-Record-ID: <urn:uuid:{id}>\r\nContent-Length: {}\r\n\r\n{text}\r\n\r\n",
+                text.len()
+            )
+        };
+        let member = |data: &str| {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(data.as_bytes()).unwrap();
+            gz.finish().unwrap()
+        };
+        // Two records a member each, then one member holding two records (not located: a
+        // member is read back whole).
+        let mut file = member(&record(1, "one text"));
+        file.extend(member(&record(2, &"many words ".repeat(20_000))));
+        file.extend(member(&(record(3, "three") + &record(4, "four"))));
+        let path = dir.path().join("c.warc.wet.gz");
+        std::fs::write(&path, &file).unwrap();
+        let mut set =
+            InputSet::new(vec![Input::Path(path)], FormatChoice::Detect, 1 << 20).unwrap();
+        let records: Vec<Record> = set
+            .frames()
+            .filter_map(|f| f.record().ok().cloned())
+            .collect();
+        assert_eq!(records.len(), 4);
+        let reader = set.record_reader();
+        for r in &records[..2] {
+            let location = r.location.expect("a record alone in its member is located");
+            assert_eq!(reader.read(location).unwrap(), r.bytes);
+        }
+        assert_eq!(records[0].location.unwrap().offset, 0);
+        assert_eq!(records[2].location, None);
+        assert_eq!(records[3].location, None);
     }
 
     #[test]

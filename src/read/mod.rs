@@ -23,6 +23,7 @@ use crate::error::{ConfigError, InputFailure, Origin, RejectReason, Rejection};
 
 mod frames;
 mod inputs;
+mod members;
 pub mod parquet_read;
 mod parse;
 mod path;
@@ -250,14 +251,16 @@ pub struct Record {
     pub bytes: Vec<u8>,
     /// The format of the input it came from, which says how to parse it.
     pub format: Format,
-    /// Where the bytes sit in an uncompressed regular file, so they can be read again directly.
+    /// Where the bytes sit in a regular file, so they can be read again directly: in an
+    /// uncompressed file, or the gzip member of a gzipped WARC file that holds the record alone.
     pub location: Option<Location>,
     /// The record as stored, when that differs from `bytes` and the set keeps it
     /// ([`InputSet::keep_gzip_members`]): the gzip member a WARC record was the whole of.
     pub stored: Option<Vec<u8>>,
 }
 
-/// A record's place in an uncompressed input file: input number, byte offset, length.
+/// A record's place in an input file: input number, byte offset, length. In an uncompressed
+/// file, the record's bytes; in a gzipped WARC file, the gzip member that holds it alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Location {
     pub input: u32,
@@ -269,11 +272,26 @@ pub struct Location {
 #[derive(Debug)]
 pub struct RecordReader {
     files: Vec<Option<File>>,
+    /// Each input's format: a WARC record located at a gzip member is inflated.
+    formats: Vec<Format>,
 }
 
 impl RecordReader {
-    /// The bytes at `location`.
+    /// The record at `location`: its bytes as framing read them.
     pub fn read(&self, location: Location) -> io::Result<Vec<u8>> {
+        let bytes = self.read_stored(location)?;
+        let warc = self
+            .formats
+            .get(location.input as usize)
+            .is_some_and(|format| format.is_warc());
+        match warc && bytes.starts_with(&members::GZIP_MAGIC) {
+            true => warc::record_of_member(&bytes),
+            false => Ok(bytes),
+        }
+    }
+
+    /// The bytes stored at `location`.
+    fn read_stored(&self, location: Location) -> io::Result<Vec<u8>> {
         use std::os::unix::fs::FileExt;
         let file = self
             .files

@@ -18,6 +18,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::{self, Read};
 
+use super::members::{GZIP_MAGIC, Inflated, Inflater, inflate_at, inflate_block};
 use super::{Format, Frame, Location, Record, io_reason};
 use crate::error::{InputFailure, Origin, RejectReason, Rejection};
 
@@ -25,8 +26,8 @@ use crate::error::{InputFailure, Origin, RejectReason, Rejection};
 const MAX_HEADER: usize = 64 << 10;
 /// How much is read from an input at a time.
 const CHUNK: usize = 1 << 16;
-/// gzip's magic bytes and its one compression method (deflate).
-const GZIP_MAGIC: [u8; 3] = [0x1f, 0x8b, 0x08];
+/// How much of a gzipped input is read to inflate its members in parallel ([`inflate_block`]).
+const BLOCK: usize = 4 << 20;
 
 /// Bytes read from an input, kept from the current record or member on.
 pub(super) struct Window {
@@ -120,6 +121,21 @@ impl Window {
             n -= take as u64;
         }
         Ok(true)
+    }
+}
+
+/// The WARC record that is the whole of the gzip `member` (as [`Location`] finds it in a gzipped
+/// WARC file): inflated and framed as reading framed it.
+pub(super) fn record_of_member(member: &[u8]) -> io::Result<Vec<u8>> {
+    let invalid = |why: String| io::Error::new(io::ErrorKind::InvalidData, why);
+    let out = match inflate_at(member, usize::MAX, &mut Inflater::new()) {
+        Inflated::Whole { out, .. } => out,
+        Inflated::Bad(reason) => return Err(invalid(reason)),
+        _ => return Err(invalid("truncated gzip member".to_string())),
+    };
+    match next_plain(&mut Window::of(out), usize::MAX)? {
+        Framed::Record { bytes, .. } => Ok(bytes),
+        _ => Err(invalid("the gzip member holds no whole record".to_string())),
     }
 }
 
@@ -638,11 +654,10 @@ pub(super) struct WarcSource {
     skipped: Skips,
     /// Whether a record gets the gzip member it was read from ([`Record::stored`]).
     keep_members: bool,
-    inflater: flate2::Decompress,
-    /// Where a member is inflated to, a chunk at a time, before it is appended to the member's
-    /// bytes: zeroed once, not once per member (inflating into a vector's spare room zeroes it
-    /// each time, 64 KiB for a member of a few KB).
-    scratch: Vec<u8>,
+    /// Made when the first member is read sequentially.
+    inflater: Option<Inflater>,
+    /// Members of the block read last, inflated in parallel, not framed yet.
+    prepared: std::collections::VecDeque<Member>,
     /// Set after a member failed: offsets that fail while looking for the next whole member are
     /// not reported again.
     scanning: bool,
@@ -653,6 +668,8 @@ pub(super) struct WarcSource {
 struct Member {
     window: Window,
     offset: u64,
+    /// Its compressed length.
+    len: usize,
     stored: Option<Vec<u8>>,
     first: bool,
 }
@@ -679,7 +696,7 @@ impl WarcSource {
         WarcSource {
             name,
             format,
-            input: if gzip { None } else { input },
+            input,
             raw,
             gzip,
             member: None,
@@ -687,8 +704,8 @@ impl WarcSource {
             documents: 0,
             skipped: Skips::new(),
             keep_members,
-            inflater: flate2::Decompress::new(false),
-            scratch: if gzip { vec![0; CHUNK] } else { Vec::new() },
+            inflater: None,
+            prepared: std::collections::VecDeque::new(),
             scanning: false,
             failed: false,
         }
@@ -770,24 +787,34 @@ impl WarcSource {
                         }
                         Ok(Kind::Document) => {}
                     }
-                    // The member, when this record is the whole of it.
-                    let stored = match &mut self.member {
-                        Some(member) if member.first && member.window.available().is_empty() => {
-                            member.stored.take()
+                    // The member, when this record is the whole of it; its place in the file
+                    // then locates the record (read back by inflating it).
+                    let (stored, location) = match &mut self.member {
+                        Some(member) => {
+                            let whole = member.first && member.window.available().is_empty();
+                            member.first = false;
+                            let location = self.input.filter(|_| whole).and_then(|input| {
+                                Some(Location {
+                                    input,
+                                    offset: member.offset,
+                                    len: u32::try_from(member.len).ok()?,
+                                })
+                            });
+                            (member.stored.take().filter(|_| whole), location)
                         }
-                        _ => None,
+                        None => (
+                            None,
+                            self.input.map(|input| Location {
+                                input,
+                                offset,
+                                len: bytes.len() as u32,
+                            }),
+                        ),
                     };
-                    if let Some(member) = &mut self.member {
-                        member.first = false;
-                    }
                     self.documents += 1;
                     return Some(Frame::Record(Record {
                         origin: self.origin(offset),
-                        location: self.input.map(|input| Location {
-                            input,
-                            offset,
-                            len: bytes.len() as u32,
-                        }),
+                        location,
                         bytes,
                         format: self.format,
                         stored,
@@ -800,6 +827,14 @@ impl WarcSource {
     /// Reads the next gzip member into `self.member`; a frame when it is bad (one rejection per
     /// damaged stretch); `None` at the end of the input.
     fn next_member(&mut self, max: usize) -> io::Result<Option<Frame>> {
+        // In step with the members (not looking for one after damage): a block at a time.
+        if self.prepared.is_empty() && !self.scanning {
+            self.prepare_block(max)?;
+        }
+        if let Some(member) = self.prepared.pop_front() {
+            self.member = Some(member);
+            return Ok(None);
+        }
         loop {
             let offset = self.raw.offset();
             match self.read_member(max)? {
@@ -853,107 +888,65 @@ impl WarcSource {
     }
 
     /// Decompresses the gzip member at the window's position (consumed only when whole and its
-    /// checksum and length match). Its output beyond `max` (plus a header's room) is dropped.
+    /// checksum and length match), reading more of the input until it is whole. Its output
+    /// beyond `max` (plus a header's room) is not kept: the member is then too large.
     fn read_member(&mut self, max: usize) -> io::Result<MemberRead> {
         if !self.raw.fill(1)? {
             return Ok(MemberRead::End);
         }
-        if !self.raw.fill(10)? || !self.raw.available().starts_with(&GZIP_MAGIC) {
-            return Ok(MemberRead::Bad("not a gzip member".to_string()));
-        }
-        let flags = self.raw.available()[3];
-        let mut at = 10;
-        let truncated = || Ok(MemberRead::Bad("truncated gzip member".to_string()));
-        if flags & 0x04 != 0 {
-            if !self.raw.fill(at + 2)? {
-                return truncated();
-            }
-            let extra =
-                u16::from_le_bytes([self.raw.available()[at], self.raw.available()[at + 1]]);
-            at += 2 + extra as usize;
-        }
-        for flag in [0x08, 0x10] {
-            if flags & flag != 0 {
-                loop {
-                    if !self.raw.fill(at + 1)? {
-                        return truncated();
-                    }
-                    at += 1;
-                    if self.raw.available()[at - 1] == 0 {
-                        break;
-                    }
-                }
-            }
-        }
-        if flags & 0x02 != 0 {
-            at += 2;
-        }
-        if !self.raw.fill(at)? {
-            return truncated();
-        }
         let cap = max.saturating_add(MAX_HEADER + 4);
-        self.inflater.reset(false);
-        let mut out: Vec<u8> = Vec::new();
-        let mut crc = crc32fast::Hasher::new();
-        let mut size: u64 = 0;
-        let mut dropped = false;
-        // Whether the last call filled the scratch buffer: the inflater may hold more output
-        // without needing more input.
-        let mut output_bound = false;
+        let mut want = BLOCK;
         loop {
-            if !output_bound && self.raw.available().len() <= at && !self.raw.more()? {
-                return truncated();
-            }
-            if out.len() > cap {
-                crc.update(&out);
-                out.clear();
-                dropped = true;
-            }
-            let before_in = self.inflater.total_in();
-            let before_out = self.inflater.total_out();
-            let status = self.inflater.decompress(
-                &self.raw.available()[at..],
-                &mut self.scratch,
-                flate2::FlushDecompress::None,
-            );
-            at += (self.inflater.total_in() - before_in) as usize;
-            let produced = (self.inflater.total_out() - before_out) as usize;
-            out.extend_from_slice(&self.scratch[..produced]);
-            size += produced as u64;
-            output_bound = produced == self.scratch.len();
-            match status {
-                Ok(flate2::Status::StreamEnd) => break,
-                Ok(_) => {}
-                Err(e) => return Ok(MemberRead::Bad(format!("corrupt gzip member: {e}"))),
+            let enough = self.raw.fill(want)?;
+            let inflater = self.inflater.get_or_insert_with(Inflater::new);
+            match inflate_at(self.raw.available(), cap, inflater) {
+                Inflated::Whole { len, out } => return Ok(MemberRead::Member(self.take(len, out))),
+                Inflated::TooLarge { len: Some(len) } => {
+                    self.raw.consume(len);
+                    return Ok(MemberRead::TooLarge);
+                }
+                Inflated::Incomplete | Inflated::TooLarge { len: None } if enough => {
+                    want = want.saturating_mul(2);
+                }
+                Inflated::Incomplete | Inflated::TooLarge { len: None } => {
+                    return Ok(MemberRead::Bad("truncated gzip member".to_string()));
+                }
+                Inflated::Bad(reason) => return Ok(MemberRead::Bad(reason)),
             }
         }
-        if !self.raw.fill(at + 8)? {
-            return truncated();
-        }
-        crc.update(&out);
-        let trailer = &self.raw.available()[at..at + 8];
-        let want_crc = u32::from_le_bytes(trailer[..4].try_into().expect("4 bytes"));
-        let want_size = u32::from_le_bytes(trailer[4..].try_into().expect("4 bytes"));
-        if crc.finalize() != want_crc || size as u32 != want_size {
-            return Ok(MemberRead::Bad(
-                "gzip member fails its checksum".to_string(),
-            ));
-        }
-        at += 8;
+    }
+
+    /// The member of `len` compressed bytes at the window's position, inflated to `out`,
+    /// consumed.
+    fn take(&mut self, len: usize, out: Vec<u8>) -> Member {
         let offset = self.raw.offset();
         let stored = self
             .keep_members
-            .then(|| self.raw.available()[..at].to_vec());
-        self.raw.consume(at);
-        if dropped {
-            return Ok(MemberRead::TooLarge);
-        }
-        Ok(MemberRead::Member(Member {
+            .then(|| self.raw.available()[..len].to_vec());
+        self.raw.consume(len);
+        Member {
             window: Window::of(out),
             offset,
+            len,
             stored,
             first: true,
-        }))
+        }
+    }
+
+    /// Inflates the whole members of the next block of the input in parallel
+    /// ([`inflate_block`]) into `self.prepared`.
+    fn prepare_block(&mut self, max: usize) -> io::Result<()> {
+        self.raw.fill(BLOCK)?;
+        let cap = max.saturating_add(MAX_HEADER + 4);
+        let mut at = 0;
+        for member in inflate_block(self.raw.available(), cap) {
+            // The chain's members follow one another from the window's position.
+            debug_assert_eq!(member.start, at);
+            at = member.end();
+            let prepared = self.take(member.len, member.out);
+            self.prepared.push_back(prepared);
+        }
+        Ok(())
     }
 }
 
