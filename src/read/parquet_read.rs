@@ -101,7 +101,7 @@ impl parquet::file::reader::Length for ParquetFile {
 }
 
 /// Reads a file from a position of its own with `pread`: clones of a file descriptor share one
-/// offset, so readers that seek would race when row groups are decoded on two threads.
+/// offset, so two readers that each seek a clone would read each other's bytes.
 #[derive(Debug)]
 struct ReadAt {
     file: File,
@@ -196,13 +196,7 @@ pub enum GroupEvent {
     },
 }
 
-/// Row groups whose projected columns take at most this many bytes uncompressed are decoded two
-/// at a time in parallel, whole; larger ones are streamed a batch at a time.
-const PARALLEL_GROUP_BYTES: i64 = 32 << 20;
-
-/// A Parquet file's batches, row group by row group. Two consecutive small row groups
-/// ([`PARALLEL_GROUP_BYTES`]) are decoded at once on two threads (decompression is most of the
-/// cost of reading a compressed file); the events come out in order all the same.
+/// A Parquet file's batches, row group by row group.
 pub struct RowGroupBatches {
     file: ParquetFile,
     meta: ArrowReaderMetadata,
@@ -214,10 +208,6 @@ pub struct RowGroupBatches {
     row_in_group: u64,
     /// Bytes as stored, counted a row group at a time for progress.
     counter: Option<Arc<AtomicU64>>,
-    /// Events of row groups decoded whole, not yielded yet.
-    ready: VecDeque<GroupEvent>,
-    /// Row groups up to this size are decoded two at a time ([`PARALLEL_GROUP_BYTES`]).
-    parallel_bytes: i64,
 }
 
 impl RowGroupBatches {
@@ -236,65 +226,7 @@ impl RowGroupBatches {
             group_start: 0,
             row_in_group: 0,
             counter,
-            ready: VecDeque::new(),
-            parallel_bytes: PARALLEL_GROUP_BYTES,
         })
-    }
-
-    /// The uncompressed bytes of row group `group`'s projected columns.
-    fn projected_bytes(&self, group: usize) -> i64 {
-        let row_group = self.meta.metadata().row_group(group);
-        (0..row_group.num_columns())
-            .filter(|&leaf| self.projection.leaf_included(leaf))
-            .map(|leaf| row_group.column(leaf).uncompressed_size())
-            .sum()
-    }
-
-    /// What decoding a row group needs (shared by the two threads of [`Self::decode_two`]).
-    fn source(&self) -> GroupSource<'_> {
-        GroupSource {
-            file: &self.file,
-            meta: &self.meta,
-            projection: &self.projection,
-        }
-    }
-
-    /// Decodes the next two row groups in parallel into `ready`, when both are small.
-    fn decode_two(&mut self) -> bool {
-        let (first, second) = (self.group, self.group + 1);
-        let small = |g: usize| self.projected_bytes(g) <= self.parallel_bytes;
-        if second >= self.meta.metadata().num_row_groups() || !small(first) || !small(second) {
-            return false;
-        }
-        if let Some(counter) = &self.counter {
-            let stored: i64 = [first, second]
-                .iter()
-                .map(|&g| self.meta.metadata().row_group(g).compressed_size())
-                .sum();
-            counter.fetch_add(stored.max(0) as u64, Ordering::Relaxed);
-        }
-        let start = self.group_start;
-        let second_start = start + self.group_rows(first);
-        let source = self.source();
-        let ((events, read), (mut later, later_read)) = rayon::join(
-            || source.decode_group(first, start),
-            || source.decode_group(second, second_start),
-        );
-        // A group that held more rows than it claimed moves the next one's rows on.
-        let shift = read.saturating_sub(self.group_rows(first));
-        for event in &mut later {
-            match event {
-                GroupEvent::Batch { at, .. } | GroupEvent::Broken { at, .. } => {
-                    at.row_in_file += shift
-                }
-            }
-        }
-        self.ready.extend(events);
-        self.ready.extend(later);
-        self.group_start = second_start + shift + self.group_rows(second).max(later_read);
-        self.group = second + 1;
-        self.row_in_group = 0;
-        true
     }
 
     fn group_rows(&self, group: usize) -> u64 {
@@ -329,107 +261,37 @@ impl RowGroupBatches {
     }
 }
 
-/// A file's row groups to decode, from any thread.
-struct GroupSource<'a> {
-    file: &'a ParquetFile,
-    meta: &'a ArrowReaderMetadata,
-    projection: &'a ProjectionMask,
-}
-
-impl GroupSource<'_> {
-    /// A reader of row group `group`'s projected columns.
-    fn open_group(&self, group: usize) -> Result<ParquetRecordBatchReader, String> {
-        self.file
-            .try_clone()
-            .map_err(|e| e.to_string())
-            .and_then(|file| {
-                guarded(|| {
-                    ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.meta.clone())
-                        .with_row_groups(vec![group])
-                        .with_projection(self.projection.clone())
-                        .with_batch_size(BATCH_ROWS)
-                        .build()
-                })?
-                .map_err(|e| e.to_string())
-            })
-    }
-
-    /// Every event of row group `group`, whose first row is row `start` of the file, decoded
-    /// whole (as the streaming path would yield them), and the rows read of it.
-    fn decode_group(&self, group: usize, start: u64) -> (Vec<GroupEvent>, u64) {
-        let claimed = self.meta.metadata().row_group(group).num_rows().max(0) as u64;
-        let mut events = Vec::new();
-        let mut read = 0u64;
-        let at = |read: u64| BatchAt {
-            row_group: group,
-            row_in_group: read,
-            row_in_file: start + read,
-        };
-        let broken = |events: &mut Vec<GroupEvent>, read: u64, reason: String| {
-            let rows = claimed.saturating_sub(read);
-            if rows > 0 {
-                events.push(GroupEvent::Broken {
-                    at: at(read),
-                    rows,
-                    reason,
-                });
-            }
-        };
-        let mut reader = match self.open_group(group) {
-            Ok(reader) => reader,
-            Err(reason) => {
-                broken(&mut events, 0, reason);
-                return (events, 0);
-            }
-        };
-        loop {
-            let next = match guarded(|| reader.next()) {
-                Ok(next) => next.map(|batch| batch.map_err(|e| e.to_string())),
-                Err(reason) => Some(Err(reason)),
-            };
-            match next {
-                Some(Ok(batch)) => {
-                    let rows = batch.num_rows() as u64;
-                    events.push(GroupEvent::Batch {
-                        at: at(read),
-                        batch,
-                    });
-                    read += rows;
-                }
-                Some(Err(reason)) => {
-                    broken(&mut events, read, reason);
-                    return (events, read);
-                }
-                None if read < claimed => {
-                    broken(&mut events, read, "the row group ended early".to_string());
-                    return (events, read);
-                }
-                None => return (events, read),
-            }
-        }
-    }
-}
-
 impl Iterator for RowGroupBatches {
     type Item = GroupEvent;
 
     fn next(&mut self) -> Option<GroupEvent> {
         loop {
-            if let Some(event) = self.ready.pop_front() {
-                return Some(event);
-            }
             if self.group >= self.meta.metadata().num_row_groups() {
                 return None;
-            }
-            if self.reader.is_none() && self.decode_two() {
-                continue;
             }
             if self.reader.is_none() {
                 if let Some(counter) = &self.counter {
                     let size = self.meta.metadata().row_group(self.group).compressed_size();
                     counter.fetch_add(size.max(0) as u64, Ordering::Relaxed);
                 }
-                match self.source().open_group(self.group) {
+                let built = self
+                    .file
+                    .try_clone()
+                    .map_err(|e| e.to_string())
+                    .and_then(|file| {
+                        guarded(|| {
+                            ParquetRecordBatchReaderBuilder::new_with_metadata(
+                                file,
+                                self.meta.clone(),
+                            )
+                            .with_row_groups(vec![self.group])
+                            .with_projection(self.projection.clone())
+                            .with_batch_size(BATCH_ROWS)
+                            .build()
+                        })?
+                        .map_err(|e| e.to_string())
+                    });
+                match built {
                     Ok(reader) => self.reader = Some(reader),
                     Err(reason) => match self.broken(reason) {
                         Some(event) => return Some(event),
@@ -969,49 +831,6 @@ mod tests {
         let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
         writer.write(&batch).unwrap();
         writer.close().unwrap();
-    }
-
-    #[test]
-    fn issue12_row_groups_decoded_two_at_a_time_yield_what_streaming_yields() {
-        use super::{GroupEvent, RowGroupBatches, open_metadata};
-        use parquet::arrow::ProjectionMask;
-
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.parquet");
-        fixture(&path);
-        // A damaged copy: junk over the page header of row group 1's first column.
-        let mut bytes = std::fs::read(&path).unwrap();
-        let meta = open_metadata(&std::fs::File::open(&path).unwrap()).unwrap();
-        let page = meta.metadata().row_group(1).column(0).data_page_offset() as usize;
-        bytes[page..page + 12].fill(0xFF);
-        let damaged = dir.path().join("damaged.parquet");
-        std::fs::write(&damaged, &bytes).unwrap();
-        let events = |path: &std::path::Path, parallel_bytes: i64| -> Vec<String> {
-            let file = std::fs::File::open(path).unwrap();
-            let meta = open_metadata(&file).unwrap();
-            let mut batches =
-                RowGroupBatches::new(file, meta, ProjectionMask::all(), None).unwrap();
-            batches.parallel_bytes = parallel_bytes;
-            batches
-                .map(|event| match event {
-                    GroupEvent::Batch { at, batch } => {
-                        format!("{at:?} {} rows: {:?}", batch.num_rows(), batch.column(0))
-                    }
-                    GroupEvent::Broken { at, rows, .. } => format!("{at:?} broken {rows}"),
-                })
-                .collect()
-        };
-        for path in [&path, &damaged] {
-            let streamed = events(path, -1);
-            assert!(streamed.len() >= 3, "{streamed:?}");
-            assert_eq!(events(path, i64::MAX), streamed, "{}", path.display());
-        }
-        assert!(
-            events(&damaged, i64::MAX)
-                .iter()
-                .any(|e| e.contains("broken")),
-            "the damage breaks a row group"
-        );
     }
 
     #[test]
