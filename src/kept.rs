@@ -141,6 +141,23 @@ impl ParquetInputs {
     }
 }
 
+/// The JSON Lines (or text) output of a record that is not a Parquet row, after the rows copied
+/// so far were handed to `kept`. A Parquet output holds only Parquet rows (refused before the
+/// run otherwise).
+fn records_out<'a>(
+    kept: &'a mut KeptOut,
+    parquet: &mut ParquetInputs,
+    file: &str,
+) -> Result<&'a mut Output, Error> {
+    parquet.finish(kept)?;
+    match kept {
+        KeptOut::Records(out) => Ok(out),
+        KeptOut::Parquet(_) => Err(Error::Accounting(format!(
+            "{file} is not a Parquet input, but the kept output is Parquet"
+        ))),
+    }
+}
+
 /// Kept records written to one output.
 pub struct KeptWriter {
     pub out: KeptOut,
@@ -164,14 +181,7 @@ impl KeptWriter {
             let row = record.origin.line.saturating_sub(1);
             return copier.keep(row, &mut |batch| kept.write_rows(batch));
         }
-        parquet.finish(kept)?;
-        let KeptOut::Records(out) = kept else {
-            // A Parquet output holds only Parquet rows (refused before the run otherwise).
-            return Err(Error::Accounting(format!(
-                "{} is not a Parquet input, but the kept output is Parquet",
-                record.origin.file
-            )));
-        };
+        let out = records_out(kept, parquet, &record.origin.file)?;
         if record.format.is_warc() {
             return match self.warc {
                 Some(warc) => warc.write(out, record),
@@ -207,14 +217,7 @@ impl KeptWriter {
             let row = record.origin.line.saturating_sub(1);
             return copier.annotate(row, record, &mut |batch| kept.write_rows(batch));
         }
-        parquet.finish(kept)?;
-        let KeptOut::Records(out) = kept else {
-            // A Parquet output holds only Parquet rows (refused before the run otherwise).
-            return Err(Error::Accounting(format!(
-                "{} is not a Parquet input, but the kept output is Parquet",
-                record.origin.file
-            )));
-        };
+        let out = records_out(kept, parquet, &record.origin.file)?;
         let fields = annotation_fields(record);
         if record.format != Format::Jsonl || self.as_json.applies(&record.origin.file) {
             // Written as a JSON record, with the fields after its own: a line of text or a file
