@@ -34,10 +34,10 @@ fn corpus(dir: &Path) {
     write(dir, "in.jsonl", docs.as_bytes());
 }
 
-fn dedup_args<'a>(work: Option<&'a str>, extra: &[&'a str]) -> Vec<&'a str> {
+fn dedup_args<'a>(input: &'a str, work: Option<&'a str>, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "dedup",
-        "in.jsonl",
+        input,
         "-o",
         "kept.jsonl",
         "--removed",
@@ -93,62 +93,83 @@ fn kill_after(dir: &Path, args: &[&str], after: Duration) -> bool {
 
 #[test]
 fn issue11_a_work_dir_run_killed_at_many_moments_resumes_to_the_same_bytes() {
-    killed_and_resumed(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    corpus(dir.path());
+    killed_and_resumed(dir.path(), "in.jsonl", 2, &[]);
+}
+
+/// Gzipped WET (a member per record, a `warcinfo` record skipped): the skipped records and the
+/// members' offsets survive the resume.
+#[test]
+fn issue12_a_gzipped_wet_run_killed_at_many_moments_resumes_to_the_same_bytes_and_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    generated(dir.path(), "src.jsonl", 30_000, 12, 0.4, 40);
+    python_fixture(
+        dir.path(),
+        "warc_fixtures.py",
+        "warcio",
+        &["write", "wet", "--gzip", "src.jsonl", "in.warc.wet.gz"],
+    );
+    let stats = killed_and_resumed(dir.path(), "in.warc.wet.gz", 0, &[]);
+    assert_eq!(stats["skipped_records"], 1, "{stats}");
 }
 
 /// A run that strips boilerplate saves its counts after the counting pass; resumed, it takes them.
 #[test]
 fn issue11_a_boilerplate_stripping_run_killed_at_many_moments_resumes_to_the_same_bytes() {
-    killed_and_resumed(&["--strip-boilerplate", "--min-docs", "4"]);
-}
-
-fn killed_and_resumed(extra: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     corpus(dir.path());
-    ok(&run_in(dir.path(), &dedup_args(None, extra), b""));
-    let expected = outputs(dir.path());
-    let expected_stats = stats_adding_up(&dir.path().join("stats.json"));
+    killed_and_resumed(
+        dir.path(),
+        "in.jsonl",
+        2,
+        &["--strip-boilerplate", "--min-docs", "4"],
+    );
+}
+
+/// Runs a dedup of `input` in `dir` whole, then killed again and again and resumed, and checks
+/// the outputs and counts are the same; the whole run's stats.
+fn killed_and_resumed(dir: &Path, input: &str, rejected: u64, extra: &[&str]) -> serde_json::Value {
+    ok(&run_in(dir, &dedup_args(input, None, extra), b""));
+    let expected = outputs(dir);
+    let expected_stats = stats_adding_up(&dir.join("stats.json"));
     assert!(expected_stats["near_duplicates"].as_u64().unwrap() > 1_000);
-    assert_eq!(expected_stats["rejected"], 2);
+    assert_eq!(expected_stats["rejected"], rejected);
     for name in OUTPUTS.iter().chain(["stats.json"].iter()) {
-        std::fs::remove_file(dir.path().join(name)).unwrap();
+        std::fs::remove_file(dir.join(name)).unwrap();
     }
 
-    let args = dedup_args(Some("work"), extra);
+    let args = dedup_args(input, Some("work"), extra);
     // Kill it again and again, each time a little later, each run resuming the last one.
     let mut resumed_some = false;
     let mut finished = false;
     for millis in [
         50, 150, 300, 450, 600, 800, 1_000, 1_300, 1_700, 2_200, 3_000,
     ] {
-        if kill_after(dir.path(), &args, Duration::from_millis(millis)) {
+        if kill_after(dir, &args, Duration::from_millis(millis)) {
             finished = true;
             break;
         }
         // A killed run leaves no output, or (killed while committing them, when it was
         // complete) outputs that are whole.
         for (name, expected) in OUTPUTS.iter().zip(&expected) {
-            if let Ok(bytes) = std::fs::read(dir.path().join(name)) {
+            if let Ok(bytes) = std::fs::read(dir.join(name)) {
                 assert_eq!(&bytes, expected, "{name} after a kill at {millis} ms");
             }
         }
-        let manifest = dir.path().join("work").join("MANIFEST");
+        let manifest = dir.join("work").join("MANIFEST");
         if let Ok(text) = std::fs::read_to_string(&manifest) {
             let saved: serde_json::Value = serde_json::from_str(&text).unwrap();
             resumed_some |= saved["checkpoint"]["docs"].as_u64().unwrap_or(0) > 0;
         }
     }
     if !finished {
-        let out = run_in(dir.path(), &args, b"");
+        let out = run_in(dir, &args, b"");
         ok(&out);
     }
     assert!(resumed_some, "no kill landed after a checkpoint");
-    assert_eq!(
-        outputs(dir.path()),
-        expected,
-        "outputs of the resumed run differ"
-    );
-    let stats = stats_adding_up(&dir.path().join("stats.json"));
+    assert_eq!(outputs(dir), expected, "outputs of the resumed run differ");
+    let stats = stats_adding_up(&dir.join("stats.json"));
     for key in [
         "kept",
         "exact_duplicates",
@@ -156,22 +177,25 @@ fn killed_and_resumed(extra: &[&str]) {
         "rejected",
         "clusters",
         "duplicate_ids",
+        "skipped_records",
+        "skipped_by_reason",
     ] {
         assert_eq!(stats[key], expected_stats[key], "{key}");
     }
     // A finished run leaves its work directory empty.
-    let left: Vec<_> = std::fs::read_dir(dir.path().join("work"))
+    let left: Vec<_> = std::fs::read_dir(dir.join("work"))
         .unwrap()
         .map(|entry| entry.unwrap().file_name())
         .collect();
     assert!(left.is_empty(), "left in the work directory: {left:?}");
+    expected_stats
 }
 
 #[test]
 fn issue11_a_changed_setting_or_input_starts_over_and_says_why() {
     let dir = tempfile::tempdir().unwrap();
     corpus(dir.path());
-    let args = dedup_args(Some("work"), &[]);
+    let args = dedup_args("in.jsonl", Some("work"), &[]);
     // Leave a checkpoint behind: kill the run once it has saved one.
     let manifest = dir.path().join("work").join("MANIFEST");
     for millis in [
@@ -196,7 +220,7 @@ fn issue11_a_changed_setting_or_input_starts_over_and_says_why() {
     let started_over = outputs(dir.path());
     ok(&run_in(
         dir.path(),
-        &dedup_args(None, &["--threshold", "0.7"]),
+        &dedup_args("in.jsonl", None, &["--threshold", "0.7"]),
         b"",
     ));
     assert_eq!(started_over, outputs(dir.path()));
@@ -231,7 +255,7 @@ fn issue11_a_work_dir_must_be_empty_or_neardups_and_is_refused_where_unsupported
     corpus(dir.path());
     std::fs::create_dir(dir.path().join("data")).unwrap();
     write(dir.path(), "data/keep-me.txt", b"precious");
-    let out = run_in(dir.path(), &dedup_args(Some("data"), &[]), b"");
+    let out = run_in(dir.path(), &dedup_args("in.jsonl", Some("data"), &[]), b"");
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
