@@ -158,6 +158,22 @@ fn records_out<'a>(
     }
 }
 
+/// A record that is not a JSON object, as one: a WARC document as `{"id", "url", "text"}`, a line
+/// of text or a file as `{"id", "text"}` (its id is its origin).
+fn json_record(
+    origin: &neardup::error::Origin,
+    bytes: &[u8],
+    format: Format,
+) -> Result<serde_json::Value, Error> {
+    if format.is_warc() {
+        // Parsed when it was read; it parses the same unless the input changed.
+        let doc = neardup::read::warc_document(bytes).map_err(|_| Error::InputChanged)?;
+        return Ok(serde_json::json!({"id": doc.id, "url": doc.url, "text": doc.text}));
+    }
+    let text = String::from_utf8_lossy(bytes);
+    Ok(serde_json::json!({"id": origin.to_string(), "text": text}))
+}
+
 /// Kept records written to one output.
 pub struct KeptWriter {
     pub out: KeptOut,
@@ -182,23 +198,13 @@ impl KeptWriter {
             return copier.keep(row, &mut |batch| kept.write_rows(batch));
         }
         let out = records_out(kept, parquet, &record.origin.file)?;
-        if record.format.is_warc() {
-            return match self.warc {
-                Some(warc) => warc.write(out, record),
-                None => {
-                    // Parsed when it was read; it parses the same unless the input changed.
-                    let doc = neardup::read::warc_document(record.bytes)
-                        .map_err(|_| Error::InputChanged)?;
-                    let value = serde_json::json!({"id": doc.id, "url": doc.url, "text": doc.text});
-                    write_json(out, &value)
-                }
-            };
+        if let (true, Some(warc)) = (record.format.is_warc(), self.warc) {
+            return warc.write(out, record);
         }
-        if self.as_json.applies(&record.origin.file) {
-            // A file has no line of its own to copy, and a line of text among JSON records
-            // would not be one: write it as a JSON record.
-            let text = String::from_utf8_lossy(record.bytes);
-            let value = serde_json::json!({"id": record.origin.to_string(), "text": text});
+        // A WARC document in a JSON Lines output; a file, which has no line of its own to copy;
+        // a line of text among JSON records, which would not be one: written as a JSON record.
+        if record.format.is_warc() || self.as_json.applies(&record.origin.file) {
+            let value = json_record(record.origin, record.bytes, record.format)?;
             return write_json(out, &value);
         }
         out.write_all(record.bytes).map_err(|e| out.error(e))?;
@@ -222,17 +228,7 @@ impl KeptWriter {
         if record.format != Format::Jsonl || self.as_json.applies(&record.origin.file) {
             // Written as a JSON record, with the fields after its own: a line of text or a file
             // as `{"id", "text"}`, a WARC document as `{"id", "url", "text"}`.
-            let mut value = match record.format.is_warc() {
-                true => {
-                    let doc = neardup::read::warc_document(record.bytes)
-                        .map_err(|_| Error::InputChanged)?;
-                    serde_json::json!({"id": doc.id, "url": doc.url, "text": doc.text})
-                }
-                false => serde_json::json!({
-                    "id": record.origin.to_string(),
-                    "text": String::from_utf8_lossy(record.bytes),
-                }),
-            };
+            let mut value = json_record(record.origin, record.bytes, record.format)?;
             if let Some(object) = value.as_object_mut() {
                 object.extend(fields);
             }

@@ -127,8 +127,15 @@ impl Window {
 /// The WARC record that is the whole of the gzip `member` (as [`Location`] finds it in a gzipped
 /// WARC file): inflated and framed as reading framed it.
 pub(super) fn record_of_member(member: &[u8]) -> io::Result<Vec<u8>> {
+    thread_local! {
+        // One per thread that reads records back: an exact check reads one member at a time,
+        // and an inflater's scratch buffer is not zeroed again for each.
+        static INFLATER: std::cell::RefCell<Inflater> = std::cell::RefCell::new(Inflater::new());
+    }
     let invalid = |why: String| io::Error::new(io::ErrorKind::InvalidData, why);
-    let out = match inflate_at(member, usize::MAX, &mut Inflater::new()) {
+    let inflated =
+        INFLATER.with(|inflater| inflate_at(member, usize::MAX, &mut inflater.borrow_mut()));
+    let out = match inflated {
         Inflated::Whole { out, .. } => out,
         Inflated::Bad(reason) => return Err(invalid(reason)),
         _ => return Err(invalid("truncated gzip member".to_string())),
