@@ -336,6 +336,12 @@ impl Output {
             what: name.to_string(),
             source,
         };
+        if name.ends_with('/') {
+            return Err(error(io::Error::new(
+                io::ErrorKind::IsADirectory,
+                "a name ending in / is a directory, and this output is one file",
+            )));
+        }
         // A symbolic link is followed: its target is replaced atomically and the link stays.
         let path = if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
             std::fs::canonicalize(&path).map_err(error)?

@@ -187,7 +187,18 @@ fn issue12_kept_shards_are_refused_where_they_cannot_mirror_and_a_failed_run_lea
         b"",
         "is not a directory",
     );
-    assert!(!root.join("out").exists());
+    // Outputs that are one file say so when named as a directory.
+    refused(
+        &["clusters", "corpus", "-o", "out/"],
+        b"",
+        "a name ending in / is a directory, and this output is one file",
+    );
+    refused(
+        &["dedup", "corpus", "-o", "kept/", "--removed", "out/"],
+        b"",
+        "a name ending in / is a directory",
+    );
+    assert!(!root.join("out").exists() && !root.join("kept").exists());
 
     // A run that fails on a bad record (--strict) commits no shard and leaves nothing behind.
     write(
