@@ -13,8 +13,10 @@
 //! A run with the same fingerprint resumes from the checkpoint: it reopens the tables, reports the
 //! rejections the checkpoint logged, frames the inputs again and skips the records the checkpoint
 //! covers (framing them again counts their inputs' byte-order marks again), then goes on as usual. Its outputs are the same bytes. A run with another fingerprint
-//! (a setting or an input changed) clears the directory and starts over, saying why. Outputs
-//! still appear only when the whole run is complete; after that the caller clears the directory.
+//! (a setting or an input changed, or a file the manifest lists is gone) clears the directory and
+//! starts over, saying why. Outputs still appear only when the whole run is complete; after that
+//! the caller clears the directory, manifest first, so that a run killed while clearing leaves
+//! nothing a later run would resume from.
 
 use std::fs::File;
 use std::io::Write;
@@ -32,6 +34,8 @@ use crate::spill::Persisted;
 
 /// The manifest's name in a work directory.
 const MANIFEST: &str = "MANIFEST";
+/// The next manifest, while it is written.
+const MANIFEST_NEW: &str = "MANIFEST.new";
 /// The boilerplate counts of a run that strips it.
 const UNIT_COUNTS: &str = "unit-counts";
 /// The lock held by the run using the directory.
@@ -77,6 +81,10 @@ struct Manifest {
     #[serde(default)]
     units_counted: bool,
     checkpoint: Option<Checkpoint>,
+    /// The files the saved state is in (every file of the directory when it was saved but the
+    /// lock and the manifest): a resumed run checks they are all there.
+    #[serde(default)]
+    files: Vec<String>,
 }
 
 /// A run's work directory, locked while the value lives.
@@ -130,7 +138,8 @@ impl WorkDir {
                     Some(there) => there.difference(&work.fingerprint),
                     None => Some("its fingerprint cannot be read".to_string()),
                 }
-                .or_else(|| work.modified_since(&manifest.modified, inputs));
+                .or_else(|| work.modified_since(&manifest.modified, inputs))
+                .or_else(|| work.missing_file(&manifest.files));
                 match difference {
                     None => {
                         work.saved = manifest.checkpoint;
@@ -141,10 +150,18 @@ impl WorkDir {
             }
             Err(reason) => work.restart = Some(reason),
         }
-        if work.restart.is_some() {
+        // Starting over, or starting with no manifest (a run killed before its first checkpoint
+        // or while clearing the directory): nothing there is of use.
+        if work.restart.is_some() || work.saved.is_none() && !work.units_counted.get() {
             work.remove_files().map_err(io)?;
         }
         Ok(work)
+    }
+
+    /// The first of the saved state's `files` the directory lacks, as a phrase.
+    fn missing_file(&self, files: &[String]) -> Option<String> {
+        let missing = files.iter().find(|name| !self.dir.join(name).is_file())?;
+        Some(format!("its saved table {missing} is missing"))
     }
 
     /// How the inputs' modification times differ from the saved run's, as a phrase.
@@ -225,9 +242,12 @@ impl WorkDir {
             modified: self.modified.clone(),
             units_counted: self.units_counted.get(),
             checkpoint: checkpoint.cloned(),
+            files: Vec::new(),
         };
         let saved = (|| {
-            let temporary = self.dir.join(format!("{MANIFEST}.new"));
+            let mut manifest = manifest;
+            manifest.files = self.saved_files()?;
+            let temporary = self.dir.join(MANIFEST_NEW);
             let mut file = File::create(&temporary)?;
             file.write_all(&serde_json::to_vec(&manifest).map_err(std::io::Error::other)?)?;
             file.sync_all()?;
@@ -243,9 +263,34 @@ impl WorkDir {
     }
 
     /// Removes what the run kept (after its outputs are committed); the directory stays, empty.
+    /// The manifest goes first (and that is synced), so that a run killed while clearing leaves
+    /// no manifest naming files that are gone: the next run starts afresh.
     pub fn clear(self) -> Result<(), Error> {
-        self.remove_files().map_err(|source| self.error(source))?;
-        std::fs::remove_file(self.dir.join(LOCK)).map_err(|source| self.error(source))
+        let cleared = (|| {
+            match std::fs::remove_file(self.dir.join(MANIFEST)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+            File::open(&self.dir)?.sync_all()?;
+            self.remove_files()?;
+            std::fs::remove_file(self.dir.join(LOCK))
+        })();
+        cleared.map_err(|source| self.error(source))
+    }
+
+    /// The names of the directory's files but the lock and the manifest (and its next version),
+    /// sorted.
+    fn saved_files(&self) -> std::io::Result<Vec<String>> {
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if entry.file_type()?.is_file() && ![LOCK, MANIFEST, MANIFEST_NEW].contains(&&*name) {
+                files.push(name);
+            }
+        }
+        files.sort();
+        Ok(files)
     }
 
     /// The manifest an earlier run left, if any; why it cannot be used, if it cannot.

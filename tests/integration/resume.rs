@@ -72,7 +72,7 @@ fn outputs(dir: &Path) -> Vec<Vec<u8>> {
 }
 
 /// Starts `args` and kills it with SIGKILL after `after` (if it has not finished); whether it
-/// finished.
+/// finished (a run that finished must have succeeded).
 fn kill_after(dir: &Path, args: &[&str], after: Duration) -> bool {
     let mut child = Command::new(BIN)
         .args(args)
@@ -87,7 +87,11 @@ fn kill_after(dir: &Path, args: &[&str], after: Duration) -> bool {
     if !finished {
         child.kill().unwrap();
     }
-    child.wait().unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        !finished || status.success(),
+        "a run that finished on its own failed ({status}) after {after:?}: {args:?}"
+    );
     finished
 }
 
@@ -247,6 +251,57 @@ fn issue11_a_changed_setting_or_input_starts_over_and_says_why() {
     );
     let stats = stats(&dir.path().join("stats.json"));
     assert_eq!(stats["docs_read"], 30_004);
+}
+
+/// Kills a run of `args` in `dir` again and again, each time a little later, until it has left a
+/// checkpoint (its manifest) behind.
+fn leave_a_checkpoint(dir: &Path, args: &[&str]) {
+    let manifest = dir.join("work").join("MANIFEST");
+    for millis in [
+        60, 100, 150, 220, 300, 450, 600, 1_000, 1_600, 2_500, 4_000, 6_000,
+    ] {
+        kill_after(dir, args, Duration::from_millis(millis));
+        if manifest.exists() {
+            return;
+        }
+    }
+    panic!("no checkpoint was saved");
+}
+
+/// CI caught a run killed while it cleared its work directory (outputs committed): the next run
+/// found a manifest naming tables already removed and failed. Now the manifest goes first, a
+/// directory without one is cleared and started afresh, and a manifest naming a missing table
+/// starts over saying so.
+#[test]
+fn issue11_a_work_dir_missing_saved_tables_starts_over_instead_of_failing() {
+    let dir = tempfile::tempdir().unwrap();
+    corpus(dir.path());
+    ok(&run_in(dir.path(), &dedup_args("in.jsonl", None, &[]), b""));
+    let expected = outputs(dir.path());
+    let args = dedup_args("in.jsonl", Some("work"), &[]);
+    let loud: Vec<&str> = args.iter().copied().filter(|a| *a != "-q").collect();
+    let work = dir.path().join("work");
+    let left = |work: &Path| std::fs::read_dir(work).unwrap().count();
+
+    // A saved table removed under a manifest naming it.
+    leave_a_checkpoint(dir.path(), &args);
+    std::fs::remove_file(work.join("signatures")).unwrap();
+    let stderr = ok(&run_in(dir.path(), &loud, b""));
+    assert!(
+        stderr.contains("starting over in work: its saved table signatures is missing"),
+        "{stderr}"
+    );
+    assert_eq!(outputs(dir.path()), expected);
+    assert_eq!(left(&work), 0);
+
+    // A clear cut short after the manifest went: what is left is not resumed, and is cleared.
+    leave_a_checkpoint(dir.path(), &args);
+    std::fs::remove_file(work.join("MANIFEST")).unwrap();
+    std::fs::remove_file(work.join("states")).unwrap();
+    let stderr = ok(&run_in(dir.path(), &loud, b""));
+    assert!(!stderr.contains("resum"), "{stderr}");
+    assert_eq!(outputs(dir.path()), expected);
+    assert_eq!(left(&work), 0);
 }
 
 #[test]
