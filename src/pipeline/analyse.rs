@@ -1,6 +1,7 @@
 //! Pass 1 (read, exact-hash, shingle, sign, band) and the reading helpers the later passes share.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::sync_channel;
@@ -375,6 +376,19 @@ impl Dedup {
         inputs: &mut InputSet,
         mut each: impl FnMut(Vec<Frame>, u64) -> Result<(), Error>,
     ) -> Result<(), Error> {
+        self.for_each_batch_until(inputs, |batch, bytes_read| {
+            each(batch, bytes_read).map(ControlFlow::Continue)
+        })
+    }
+
+    /// [`Dedup::for_each_batch`], stopping (and reading no further) when `each` breaks. Only a
+    /// pass after the first may stop early: the first pass reads every input to its end (it
+    /// counts what they hold and spools streams).
+    pub(super) fn for_each_batch_until(
+        &self,
+        inputs: &mut InputSet,
+        mut each: impl FnMut(Vec<Frame>, u64) -> Result<ControlFlow<()>, Error>,
+    ) -> Result<(), Error> {
         inputs.set_fields(&self.fields);
         let mut frames = inputs.frames();
         let counter = frames.byte_counter();
@@ -395,7 +409,9 @@ impl Dedup {
                 // An input that could not be read to its end fails the run (a set that keeps
                 // going past broken inputs never yields one).
                 Frame::stop_at_failure(&batch)?;
-                each(batch, counter.load(Ordering::Relaxed))?;
+                if each(batch, counter.load(Ordering::Relaxed))?.is_break() {
+                    break;
+                }
             }
             Ok(())
         })

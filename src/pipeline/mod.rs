@@ -909,6 +909,85 @@ mod tests {
 }
 
 #[cfg(test)]
+mod reread_tests {
+    use crate::error::Error;
+    use crate::pipeline::DedupBuilder;
+    use crate::read::{Format, Input, InputSet};
+    use crate::report::{ClusterReport, Progress, Sink};
+    use crate::synth::{Corpus, CorpusSpec};
+    use crate::verify::VerifyMode;
+
+    /// Moves the input away once the first pass has begun (its file stays open there): any
+    /// later pass that opens it again fails.
+    struct MovesInput {
+        from: std::path::PathBuf,
+        to: std::path::PathBuf,
+        clusters: usize,
+    }
+
+    impl Sink for MovesInput {
+        fn progress(&mut self, _progress: &Progress) {
+            if self.from.exists() {
+                std::fs::rename(&self.from, &self.to).unwrap();
+            }
+        }
+        fn cluster(&mut self, _cluster: &ClusterReport<'_>) -> Result<(), Error> {
+            self.clusters += 1;
+            Ok(())
+        }
+    }
+
+    /// Issue 12 (throughput): a compressed input (whose records cannot be read back by location) was read
+    /// again whole for exact checks even when there were none to make (`--verify signature`),
+    /// and a third time for the members' exact measures of exact verification, which most runs
+    /// have none of. A pass with no record to fetch now reads nothing, and a pass stops after the
+    /// last record it needs.
+    #[test]
+    fn issue12_a_run_with_no_exact_check_reads_a_compressed_input_once() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in.jsonl.gz");
+        let mut gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(&path).unwrap(),
+            flate2::Compression::fast(),
+        );
+        for d in Corpus::new(CorpusSpec {
+            docs: 20_000,
+            seed: 5,
+            dup_fraction: 0.5,
+            mean_words: 30,
+        }) {
+            let line = serde_json::json!({"id": d.id, "text": d.text}).to_string();
+            writeln!(gz, "{line}").unwrap();
+        }
+        gz.finish().unwrap();
+        let run = |verify| {
+            let moved = dir.path().join("moved.jsonl.gz");
+            let mut sink = MovesInput {
+                from: path.clone(),
+                to: moved.clone(),
+                clusters: 0,
+            };
+            let mut inputs =
+                InputSet::new(vec![Input::Path(path.clone())], Format::Jsonl, 1 << 20).unwrap();
+            let dedup = DedupBuilder::new()
+                .verify(verify)
+                .batch(1_000, 1 << 20)
+                .build()
+                .unwrap();
+            let result = dedup.run(&mut inputs, &mut sink);
+            std::fs::rename(&moved, &path).unwrap();
+            result.map(|summary| (summary, sink.clusters))
+        };
+        let (summary, clusters) = run(VerifyMode::Signature).unwrap();
+        assert!(clusters > 1_000, "{clusters} clusters");
+        assert_eq!(summary.exact_checks, 0);
+        // Exact checks need the records again: the input is opened once more, and is gone.
+        assert!(run(VerifyMode::Borderline).is_err());
+    }
+}
+
+#[cfg(test)]
 mod annotate_tests {
     use crate::error::Error;
     use crate::pipeline::{DedupBuilder, MIN_MEMORY, RunOptions};

@@ -8,6 +8,7 @@
 //! (`verify::exact_similarities`), never all at once, and nothing is kept per document.
 
 use std::io;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -85,7 +86,8 @@ impl RecordSpool {
 
 impl Dedup {
     /// Reads the inputs once more and copies the records of the texts at `needed` (sorted slots,
-    /// repeats allowed) to a spool in `space`.
+    /// repeats allowed) to a spool in `space`. The reading stops after the last needed record;
+    /// with none needed, nothing is read.
     pub(super) fn spool_records(
         &self,
         inputs: &mut InputSet,
@@ -99,8 +101,11 @@ impl Dedup {
             index: KeyedColumn::new(space.clone(), |spooled: &Spooled| spooled.slot),
         };
         let mut needed = needed.peekable();
+        if needed.peek().is_none() {
+            return Ok(spool);
+        }
         let mut states = analysis.docs.states();
-        self.for_each_batch(inputs, |batch, _| {
+        self.for_each_batch_until(inputs, |batch, _| {
             for frame in &batch {
                 let Some(state) = states.next() else {
                     return Err(Error::InputChanged);
@@ -118,7 +123,8 @@ impl Dedup {
                     Some(Ok(next)) if *next == slot => {}
                     Some(Ok(_)) => continue,
                     Some(Err(_)) => return Err(error(needed.next().expect("peeked").unwrap_err())),
-                    None => return Ok(()),
+                    // Every needed record is spooled: the rest of the inputs is not read.
+                    None => return Ok(ControlFlow::Break(())),
                 }
                 if let Ok(record) = frame.record() {
                     let offset = spool.bytes.push(&record.bytes).map_err(error)?;
@@ -135,7 +141,7 @@ impl Dedup {
                         .map_err(error)?;
                 }
             }
-            Ok(())
+            Ok(ControlFlow::Continue(()))
         })?;
         Ok(spool)
     }
