@@ -88,6 +88,9 @@ pub enum Error {
     /// `strict` mode met a bad record.
     #[error("{0}")]
     Rejected(Rejection),
+    /// The run was stopped from outside ([`crate::InputSet::cancel_on`]); nothing was committed.
+    #[error("the run was interrupted")]
+    Interrupted,
 }
 
 impl Error {

@@ -390,6 +390,7 @@ impl Dedup {
         mut each: impl FnMut(Vec<Frame>, u64) -> Result<ControlFlow<()>, Error>,
     ) -> Result<(), Error> {
         inputs.set_fields(&self.fields);
+        let cancel = inputs.cancel_flag();
         let mut frames = inputs.frames();
         let counter = frames.byte_counter();
         std::thread::scope(|scope| {
@@ -409,6 +410,9 @@ impl Dedup {
                 // An input that could not be read to its end fails the run (a set that keeps
                 // going past broken inputs never yields one).
                 Frame::stop_at_failure(&batch)?;
+                if cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
+                    return Err(Error::Interrupted);
+                }
                 if each(batch, counter.load(Ordering::Relaxed))?.is_break() {
                     break;
                 }

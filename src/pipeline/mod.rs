@@ -988,6 +988,80 @@ mod reread_tests {
 }
 
 #[cfg(test)]
+mod cancel_tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use crate::error::Error;
+    use crate::pipeline::{DedupBuilder, RunOptions};
+    use crate::read::{Format, Input, InputSet};
+    use crate::report::{Progress, Sink};
+    use crate::synth::{Corpus, CorpusSpec};
+
+    /// Sets the flag when the first batch has been read, and counts the batches after it.
+    struct Cancels {
+        flag: Arc<AtomicBool>,
+        batches: usize,
+    }
+
+    impl Sink for Cancels {
+        fn progress(&mut self, _progress: &Progress) {
+            self.batches += 1;
+            self.flag.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Issue 13 (Ctrl-C in Python): a run whose cancel flag is set stops at the next batch with
+    /// `Error::Interrupted`, in batch and streaming runs; an unset flag changes nothing.
+    #[test]
+    fn issue13_a_cancelled_run_stops_at_the_next_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in.jsonl");
+        let text: String = Corpus::new(CorpusSpec {
+            docs: 5_000,
+            seed: 9,
+            dup_fraction: 0.5,
+            mean_words: 30,
+        })
+        .map(|d| serde_json::json!({"id": d.id, "text": d.text}).to_string() + "\n")
+        .collect();
+        std::fs::write(&path, text).unwrap();
+        let inputs = |flag: &Arc<AtomicBool>| {
+            InputSet::new(vec![Input::Path(path.clone())], Format::Jsonl, 1 << 20)
+                .unwrap()
+                .cancel_on(flag.clone())
+        };
+        let batch = DedupBuilder::new().batch(500, 1 << 20).build().unwrap();
+        let stream = DedupBuilder::new()
+            .batch(500, 1 << 20)
+            .verify(crate::verify::VerifyMode::Signature)
+            .build()
+            .unwrap();
+        for streaming in [false, true] {
+            let dedup = if streaming { &stream } else { &batch };
+            let flag = Arc::new(AtomicBool::new(false));
+            let mut sink = Cancels {
+                flag: flag.clone(),
+                batches: 0,
+            };
+            let result = match streaming {
+                false => dedup.run(&mut inputs(&flag), &mut sink),
+                true => dedup
+                    .run_streaming(&mut inputs(&flag), RunOptions::default(), &mut sink)
+                    .map(|run| run.summary),
+            };
+            assert!(matches!(result, Err(Error::Interrupted)), "{result:?}");
+            assert_eq!(sink.batches, 1, "streaming: {streaming}");
+        }
+        let flag = Arc::new(AtomicBool::new(false));
+        struct Quiet;
+        impl Sink for Quiet {}
+        let summary = batch.run(&mut inputs(&flag), &mut Quiet).unwrap();
+        assert_eq!(summary.docs_read, 5_000);
+    }
+}
+
+#[cfg(test)]
 mod annotate_tests {
     use crate::error::Error;
     use crate::pipeline::{DedupBuilder, MIN_MEMORY, RunOptions};

@@ -227,6 +227,7 @@ impl Dedup {
         let mut chunk = Vec::new();
         if analysis.all_located {
             while pairs.next_chunk(per_chunk, &mut chunk).map_err(error)? {
+                inputs.check_cancelled()?;
                 each(&chunk, &mut |needed| {
                     self.load_sets(inputs, analysis, None, needed)
                 })?;
@@ -256,6 +257,7 @@ impl Dedup {
             if chunk.is_empty() {
                 return Ok(());
             }
+            inputs.check_cancelled()?;
             each(&chunk, &mut |needed| {
                 self.load_sets(inputs, analysis, Some(&spool), needed)
             })?;

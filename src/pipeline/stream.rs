@@ -254,6 +254,7 @@ impl Dedup {
         let mut summary = Summary::empty(self.params, self.num_perm(), self.threshold);
         let total_bytes = inputs.total_bytes();
         inputs.set_fields(&self.fields);
+        let cancel = inputs.cancel_flag();
         let mut frames = inputs.frames();
         let counter = frames.byte_counter();
         let mut position = 0u64;
@@ -278,6 +279,12 @@ impl Dedup {
                     }
                 }
                 Frame::stop_at_failure(&batch)?;
+                if cancel
+                    .as_ref()
+                    .is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+                {
+                    return Err(Error::Interrupted);
+                }
                 let signed: Vec<Signed> = batch
                     .par_iter()
                     .map(|frame| self.sign_one(&parser, frame))

@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::{self, BufReader, Read, Seek};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 
 use super::frames::{Counting, Frames, Source, Tee, decompress, dir_or_file_size, walk_files};
 use super::parquet_read::ParquetSource;
@@ -52,6 +52,8 @@ pub struct InputSet {
     pub(super) marks_seen: BTreeSet<(usize, usize)>,
     /// Inputs whose failure is recorded, counted once.
     pub(super) failed_seen: BTreeSet<usize>,
+    /// Set by another thread to stop the run ([`InputSet::cancel_on`]).
+    pub(super) cancel: Option<Arc<AtomicBool>>,
 }
 
 /// What reading the inputs found besides their records.
@@ -169,7 +171,31 @@ impl InputSet {
             fields: Fields::default(),
             marks_seen: BTreeSet::new(),
             failed_seen: BTreeSet::new(),
+            cancel: None,
         })
+    }
+
+    /// Stops a run over these inputs once `flag` is set (by another thread: a Ctrl-C handler, a
+    /// host that gives up): its passes end at the next batch with [`Error::Interrupted`], and
+    /// nothing is committed.
+    pub fn cancel_on(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.cancel = Some(flag);
+        self
+    }
+
+    /// [`Error::Interrupted`] once the flag of [`InputSet::cancel_on`] is set.
+    pub fn check_cancelled(&self) -> Result<(), Error> {
+        match &self.cancel {
+            Some(flag) if flag.load(std::sync::atomic::Ordering::Relaxed) => {
+                Err(Error::Interrupted)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The flag of [`InputSet::cancel_on`], for a pass that holds the set borrowed.
+    pub(crate) fn cancel_flag(&self) -> Option<Arc<AtomicBool>> {
+        self.cancel.clone()
     }
 
     /// Go on past an input that cannot be opened or read to its end: the records read from it
