@@ -651,6 +651,23 @@ fn run_stats(
     json: bool,
     report: Option<&String>,
 ) -> Result<Status> {
+    let (stats, status) = stats_figures(common, thresholds, top, report)?;
+    if json {
+        let mut out = Output::create("-")?;
+        write_json(&mut out, &stats)?;
+        out.finish()?;
+    }
+    Ok(status)
+}
+
+/// What `stats` computes: the figures, after writing its outputs (`--report`, `--stats-json`,
+/// `--rejected`) and, unless quiet, the table on stderr.
+pub fn stats_figures(
+    common: &Common,
+    thresholds: Vec<f64>,
+    top: usize,
+    report: Option<&String>,
+) -> Result<(neardup::pipeline::CorpusStats, Status)> {
     let input = &common.input;
     refuse_work_dir(common, "stats")?;
     input.start_threads()?;
@@ -690,13 +707,8 @@ fn run_stats(
         let texts = dedup.texts(&mut inputs, &wanted)?;
         write_report(page, &stats_report(&dedup, &stats, &texts))?;
     }
-    if json {
-        let mut out = Output::create("-")?;
-        write_json(&mut out, &stats)?;
-        out.finish()?;
-    }
     input.finish_with(sink, &stats, &stats.to_text())?;
-    Ok(Status::of(&inputs))
+    Ok((stats, Status::of(&inputs)))
 }
 
 fn index_info(index: &Index) -> String {
