@@ -1,0 +1,266 @@
+"""Issue 13: the Python API against the command line on the same data.
+
+Run by scripts/test after `cargo test` (which builds target/debug/neardup) with the package
+installed in target/pyenv: `target/pyenv/bin/python -m pytest python/tests`.
+"""
+
+import json
+import os
+import random
+import subprocess
+import threading
+import _thread
+from pathlib import Path
+
+import pytest
+
+import neardup
+
+REPO = Path(__file__).resolve().parents[2]
+
+WORDS = (
+    "river market council school storm bridge harvest railway museum election festival "
+    "forecast hospital library stadium factory harbour airport village mountain"
+).split()
+
+
+def neardup_bin() -> str:
+    for candidate in ("target/debug/neardup", "target/release/neardup"):
+        path = REPO / candidate
+        if path.exists():
+            return str(path)
+    pytest.fail("no neardup binary: run `cargo build` first")
+
+
+def cli(*args, cwd=None, check=True):
+    out = subprocess.run([neardup_bin(), *map(str, args)], cwd=cwd, capture_output=True, text=True)
+    if check and out.returncode != 0:
+        pytest.fail(f"neardup {' '.join(map(str, args))} failed: {out.stderr}")
+    return out
+
+
+def corpus(docs=600, seed=7):
+    """Families of near copies (a few words changed), exact copies, and unique texts."""
+    rng = random.Random(seed)
+    texts = []
+    while len(texts) < docs:
+        base = [rng.choice(WORDS) + str(rng.randrange(50)) for _ in range(rng.randrange(30, 60))]
+        texts.append(" ".join(base))
+        for _ in range(rng.randrange(0, 4)):
+            copy = list(base)
+            for _ in range(rng.randrange(0, 3)):
+                copy[rng.randrange(len(copy))] = rng.choice(WORDS)
+            texts.append(" ".join(copy))
+    return texts[:docs]
+
+
+def write_jsonl(path, texts, ids):
+    with open(path, "w", encoding="utf-8") as f:
+        for i, t in zip(ids, texts):
+            f.write(json.dumps({"id": i, "text": t}, ensure_ascii=False) + "\n")
+
+
+def lines(path):
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.fixture(scope="module")
+def texts():
+    return corpus()
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory, texts):
+    """The command line's dedup of the same texts, ids p0, p1, ..."""
+    d = tmp_path_factory.mktemp("cli")
+    ids = [f"p{i}" for i in range(len(texts))]
+    write_jsonl(d / "in.jsonl", texts, ids)
+    cli("dedup", "in.jsonl", "-o", "kept.jsonl", "--removed", "removed.jsonl",
+        "--clusters", "clusters.jsonl", "--stats-json", "stats.json", "-q", cwd=d)
+    return {"dir": d, "ids": ids}
+
+
+def test_issue13_clusters_equal_the_cli_clusters_lines(texts, cli_run):
+    got = neardup.Dedup().clusters(texts, ids=cli_run["ids"])
+    expected = lines(cli_run["dir"] / "clusters.jsonl")
+    assert len(expected) > 20
+    assert got == expected
+
+
+def test_issue13_keep_mask_and_removed_equal_the_cli_dedup(texts, cli_run):
+    kept = {r["id"] for r in lines(cli_run["dir"] / "kept.jsonl")}
+    result = neardup.Dedup().run(texts, ids=cli_run["ids"])
+    assert result["keep_mask"] == [i in kept for i in cli_run["ids"]]
+    assert not all(result["keep_mask"])
+    assert result["removed"] == lines(cli_run["dir"] / "removed.jsonl")
+    assert neardup.Dedup().keep_mask(texts) == result["keep_mask"]
+    assert [r["id"] for r in neardup.Dedup().removed(texts)] == [
+        int(r["id"][1:]) for r in result["removed"]
+    ]
+    summary = json.loads((cli_run["dir"] / "stats.json").read_text())
+    for key in ("docs_read", "kept", "exact_duplicates", "near_duplicates", "clusters", "rejected",
+                "candidate_pairs", "exact_checks"):
+        assert result["summary"][key] == summary[key], key
+
+
+def test_issue13_default_ids_are_positions(texts):
+    clusters = neardup.Dedup().clusters(texts)
+    members = [m["id"] for c in clusters for m in c["members"]]
+    assert all(isinstance(m, int) for m in members)
+    assert sorted(members) == sorted(set(members))
+    assert all(texts[c["kept"]] is not None for c in clusters)
+
+
+def test_issue13_options_are_the_cli_flags(texts, tmp_path):
+    ids = [str(i) for i in range(len(texts))]
+    write_jsonl(tmp_path / "in.jsonl", texts, ids)
+    cli("clusters", "in.jsonl", "-o", "c.jsonl", "-q", "--threshold", "0.6", "--shingle", "char:5",
+        "--verify", "exact", "--num-perm", "64", cwd=tmp_path)
+    got = neardup.Dedup(threshold=0.6, shingle="char:5", verify="exact", num_perm=64).clusters(
+        texts, ids=ids)
+    assert got == lines(tmp_path / "c.jsonl")
+    assert got != neardup.Dedup().clusters(texts, ids=ids)
+
+
+def test_issue13_invalid_settings_raise_value_error_with_the_cli_message(tmp_path):
+    (tmp_path / "in.jsonl").write_text('{"text":"a b c"}\n')
+    for option, flag, value in [("threshold", "--threshold", "1.5"), ("shingle", "--shingle", "word:0"),
+                                ("verify", "--verify", "sometimes"), ("num_perm", "--num-perm", "0")]:
+        out = cli("dedup", "in.jsonl", "-o", "k.jsonl", flag, value, cwd=tmp_path, check=False)
+        assert out.returncode == 1
+        with pytest.raises(ValueError) as raised:
+            neardup.Dedup(**{option: value})
+        assert str(raised.value) in out.stderr, (str(raised.value), out.stderr)
+    with pytest.raises(ValueError, match="--frobnicate"):
+        neardup.Dedup(frobnicate=True)
+    with pytest.raises(ValueError, match="text_field is not an option of Dedup"):
+        neardup.Dedup(text_field="body")
+    with pytest.raises(ValueError, match="max:FIELD"):
+        neardup.Dedup(keep="max:score")
+
+
+def test_issue13_every_input_type_gives_the_same_result(texts):
+    pa = pytest.importorskip("pyarrow")
+    pd = pytest.importorskip("pandas")
+    datasets = pytest.importorskip("datasets")
+    dedup = neardup.Dedup()
+    expected = dedup.keep_mask(texts)
+    half = len(texts) // 2
+    sources = {
+        "tuple": tuple(texts),
+        "generator": (t for t in texts),
+        "pyarrow string": pa.array(texts, type=pa.string()),
+        "pyarrow large_string": pa.array(texts, type=pa.large_string()),
+        "pyarrow string_view": pa.array(texts, type=pa.string_view()),
+        "pyarrow dictionary": pa.array(texts).dictionary_encode(),
+        "pyarrow chunked": pa.chunked_array([texts[:half], texts[half:]]),
+        "pandas object": pd.Series(texts, dtype=object),
+        "pandas string[pyarrow]": pd.Series(texts, dtype="string[pyarrow]"),
+        "datasets column": datasets.Dataset.from_dict({"text": texts})["text"],
+    }
+    for name, source in sources.items():
+        assert dedup.keep_mask(source) == expected, name
+
+
+def test_issue13_a_datasets_round_trip_with_no_hub(texts, cli_run):
+    datasets = pytest.importorskip("datasets")
+    ds = datasets.Dataset.from_dict({"id": cli_run["ids"], "text": texts})
+    mask = neardup.Dedup().keep_mask(ds["text"])
+    kept = ds.select([i for i, keep in enumerate(mask) if keep])
+    assert kept["id"] == [r["id"] for r in lines(cli_run["dir"] / "kept.jsonl")]
+
+
+def test_issue13_bad_texts_are_rejected_by_position_or_raise_under_strict():
+    pa = pytest.importorskip("pyarrow")
+    story = "the quick brown fox jumps over the lazy dog near the old river bank today"
+    texts = [story, None, story + "!", 17, "\ud800 lone surrogate", float("nan"), "other words here"]
+    result = neardup.Dedup().run(texts)
+    rejected = {r["position"]: r["reason"] for r in result["rejected"]}
+    assert sorted(rejected) == [1, 3, 4, 5]
+    assert "None" in rejected[1] and "int" in rejected[3] and "surrogate" in rejected[4]
+    assert result["keep_mask"] == [True, False, False, False, False, False, True]
+    s = result["summary"]
+    assert s["docs_read"] == 7 and s["rejected"] == 4
+    assert s["kept"] + s["exact_duplicates"] + s["near_duplicates"] + s["rejected"] == 7
+    with pytest.raises(ValueError, match="text 1: None"):
+        neardup.Dedup(strict=True).run(texts)
+    nulls = neardup.Dedup().run(pa.array([story, None, story]))
+    assert nulls["rejected"] == [{"position": 1, "reason": "a null text"}]
+    with pytest.raises(TypeError, match="strings"):
+        neardup.Dedup().run(pa.array([1, 2, 3]))
+    with pytest.raises(TypeError, match="single str"):
+        neardup.Dedup().run(story)
+    with pytest.raises(ValueError, match="ids has 2 items for 7 texts"):
+        neardup.Dedup().run(texts, ids=["a", "b"])
+    with pytest.raises(ZeroDivisionError):
+        neardup.Dedup().run(1 / (5 - i) for i in range(10))
+
+
+def test_issue13_stats_equal_the_cli_stats_json(texts, tmp_path):
+    ids = [str(i) for i in range(len(texts))]
+    write_jsonl(tmp_path / "in.jsonl", texts, ids)
+    expected = json.loads(cli("stats", "in.jsonl", "--json", "-q", "--top", "3", cwd=tmp_path).stdout)
+    got = neardup.Dedup().stats(texts, top=3)
+    for key in ("seconds", "bytes_read"):
+        expected.pop(key), got.pop(key)
+    assert got == expected
+    assert got["exact_duplicates"] > 0
+
+
+def test_issue13_dedup_table_keeps_the_cli_rows_with_every_column(texts, cli_run):
+    pa = pytest.importorskip("pyarrow")
+    table = pa.table({"id": cli_run["ids"], "text": texts, "n": list(range(len(texts)))})
+    kept = neardup.dedup_table(table)
+    assert kept.schema == table.schema
+    assert kept.column("id").to_pylist() == [r["id"] for r in lines(cli_run["dir"] / "kept.jsonl")]
+    with pytest.raises(ValueError, match="no column 'body'"):
+        neardup.dedup_table(table, text_column="body")
+
+
+def test_issue13_dedup_files_is_the_cli_dedup(texts, cli_run, tmp_path):
+    write_jsonl(tmp_path / "in.jsonl", texts, cli_run["ids"])
+    summary = neardup.dedup_files(tmp_path / "in.jsonl", tmp_path / "kept.jsonl",
+                                  removed=tmp_path / "removed.jsonl", threads=1)
+    assert (tmp_path / "kept.jsonl").read_bytes() == (cli_run["dir"] / "kept.jsonl").read_bytes()
+    assert (tmp_path / "removed.jsonl").read_bytes() == (cli_run["dir"] / "removed.jsonl").read_bytes()
+    expected = json.loads((cli_run["dir"] / "stats.json").read_text())
+    for key in ("seconds", "docs_per_second"):
+        expected.pop(key), summary.pop(key)
+    assert summary == expected
+    with pytest.raises(neardup.NeardupError, match="missing.jsonl"):
+        neardup.dedup_files(tmp_path / "missing.jsonl", tmp_path / "k2.jsonl")
+    assert not (tmp_path / "k2.jsonl").exists()
+
+
+def test_issue13_the_engine_runs_without_the_gil_and_ctrl_c_interrupts(tmp_path):
+    """The texts of a generator are pulled by the engine's thread: a call that held the GIL
+    would deadlock there. Ctrl-C (here `interrupt_main`) stops a long call with
+    KeyboardInterrupt, leaves no staged file, and the next call works."""
+    main = threading.get_ident()
+    pulled_on = set()
+
+    def generator(n):
+        for i in range(n):
+            pulled_on.add(threading.get_ident())
+            yield f"document number {i} with a few words that make it long enough to shingle"
+
+    dedup = neardup.Dedup(temp_dir=tmp_path)
+    assert sum(dedup.keep_mask(generator(5_000))) == 5_000
+    assert pulled_on and main not in pulled_on
+
+    started = threading.Event()
+
+    def endless():
+        i = 0
+        while True:
+            started.set()
+            i += 1
+            yield f"text {i} " * 20
+
+    timer = threading.Thread(target=lambda: (started.wait(), _thread.interrupt_main()))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        dedup.run(endless())
+    timer.join()
+    assert list(tmp_path.iterdir()) == []
+    assert dedup.keep_mask(["a b c d e f", "a b c d e f"]) == [True, False]
