@@ -671,6 +671,10 @@ pub struct InputArgs {
     /// Print nothing but errors.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Not an option: set by a host running the command in-process (the Python bindings) to stop
+    /// the run from another thread ([`InputSet::cancel_on`]).
+    #[arg(skip)]
+    pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// How documents are compared.
@@ -998,12 +1002,14 @@ impl InputArgs {
                     })
                 })
             });
-        Ok(
-            InputSet::new(inputs, self.format_choice(), self.max_doc_bytes)?
-                .keep_going(self.keep_going)
-                .exclude(exclude)
-                .skip_shards_in(indexes.chain(mirror)),
-        )
+        let set = InputSet::new(inputs, self.format_choice(), self.max_doc_bytes)?
+            .keep_going(self.keep_going)
+            .exclude(exclude)
+            .skip_shards_in(indexes.chain(mirror));
+        Ok(match &self.cancel {
+            Some(flag) => set.cancel_on(flag.clone()),
+            None => set,
+        })
     }
 
     pub fn start_threads(&self) -> Result<()> {

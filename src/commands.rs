@@ -616,12 +616,7 @@ fn run_index(command: IndexCommand) -> Result<Status> {
         IndexCommand::Info { index, json } => {
             let index = Index::open(&index)?;
             if json {
-                let value = serde_json::json!({
-                    "manifest": index.manifest(),
-                    "documents": index.num_docs(),
-                    "bytes": index.bytes(),
-                });
-                println!("{value}");
+                println!("{}", index_info_json(&index));
             } else {
                 print!("{}", index_info(&index));
             }
@@ -709,6 +704,15 @@ pub fn stats_figures(
     }
     input.finish_with(sink, &stats, &stats.to_text())?;
     Ok((stats, Status::of(&inputs)))
+}
+
+/// What `index info --json` prints: the manifest and the counts.
+pub fn index_info_json(index: &Index) -> serde_json::Value {
+    serde_json::json!({
+        "manifest": index.manifest(),
+        "documents": index.num_docs(),
+        "bytes": index.bytes(),
+    })
 }
 
 fn index_info(index: &Index) -> String {

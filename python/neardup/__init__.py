@@ -34,6 +34,7 @@ from ._neardup import NeardupError
 
 __all__ = [
     "Dedup",
+    "Index",
     "NeardupError",
     "dedup_files",
     "dedup_table",
@@ -325,3 +326,47 @@ def dedup_files(
     args = ["dedup", *[os.fspath(i) for i in inputs], "-o", os.fspath(output)]
     args += _flags({"removed": removed, "clusters": clusters, **options})
     return json.loads(_neardup.run_command(args))
+
+
+class Index:
+    """A persistent index of documents already seen (``neardup index``), for
+    ``Dedup(against=[path])``: a text that duplicates an indexed document is removed, with
+    ``duplicate_of`` naming the indexed id and ``duplicate_in`` the index."""
+
+    def __init__(self, path: Any) -> None:
+        self.path = os.fspath(path)
+
+    def __repr__(self) -> str:
+        return f"neardup.Index({self.path!r})"
+
+    def __fspath__(self) -> str:
+        return self.path
+
+    def _run(self, command: str, texts: Iterable[Any], ids: Optional[Sequence[Any]],
+             options: Dict[str, Any]) -> Dict[str, Any]:
+        for name in ("index", "stats_json", "quiet", "verbose", "text_field", "id_field"):
+            if name in options:
+                raise ValueError(f"{name} is not an option of Index.{command}")
+        kind, source = _source(texts)
+        named = None if ids is None else [str(i) for i in ids]
+        args = ["index", command, "--index", self.path, *_flags(options)]
+        temp_dir = options.get("temp_dir")
+        return json.loads(_neardup.index_command(
+            args, kind, source, named, None if temp_dir is None else os.fspath(temp_dir)))
+
+    def build(self, texts: Iterable[Any], ids: Optional[Sequence[Any]] = None,
+              **options: Any) -> Dict[str, Any]:
+        """Creates the index (the directory must not hold one) with every distinct text, named
+        by ``ids`` (as strings; default the positions). ``options`` are ``Dedup``'s settings,
+        which runs against the index must share (threshold, num_perm, shingle, seed, ...).
+        Returns the summary of the run."""
+        return self._run("build", texts, ids, options)
+
+    def add(self, texts: Iterable[Any], ids: Optional[Sequence[Any]] = None,
+            **options: Any) -> Dict[str, Any]:
+        """Appends the distinct texts as a new segment, with the index's own settings."""
+        return self._run("add", texts, ids, options)
+
+    def info(self) -> Dict[str, Any]:
+        """``neardup index info --json``: the manifest (settings, segments) and the counts."""
+        return json.loads(_neardup.index_info(self.path))

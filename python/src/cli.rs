@@ -2,11 +2,13 @@
 //! `dedup` run by its commands.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use clap::Parser;
 
 use crate::Failure;
-use crate::args::{Cli, Command};
+use crate::args::{Cli, Command, IndexCommand, InputArgs};
 use crate::commands;
 
 /// A `dedup` configuration parsed from the command line's flags.
@@ -92,8 +94,24 @@ pub fn stats(input: &Path, flags: &[String]) -> Result<String, Failure> {
     serde_json::to_string(&stats).map_err(|e| Failure::Run(e.to_string()))
 }
 
-/// Runs `neardup ARGS -q --stats-json TEMP` and returns what it wrote to `--stats-json`.
-pub fn run_with_summary(args: Vec<String>) -> Result<String, Failure> {
+/// The input options of a command that reads inputs.
+fn input_args(cli: &mut Cli) -> Option<&mut InputArgs> {
+    match &mut cli.command {
+        Command::Dedup { common, .. } | Command::Clusters { common, .. } => Some(&mut common.input),
+        Command::Stats { common, .. } => Some(&mut common.input),
+        Command::Lines { input, .. } => Some(input),
+        Command::Index { command } => match command {
+            IndexCommand::Build { common, .. } => Some(&mut common.input),
+            IndexCommand::Add { input, .. } => Some(input),
+            _ => None,
+        },
+        Command::Merge { .. } => None,
+    }
+}
+
+/// Runs `neardup ARGS -q --stats-json TEMP` and returns what it wrote to `--stats-json`;
+/// `cancel` stops it at its next batch.
+pub fn run_with_summary(args: Vec<String>, cancel: Arc<AtomicBool>) -> Result<String, Failure> {
     let summary = tempfile::Builder::new()
         .prefix("neardup-summary-")
         .suffix(".json")
@@ -105,15 +123,21 @@ pub fn run_with_summary(args: Vec<String>) -> Result<String, Failure> {
             args.into_iter()
                 .chain(["-q".to_string(), "--stats-json".into(), summary_path]),
         )?;
-    let threads = match &mut cli.command {
-        Command::Dedup { common, .. } | Command::Clusters { common, .. } => {
-            common.input.threads.take()
-        }
-        _ => None,
-    };
+    // The bindings run the command inside a pool of their own, and cancel it themselves.
+    let threads = input_args(&mut cli).and_then(|input| {
+        input.cancel = Some(cancel);
+        input.threads.take()
+    });
     crate::in_pool(threads, || {
         commands::run(cli).map_err(|e| Failure::of_error(&e))
     })?;
     std::fs::read_to_string(summary.path())
         .map_err(|e| Failure::Run(format!("cannot read the run's summary: {e}")))
+}
+
+/// `neardup index info --json DIR`'s value, as JSON.
+pub fn index_info(dir: &Path) -> Result<String, Failure> {
+    let index = neardup::index::Index::open(dir)
+        .map_err(|e| Failure::Run(format!("{:#}", anyhow::Error::from(e))))?;
+    Ok(commands::index_info_json(&index).to_string())
 }

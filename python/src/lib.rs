@@ -242,7 +242,7 @@ impl Engine {
         let (temp_dir, max_doc_bytes) = (self.temp_dir.clone(), self.max_doc_bytes);
         let flag = cancel.clone();
         run_detached(py, cancel, move || {
-            let staged = Staged::write(texts, &temp_dir, &flag)?;
+            let staged = Staged::write(texts, None, &temp_dir, &flag)?;
             let mut inputs = InputSet::new(
                 vec![Input::Path(staged.path().to_path_buf())],
                 Format::Jsonl,
@@ -308,7 +308,7 @@ impl Engine {
         let (temp_dir, threads) = (self.temp_dir.clone(), self.threads);
         let flag = cancel.clone();
         run_detached(py, cancel, move || {
-            let staged = Staged::write(texts, &temp_dir, &flag)?;
+            let staged = Staged::write(texts, None, &temp_dir, &flag)?;
             let stats = in_pool(threads, || cli::stats(staged.path(), &flags))?;
             Ok(stats)
         })
@@ -326,13 +326,45 @@ impl Engine {
 #[pyfunction]
 fn run_command(py: Python<'_>, args: Vec<String>) -> PyResult<String> {
     let cancel = Arc::new(AtomicBool::new(false));
-    run_detached(py, cancel, move || cli::run_with_summary(args))
+    let flag = cancel.clone();
+    run_detached(py, cancel, move || cli::run_with_summary(args, flag))
+}
+
+/// Runs `neardup index build|add ARGS STAGED` over `texts` staged with `ids` (strings, or the
+/// positions) and returns the run's summary as JSON. `Index.build` and `Index.add` call it.
+#[pyfunction]
+fn index_command(
+    py: Python<'_>,
+    args: Vec<String>,
+    kind: &str,
+    texts: Bound<'_, PyAny>,
+    ids: Option<Vec<String>>,
+    temp_dir: Option<PathBuf>,
+) -> PyResult<String> {
+    let texts = Texts::from_python(kind, &texts)?;
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    let temp_dir = temp_dir.unwrap_or_else(std::env::temp_dir);
+    run_detached(py, cancel, move || {
+        let staged = Staged::write(texts, ids, &temp_dir, &flag)?;
+        let mut args = args;
+        args.push(staged.path().display().to_string());
+        cli::run_with_summary(args, flag)
+    })
+}
+
+/// `neardup index info --json DIR`, as JSON.
+#[pyfunction]
+fn index_info(dir: PathBuf) -> PyResult<String> {
+    cli::index_info(&dir).map_err(Failure::into_py)
 }
 
 #[pymodule]
 fn _neardup(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<Engine>()?;
     module.add_function(wrap_pyfunction!(run_command, module)?)?;
+    module.add_function(wrap_pyfunction!(index_command, module)?)?;
+    module.add_function(wrap_pyfunction!(index_info, module)?)?;
     module.add("NeardupError", module.py().get_type::<NeardupError>())?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

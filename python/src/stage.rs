@@ -92,11 +92,27 @@ struct Writer {
     out: BufWriter<std::fs::File>,
     count: u64,
     reasons: HashMap<u64, String>,
+    /// The ids to write, by position (else the position is the id).
+    ids: Option<Vec<String>>,
 }
 
 impl Writer {
+    /// The opening of the next line: `{"id":ID,"text":`.
+    fn open(&mut self) -> std::io::Result<()> {
+        self.out.write_all(b"{\"id\":")?;
+        match self
+            .ids
+            .as_ref()
+            .and_then(|ids| ids.get(self.count as usize))
+        {
+            Some(id) => serde_json::to_writer(&mut self.out, id)?,
+            None => write!(self.out, "\"{}\"", self.count)?,
+        }
+        self.out.write_all(b",\"text\":")
+    }
+
     fn text(&mut self, text: &str) -> std::io::Result<()> {
-        write!(self.out, "{{\"id\":\"{}\",\"text\":", self.count)?;
+        self.open()?;
         serde_json::to_writer(&mut self.out, text)?;
         self.out.write_all(b"}\n")?;
         self.count += 1;
@@ -104,7 +120,8 @@ impl Writer {
     }
 
     fn not_a_text(&mut self, reason: String) -> std::io::Result<()> {
-        writeln!(self.out, "{{\"id\":\"{}\",\"text\":null}}", self.count)?;
+        self.open()?;
+        self.out.write_all(b"null}\n")?;
         self.reasons.insert(self.count, reason);
         self.count += 1;
         Ok(())
@@ -112,9 +129,14 @@ impl Writer {
 }
 
 impl Staged {
-    /// Writes `texts` to a temporary file in `dir`, stopping with [`Failure::Interrupted`] once
-    /// `cancel` is set.
-    pub fn write(texts: Texts, dir: &Path, cancel: &Arc<AtomicBool>) -> Result<Staged, Failure> {
+    /// Writes `texts` to a temporary file in `dir`, with `ids` (one per text) or their positions
+    /// as ids, stopping with [`Failure::Interrupted`] once `cancel` is set.
+    pub fn write(
+        texts: Texts,
+        ids: Option<Vec<String>>,
+        dir: &Path,
+        cancel: &Arc<AtomicBool>,
+    ) -> Result<Staged, Failure> {
         let io = |e: std::io::Error| {
             Failure::Run(format!("cannot stage the texts in {}: {e}", dir.display()))
         };
@@ -128,6 +150,7 @@ impl Staged {
             out: BufWriter::with_capacity(1 << 20, handle),
             count: 0,
             reasons: HashMap::new(),
+            ids,
         };
         let cancelled = || cancel.load(Ordering::Relaxed);
         match texts {
@@ -163,6 +186,15 @@ impl Staged {
             },
         }
         writer.out.flush().map_err(io)?;
+        if let Some(ids) = &writer.ids
+            && ids.len() as u64 != writer.count
+        {
+            return Err(Failure::Setting(format!(
+                "ids has {} items for {} texts",
+                ids.len(),
+                writer.count
+            )));
+        }
         Ok(Staged {
             file: path,
             count: writer.count,

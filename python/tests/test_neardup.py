@@ -264,3 +264,72 @@ def test_issue13_the_engine_runs_without_the_gil_and_ctrl_c_interrupts(tmp_path)
     timer.join()
     assert list(tmp_path.iterdir()) == []
     assert dedup.keep_mask(["a b c d e f", "a b c d e f"]) == [True, False]
+
+
+def test_issue13_an_index_built_from_python_is_the_cli_index(texts, tmp_path):
+    """Index.build/add/info and Dedup(against=[...]) give what `neardup index build` and
+    `dedup --against` give on the same texts."""
+    half = len(texts) // 2
+    first_ids = [f"old{i}" for i in range(half)]
+    second_ids = [f"new{i}" for i in range(len(texts) - half)]
+    write_jsonl(tmp_path / "first.jsonl", texts[:half], first_ids)
+    write_jsonl(tmp_path / "second.jsonl", texts[half:], second_ids)
+    cli("index", "build", "--index", "cli-index", "first.jsonl", "-q", cwd=tmp_path)
+    cli("dedup", "second.jsonl", "--against", "cli-index", "-o", "kept.jsonl", "--removed",
+        "removed.jsonl", "-q", cwd=tmp_path)
+
+    index = neardup.Index(tmp_path / "py-index")
+    summary = index.build(texts[:half], ids=first_ids)
+    assert summary["docs_read"] == half
+    info = index.info()
+    expected = json.loads(cli("index", "info", "--index", "cli-index", "--json", cwd=tmp_path).stdout)
+    assert info["documents"] == expected["documents"] > 0
+    assert info["manifest"]["params"] == expected["manifest"]["params"]
+
+    removed = neardup.Dedup(against=[index]).removed(texts[half:], ids=second_ids)
+    expected_removed = lines(tmp_path / "removed.jsonl")
+    for r in expected_removed:
+        r["duplicate_in"] = r["duplicate_in"].replace("cli-index", str(tmp_path / "py-index"))
+    assert len(removed) > 0 and any("duplicate_in" in r for r in removed)
+    assert [(r["id"], r["duplicate_of"]) for r in removed] == [
+        (r["id"], r["duplicate_of"]) for r in expected_removed]
+
+    with pytest.raises(ValueError, match="ids has 1 items for"):
+        neardup.Index(tmp_path / "other").build(texts[:3], ids=["a"])
+    added = index.add(texts[half:], ids=second_ids)
+    assert added["docs_read"] == len(texts) - half
+    assert index.info()["documents"] > info["documents"]
+    with pytest.raises(neardup.NeardupError):
+        neardup.Index(tmp_path / "py-index").build(texts[:3])
+
+
+def test_issue13_ctrl_c_stops_dedup_files_and_commits_nothing(tmp_path):
+    """dedup_files runs the command line's dedup with the same cancel flag as Dedup: its input is
+    a pipe that never ends, so only Ctrl-C can stop it, and it leaves no output."""
+    fifo = tmp_path / "endless.jsonl"
+    os.mkfifo(fifo)
+    stop = threading.Event()
+
+    def feed():
+        try:
+            with open(fifo, "w") as f:
+                i = 0
+                while not stop.is_set():
+                    f.write("".join(json.dumps({"id": i + k, "text": f"document {i + k} " * 30}) + "\n"
+                                    for k in range(500)))
+                    i += 500
+        except (BrokenPipeError, OSError):
+            pass
+
+    feeder = threading.Thread(target=feed)
+    feeder.start()
+    timer = threading.Timer(0.5, _thread.interrupt_main)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            neardup.dedup_files(fifo, tmp_path / "kept.jsonl", removed=tmp_path / "removed.jsonl")
+    finally:
+        stop.set()
+        timer.join()
+        feeder.join()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["endless.jsonl"]
