@@ -288,11 +288,10 @@ def test_issue13_an_index_built_from_python_is_the_cli_index(texts, tmp_path):
 
     removed = neardup.Dedup(against=[index]).removed(texts[half:], ids=second_ids)
     expected_removed = lines(tmp_path / "removed.jsonl")
-    for r in expected_removed:
-        r["duplicate_in"] = r["duplicate_in"].replace("cli-index", str(tmp_path / "py-index"))
-    assert len(removed) > 0 and any("duplicate_in" in r for r in removed)
-    assert [(r["id"], r["duplicate_of"]) for r in removed] == [
-        (r["id"], r["duplicate_of"]) for r in expected_removed]
+    assert any("duplicate_in" in r for r in removed)
+    assert any("duplicate_in" not in r for r in removed)
+    key = lambda r: (r["id"], r["duplicate_of"], "duplicate_in" in r, r["kind"])  # noqa: E731
+    assert [key(r) for r in removed] == [key(r) for r in expected_removed]
 
     with pytest.raises(ValueError, match="ids has 1 items for"):
         neardup.Index(tmp_path / "other").build(texts[:3], ids=["a"])
