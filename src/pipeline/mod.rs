@@ -840,19 +840,17 @@ mod tests {
     fn issue11_a_tiny_budget_spills_every_table_and_decides_the_same() {
         use crate::read::{Format, Input, InputSet};
         use crate::report::Sink;
-        use crate::synth::{Corpus, CorpusSpec};
+        use crate::synth::CorpusSpec;
         struct Quiet;
         impl Sink for Quiet {}
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("in.jsonl");
-        let text: String = Corpus::new(CorpusSpec {
+        let text = crate::synth::json_lines(CorpusSpec {
             docs: 6_000,
             seed: 3,
             dup_fraction: 0.5,
             mean_words: 30,
-        })
-        .map(|d| serde_json::json!({"id": d.id, "text": d.text}).to_string() + "\n")
-        .collect();
+        });
         std::fs::write(&path, text).unwrap();
         let inputs = || InputSet::new(vec![Input::Path(path.clone())], Format::Jsonl, 1 << 20);
         let free = DedupBuilder::new().build().unwrap();
@@ -957,7 +955,7 @@ mod reread_tests {
             dup_fraction: 0.5,
             mean_words: 30,
         }) {
-            let line = serde_json::json!({"id": d.id, "text": d.text}).to_string();
+            let line = d.json_line();
             writeln!(gz, "{line}").unwrap();
         }
         gz.finish().unwrap();
@@ -996,7 +994,7 @@ mod cancel_tests {
     use crate::pipeline::{DedupBuilder, RunOptions};
     use crate::read::{Format, Input, InputSet};
     use crate::report::{Progress, Sink};
-    use crate::synth::{Corpus, CorpusSpec};
+    use crate::synth::CorpusSpec;
 
     /// Sets the flag when the first batch has been read, and counts the batches after it.
     struct Cancels {
@@ -1017,14 +1015,12 @@ mod cancel_tests {
     fn issue13_a_cancelled_run_stops_at_the_next_batch() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("in.jsonl");
-        let text: String = Corpus::new(CorpusSpec {
+        let text = crate::synth::json_lines(CorpusSpec {
             docs: 5_000,
             seed: 9,
             dup_fraction: 0.5,
             mean_words: 30,
-        })
-        .map(|d| serde_json::json!({"id": d.id, "text": d.text}).to_string() + "\n")
-        .collect();
+        });
         std::fs::write(&path, text).unwrap();
         let inputs = |flag: &Arc<AtomicBool>| {
             InputSet::new(vec![Input::Path(path.clone())], Format::Jsonl, 1 << 20)
@@ -1067,7 +1063,7 @@ mod annotate_tests {
     use crate::pipeline::{DedupBuilder, MIN_MEMORY, RunOptions};
     use crate::read::{Format, Input, InputSet};
     use crate::report::{AnnotatedRecord, ClusterReport, DuplicateKind, KeptRecord, Removal, Sink};
-    use crate::synth::{Corpus, CorpusSpec};
+    use crate::synth::CorpusSpec;
 
     /// What a record was annotated with: its cluster, and what it duplicates.
     type Annotated = (u64, Option<u64>, Option<(String, f64, DuplicateKind)>);
@@ -1122,14 +1118,12 @@ mod annotate_tests {
     fn issue12_annotate_hands_every_record_with_its_decision() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("in.jsonl");
-        let mut text: String = Corpus::new(CorpusSpec {
+        let mut text = crate::synth::json_lines(CorpusSpec {
             docs: 3_000,
             seed: 9,
             dup_fraction: 0.5,
             mean_words: 30,
-        })
-        .map(|d| serde_json::json!({"id": d.id, "text": d.text}).to_string() + "\n")
-        .collect();
+        });
         text.push_str("{broken\n");
         std::fs::write(&path, text).unwrap();
         let run = |memory: Option<u64>, annotate: bool| {

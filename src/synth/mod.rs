@@ -70,6 +70,21 @@ pub struct SynthDoc {
     pub transform: Transform,
 }
 
+impl SynthDoc {
+    /// The document as a JSON Lines record, `{"id":…,"text":…}` (without the line end).
+    pub fn json_line(&self) -> String {
+        serde_json::json!({"id": self.id, "text": self.text}).to_string()
+    }
+}
+
+/// The documents `spec` asks for, as JSON Lines (a line end after each).
+pub fn json_lines(spec: CorpusSpec) -> String {
+    Corpus::new(spec)
+        .take(spec.docs)
+        .map(|d| d.json_line() + "\n")
+        .collect()
+}
+
 const VOCABULARY: usize = 20_000;
 const SYLLABLES: [&str; 24] = [
     "ka", "lo", "mi", "ne", "su", "ta", "ri", "po", "an", "el", "ob", "us", "ve", "di", "gar",

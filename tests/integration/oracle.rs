@@ -40,7 +40,7 @@ fn corpus(seed: u64) -> Vec<SynthDoc> {
 fn run(docs: &[SynthDoc], builder: DedupBuilder) -> Clusters {
     let mut file = tempfile::NamedTempFile::new().unwrap();
     for d in docs {
-        writeln!(file, "{}", serde_json::json!({"id": d.id, "text": d.text})).unwrap();
+        writeln!(file, "{}", d.json_line()).unwrap();
     }
     file.flush().unwrap();
     let mut inputs = InputSet::new(
