@@ -640,7 +640,8 @@ pub struct InputArgs {
     /// FILE:ROW, its row in the file counted from 1); a path like --text-field.
     #[arg(long, default_value = "id")]
     pub id_field: FieldPath,
-    /// JSON field holding each record's URL (a path like --text-field). Without
+    /// JSON field (or Parquet column) holding each record's URL, a path like --text-field
+    /// [default: url, where records have one; WARC records have WARC-Target-URI]. Without
     /// --group-field, boilerplate is counted per host of this URL.
     #[arg(long)]
     pub url_field: Option<FieldPath>,

@@ -27,8 +27,9 @@ pub struct Fields {
     /// A field naming the document's group (a site, or a URL whose host is used) for counting
     /// boilerplate per group.
     pub group: Option<FieldPath>,
-    /// A field holding the record's URL. When no group field is given, the URL is the group
-    /// (so boilerplate is counted per host); without it, documents have no URL.
+    /// A field holding the record's URL (`url` unless told otherwise; a record without it, or
+    /// whose value is not a string, has none). When no group field is given, the URL is the
+    /// group, so boilerplate is counted per host.
     pub url: Option<FieldPath>,
 }
 
@@ -39,7 +40,7 @@ impl Default for Fields {
             id: FieldPath::key("id"),
             keep: None,
             group: None,
-            url: None,
+            url: Some(FieldPath::key("url")),
         }
     }
 }
@@ -1033,9 +1034,18 @@ mod tests {
             with_url(Some("site")).parse(&r).unwrap().group.as_deref(),
             Some("b")
         );
-        // Without --url-field there is no URL and no group (today's default).
+        // Issue 14: without --url-field the `url` field is the URL, and so the group.
         let d = parser().parse(&r).unwrap();
-        assert_eq!((d.url, d.group), (None, None));
+        assert_eq!(d.url.as_deref(), Some("https://a.example/x"));
+        assert_eq!(d.group.as_deref(), Some("https://a.example/x"));
+        // A record without one, or whose `url` is not a string, has none.
+        for r in [
+            record(br#"{"text":"t"}"#),
+            record(br#"{"text":"t","url":7}"#),
+        ] {
+            let d = parser().parse(&r).unwrap();
+            assert_eq!((d.url, d.group), (None, None));
+        }
     }
 
     /// A JSON value of a flat record: strings (some with escapes), numbers, null, small objects.

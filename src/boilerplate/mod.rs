@@ -15,6 +15,10 @@
 //! earlier counter kept a Bloom filter sized from the input's bytes, which had no size for stdin
 //! and no cap, and could count a unit one too high.)
 
+mod prose;
+
+pub use prose::{Class, Prose, is_prose_in};
+
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
@@ -321,7 +325,9 @@ impl Boilerplate {
         self.options
     }
 
-    /// `text` without its boilerplate units (each removed with its line terminator).
+    /// `text` without its boilerplate units (each removed with its line terminator): the units
+    /// repeated in at least `min_docs` documents (of its group) that are not prose ([`Prose`]:
+    /// a story carried by many sites stays, a template's lines go).
     pub fn strip(&self, text: &str, group: u64) -> Stripped {
         let hashes = unit_hashes(text, self.options.unit, group, &self.normalizer);
         let mut out = Stripped {
@@ -330,8 +336,21 @@ impl Boilerplate {
             bytes_removed: 0,
         };
         let mut copied = 0;
-        for (range, hash) in hashes {
-            if self.counter.count(hash) < self.options.min_docs {
+        // The units' classes, found when a first unit is repeated enough.
+        let mut classes: Option<Vec<Class>> = None;
+        for (index, (range, hash)) in hashes.iter().enumerate() {
+            let range = range.clone();
+            if self.counter.count(*hash) < self.options.min_docs {
+                continue;
+            }
+            let classes = classes.get_or_insert_with(|| {
+                let prose = Prose::of_document(text);
+                hashes
+                    .iter()
+                    .map(|(unit, _)| prose.class(&text[unit.clone()]))
+                    .collect()
+            });
+            if is_prose_in(classes, index) {
                 continue;
             }
             // The rest of the unit's last line is its terminator: `\r`s and the `\n`, if any.
