@@ -1,13 +1,19 @@
-//! Writes the syndication corpus (`neardup::synth::syndication`) as JSON Lines with a truth column:
-//! `cargo run --example syndication -- [SITES] [STORIES_PER_SITE] > corpus.jsonl`.
+//! Writes a syndication corpus (`neardup::synth::syndication`) as JSON Lines with a truth column:
+//!
+//! - `cargo run --example syndication -- [SITES] [STORIES_PER_SITE] > corpus.jsonl`: every site
+//!   carries the wire story beside its own;
+//! - `cargo run --example syndication -- spread [SITES] [CARRIERS] [PAGES_PER_SITE]` (default 12 9
+//!   5): the story carried by more sites than a template has pages, its copies with a dateline or
+//!   byline added or the last paragraph dropped.
+//!
 //! Fields: id, url, site, story (`wire` for the syndicated story), text.
 
-use neardup::synth::syndication::{Story, syndication_corpus};
+use neardup::synth::syndication::{SpreadSpec, Story, syndication_corpus, syndication_spread};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
-    let sites: usize = args.next().map_or(Ok(4), |a| a.parse())?;
-    let per_site: usize = args.next().map_or(Ok(5), |a| a.parse())?;
+    let mut args = std::env::args().skip(1).peekable();
+    let spread = args.next_if(|a| a == "spread").is_some();
+    let mut number = |default: usize| args.next().map_or(Ok(default), |a| a.parse());
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
     let page = std::fs::read_to_string(root.join("crawl-page/000_4c62a1d8abc1cfed.txt"))?;
     let pool: Vec<Story> = std::fs::read_to_string(root.join("reuters-sample/docs.jsonl"))?
@@ -20,8 +26,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             })
         })
         .collect::<Result<_, serde_json::Error>>()?;
-    let pages = syndication_corpus(&page, &pool, sites, per_site)
-        .ok_or("not enough stories in data/reuters-sample for that many sites")?;
+    let pages = if spread {
+        let spec = SpreadSpec {
+            sites: number(12)?,
+            carriers: number(9)?,
+            pages_per_site: number(5)?,
+        };
+        syndication_spread(&page, &pool, spec)
+    } else {
+        let (sites, per_site) = (number(4)?, number(5)?);
+        syndication_corpus(&page, &pool, sites, per_site)
+    }
+    .ok_or("not enough stories in data/reuters-sample for that corpus")?;
     for p in pages {
         let line = serde_json::json!({
             "id": p.id, "url": p.url, "site": p.site, "story": p.story, "text": p.text,

@@ -60,7 +60,13 @@ fn site_template(n: usize, headlines: &[&str]) -> String {
         "Harbor Times",
         "Plains Post",
     ];
-    let name = names[(n - 1) % names.len()];
+    let base = names[(n - 1) % names.len()];
+    // Past the five names, a number tells the sites apart.
+    let name = match (n - 1) / names.len() {
+        0 => base.to_string(),
+        round => format!("{base} {}", round + 1),
+    };
+    let name = name.as_str();
     let host = name.to_lowercase().replace(' ', "");
     let mut t = format!(
         "{name} | {host}.example\nHome | World | Business | Markets | Sports | Opinion | {name} TV\n\
@@ -129,9 +135,95 @@ pub fn syndication_corpus(
     Some(pages)
 }
 
+/// The shape of a [`syndication_spread`] corpus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpreadSpec {
+    pub sites: usize,
+    /// Sites that carry the wire story (the first ones), more than a site has pages.
+    pub carriers: usize,
+    /// Pages of every site (a carrier's wire page among them).
+    pub pages_per_site: usize,
+}
+
+/// A corpus where a story is carried by more sites than a template has pages, so that no count
+/// of repetitions tells the story from the templates: `spec.sites` sites (site 0 the crawled
+/// page's), each with `spec.pages_per_site` pages; the first `spec.carriers` carry the wire story,
+/// with the small differences of real syndication: a dateline added (carriers 1, 4, 7, ...), a
+/// byline (2, 5, 8, ...), the last paragraph dropped (3, 7, 11, ...). Other stories are `pool`'s,
+/// one site each; headline lists reuse the pool's titles.
+pub fn syndication_spread(crawl_page: &str, pool: &[Story], spec: SpreadSpec) -> Option<Vec<Page>> {
+    let (wire, page_template) = split_crawl_page(crawl_page)?;
+    let own_pages = |site: usize| spec.pages_per_site - usize::from(site < spec.carriers);
+    let needed: usize = (0..spec.sites).map(own_pages).sum();
+    if pool.len() < needed || spec.carriers > spec.sites || spec.pages_per_site == 0 {
+        return None;
+    }
+    let mut pages = Vec::new();
+    let mut next_story = 0;
+    for site in 0..spec.sites {
+        let template = if site == 0 {
+            page_template.clone()
+        } else {
+            let headlines: Vec<&str> = (0..4)
+                .map(|k| pool[(needed + 4 * site + k) % pool.len()].title.as_str())
+                .collect();
+            site_template(site, &headlines)
+        };
+        let mut stories: Vec<(String, Story)> = Vec::new();
+        if site < spec.carriers {
+            stories.push(("wire".to_string(), carried(&wire, site)));
+        }
+        for i in 0..own_pages(site) {
+            stories.push((format!("s{site}-{i}"), pool[next_story].clone()));
+            next_story += 1;
+        }
+        for (number, (story, s)) in stories.into_iter().enumerate() {
+            let text = if site == 0 && story == "wire" {
+                crawl_page.to_string()
+            } else {
+                template
+                    .replace("{title}", &s.title)
+                    .replace("{body}", &s.body)
+            };
+            pages.push(Page {
+                id: format!("site{site}-page{number}"),
+                url: format!("https://site{site}.example/news/{number}"),
+                site,
+                story,
+                text,
+            });
+        }
+    }
+    Some(pages)
+}
+
+/// The wire story as carrier `site` prints it.
+fn carried(wire: &Story, site: usize) -> Story {
+    let mut body = wire.body.clone();
+    if site % 4 == 3
+        && let Some(last) = body.trim_end().rfind("\n\n")
+    {
+        // The last paragraph dropped (the source line stays).
+        let tail = body[last..].to_string();
+        let kept_end = body[..last].rfind("\n\n").unwrap_or(last);
+        body = format!("{}{}", &body[..kept_end], tail);
+    }
+    match site % 3 {
+        1 => body = format!("PARIS (AFP) - {body}"),
+        2 => body = format!("By a staff writer, with AFP\n\n{body}"),
+        _ => {}
+    }
+    Story {
+        title: wire.title.clone(),
+        body,
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use crate::synth::syndication::{Story, split_crawl_page, syndication_corpus};
+    use crate::synth::syndication::{
+        SpreadSpec, Story, split_crawl_page, syndication_corpus, syndication_spread,
+    };
 
     const PAGE: &str = include_str!("../../data/crawl-page/000_4c62a1d8abc1cfed.txt");
 
@@ -172,5 +264,30 @@ mod tests {
             1
         );
         assert!(syndication_corpus(PAGE, &pool[..10], 4, 3).is_none());
+    }
+
+    #[test]
+    fn issue14_a_spread_story_has_more_carriers_than_a_template_has_pages() {
+        let pool: Vec<Story> = (0..60)
+            .map(|i| Story {
+                title: format!("title {i}"),
+                body: format!("body {i}"),
+            })
+            .collect();
+        let spec = SpreadSpec {
+            sites: 12,
+            carriers: 9,
+            pages_per_site: 5,
+        };
+        let pages = syndication_spread(PAGE, &pool, spec).unwrap();
+        assert_eq!(pages.len(), 60);
+        let wire: Vec<_> = pages.iter().filter(|p| p.story == "wire").collect();
+        assert_eq!(wire.len(), 9);
+        assert!(wire[1].text.contains("PARIS (AFP) - Syria peace talks"));
+        assert!(wire[2].text.contains("By a staff writer, with AFP"));
+        let last = "according to the Observatory.";
+        assert!(wire[0].text.contains(last) && !wire[3].text.contains(last));
+        assert!(wire[3].text.contains("Source :AFP"));
+        assert!(syndication_spread(PAGE, &pool[..40], spec).is_none());
     }
 }

@@ -246,3 +246,45 @@ fn issue_5_lines_removes_boilerplate_and_rewrites_only_the_text_field() {
         assert_eq!(head(b), head(a));
     }
 }
+
+/// Issue 14: a story carried by 9 of 12 sites, each site's template on 5 pages, the copies with a
+/// dateline or byline added or the last paragraph dropped. No count of repetitions tells the
+/// story from the templates; `--strip-boilerplate` alone finds every copy, with URLs (counted per
+/// host) and without (told by the lines themselves), and no cluster mixes stories or one site's
+/// pages.
+#[test]
+fn issue14_strip_boilerplate_alone_finds_a_story_carried_by_more_sites_than_a_template_has_pages() {
+    use neardup::synth::syndication::{SpreadSpec, syndication_spread};
+    let dir = tempfile::tempdir().unwrap();
+    let spec = SpreadSpec {
+        sites: 12,
+        carriers: 9,
+        pages_per_site: 5,
+    };
+    let pages = syndication_spread(&crawl_page(), &pool(), spec).unwrap();
+    let wire = wire_pages(&pages);
+    assert_eq!(wire.len(), 9);
+    for with_url in [true, false] {
+        let mut lines = String::new();
+        for p in &pages {
+            let record = match with_url {
+                true => serde_json::json!({"id": p.id, "url": p.url, "text": p.text}),
+                false => serde_json::json!({"id": p.id, "text": p.text}),
+            };
+            lines += &(record.to_string() + "\n");
+        }
+        write(dir.path(), "pages.jsonl", lines.as_bytes());
+        let found = clusters(dir.path(), "pages.jsonl", &["--strip-boilerplate"]);
+        let story = |id: &String| pages.iter().find(|p| &p.id == id).unwrap().story.clone();
+        let mixed = found
+            .iter()
+            .filter(|c| c.iter().map(story).collect::<BTreeSet<_>>().len() > 1)
+            .count();
+        assert_eq!(mixed, 0, "with url: {with_url}: {found:?}");
+        assert!(found.contains(&wire), "with url: {with_url}: {found:?}");
+        assert_eq!(same_site_pairs(&found, &pages), 0, "with url: {with_url}");
+        // Without stripping the templates hide the copies.
+        let plain = clusters(dir.path(), "pages.jsonl", &[]);
+        assert!(!plain.contains(&wire), "{plain:?}");
+    }
+}
