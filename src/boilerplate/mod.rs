@@ -336,21 +336,19 @@ impl Boilerplate {
             bytes_removed: 0,
         };
         let mut copied = 0;
-        // The units' classes, found when a first unit is repeated enough.
-        let mut classes: Option<Vec<Class>> = None;
+        // Units are classed only when they, or a neighbour of theirs, are repeated enough.
+        let prose = Prose::of_document(text);
+        let mut classes: Vec<Option<Class>> = vec![None; hashes.len()];
         for (index, (range, hash)) in hashes.iter().enumerate() {
             let range = range.clone();
             if self.counter.count(*hash) < self.options.min_docs {
                 continue;
             }
-            let classes = classes.get_or_insert_with(|| {
-                let prose = Prose::of_document(text);
-                hashes
-                    .iter()
-                    .map(|(unit, _)| prose.class(&text[unit.clone()]))
-                    .collect()
-            });
-            if is_prose_in(classes, index) {
+            let class_at = |i: usize| {
+                let (unit, _) = hashes.get(i)?;
+                Some(*classes[i].get_or_insert_with(|| prose.class(&text[unit.clone()])))
+            };
+            if is_prose_in(class_at, index) {
                 continue;
             }
             // The rest of the unit's last line is its terminator: `\r`s and the `\n`, if any.

@@ -71,41 +71,26 @@ fn stopwords() -> &'static Stopwords {
     })
 }
 
-/// The prose test for the units of one document.
-#[derive(Debug, Clone, Copy)]
-pub struct Prose {
+/// The prose test for the units of one document; its language is found the first time a unit
+/// needs it.
+#[derive(Debug, Clone)]
+pub struct Prose<'a> {
+    text: &'a str,
     /// The index of the document's language, if one was found.
-    language: Option<u16>,
+    language: std::cell::OnceCell<Option<u16>>,
 }
 
-impl Prose {
+impl<'a> Prose<'a> {
     /// The test for the units of `text`, in the language its words say.
-    pub fn of_document(text: &str) -> Prose {
-        let table = stopwords();
-        let mut counts = vec![0usize; table.languages];
-        let mut words = 0usize;
-        for word in text.unicode_words() {
-            words += 1;
-            let lower = word.to_lowercase();
-            if let Some(languages) = table.words.get(lower.as_str()) {
-                for &language in languages {
-                    counts[language as usize] += 1;
-                }
-            }
+    pub fn of_document(text: &'a str) -> Prose<'a> {
+        Prose {
+            text,
+            language: std::cell::OnceCell::new(),
         }
-        // The most covered language; ties go to the first listed, so the choice is the same on
-        // every run.
-        let best = counts
-            .iter()
-            .enumerate()
-            .max_by_key(|&(index, count)| (*count, std::cmp::Reverse(index)));
-        let language = match best {
-            Some((index, &count)) if count >= MIN_STOPWORDS && count * 10 >= words => {
-                Some(index as u16)
-            }
-            _ => None,
-        };
-        Prose { language }
+    }
+
+    fn language(&self) -> Option<u16> {
+        *self.language.get_or_init(|| language_of(self.text))
     }
 
     /// The class of `unit` (a line or paragraph of the document) by itself.
@@ -121,7 +106,7 @@ impl Prose {
         }
         let sentences = sentence_ends(unit);
         let by_length = length >= LONG && sentences >= 2;
-        let Some(language) = self.language else {
+        let Some(language) = self.language() else {
             return if by_length { Class::Good } else { Class::Bad };
         };
         match self.by_density(unit, language, length, sentences) {
@@ -134,13 +119,13 @@ impl Prose {
     fn by_density(&self, unit: &str, language: u16, length: usize, sentences: usize) -> Class {
         let table = stopwords();
         let (mut words, mut stop) = (0usize, 0usize);
+        let mut lower = String::new();
         for word in unit.unicode_words() {
             words += 1;
-            let lower = word.to_lowercase();
             stop += usize::from(
                 table
                     .words
-                    .get(lower.as_str())
+                    .get(lowercase(word, &mut lower))
                     .is_some_and(|languages| languages.contains(&language)),
             );
         }
@@ -178,16 +163,56 @@ pub enum Class {
     Good,
 }
 
-/// Whether the unit at `index` of a document whose units have `classes` is prose: a good unit, or
-/// a near-good one right next to a good or near-good unit (a one-sentence paragraph of a story;
-/// a sentence of a comment form between its short lines is not).
-pub fn is_prose_in(classes: &[Class], index: usize) -> bool {
-    let prose_like = |i: usize| matches!(classes.get(i), Some(Class::Good | Class::NearGood));
-    match classes[index] {
-        Class::Good => true,
-        Class::NearGood => (index > 0 && prose_like(index - 1)) || prose_like(index + 1),
-        Class::Short | Class::Bad => false,
+/// Whether the unit at `index` of a document is prose, given the class of each of its units
+/// (`None` past the last): a good unit, or a near-good one right next to a good or near-good unit
+/// (a one-sentence paragraph of a story; a sentence of a comment form between its short lines is
+/// not). Neighbours are asked for only when the unit is near-good.
+pub fn is_prose_in(mut class_at: impl FnMut(usize) -> Option<Class>, index: usize) -> bool {
+    let class = class_at(index);
+    let mut prose_like = |i: usize| matches!(class_at(i), Some(Class::Good | Class::NearGood));
+    match class {
+        Some(Class::Good) => true,
+        Some(Class::NearGood) => (index > 0 && prose_like(index - 1)) || prose_like(index + 1),
+        _ => false,
     }
+}
+
+/// The language whose stopword list covers the most of `text`'s words (at least
+/// [`MIN_STOPWORDS`] and a tenth of them); ties go to the first listed, so the choice is the same
+/// on every run.
+fn language_of(text: &str) -> Option<u16> {
+    let table = stopwords();
+    let mut counts = vec![0usize; table.languages];
+    let mut words = 0usize;
+    let mut lower = String::new();
+    for word in text.unicode_words() {
+        words += 1;
+        if let Some(languages) = table.words.get(lowercase(word, &mut lower)) {
+            for &language in languages {
+                counts[language as usize] += 1;
+            }
+        }
+    }
+    let best = counts
+        .iter()
+        .enumerate()
+        .max_by_key(|&(index, count)| (*count, std::cmp::Reverse(index)));
+    match best {
+        Some((index, &count)) if count >= MIN_STOPWORDS && count * 10 >= words => {
+            Some(index as u16)
+        }
+        _ => None,
+    }
+}
+
+/// `word` lowercased: itself when it has no capital, else written into `buffer`.
+fn lowercase<'a>(word: &'a str, buffer: &'a mut String) -> &'a str {
+    if !word.chars().any(char::is_uppercase) {
+        return word;
+    }
+    buffer.clear();
+    buffer.extend(word.chars().flat_map(char::to_lowercase));
+    buffer
 }
 
 /// What ends a sentence, in the scripts the stopword lists cover.
@@ -250,13 +275,12 @@ mod tests {
         // A sentence is prose beside prose, not between a comment form's short lines.
         let form = "Comments are moderated by Daily Ledger and may take a while to appear.";
         assert_eq!(prose.class(form), Class::NearGood);
-        let classes = |units: &[&str]| units.iter().map(|u| prose.class(u)).collect::<Vec<_>>();
-        let story = classes(&[STORY, sentence, STORY]);
-        assert!(is_prose_in(&story, 1));
-        let page = classes(&["Comment", form, "Post comment"]);
-        assert!(!is_prose_in(&page, 1));
-        assert!(is_prose_in(&classes(&[sentence, sentence]), 0));
-        assert!(!is_prose_in(&classes(&[sentence]), 0));
+        let prose_at =
+            |units: &[&str], index| is_prose_in(|i| units.get(i).map(|u| prose.class(u)), index);
+        assert!(prose_at(&[STORY, sentence, STORY], 1));
+        assert!(!prose_at(&["Comment", form, "Post comment"], 1));
+        assert!(prose_at(&[sentence, sentence], 0));
+        assert!(!prose_at(&[sentence], 0));
     }
 
     #[test]
