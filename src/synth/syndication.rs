@@ -110,29 +110,41 @@ pub fn syndication_corpus(
             site_template(site, &headlines)
         };
         let own = &pool[site * stories_per_site..(site + 1) * stories_per_site];
-        let stories = std::iter::once(("wire".to_string(), &wire)).chain(
+        let stories = std::iter::once(("wire".to_string(), wire.clone())).chain(
             own.iter()
                 .enumerate()
-                .map(|(i, s)| (format!("s{site}-{i}"), s)),
+                .map(|(i, s)| (format!("s{site}-{i}"), s.clone())),
         );
-        for (number, (story, s)) in stories.enumerate() {
-            let text = if site == 0 && number == 0 {
-                crawl_page.to_string()
-            } else {
-                template
-                    .replace("{title}", &s.title)
-                    .replace("{body}", &s.body)
-            };
-            pages.push(Page {
-                id: format!("site{site}-page{number}"),
-                url: format!("https://site{site}.example/news/{number}"),
-                site,
-                story,
-                text,
-            });
-        }
+        push_site(&mut pages, crawl_page, &template, site, stories);
     }
     Some(pages)
+}
+
+/// Adds the pages of `site`, each a story inside `template` (site 0's wire page is the crawled
+/// page itself), numbered in order.
+fn push_site(
+    pages: &mut Vec<Page>,
+    crawl_page: &str,
+    template: &str,
+    site: usize,
+    stories: impl IntoIterator<Item = (String, Story)>,
+) {
+    for (number, (story, s)) in stories.into_iter().enumerate() {
+        let text = if site == 0 && story == "wire" {
+            crawl_page.to_string()
+        } else {
+            template
+                .replace("{title}", &s.title)
+                .replace("{body}", &s.body)
+        };
+        pages.push(Page {
+            id: format!("site{site}-page{number}"),
+            url: format!("https://site{site}.example/news/{number}"),
+            site,
+            story,
+            text,
+        });
+    }
 }
 
 /// The shape of a [`syndication_spread`] corpus.
@@ -177,22 +189,7 @@ pub fn syndication_spread(crawl_page: &str, pool: &[Story], spec: SpreadSpec) ->
             stories.push((format!("s{site}-{i}"), pool[next_story].clone()));
             next_story += 1;
         }
-        for (number, (story, s)) in stories.into_iter().enumerate() {
-            let text = if site == 0 && story == "wire" {
-                crawl_page.to_string()
-            } else {
-                template
-                    .replace("{title}", &s.title)
-                    .replace("{body}", &s.body)
-            };
-            pages.push(Page {
-                id: format!("site{site}-page{number}"),
-                url: format!("https://site{site}.example/news/{number}"),
-                site,
-                story,
-                text,
-            });
-        }
+        push_site(&mut pages, crawl_page, &template, site, stories);
     }
     Some(pages)
 }
