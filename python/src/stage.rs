@@ -229,9 +229,7 @@ impl Staged {
                     self.reason(position, &reason)
                 ))
             }
-            neardup::Error::Interrupted => Failure::Interrupted,
-            neardup::Error::Config(e) => Failure::Setting(e.to_string()),
-            other => Failure::Run(format!("{:#}", anyhow::Error::from(other))),
+            other => Failure::of_error(&anyhow::Error::from(other)),
         }
     }
 }
