@@ -13,7 +13,7 @@ use neardup::report::DocId;
 use neardup::{DedupBuilder, Error};
 
 use crate::args::{Cli, Command, Common, IndexCommand, Mode, OutputPaths};
-use crate::pages::{run_report, stats_report, write_report};
+use crate::pages::{run_report, sample_docs, stats_report, write_report};
 use crate::sink::{ReportCollector, write_json};
 use neardup::output::{Output, PathUse, RunPath};
 
@@ -520,13 +520,14 @@ fn detect(
             .top
             .iter()
             .flat_map(|t| [t.kept_doc, t.member_doc])
+            .chain(sample_docs(&output.summary.candidate_samples))
             .collect();
         let texts = if streaming {
             Default::default()
         } else {
-            dedup.texts(&mut inputs, &wanted)?
+            dedup.texts(&mut inputs, &wanted, output.boilerplate.as_deref())?
         };
-        let data = run_report(&dedup, &output.summary, collected, &texts);
+        let data = run_report(&dedup, &output.summary, collected, &texts, streaming);
         if let Some(page) = &mut sink.report_page {
             write_report(page, &data)?;
         }
@@ -698,8 +699,9 @@ pub fn stats_figures(
             .top_clusters
             .iter()
             .flat_map(|c| c.docs.iter().take(2).copied())
+            .chain(sample_docs(&stats.candidate_samples))
             .collect();
-        let texts = dedup.texts(&mut inputs, &wanted)?;
+        let texts = dedup.texts(&mut inputs, &wanted, None)?;
         write_report(page, &stats_report(&dedup, &stats, &texts))?;
     }
     input.finish_with(sink, &stats, &stats.to_text())?;

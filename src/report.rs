@@ -255,6 +255,18 @@ pub trait Sink {
     }
 }
 
+/// A candidate pair sampled for a report's calibration view: two documents of the run (the
+/// first copies of their texts) and the similarity their signatures estimate. The samples of a
+/// band are the same at any thread count.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CandidateSample {
+    /// Its band: 0 for an estimate in 0.5-0.6, …, 4 for 0.9-1.0.
+    pub band: usize,
+    pub a: DocId,
+    pub b: DocId,
+    pub estimate: f64,
+}
+
 /// The counts of a run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
@@ -275,6 +287,10 @@ pub struct Summary {
     pub verified_pairs: u64,
     /// Candidate pairs by estimated similarity, in 20 bins of 0.05 (for reports).
     pub candidate_similarity_histogram: Vec<u64>,
+    /// A few candidate pairs of each tenth of similarity from 0.5 up, for the calibration view
+    /// of a report (a batch run's; empty otherwise).
+    #[serde(skip)]
+    pub candidate_samples: Vec<CandidateSample>,
     /// Removed documents whose kept copy is in an index (`--against`).
     pub indexed_duplicates: u64,
     /// Sorted runs of band records written to disk under a memory budget.
@@ -325,6 +341,7 @@ impl Summary {
             exact_checks: 0,
             verified_pairs: 0,
             candidate_similarity_histogram: vec![0; 20],
+            candidate_samples: Vec::new(),
             indexed_duplicates: 0,
             spilled_runs: 0,
             temp_bytes: 0,

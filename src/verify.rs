@@ -102,6 +102,14 @@ impl std::str::FromStr for VerifyMode {
     }
 }
 
+/// The set an exact check compares: the shingles' low 32 bits, sorted and deduplicated.
+pub(crate) fn compact_set(shingles: &[u64]) -> Vec<u32> {
+    let mut small: Vec<u32> = shingles.iter().map(|&h| h as u32).collect();
+    small.sort_unstable();
+    small.dedup();
+    small
+}
+
 /// Exact shingle sets of some distinct documents, by signature slot. Each shingle hash is kept as
 /// its low 32 bits: half the memory, and two different shingles of a pair collide with probability
 /// about 800²/2³³ < 10⁻⁴, which moves that pair's Jaccard by one shingle in 800.
@@ -112,10 +120,7 @@ pub struct ExactSets {
 
 impl ExactSets {
     pub fn insert(&mut self, slot: u32, set: &[u64]) {
-        let mut small: Vec<u32> = set.iter().map(|&h| h as u32).collect();
-        small.sort_unstable();
-        small.dedup();
-        self.sets.insert(slot, small.into_boxed_slice());
+        self.sets.insert(slot, compact_set(set).into_boxed_slice());
     }
 
     pub fn get(&self, slot: u32) -> Option<&[u32]> {

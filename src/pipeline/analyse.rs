@@ -17,7 +17,7 @@ use super::stats::CorpusProfile;
 use super::workdir::{Checkpoint, WorkDir};
 use super::{Analysis, Dedup, DocExtras, Prepared};
 use crate::boilerplate::{
-    BoilerplateOptions, UnitCounter, UnitCounts, group_seed, repetition, unit_hashes,
+    Boilerplate, BoilerplateOptions, UnitCounter, UnitCounts, group_seed, repetition, unit_hashes,
 };
 use crate::cluster::KeepPolicy;
 use crate::error::{Error, Rejection};
@@ -30,7 +30,7 @@ use crate::spill::{Column, SpillSpace};
 /// A resumable first pass saves a checkpoint every sixteenth of its input, but no more often
 /// than every this many bytes.
 const CHECKPOINT_BYTES: u64 = 1 << 20;
-use crate::verify::Measure;
+use crate::verify::{Measure, compact_set};
 
 impl Dedup {
     /// Pass 1: read, find exact copies, sign distinct texts, record band keys. With
@@ -478,30 +478,52 @@ impl Dedup {
         }
     }
 
-    /// The original texts of the documents at `wanted` positions, by reading the inputs again
-    /// (for reports). Rejected or unreadable positions are left out.
+    /// The documents at `wanted` positions read again, for reports: each one's original text and
+    /// what a run that stripped `boilerplate` compared of it. Rejected or unreadable positions
+    /// are left out.
     pub fn texts(
         &self,
         inputs: &mut InputSet,
         wanted: &[DocId],
-    ) -> Result<HashMap<u64, String>, Error> {
+        boilerplate: Option<&Boilerplate>,
+    ) -> Result<HashMap<u64, ShownText>, Error> {
         let wanted: std::collections::HashSet<u64> = wanted.iter().map(|d| d.0).collect();
         let parser = Parser::new(self.fields.clone());
         let mut out = HashMap::new();
         let mut position = 0u64;
+        if wanted.is_empty() {
+            return Ok(out);
+        }
         self.for_each_batch(inputs, |batch, _| {
             for frame in &batch {
                 if wanted.contains(&position)
                     && let Frame::Record(record) = frame
                     && let Ok(doc) = parser.parse(record)
                 {
-                    out.insert(position, doc.text.into_owned());
+                    let compared = match boilerplate {
+                        Some(model) => {
+                            model
+                                .strip(&doc.text, group_seed(doc.group.as_deref()))
+                                .text
+                        }
+                        None => doc.text.to_string(),
+                    };
+                    let (id, text) = (doc.id.into_owned(), doc.text.into_owned());
+                    out.insert(position, ShownText { id, text, compared });
                 }
                 position += 1;
             }
             Ok(())
         })?;
         Ok(out)
+    }
+
+    /// The exact similarity, under this deduplicator's normalization, shingles and measure, of
+    /// two texts as a run compares them (`compared` of [`ShownText`]); containment is of the
+    /// smaller in the larger.
+    pub fn similarity(&self, a: &str, b: &str) -> f64 {
+        let set = |text: &str| compact_set(&self.normalize_and_shingle(text).1);
+        self.measure.of_sets(&set(a), &set(b))
     }
 
     /// Pass 0 when stripping boilerplate: counts every unit of every document.
@@ -576,6 +598,16 @@ impl Dedup {
             (hash, shingles)
         })
     }
+}
+
+/// A document read again for a report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShownText {
+    pub id: String,
+    /// The text as the input holds it.
+    pub text: String,
+    /// What the run compared: the text without its boilerplate, when the run stripped it.
+    pub compared: String,
 }
 
 /// The first pass's tables, as a checkpoint saves them.

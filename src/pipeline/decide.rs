@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::assemble::{self, Cluster, Decision, Decisions, KeptRef};
 use super::core::clusters::{self, Keep, Member};
-use super::core::counts::{Counts, Histogram};
+use super::core::counts::{Counts, Histogram, PairSamples};
 use super::core::judge::{ExactTable, ExactValues};
 use super::core::members::{self, Relation};
 use super::docs::{DocSet, DocState, DocTable, Ids};
@@ -70,6 +70,7 @@ impl Dedup {
         let mut sets = SetsBuilder::new(space, self.sets_budget());
         let mut exact = ExactTable::new(space);
         let mut histogram = Histogram::default();
+        let mut samples = PairSamples::default();
         let (mut candidates, mut verified_pairs) = (0u64, 0u64);
         let sizes = |a, b| analysis.pair_sizes(a, b);
         self.with_sets_at_hand(
@@ -78,15 +79,26 @@ impl Dedup {
             pairs,
             |chunk| judge.pairs_to_check(chunk, &analysis.signatures, &sizes),
             |chunk, load| {
-                let chunk_histogram = chunk
+                let (chunk_histogram, chunk_samples) = chunk
                     .par_iter()
-                    .map(|&(a, b)| self.estimate(analysis, a, b))
-                    .try_fold(Histogram::default, |mut histogram, s| {
-                        histogram.add(s?);
-                        Ok::<_, Error>(histogram)
-                    })
-                    .try_reduce(Histogram::default, |a, b| Ok(a.merged(&b)))?;
+                    .map(|&(a, b)| Ok::<_, Error>((a, b, self.estimate(analysis, a, b)?)))
+                    .try_fold(
+                        <(Histogram, PairSamples)>::default,
+                        |(mut histogram, mut samples), pair| {
+                            let (a, b, s) = pair?;
+                            histogram.add(s);
+                            samples.offer(a, b, s);
+                            Ok::<_, Error>((histogram, samples))
+                        },
+                    )
+                    .try_reduce(
+                        Default::default,
+                        |(h1, s1): (Histogram, PairSamples), (h2, s2)| {
+                            Ok((h1.merged(&h2), s1.merged(&s2)))
+                        },
+                    )?;
                 histogram = histogram.merged(&chunk_histogram);
+                samples = std::mem::take(&mut samples).merged(&chunk_samples);
                 let verified = judge.verify(chunk, &analysis.signatures, &sizes, max_sets, load)?;
                 candidates += chunk.len() as u64;
                 verified_pairs += verified.pairs.len() as u64;
@@ -97,6 +109,7 @@ impl Dedup {
             },
         )?;
         summary.candidate_similarity_histogram = histogram.to_vec();
+        summary.candidate_samples = samples.documents(&docs.first_copies(&samples.slots())?);
         summary.candidate_pairs = candidates + matches.candidates;
         summary.exact_checks = exact.len() as u64;
         summary.verified_pairs = verified_pairs + matches.num_links() as u64;

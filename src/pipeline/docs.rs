@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::cluster::KeepPolicy;
 use crate::error::Error;
 use crate::read::Location;
+use crate::report::DocId;
 use crate::spill::{
     Column, ColumnIter, FixedRecord, Persisted, PersistedRuns, Sorter, SpillBytes, SpillSpace,
 };
@@ -356,6 +357,28 @@ impl DocTable {
     /// Every document's state, in input order.
     pub(super) fn states(&self) -> impl Iterator<Item = Result<DocState, Error>> + '_ {
         self.states.iter().map(|r| r.map_err(|e| self.temp(e)))
+    }
+
+    /// The document that holds each of `slots` (sorted): the first copy of its text.
+    pub(super) fn first_copies(
+        &self,
+        slots: &[u32],
+    ) -> Result<std::collections::HashMap<u32, DocId>, Error> {
+        let mut doc_of = std::collections::HashMap::with_capacity(slots.len());
+        if slots.is_empty() {
+            return Ok(doc_of);
+        }
+        for (doc, state) in self.states().enumerate() {
+            if let DocState::Unique(slot) = state?
+                && slots.binary_search(&slot).is_ok()
+            {
+                doc_of.insert(slot, DocId(doc as u64));
+                if doc_of.len() == slots.len() {
+                    break;
+                }
+            }
+        }
+        Ok(doc_of)
     }
 
     /// How many documents have a state `matching`.

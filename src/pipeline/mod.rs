@@ -32,6 +32,7 @@ mod stats;
 mod stream;
 mod workdir;
 
+pub use analyse::ShownText;
 #[doc(hidden)]
 pub use checkpoint::parse_checkpoint_for_fuzzing;
 pub use distributed::{ClusterConfig, DistributedOutputs, DistributedResult, note_thread_panic};
@@ -479,6 +480,9 @@ pub struct RunOutput {
     /// The kept documents (distinct texts with shingles), ready to append to an index, when
     /// [`RunOptions::collect_kept`] was set.
     pub kept: Option<SegmentData>,
+    /// The boilerplate the run counted and stripped, if it did: what [`Dedup::texts`] needs to
+    /// show what the run compared of a document.
+    pub boilerplate: Option<Arc<Boilerplate>>,
 }
 
 impl Dedup {
@@ -713,6 +717,7 @@ impl Dedup {
         Ok(RunOutput {
             summary,
             kept: decided.kept,
+            boilerplate: self.boilerplate.clone(),
         })
     }
 

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::assemble;
 use super::core::clusters::{self, Keep};
-use super::core::counts::{Counts, Histogram};
+use super::core::counts::{Counts, Histogram, PairSamples};
 use super::core::members::Relation;
 use super::docs::DocState;
 use super::sets::SetsBuilder;
@@ -24,7 +24,7 @@ use crate::boilerplate::{Unit, UnitCounter};
 use crate::error::{Error, RejectKind};
 use crate::pipeline::{BTreeMap, Instant};
 use crate::read::{InputReport, InputSet};
-use crate::report::{DocId, ReadTotals, Sink, tallied};
+use crate::report::{CandidateSample, DocId, ReadTotals, Sink, tallied};
 use crate::spill::{Column, FixedRecord};
 
 /// What `stats` reports besides the defaults.
@@ -158,6 +158,10 @@ pub struct CorpusStats {
     pub repetition: RepetitionStats,
     /// Candidate pairs by estimated Jaccard, in 20 bins of 0.05.
     pub candidate_similarity_histogram: Vec<u64>,
+    /// A few candidate pairs of each tenth of similarity from 0.5 up, for the report's
+    /// calibration view.
+    #[serde(skip)]
+    pub candidate_samples: Vec<CandidateSample>,
     pub candidate_pairs: u64,
     pub num_perm: usize,
     pub num_bands: usize,
@@ -313,6 +317,7 @@ impl Dedup {
         let judge = self.judge();
         let mut estimated: Column<EstimatedPair> = Column::new(space.clone());
         let mut histogram = Histogram::default();
+        let mut samples = PairSamples::default();
         let mut chunk = Vec::new();
         while pairs
             .next_chunk(self.pairs_per_chunk(), &mut chunk)
@@ -333,7 +338,9 @@ impl Dedup {
                 })
                 .collect::<Result<Vec<EstimatedPair>, Error>>()?;
             for pair in &of_chunk {
-                histogram.add(judge.estimate(pair.jaccard, || pair.sizes).value);
+                let estimate = judge.estimate(pair.jaccard, || pair.sizes).value;
+                histogram.add(estimate);
+                samples.offer(pair.pair.0, pair.pair.1, estimate);
                 estimated.push(pair).map_err(|e| space.error(e))?;
             }
         }
@@ -485,6 +492,7 @@ impl Dedup {
                 docs_over_char_limit: profile.over_char_limit,
             },
             candidate_similarity_histogram: histogram.to_vec(),
+            candidate_samples: samples.documents(&docs.first_copies(&samples.slots())?),
             candidate_pairs: estimated.len() as u64,
             num_perm: self.num_perm(),
             num_bands: self.params.num_bands,

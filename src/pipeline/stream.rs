@@ -318,6 +318,7 @@ impl Dedup {
         Ok(RunOutput {
             summary,
             kept: online.segment,
+            boilerplate: None,
         })
     }
 
