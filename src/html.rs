@@ -341,10 +341,10 @@ fn calibration_section(data: &ReportData) -> String {
             } else {
                 "<span class=\"no\">not a duplicate</span>"
             };
-            let _ = write!(
+            let _ = writeln!(
                 html,
                 "<div class=\"sample\"><p><code>{}</code> and <code>{}</code>: exact similarity \
-                 <b>{:.3}</b> (estimated {:.3}), {verdict} at threshold {}</p>\n",
+                 <b>{:.3}</b> (estimated {:.3}), {verdict} at threshold {}</p>",
                 escape(&sample.a_id),
                 escape(&sample.b_id),
                 sample.exact,
