@@ -145,6 +145,18 @@ impl Cli {
     pub fn validated(self) -> Result<Cli, clap::Error> {
         if let Command::Dedup {
             mode: Mode::Stream,
+            spans: true,
+            ..
+        } = &self.command
+        {
+            return Err(conflict(
+                "dedup",
+                "--mode stream keeps no record of where each document's compared text is: it \
+                 cannot give --spans; use --mode batch",
+            ));
+        }
+        if let Command::Dedup {
+            mode: Mode::Stream,
             annotate: true,
             ..
         } = &self.command
@@ -322,6 +334,9 @@ pub enum Command {
         /// in .parquet).
         #[arg(long, value_name = "FILE")]
         clusters: Option<String>,
+        /// Give each member in --clusters its "spans" (see `clusters --spans`).
+        #[arg(long)]
+        spans: bool,
         #[command(flatten)]
         against: Against,
         /// Append the kept documents to the first --against index (created if DIR holds none).
@@ -359,6 +374,12 @@ pub enum Command {
         /// Write a self-contained HTML page of the run (see `dedup --report`).
         #[arg(long, value_name = "FILE.html")]
         report: Option<String>,
+        /// Give each member its "spans": [[start, end], …], the character offsets (Unicode
+        /// scalar values, as Python indexes a str) in its original text of the content it was
+        /// compared on: what --strip-boilerplate kept (the story without the site around it),
+        /// or the whole text trimmed.
+        #[arg(long)]
+        spans: bool,
         #[command(flatten)]
         distributed: DistributedArgs,
     },

@@ -96,10 +96,16 @@ pub fn run(cli: Cli) -> Result<Status> {
             against,
             update,
             annotate,
+            spans,
             mode,
             report,
             distributed,
         } => {
+            if spans && clusters.is_none() {
+                anyhow::bail!(
+                    "--spans gives each cluster member's spans in the clusters file: name one with --clusters FILE"
+                );
+            }
             if let Some(cluster) = distributed.cluster()? {
                 if crate::mirror::is_mirror_name(&output) {
                     anyhow::bail!(
@@ -111,7 +117,7 @@ pub fn run(cli: Cli) -> Result<Status> {
                         "--annotate is not supported in a distributed run yet; run it in one process"
                     );
                 }
-                refuse_in_distributed(&against.dirs, update, report.as_ref(), &common)?;
+                refuse_in_distributed(&against.dirs, update, report.as_ref(), spans, &common)?;
                 return run_distributed(
                     &common,
                     &cluster,
@@ -132,6 +138,7 @@ pub fn run(cli: Cli) -> Result<Status> {
                 Mode::Auto => {
                     common.detect.stream_refusal().is_none()
                         && !annotate
+                        && !spans
                         && output == "-"
                         && common.input.inputs.iter().all(|i| i == "-")
                 }
@@ -154,6 +161,7 @@ pub fn run(cli: Cli) -> Result<Status> {
                     update,
                     streaming,
                     annotate,
+                    spans,
                 },
             )
         }
@@ -162,10 +170,11 @@ pub fn run(cli: Cli) -> Result<Status> {
             output,
             against,
             report,
+            spans,
             distributed,
         } => match distributed.cluster()? {
             Some(cluster) => {
-                refuse_in_distributed(&against.dirs, false, report.as_ref(), &common)?;
+                refuse_in_distributed(&against.dirs, false, report.as_ref(), spans, &common)?;
                 run_distributed(
                     &common,
                     &cluster,
@@ -188,7 +197,10 @@ pub fn run(cli: Cli) -> Result<Status> {
                     ..OutputPaths::default()
                 },
                 &against.dirs,
-                Detect::default(),
+                Detect {
+                    spans,
+                    ..Detect::default()
+                },
             ),
         },
         Command::Merge { parts, output } => {
@@ -265,12 +277,14 @@ fn refuse_in_distributed(
     against: &[PathBuf],
     update: bool,
     report: Option<&String>,
+    spans: bool,
     common: &Common,
 ) -> Result<()> {
     let unsupported = [
         ("--against", !against.is_empty()),
         ("--update", update),
         ("--report", report.is_some()),
+        ("--spans", spans),
         ("--keep-going", common.input.keep_going),
         // Each worker holds its share in memory; no budget or spilling yet (issue 16).
         ("--memory", common.detect.memory.is_some()),
@@ -427,6 +441,8 @@ struct Detect {
     streaming: bool,
     /// --annotate: every record written, with what was decided.
     annotate: bool,
+    /// --spans: each cluster member's compared spans.
+    spans: bool,
 }
 
 /// `dedup` and `clusters`.
@@ -440,6 +456,7 @@ fn detect(
         update,
         streaming,
         annotate,
+        spans,
     } = how;
     let input = &common.input;
     input.start_threads()?;
@@ -447,7 +464,7 @@ fn detect(
         true => common.detect.stream_builder()?,
         false => common.detect.builder()?,
     };
-    let dedup = input.configure(builder).build()?;
+    let dedup = input.configure(builder.spans(spans)).build()?;
     let (mut inputs, mut sink) = input.open(&outputs)?;
     // With --update, a directory without an index yet gets one holding the kept documents,
     // built aside and renamed into place when the run is done (a failed run leaves none).

@@ -205,6 +205,10 @@ pub enum ConfigError {
     )]
     StreamAnnotate,
     #[error(
+        "a streaming run keeps no per-document record of where its compared text is: it cannot report spans; run a batch"
+    )]
+    StreamSpans,
+    #[error(
         "a streaming run cannot check pairs exactly, borderline or all (the texts of kept documents are gone): it decides on the signature estimate; verify 'signature', or run a batch"
     )]
     StreamVerify,

@@ -435,7 +435,7 @@ pub enum ReportKind {
     /// Removals: `id`, `duplicate_of`, `duplicate_in`, `similarity`, `kind`, `role`.
     Removed,
     /// Clusters: `cluster`, `kept`, `kept_in`, `size`, `members` (a list of `id`,
-    /// `similarity`, `role`).
+    /// `similarity`, `role`, `spans`: a list of `[start, end]` lists).
     Clusters,
 }
 
@@ -453,10 +453,13 @@ impl ReportKind {
                 text("role", true),
             ],
             ReportKind::Clusters => {
+                let offsets = Field::new("item", DataType::UInt64, false);
+                let span = Field::new("item", DataType::List(Arc::new(offsets)), false);
                 let member = Fields::from(vec![
                     text("id", false),
                     Field::new("similarity", DataType::Float64, false),
                     text("role", true),
+                    Field::new("spans", DataType::List(Arc::new(span)), true),
                 ]);
                 vec![
                     Field::new("cluster", DataType::UInt64, false),

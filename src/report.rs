@@ -69,6 +69,11 @@ pub struct MemberReport<'a> {
     /// Under `--measure containment`: this member's side relative to the kept document.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<Role>,
+    /// Where in the member's original text the content it was compared on is, as `[start,
+    /// end]` character offsets (Unicode scalar values): what stripping boilerplate kept, or the
+    /// whole text. Only when the run reports spans ([`DedupBuilder::spans`](crate::DedupBuilder::spans)).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spans: Option<Vec<crate::boilerplate::Span>>,
 }
 
 /// One cluster of two or more documents.

@@ -264,8 +264,11 @@ class Dedup:
 
     def clusters(self, texts: Iterable[Any], ids: Optional[Sequence[Any]] = None) -> List[Dict[str, Any]]:
         """The clusters, largest first, each as the ``neardup clusters`` JSON line: ``cluster``,
-        ``kept``, ``size`` and ``members`` (``id``, ``similarity``, and ``role`` under
-        ``measure="containment"``). Ids are ``ids[position]``, or the 0-based positions."""
+        ``kept``, ``size`` and ``members`` (``id``, ``similarity``, ``role`` under
+        ``measure="containment"``, and with ``Dedup(spans=True)`` ``spans``: ``[start, end]``
+        offsets into the text of what was compared, ``text[start:end]``, e.g. the story without
+        the site's boilerplate under ``strip_boilerplate=True``). Ids are ``ids[position]``, or
+        the 0-based positions."""
         return self.run(texts, ids)["clusters"]
 
     def keep_mask(self, texts: Iterable[Any], ids: Optional[Sequence[Any]] = None) -> List[bool]:

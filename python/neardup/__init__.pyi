@@ -15,6 +15,7 @@ class Member(TypedDict, total=False):
     id: Any
     similarity: float
     role: str
+    spans: List[List[int]]
 
 class Cluster(TypedDict, total=False):
     cluster: int

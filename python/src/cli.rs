@@ -41,7 +41,10 @@ pub fn parse_dedup(flags: &[String]) -> Result<Parsed, Failure> {
     let args = ["dedup", "-", "-o", "-"].map(String::from);
     let cli = parse(args.into_iter().chain(flags.iter().cloned()))?;
     let Command::Dedup {
-        common, against, ..
+        common,
+        against,
+        spans,
+        ..
     } = cli.command
     else {
         unreachable!("parsed as dedup");
@@ -49,7 +52,8 @@ pub fn parse_dedup(flags: &[String]) -> Result<Parsed, Failure> {
     let builder = common
         .detect
         .builder()
-        .map_err(|e| Failure::Setting(e.to_string()))?;
+        .map_err(|e| Failure::Setting(e.to_string()))?
+        .spans(spans);
     let dedup = common
         .input
         .configure(builder)

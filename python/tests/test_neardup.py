@@ -332,3 +332,31 @@ def test_issue13_ctrl_c_stops_dedup_files_and_commits_nothing(tmp_path):
         timer.join()
         feeder.join()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["endless.jsonl"]
+
+
+def test_issue14_spans_index_the_python_str_at_the_compared_story():
+    """Pages of four sites, each with its template (non-ASCII, so offsets in bytes would be
+    wrong) around one shared story: text[start:end] of each span is the story, never the
+    template."""
+    rng = random.Random(3)
+    story = "\n".join(
+        " ".join(rng.choice(WORDS) for _ in range(40)) + "." for _ in range(6)
+    )
+    pages, templates = [], []
+    for site in range(4):
+        head = f"Übersicht · Café {site} · Menü\nStartseite » Nachrichten » Welt {site}\n"
+        foot = f"\n© {site} Société Générale de Presse — tous droits réservés\nالرئيسية {site}"
+        templates.append((head, foot))
+        own = [" ".join(rng.choice(WORDS) for _ in range(60)) for _ in range(4)]
+        for body in [story] + own:
+            pages.append(head + body + foot)
+    clusters = neardup.Dedup(strip_boilerplate=True, spans=True).clusters(pages)
+    wire = [c for c in clusters if c["size"] == 4]
+    assert len(wire) == 1, clusters
+    for member in wire[0]["members"]:
+        text = pages[member["id"]]
+        shown = [text[start:end] for start, end in member["spans"]]
+        assert "".join(shown).replace("\n", "") == story.replace("\n", ""), shown
+    # Without the setting, no spans.
+    plain = neardup.Dedup(strip_boilerplate=True).clusters(pages)
+    assert all("spans" not in m for c in plain for m in c["members"])

@@ -306,6 +306,8 @@ pub struct Stripped {
     pub text: String,
     pub units_removed: u64,
     pub bytes_removed: u64,
+    /// The byte ranges of the original text that `text` is made of, in order.
+    pub kept: Vec<Range<usize>>,
 }
 
 impl Boilerplate {
@@ -334,6 +336,7 @@ impl Boilerplate {
             text: String::with_capacity(text.len()),
             units_removed: 0,
             bytes_removed: 0,
+            kept: Vec::new(),
         };
         let mut copied = 0;
         // Units are classed only when they, or a neighbour of theirs, are repeated enough.
@@ -354,14 +357,58 @@ impl Boilerplate {
             // The rest of the unit's last line is its terminator: `\r`s and the `\n`, if any.
             let end = memchr::memchr(b'\n', &text.as_bytes()[range.end..])
                 .map_or(text.len(), |i| range.end + i + 1);
-            out.text.push_str(&text[copied..range.start]);
+            out.keep(text, copied..range.start);
             out.units_removed += 1;
             out.bytes_removed += (end - range.start) as u64;
             copied = end;
         }
-        out.text.push_str(&text[copied..]);
+        out.keep(text, copied..text.len());
         out
     }
+}
+
+impl Stripped {
+    fn keep(&mut self, text: &str, range: Range<usize>) {
+        if !range.is_empty() {
+            self.text.push_str(&text[range.clone()]);
+            self.kept.push(range);
+        }
+    }
+
+    /// Where in the original `text` the kept content is, in characters (Unicode scalar values,
+    /// as Python indexes a `str`): each kept stretch without the whitespace at its ends, the
+    /// ones only whitespace left out.
+    pub fn char_spans(&self, text: &str) -> Vec<Span> {
+        char_spans(text, &self.kept)
+    }
+}
+
+/// A stretch of a text, `start..end` in characters; serialized as `[start, end]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Span(pub u64, pub u64);
+
+/// The byte `ranges` of `text` (in order) as character spans, each trimmed of whitespace at
+/// its ends; ranges of only whitespace are left out.
+pub fn char_spans(text: &str, ranges: &[Range<usize>]) -> Vec<Span> {
+    let mut spans = Vec::with_capacity(ranges.len());
+    // Characters before byte `counted_to`, counted once from the start across all ranges.
+    let (mut counted_to, mut chars) = (0usize, 0u64);
+    let mut chars_at = |byte: usize| {
+        chars += text[counted_to..byte].chars().count() as u64;
+        counted_to = byte;
+        chars
+    };
+    for range in ranges {
+        let piece = &text[range.clone()];
+        let trimmed = piece.trim();
+        if trimmed.is_empty() {
+            continue;
+        }
+        let start = range.start + (piece.len() - piece.trim_start().len());
+        let end = start + trimmed.len();
+        spans.push(Span(chars_at(start), chars_at(end)));
+    }
+    spans
 }
 
 /// Within-document repetition as Gopher (Rae et al. 2021) defines it: the fraction of lines that
@@ -415,6 +462,20 @@ mod tests {
     };
     use crate::normalize::Normalizer;
     use crate::spill::SpillSpace;
+
+    #[test]
+    fn spans_count_characters_not_bytes() {
+        let text = "  ⚽ قائمة\n\n  Histoire du café. \n";
+        let cut = text.find('\n').unwrap();
+        let spans = crate::boilerplate::char_spans(text, &[0..cut, cut..text.len()]);
+        let chars: Vec<char> = text.chars().collect();
+        let pieces: Vec<String> = spans
+            .iter()
+            .map(|s| chars[s.0 as usize..s.1 as usize].iter().collect())
+            .collect();
+        assert_eq!(pieces, ["⚽ قائمة", "Histoire du café."]);
+        assert_eq!(spans[0], crate::boilerplate::Span(2, 9));
+    }
 
     fn count(texts: &[&str], unit: Unit) -> Boilerplate {
         let normalizer = Normalizer::default();
@@ -710,6 +771,25 @@ mod properties {
                 prop_assert_eq!(&normalized_units(&stripped.text, unit, &normalizer), &kept, "{:?} -> {:?}", page, stripped.text);
                 prop_assert_eq!(stripped.units_removed, removed.len() as u64);
                 prop_assert_eq!(stripped.bytes_removed, (page.len() - stripped.text.len()) as u64);
+                // The kept ranges are the stripped text; its spans are those ranges trimmed, in
+                // characters of the page, the blank ones left out.
+                let joined: String = stripped.kept.iter().map(|r| &page[r.clone()]).collect();
+                prop_assert_eq!(&joined, &stripped.text);
+                let chars: Vec<char> = page.chars().collect();
+                let pieces: Vec<String> = stripped
+                    .char_spans(page)
+                    .iter()
+                    .map(|span| chars[span.0 as usize..span.1 as usize].iter().collect())
+                    .collect();
+                let expected: Vec<&str> = stripped
+                    .kept
+                    .iter()
+                    .map(|r| page[r.clone()].trim())
+                    .filter(|piece| !piece.is_empty())
+                    .collect();
+                prop_assert_eq!(pieces, expected);
+                let spans = stripped.char_spans(page);
+                prop_assert!(spans.windows(2).all(|w| w[0].1 <= w[1].0), "{:?}", spans);
             }
         }
 

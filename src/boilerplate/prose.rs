@@ -10,7 +10,9 @@
 //!
 //! - the document's language is the one whose stopword list covers the most of its words (at least
 //!   [`MIN_STOPWORDS`] of them and a tenth of all words); lists from the `stop-words` crate
-//!   (stopwords-iso: 50-odd languages, Arabic, Chinese and Japanese among them);
+//!   (stopwords-iso: 50-odd languages, Arabic, Chinese and Japanese among them). A unit that is
+//!   not prose in the document's language is judged again in its own (found the same way from
+//!   its words), so a story in one language inside a template in another stays prose;
 //! - a unit of at least [`LONG`] characters with a stopword density of at least [`HIGH_DENSITY`]
 //!   is prose ("good" in jusText);
 //! - one of at least [`SHORT`] characters with a density of at least [`LOW_DENSITY`] that ends a
@@ -109,8 +111,17 @@ impl<'a> Prose<'a> {
         let Some(language) = self.language() else {
             return if by_length { Class::Good } else { Class::Bad };
         };
-        match self.by_density(unit, language, length, sentences) {
+        let class = match self.by_density(unit, language, length, sentences) {
             Class::Bad if by_length && spaceless * 3 >= length => Class::Good,
+            class => class,
+        };
+        // A unit in another language than its page's (a French story inside an English
+        // template) is judged in its own language, when its words name one.
+        match class {
+            Class::Bad => match language_of(unit) {
+                Some(own) if own != language => self.by_density(unit, own, length, sentences),
+                _ => Class::Bad,
+            },
             class => class,
         }
     }
@@ -289,6 +300,14 @@ mod tests {
             prochains jours, a déclaré lundi le ministre russe des Affaires étrangères, alors que \
             les deux camps se disputaient encore sur la liste des participants.";
         assert!(Prose::of_document(french).is_prose(french));
+        // On a page whose words are mostly English (a French story inside an English
+        // template), the French paragraph is judged in French; the template's lines stay lines.
+        let page = format!("{STORY}\n{STORY}\n{STORY}\n{french}");
+        let english_page = Prose::of_document(&page);
+        assert!(english_page.is_prose(french));
+        assert!(
+            !english_page.is_prose("Home | World | Business | Markets | Sports | Opinion | TV")
+        );
         let arabic = "من المتوقع أن تبدأ محادثات السلام بشأن سوريا في الأيام القليلة المقبلة، \
             وقال وزير الخارجية الروسي يوم الاثنين إن الجانبين ما زالا يختلفان حول من يجب أن يشارك \
             في هذه المحادثات وأين يجب أن تعقد، بينما قال دبلوماسيون إن الموعد لم يحدد بعد.";

@@ -17,7 +17,8 @@ use super::stats::CorpusProfile;
 use super::workdir::{Checkpoint, WorkDir};
 use super::{Analysis, Dedup, DocExtras, Prepared};
 use crate::boilerplate::{
-    Boilerplate, BoilerplateOptions, UnitCounter, UnitCounts, group_seed, repetition, unit_hashes,
+    Boilerplate, BoilerplateOptions, Span, UnitCounter, UnitCounts, char_spans, group_seed,
+    repetition, unit_hashes,
 };
 use crate::cluster::KeepPolicy;
 use crate::error::{Error, Rejection};
@@ -52,7 +53,7 @@ impl Dedup {
             Some(checkpoint) => self.reopen_analysis(checkpoint, work, space.clone())?,
             None => {
                 let analysis = Analysis {
-                    docs: DocTable::new(&self.keep, space.clone(), self.sort_budget()),
+                    docs: DocTable::new(&self.keep, self.spans, space.clone(), self.sort_budget()),
                     signatures: SignatureStore::in_space(num_perm, space.clone()),
                     locations: Column::named(space.clone(), "locations"),
                     all_located: true,
@@ -119,10 +120,15 @@ impl Dedup {
                 // Exact duplicates, in input order; collect the new distinct texts to sign.
                 let mut to_sign: Vec<Vec<u64>> = Vec::new();
                 for mut item in prepared {
+                    let mut spans = None;
                     if let Prepared::Doc {
-                        stripped, extras, ..
+                        stripped,
+                        extras,
+                        spans: doc_spans,
+                        ..
                     } = &mut item
                     {
+                        spans = doc_spans.take();
                         analysis.stripped.0 += stripped.0;
                         analysis.stripped.1 += stripped.1;
                         if let (Some(profile), Some(extras)) = (&mut analysis.profile, extras) {
@@ -179,6 +185,9 @@ impl Dedup {
                             analysis.docs.push(&id, state, score)?;
                         }
                     }
+                    analysis
+                        .docs
+                        .push_spans(spans.as_deref().unwrap_or_default())?;
                 }
 
                 if let Some(columns) = &mut analysis.sizes {
@@ -441,7 +450,7 @@ impl Dedup {
             KeepPolicy::Longest => doc.text.len() as f64,
             KeepPolicy::Max(_) => doc.keep_value,
         };
-        let (content, stripped) = self.content(&doc);
+        let (content, stripped, spans) = self.content_where(&doc, self.spans);
         let (text_hash, shingles) = self.normalize_and_shingle(&content);
         let extras = self.profile.map(|options| {
             let group = group_seed(doc.group.as_deref());
@@ -460,6 +469,7 @@ impl Dedup {
             shingles,
             location: record.location,
             stripped,
+            spans,
             extras,
         }
     }
@@ -467,13 +477,28 @@ impl Dedup {
     /// The text that is compared: the document's text, without its boilerplate when the run
     /// strips it (with the units and bytes removed).
     pub(super) fn content<'a>(&self, doc: &'a Document<'a>) -> (Cow<'a, str>, (u64, u64)) {
+        let (content, counts, _) = self.content_where(doc, false);
+        (content, counts)
+    }
+
+    /// [`Dedup::content`], and where in the text it is when `spans` is set.
+    fn content_where<'a>(
+        &self,
+        doc: &'a Document<'a>,
+        spans: bool,
+    ) -> (Cow<'a, str>, (u64, u64), Option<Vec<Span>>) {
+        let text = doc.text.as_ref();
         match &self.boilerplate {
-            None => (Cow::Borrowed(doc.text.as_ref()), (0, 0)),
+            None => {
+                let spans = spans.then(|| char_spans(text, &[0..text.len()]));
+                (Cow::Borrowed(text), (0, 0), spans)
+            }
             Some(model) => {
                 let group = group_seed(doc.group.as_deref());
-                let stripped = model.strip(&doc.text, group);
+                let stripped = model.strip(text, group);
                 let counts = (stripped.units_removed, stripped.bytes_removed);
-                (Cow::Owned(stripped.text), counts)
+                let spans = spans.then(|| stripped.char_spans(text));
+                (Cow::Owned(stripped.text), counts, spans)
             }
         }
     }

@@ -314,6 +314,7 @@ impl Dedup {
                     id,
                     similarity,
                     role,
+                    spans: docs.spans(member.doc)?,
                 });
             }
             let kept_id = match cluster.kept {

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use crate::boilerplate::Span;
 use crate::cluster::KeepPolicy;
 use crate::error::Error;
 use crate::read::Location;
@@ -190,31 +191,31 @@ impl RankedSlots {
     }
 }
 
-/// Strings by number, appended in order: one byte arena and the end offset of each.
+/// Byte strings by number, appended in order: one byte arena and the end offset of each.
 #[derive(Debug)]
-pub(super) struct Ids {
+pub(super) struct Blobs {
     bytes: SpillBytes,
     ends: Column<u64>,
 }
 
-/// What reopens persisted [`Ids`].
+/// What reopens persisted [`Blobs`] (or [`Ids`]).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(super) struct PersistedIds {
     bytes: Persisted,
     ends: Persisted,
 }
 
-impl Ids {
-    pub(super) fn new(space: Arc<SpillSpace>) -> Ids {
-        Ids {
+impl Blobs {
+    pub(super) fn new(space: Arc<SpillSpace>) -> Blobs {
+        Blobs {
             bytes: SpillBytes::new(space.clone()),
             ends: Column::new(space),
         }
     }
 
-    /// Ids whose files, in a work directory, are named after `name`.
-    fn named(space: Arc<SpillSpace>, name: &str) -> Ids {
-        Ids {
+    /// Blobs whose files, in a work directory, are named after `name`.
+    fn named(space: Arc<SpillSpace>, name: &str) -> Blobs {
+        Blobs {
             bytes: SpillBytes::named(space.clone(), &format!("{name}.bytes")),
             ends: Column::named(space, &format!("{name}.ends")),
         }
@@ -227,19 +228,19 @@ impl Ids {
         })
     }
 
-    fn reopen(space: Arc<SpillSpace>, name: &str, saved: &PersistedIds) -> std::io::Result<Ids> {
-        Ok(Ids {
+    fn reopen(space: Arc<SpillSpace>, name: &str, saved: &PersistedIds) -> std::io::Result<Blobs> {
+        Ok(Blobs {
             bytes: SpillBytes::reopen(space.clone(), &format!("{name}.bytes"), saved.bytes)?,
             ends: Column::reopen(space, &format!("{name}.ends"), saved.ends)?,
         })
     }
 
-    pub(super) fn push(&mut self, id: &str) -> std::io::Result<()> {
-        self.bytes.push(id.as_bytes())?;
+    pub(super) fn push(&mut self, blob: &[u8]) -> std::io::Result<()> {
+        self.bytes.push(blob)?;
         self.ends.push(&self.bytes.len())
     }
 
-    pub(super) fn get(&self, number: usize) -> std::io::Result<String> {
+    pub(super) fn get(&self, number: usize) -> std::io::Result<Vec<u8>> {
         let start = match number {
             0 => 0,
             _ => self.ends.get(number - 1)?,
@@ -247,9 +248,52 @@ impl Ids {
         let end = self.ends.get(number)?;
         let mut bytes = vec![0u8; (end - start) as usize];
         self.bytes.read_into(start, &mut bytes)?;
+        Ok(bytes)
+    }
+}
+
+/// Strings by number, appended in order.
+#[derive(Debug)]
+pub(super) struct Ids(Blobs);
+
+impl Ids {
+    pub(super) fn new(space: Arc<SpillSpace>) -> Ids {
+        Ids(Blobs::new(space))
+    }
+
+    pub(super) fn push(&mut self, id: &str) -> std::io::Result<()> {
+        self.0.push(id.as_bytes())
+    }
+
+    pub(super) fn get(&self, number: usize) -> std::io::Result<String> {
         // Ids were `&str` when pushed.
-        Ok(String::from_utf8(bytes)
+        Ok(String::from_utf8(self.0.get(number)?)
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+    }
+}
+
+/// Each document's spans, as little-endian pairs of character offsets.
+#[derive(Debug)]
+struct SpanTable(Blobs);
+
+impl SpanTable {
+    fn push(&mut self, spans: &[Span]) -> std::io::Result<()> {
+        let mut bytes = Vec::with_capacity(spans.len() * 16);
+        for span in spans {
+            bytes.extend_from_slice(&span.0.to_le_bytes());
+            bytes.extend_from_slice(&span.1.to_le_bytes());
+        }
+        self.0.push(&bytes)
+    }
+
+    fn get(&self, doc: usize) -> std::io::Result<Vec<Span>> {
+        let number = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
+        Ok(self
+            .0
+            .get(doc)?
+            .chunks_exact(16)
+            .map(|pair| Span(number(&pair[..8]), number(&pair[8..])))
+            .collect())
     }
 }
 
@@ -259,6 +303,8 @@ pub(super) struct PersistedDocs {
     states: Persisted,
     ids: PersistedIds,
     scores: Option<Persisted>,
+    #[serde(default)]
+    spans: Option<PersistedIds>,
     id_hashes: PersistedRuns,
 }
 
@@ -270,6 +316,8 @@ pub(super) struct DocTable {
     states: Column<DocState>,
     ids: Ids,
     scores: Option<Column<f64>>,
+    /// Each document's compared spans, when the run reports them.
+    spans: Option<SpanTable>,
     /// Hashes of the ids of documents with text, for counting repeated ids.
     id_hashes: Sorter<u64>,
     sort_bytes: u64,
@@ -278,11 +326,17 @@ pub(super) struct DocTable {
 impl DocTable {
     /// A table whose columns live in `space`; the id hashes sorted for [`DocTable::duplicate_ids`]
     /// keep at most `sort_bytes` in memory.
-    pub(super) fn new(keep: &KeepPolicy, space: Arc<SpillSpace>, sort_bytes: u64) -> Self {
+    pub(super) fn new(
+        keep: &KeepPolicy,
+        spans: bool,
+        space: Arc<SpillSpace>,
+        sort_bytes: u64,
+    ) -> Self {
         DocTable {
             states: Column::named(space.clone(), "states"),
-            ids: Ids::named(space.clone(), "ids"),
+            ids: Ids(Blobs::named(space.clone(), "ids")),
             scores: (*keep != KeepPolicy::First).then(|| Column::named(space.clone(), "scores")),
+            spans: spans.then(|| SpanTable(Blobs::named(space.clone(), "spans"))),
             id_hashes: Sorter::named(space.clone(), "id-hashes", sort_bytes),
             space,
             sort_bytes,
@@ -294,8 +348,9 @@ impl DocTable {
         let saved = (|| {
             Ok(PersistedDocs {
                 states: self.states.persist()?,
-                ids: self.ids.persist()?,
+                ids: self.ids.0.persist()?,
                 scores: self.scores.as_mut().map(Column::persist).transpose()?,
+                spans: self.spans.as_mut().map(|t| t.0.persist()).transpose()?,
                 id_hashes: self.id_hashes.persist()?,
             })
         })();
@@ -311,7 +366,12 @@ impl DocTable {
         let reopened = (|| {
             Ok(DocTable {
                 states: Column::reopen(space.clone(), "states", saved.states)?,
-                ids: Ids::reopen(space.clone(), "ids", &saved.ids)?,
+                ids: Ids(Blobs::reopen(space.clone(), "ids", &saved.ids)?),
+                spans: saved
+                    .spans
+                    .as_ref()
+                    .map(|t| Blobs::reopen(space.clone(), "spans", t).map(SpanTable))
+                    .transpose()?,
                 scores: saved
                     .scores
                     .map(|scores| Column::reopen(space.clone(), "scores", scores))
@@ -397,6 +457,22 @@ impl DocTable {
         }
     }
 
+    /// Adds the spans of the document pushed last (nothing when the table keeps none).
+    pub(super) fn push_spans(&mut self, spans: &[Span]) -> Result<(), Error> {
+        match &mut self.spans {
+            Some(table) => table.push(spans).map_err(|e| self.space.error(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// The spans of `doc`, when the table keeps them.
+    pub(super) fn spans(&self, doc: usize) -> Result<Option<Vec<Span>>, Error> {
+        match &self.spans {
+            Some(table) => table.get(doc).map(Some).map_err(|e| self.temp(e)),
+            None => Ok(None),
+        }
+    }
+
     pub(super) fn id(&self, doc: usize) -> Result<String, Error> {
         self.ids.get(doc).map_err(|e| self.temp(e))
     }
@@ -457,7 +533,7 @@ mod tests {
     #[test]
     fn doc_table_round_trips_when_spilled() {
         let space = Arc::new(SpillSpace::new(&std::env::temp_dir(), 0));
-        let mut t = DocTable::new(&KeepPolicy::Longest, space.clone(), 0);
+        let mut t = DocTable::new(&KeepPolicy::Longest, false, space.clone(), 0);
         let n = 300_000;
         for doc in 0..n {
             let state = match doc % 4 {

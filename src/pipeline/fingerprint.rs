@@ -74,6 +74,7 @@ impl crate::pipeline::Dedup {
                     .boilerplate
                     .unwrap_or_else(|| "none".to_string()),
             ),
+            Setting::new("spans", self.spans),
         ]
     }
 }

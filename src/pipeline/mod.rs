@@ -48,7 +48,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::boilerplate::{Boilerplate, BoilerplateOptions, Unit};
+use crate::boilerplate::{Boilerplate, BoilerplateOptions, Span, Unit};
 use crate::cluster::KeepPolicy;
 use crate::error::{ConfigError, Error, RejectKind, Rejection};
 use crate::index::{Index, IndexParams, SegmentData};
@@ -82,6 +82,7 @@ pub struct DedupBuilder {
     boilerplate: Option<BoilerplateOptions>,
     measure: Measure,
     max_size_ratio: f64,
+    spans: bool,
 }
 
 /// Default largest size ratio of a containment pair that LSH is tuned to find.
@@ -107,6 +108,7 @@ impl Default for DedupBuilder {
             boilerplate: None,
             measure: Measure::Jaccard,
             max_size_ratio: DEFAULT_MAX_SIZE_RATIO,
+            spans: false,
         }
     }
 }
@@ -183,6 +185,14 @@ impl DedupBuilder {
     /// it is normalized and shingled. Written records stay as they were.
     pub fn strip_boilerplate(mut self, options: BoilerplateOptions) -> Self {
         self.boilerplate = Some(options);
+        self
+    }
+
+    /// Report, for each member of a cluster, where in its original text the content it was
+    /// compared on is ([`MemberReport::spans`](crate::report::MemberReport::spans)): what
+    /// stripping boilerplate kept, or the whole text. A batch run's option.
+    pub fn spans(mut self, spans: bool) -> Self {
+        self.spans = spans;
         self
     }
 
@@ -298,6 +308,7 @@ impl DedupBuilder {
             temp_dir: self.temp_dir,
             strip: self.boilerplate,
             boilerplate: None,
+            spans: self.spans,
             measure: self.measure,
             profile: None,
             lsh_jaccard: self
@@ -334,6 +345,8 @@ pub struct Dedup {
     profile: Option<BoilerplateOptions>,
     /// The Jaccard similarity LSH was tuned to find (the threshold itself under Jaccard).
     lsh_jaccard: f64,
+    /// Keep each document's compared spans for the cluster reports.
+    spans: bool,
 }
 
 /// The smallest memory budget accepted.
@@ -350,6 +363,8 @@ enum Prepared {
         location: Option<Location>,
         /// Boilerplate units and bytes stripped before shingling.
         stripped: (u64, u64),
+        /// Where the compared content is in the text (when the run reports spans).
+        spans: Option<Vec<Span>>,
         /// What `stats` profiles besides duplicates.
         extras: Option<Box<DocExtras>>,
     },

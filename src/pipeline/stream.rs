@@ -580,6 +580,7 @@ impl Dedup {
                         Entry::Removed(r) => online.removed[r].2,
                     },
                     role: None,
+                    spans: None,
                 })
                 .collect();
             let (kept, kept_doc, kept_in) = match cluster.set {

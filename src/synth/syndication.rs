@@ -115,27 +115,27 @@ pub fn syndication_corpus(
                 .enumerate()
                 .map(|(i, s)| (format!("s{site}-{i}"), s.clone())),
         );
-        push_site(&mut pages, crawl_page, &template, site, stories);
+        push_site(&mut pages, Some(crawl_page), &template, site, stories);
     }
     Some(pages)
 }
 
 /// Adds the pages of `site`, each a story inside `template` (site 0's wire page is the crawled
 /// page itself), numbered in order.
+/// Adds a site's pages; site 0's wire page is `crawl_page` itself when given.
 fn push_site(
     pages: &mut Vec<Page>,
-    crawl_page: &str,
+    crawl_page: Option<&str>,
     template: &str,
     site: usize,
     stories: impl IntoIterator<Item = (String, Story)>,
 ) {
     for (number, (story, s)) in stories.into_iter().enumerate() {
-        let text = if site == 0 && story == "wire" {
-            crawl_page.to_string()
-        } else {
-            template
+        let text = match crawl_page {
+            Some(page) if site == 0 && story == "wire" => page.to_string(),
+            _ => template
                 .replace("{title}", &s.title)
-                .replace("{body}", &s.body)
+                .replace("{body}", &s.body),
         };
         pages.push(Page {
             id: format!("site{site}-page{number}"),
@@ -164,7 +164,21 @@ pub struct SpreadSpec {
 /// byline (2, 5, 8, ...), the last paragraph dropped (3, 7, 11, ...). Other stories are `pool`'s,
 /// one site each; headline lists reuse the pool's titles.
 pub fn syndication_spread(crawl_page: &str, pool: &[Story], spec: SpreadSpec) -> Option<Vec<Page>> {
-    let (wire, page_template) = split_crawl_page(crawl_page)?;
+    let (wire, _) = split_crawl_page(crawl_page)?;
+    syndication_spread_of(&wire, crawl_page, pool, spec)
+}
+
+/// [`syndication_spread`] with `wire` as the syndicated story (site 0 keeps the crawled page's
+/// template around it): a story in another language or script.
+pub fn syndication_spread_of(
+    wire: &Story,
+    crawl_page: &str,
+    pool: &[Story],
+    spec: SpreadSpec,
+) -> Option<Vec<Page>> {
+    let (crawled_story, page_template) = split_crawl_page(crawl_page)?;
+    // Site 0's wire page is the crawled page itself when the wire story is its story.
+    let seed = (crawled_story == *wire).then_some(crawl_page);
     let own_pages = |site: usize| spec.pages_per_site - usize::from(site < spec.carriers);
     let needed: usize = (0..spec.sites).map(own_pages).sum();
     if pool.len() < needed || spec.carriers > spec.sites || spec.pages_per_site == 0 {
@@ -183,13 +197,13 @@ pub fn syndication_spread(crawl_page: &str, pool: &[Story], spec: SpreadSpec) ->
         };
         let mut stories: Vec<(String, Story)> = Vec::new();
         if site < spec.carriers {
-            stories.push(("wire".to_string(), carried(&wire, site)));
+            stories.push(("wire".to_string(), carried(wire, site)));
         }
         for i in 0..own_pages(site) {
             stories.push((format!("s{site}-{i}"), pool[next_story].clone()));
             next_story += 1;
         }
-        push_site(&mut pages, crawl_page, &template, site, stories);
+        push_site(&mut pages, seed, &template, site, stories);
     }
     Some(pages)
 }

@@ -288,3 +288,173 @@ fn issue14_strip_boilerplate_alone_finds_a_story_carried_by_more_sites_than_a_te
         assert!(!plain.contains(&wire), "{plain:?}");
     }
 }
+
+/// Issue 14: `clusters --spans` gives, for each member, where in its original text the content it
+/// was compared on is: each copy of the story lies inside its spans, most of its site's template
+/// outside them; offsets count characters.
+#[test]
+fn issue14_clusters_spans_point_at_the_story_inside_each_sites_template() {
+    use neardup::synth::syndication::{SpreadSpec, split_crawl_page, syndication_spread};
+    let dir = tempfile::tempdir().unwrap();
+    let spec = SpreadSpec {
+        sites: 12,
+        carriers: 9,
+        pages_per_site: 5,
+    };
+    let pages = syndication_spread(&crawl_page(), &pool(), spec).unwrap();
+    let (story, _) = split_crawl_page(&crawl_page()).unwrap();
+    let mut lines = String::new();
+    for p in &pages {
+        lines +=
+            &(serde_json::json!({"id": p.id, "url": p.url, "text": p.text}).to_string() + "\n");
+    }
+    write(dir.path(), "pages.jsonl", lines.as_bytes());
+    let args = [
+        "clusters",
+        "pages.jsonl",
+        "-o",
+        "c.jsonl",
+        "-q",
+        "--strip-boilerplate",
+        "--spans",
+    ];
+    ok(&run_in(dir.path(), &args, b""));
+    let found = read_json_lines(&dir.path().join("c.jsonl"));
+    let wire = found
+        .iter()
+        .find(|c| c["size"] == 9)
+        .expect("the story's cluster");
+    let seed = crawl_page();
+    let members = wire["members"].as_array().unwrap();
+    assert!(
+        members
+            .iter()
+            .any(|m| pages.iter().any(|p| p.id == m["id"] && p.text == seed)),
+        "the crawled page itself is one of the copies"
+    );
+    for member in members {
+        let page = pages.iter().find(|p| p.id == member["id"]).unwrap();
+        let chars: Vec<char> = page.text.chars().collect();
+        let spans: Vec<(usize, usize)> = member["spans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s[0].as_u64().unwrap() as usize,
+                    s[1].as_u64().unwrap() as usize,
+                )
+            })
+            .collect();
+        assert!(spans.windows(2).all(|w| w[0].1 < w[1].0), "{spans:?}");
+        let shown: Vec<String> = spans
+            .iter()
+            .map(|&(start, end)| chars[start..end].iter().collect())
+            .collect();
+        let inside = |line: &str| shown.iter().any(|s| s.contains(line));
+        // Every paragraph of the story this copy carries is inside a span.
+        let story_lines: Vec<&str> = story
+            .body
+            .lines()
+            .filter(|l| l.len() > 40 && page.text.contains(*l))
+            .collect();
+        assert!(story_lines.len() >= 5, "{}", page.id);
+        for line in &story_lines {
+            assert!(
+                inside(line),
+                "{}: story line outside the spans: {line}",
+                page.id
+            );
+        }
+        // The template: lines on every page of the site, not the story's. Most are outside.
+        let site_pages: Vec<&neardup::synth::syndication::Page> =
+            pages.iter().filter(|p| p.site == page.site).collect();
+        let template: Vec<&str> = page
+            .text
+            .lines()
+            .filter(|l| l.trim().len() > 3 && !story.body.contains(l.trim()))
+            .filter(|l| site_pages.iter().all(|p| p.text.lines().any(|m| m == *l)))
+            .collect();
+        let outside = template.iter().filter(|l| !inside(l.trim())).count();
+        assert!(
+            template.len() >= 10 && outside * 10 >= template.len() * 8,
+            "{}: {outside} of {} template lines outside the spans",
+            page.id,
+            template.len()
+        );
+    }
+}
+
+/// A French wire story: what a multilingual page around it carries.
+const FRENCH_STORY: &str = "Les négociations de paix sur la Syrie devraient commencer dans les prochains jours, a déclaré mercredi le ministre russe des Affaires étrangères, qui a ajouté que Moscou était prêt à rapprocher les positions des États-Unis et de la Syrie sur l'aide humanitaire.
+
+Le ministre, qui a rencontré son homologue américain à Zurich mercredi, a estimé que les discussions prévues pour la fin du mois pourraient être retardées jusqu'en février en raison de désaccords sur la composition de la délégation de l'opposition.
+
+« Nous sommes sûrs que dans les prochains jours, en janvier, ces pourparlers commenceront », a-t-il dit aux journalistes, avant de souligner que les Nations unies dirigeaient le processus et qu'elles enverraient bientôt les invitations aux participants.
+
+Selon l'Observatoire syrien des droits de l'homme, les combats se sont poursuivis dans le nord du pays pendant toute la journée, et plusieurs villages ont été repris par les forces gouvernementales après des semaines de siège.
+
+Les organisations humanitaires ont appelé toutes les parties à permettre l'accès des convois aux villes assiégées, où des dizaines de milliers de civils manquent de nourriture, de médicaments et de combustible pour l'hiver.
+
+Source : AFP";
+
+/// Issue 14: pages that mix languages and scripts — an English template with an Arabic footer
+/// and Chinese and Russian navigation around a French wire story carried by 9 of 12 sites —
+/// give every copy of the story in one cluster and mix nothing, with and without URLs.
+#[test]
+fn issue14_a_french_story_on_multilingual_pages_is_found_on_every_site_that_carries_it() {
+    use neardup::synth::syndication::{SpreadSpec, syndication_spread_of};
+    let dir = tempfile::tempdir().unwrap();
+    let wire = Story {
+        title: "Syrie : les pourparlers de paix devraient commencer dans les prochains jours"
+            .to_string(),
+        body: FRENCH_STORY.to_string(),
+    };
+    let spec = SpreadSpec {
+        sites: 12,
+        carriers: 9,
+        pages_per_site: 5,
+    };
+    let pages: Vec<Page> = syndication_spread_of(&wire, &crawl_page(), &pool(), spec)
+        .unwrap()
+        .into_iter()
+        .map(|mut p| {
+            // Each site's navigation in Chinese and Russian and its footer in Arabic.
+            let site = p.site;
+            p.text = format!(
+                "首页 | 国际 | 财经 | 体育 {site}\nГлавная | Мир | Экономика {site}\n{}\nجميع الحقوق محفوظة {site} ©\n",
+                p.text
+            );
+            p
+        })
+        .collect();
+    let wire_ids = wire_pages(&pages);
+    assert_eq!(wire_ids.len(), 9);
+    assert!(
+        pages
+            .iter()
+            .filter(|p| p.story == "wire")
+            .all(|p| p.text.contains("Les négociations")),
+        "site 0 carries the French story too"
+    );
+    for with_url in [true, false] {
+        let mut lines = String::new();
+        for p in &pages {
+            let record = match with_url {
+                true => serde_json::json!({"id": p.id, "url": p.url, "text": p.text}),
+                false => serde_json::json!({"id": p.id, "text": p.text}),
+            };
+            lines += &(record.to_string() + "\n");
+        }
+        write(dir.path(), "pages.jsonl", lines.as_bytes());
+        let found = clusters(dir.path(), "pages.jsonl", &["--strip-boilerplate"]);
+        let story = |id: &String| pages.iter().find(|p| &p.id == id).unwrap().story.clone();
+        let mixed = found
+            .iter()
+            .filter(|c| c.iter().map(story).collect::<BTreeSet<_>>().len() > 1)
+            .count();
+        assert_eq!(mixed, 0, "with url: {with_url}: {found:?}");
+        assert!(found.contains(&wire_ids), "with url: {with_url}: {found:?}");
+        assert_eq!(same_site_pairs(&found, &pages), 0, "with url: {with_url}");
+    }
+}

@@ -295,7 +295,11 @@ fn issue14_the_stats_report_gives_the_exact_similarity_of_each_pair_it_shows() {
     ]
     .join("\n");
     write(dir.path(), "in.jsonl", lines.as_bytes());
-    ok(&run_in(dir.path(), &["stats", "in.jsonl", "--report", "s.html", "-q"], b""));
+    ok(&run_in(
+        dir.path(),
+        &["stats", "in.jsonl", "--report", "s.html", "-q"],
+        b"",
+    ));
     let page = std::fs::read_to_string(dir.path().join("s.html")).unwrap();
     assert!(!page.contains("joined"), "{page}");
     // Two clusters: {a, b, e} and {c, d}; each shows its kept document and one member.

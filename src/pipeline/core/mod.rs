@@ -46,6 +46,9 @@ impl Dedup {
         if self.strip.is_some() {
             return Err(ConfigError::StreamStrip);
         }
+        if self.spans {
+            return Err(ConfigError::StreamSpans);
+        }
         if self.measure != Measure::Jaccard {
             return Err(ConfigError::ContainmentIndex);
         }

@@ -300,6 +300,7 @@ fn write_clusters(path: &str, clusters: &[Cluster<u64, Member>]) -> Result<(), E
                     id: &m.id,
                     similarity: m.similarity,
                     role: None,
+                    spans: None,
                 })
                 .collect(),
         };
