@@ -339,9 +339,16 @@ def test_issue14_spans_index_the_python_str_at_the_compared_story():
     wrong) around one shared story: text[start:end] of each span is the story, never the
     template."""
     rng = random.Random(3)
-    story = "\n".join(
-        " ".join(rng.choice(WORDS) for _ in range(40)) + "." for _ in range(6)
-    )
+    story = "\n".join([
+        "The river council said on Monday that the old railway bridge would close for repairs "
+        "after the storm, and that the work could take most of the winter to finish.",
+        "Engineers who inspected it last week found that the water had washed away part of "
+        "the stone under the second arch, and they asked for the trains to be stopped.",
+        "The mayor told reporters that buses would carry passengers between the two stations "
+        "while the bridge was shut, and that the council would pay for them from its reserves.",
+        "Farmers near the village said they were worried about the harvest, because the only "
+        "other road to the market is narrow and often flooded at this time of the year.",
+    ])
     pages, templates = [], []
     for site in range(4):
         head = f"Übersicht · Café {site} · Menü\nStartseite » Nachrichten » Welt {site}\n"
