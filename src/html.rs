@@ -374,7 +374,7 @@ impl Frame {
         height: 260.0,
         left: 58.0,
         right: 52.0,
-        top: 16.0,
+        top: 26.0,
         bottom: 40.0,
     };
 
@@ -479,7 +479,7 @@ fn size_chart(sizes: &[(u64, u64)]) -> String {
             (bar - 4.0).max(1.0),
             h,
             x + bar / 2.0,
-            (f.y(0.0) - h - 4.0).max(f.top + 10.0),
+            (f.y(0.0) - h - 4.0).max(12.0),
             x + bar / 2.0,
             f.y(0.0) + 14.0,
         );
@@ -579,7 +579,7 @@ fn similarity_chart(data: &ReportData) -> String {
         f.top,
         f.y(0.0),
         tx - 4.0,
-        f.top + 12.0,
+        f.top - 8.0,
         data.threshold
     );
     for tick in 0..=10 {

@@ -13,7 +13,8 @@
 //!   what a front-end that cannot check exactly decides; what a streaming run can honour;
 //! - [`clusters`]: sets of texts, cluster assembly and order, the document a cluster keeps;
 //! - [`members`]: each member's `kind`, its similarity to the kept document, its role;
-//! - [`counts`]: the candidate-similarity histogram and the summary counts.
+//! - [`counts`]: the candidate-similarity histogram, the pairs sampled for the report's calibration
+//!   view, and the summary counts.
 //!
 //! One rule lives elsewhere: the first copy of a normalized text wins. A batch run applies it in
 //! its exact-duplicate table (`exact.rs`), a streaming run in its online map, a distributed run by
