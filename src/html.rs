@@ -106,7 +106,7 @@ pub struct DiffWord<'a> {
     pub shared: bool,
 }
 
-/// One text of a side-by-side diff: its leading whitespace, its first [`DIFF_WORDS`] words each
+/// One text of a side-by-side diff: its leading whitespace, its first 2,000 words each
 /// marked, and the rest of the text, unmarked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DiffSide<'a> {

@@ -490,7 +490,8 @@ impl Dedup {
         let text = doc.text.as_ref();
         match &self.boilerplate {
             None => {
-                let spans = spans.then(|| char_spans(text, &[0..text.len()]));
+                let whole = 0..text.len();
+                let spans = spans.then(|| char_spans(text, std::slice::from_ref(&whole)));
                 (Cow::Borrowed(text), (0, 0), spans)
             }
             Some(model) => {

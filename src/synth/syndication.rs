@@ -208,6 +208,43 @@ pub fn syndication_spread_of(
     Some(pages)
 }
 
+/// A French wire story, for pages that mix languages.
+pub const FRENCH_WIRE: &str = "Les négociations de paix sur la Syrie devraient commencer dans les prochains jours, a déclaré mercredi le ministre russe des Affaires étrangères, qui a ajouté que Moscou était prêt à rapprocher les positions des États-Unis et de la Syrie sur l'aide humanitaire.
+
+Le ministre, qui a rencontré son homologue américain à Zurich mercredi, a estimé que les discussions prévues pour la fin du mois pourraient être retardées jusqu'en février en raison de désaccords sur la composition de la délégation de l'opposition.
+
+« Nous sommes sûrs que dans les prochains jours, en janvier, ces pourparlers commenceront », a-t-il dit aux journalistes, avant de souligner que les Nations unies dirigeaient le processus et qu'elles enverraient bientôt les invitations aux participants.
+
+Selon l'Observatoire syrien des droits de l'homme, les combats se sont poursuivis dans le nord du pays pendant toute la journée, et plusieurs villages ont été repris par les forces gouvernementales après des semaines de siège.
+
+Les organisations humanitaires ont appelé toutes les parties à permettre l'accès des convois aux villes assiégées, où des dizaines de milliers de civils manquent de nourriture, de médicaments et de combustible pour l'hiver.
+
+Source : AFP";
+
+/// [`syndication_spread`] on pages that mix languages and scripts: the wire story is French
+/// ([`FRENCH_WIRE`]), every page gets its site's navigation in Chinese and Russian above the
+/// (English) template and a footer in Arabic below it.
+pub fn multilingual_spread(
+    crawl_page: &str,
+    pool: &[Story],
+    spec: SpreadSpec,
+) -> Option<Vec<Page>> {
+    let wire = Story {
+        title: "Syrie : les pourparlers de paix devraient commencer dans les prochains jours"
+            .to_string(),
+        body: FRENCH_WIRE.to_string(),
+    };
+    let mut pages = syndication_spread_of(&wire, crawl_page, pool, spec)?;
+    for page in &mut pages {
+        let site = page.site;
+        page.text = format!(
+            "首页 | 国际 | 财经 | 体育 {site}\nГлавная | Мир | Экономика {site}\n{}\nجميع الحقوق محفوظة {site} ©\n",
+            page.text
+        );
+    }
+    Some(pages)
+}
+
 /// The wire story as carrier `site` prints it.
 fn carried(wire: &Story, site: usize) -> Story {
     let mut body = wire.body.clone();

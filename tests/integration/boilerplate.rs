@@ -385,49 +385,19 @@ fn issue14_clusters_spans_point_at_the_story_inside_each_sites_template() {
     }
 }
 
-/// A French wire story: what a multilingual page around it carries.
-const FRENCH_STORY: &str = "Les négociations de paix sur la Syrie devraient commencer dans les prochains jours, a déclaré mercredi le ministre russe des Affaires étrangères, qui a ajouté que Moscou était prêt à rapprocher les positions des États-Unis et de la Syrie sur l'aide humanitaire.
-
-Le ministre, qui a rencontré son homologue américain à Zurich mercredi, a estimé que les discussions prévues pour la fin du mois pourraient être retardées jusqu'en février en raison de désaccords sur la composition de la délégation de l'opposition.
-
-« Nous sommes sûrs que dans les prochains jours, en janvier, ces pourparlers commenceront », a-t-il dit aux journalistes, avant de souligner que les Nations unies dirigeaient le processus et qu'elles enverraient bientôt les invitations aux participants.
-
-Selon l'Observatoire syrien des droits de l'homme, les combats se sont poursuivis dans le nord du pays pendant toute la journée, et plusieurs villages ont été repris par les forces gouvernementales après des semaines de siège.
-
-Les organisations humanitaires ont appelé toutes les parties à permettre l'accès des convois aux villes assiégées, où des dizaines de milliers de civils manquent de nourriture, de médicaments et de combustible pour l'hiver.
-
-Source : AFP";
-
 /// Issue 14: pages that mix languages and scripts — an English template with an Arabic footer
 /// and Chinese and Russian navigation around a French wire story carried by 9 of 12 sites —
 /// give every copy of the story in one cluster and mix nothing, with and without URLs.
 #[test]
 fn issue14_a_french_story_on_multilingual_pages_is_found_on_every_site_that_carries_it() {
-    use neardup::synth::syndication::{SpreadSpec, syndication_spread_of};
+    use neardup::synth::syndication::{SpreadSpec, multilingual_spread};
     let dir = tempfile::tempdir().unwrap();
-    let wire = Story {
-        title: "Syrie : les pourparlers de paix devraient commencer dans les prochains jours"
-            .to_string(),
-        body: FRENCH_STORY.to_string(),
-    };
     let spec = SpreadSpec {
         sites: 12,
         carriers: 9,
         pages_per_site: 5,
     };
-    let pages: Vec<Page> = syndication_spread_of(&wire, &crawl_page(), &pool(), spec)
-        .unwrap()
-        .into_iter()
-        .map(|mut p| {
-            // Each site's navigation in Chinese and Russian and its footer in Arabic.
-            let site = p.site;
-            p.text = format!(
-                "首页 | 国际 | 财经 | 体育 {site}\nГлавная | Мир | Экономика {site}\n{}\nجميع الحقوق محفوظة {site} ©\n",
-                p.text
-            );
-            p
-        })
-        .collect();
+    let pages = multilingual_spread(&crawl_page(), &pool(), spec).unwrap();
     let wire_ids = wire_pages(&pages);
     assert_eq!(wire_ids.len(), 9);
     assert!(
