@@ -265,28 +265,42 @@ fn issue14_strip_boilerplate_alone_finds_a_story_carried_by_more_sites_than_a_te
     let wire = wire_pages(&pages);
     assert_eq!(wire.len(), 9);
     for with_url in [true, false] {
-        let mut lines = String::new();
-        for p in &pages {
-            let record = match with_url {
-                true => serde_json::json!({"id": p.id, "url": p.url, "text": p.text}),
-                false => serde_json::json!({"id": p.id, "text": p.text}),
-            };
-            lines += &(record.to_string() + "\n");
-        }
-        write(dir.path(), "pages.jsonl", lines.as_bytes());
-        let found = clusters(dir.path(), "pages.jsonl", &["--strip-boilerplate"]);
-        let story = |id: &String| pages.iter().find(|p| &p.id == id).unwrap().story.clone();
-        let mixed = found
-            .iter()
-            .filter(|c| c.iter().map(story).collect::<BTreeSet<_>>().len() > 1)
-            .count();
-        assert_eq!(mixed, 0, "with url: {with_url}: {found:?}");
-        assert!(found.contains(&wire), "with url: {with_url}: {found:?}");
-        assert_eq!(same_site_pairs(&found, &pages), 0, "with url: {with_url}");
+        write_pages(dir.path(), &pages, with_url);
+        assert_every_copy_found_and_nothing_mixed(dir.path(), &pages, with_url);
         // Without stripping the templates hide the copies.
         let plain = clusters(dir.path(), "pages.jsonl", &[]);
         assert!(!plain.contains(&wire), "{plain:?}");
     }
+}
+
+/// `pages` as `DIR/pages.jsonl`, with or without their URLs.
+fn write_pages(dir: &Path, pages: &[Page], with_url: bool) {
+    let mut lines = String::new();
+    for p in pages {
+        let record = match with_url {
+            true => serde_json::json!({"id": p.id, "url": p.url, "text": p.text}),
+            false => serde_json::json!({"id": p.id, "text": p.text}),
+        };
+        lines += &(record.to_string() + "\n");
+    }
+    write(dir, "pages.jsonl", lines.as_bytes());
+}
+
+/// `clusters --strip-boilerplate` on `DIR/pages.jsonl` puts every copy of the wire story in one
+/// cluster, no cluster mixes stories, and no cluster joins pages of one site.
+fn assert_every_copy_found_and_nothing_mixed(dir: &Path, pages: &[Page], with_url: bool) {
+    let found = clusters(dir, "pages.jsonl", &["--strip-boilerplate"]);
+    let story = |id: &String| pages.iter().find(|p| &p.id == id).unwrap().story.clone();
+    let mixed = found
+        .iter()
+        .filter(|c| c.iter().map(story).collect::<BTreeSet<_>>().len() > 1)
+        .count();
+    assert_eq!(mixed, 0, "with url: {with_url}: {found:?}");
+    assert!(
+        found.contains(&wire_pages(pages)),
+        "with url: {with_url}: {found:?}"
+    );
+    assert_eq!(same_site_pairs(&found, pages), 0, "with url: {with_url}");
 }
 
 /// Issue 14: `clusters --spans` gives, for each member, where in its original text the content it
@@ -398,8 +412,7 @@ fn issue14_a_french_story_on_multilingual_pages_is_found_on_every_site_that_carr
         pages_per_site: 5,
     };
     let pages = multilingual_spread(&crawl_page(), &pool(), spec).unwrap();
-    let wire_ids = wire_pages(&pages);
-    assert_eq!(wire_ids.len(), 9);
+    assert_eq!(wire_pages(&pages).len(), 9);
     assert!(
         pages
             .iter()
@@ -408,23 +421,7 @@ fn issue14_a_french_story_on_multilingual_pages_is_found_on_every_site_that_carr
         "site 0 carries the French story too"
     );
     for with_url in [true, false] {
-        let mut lines = String::new();
-        for p in &pages {
-            let record = match with_url {
-                true => serde_json::json!({"id": p.id, "url": p.url, "text": p.text}),
-                false => serde_json::json!({"id": p.id, "text": p.text}),
-            };
-            lines += &(record.to_string() + "\n");
-        }
-        write(dir.path(), "pages.jsonl", lines.as_bytes());
-        let found = clusters(dir.path(), "pages.jsonl", &["--strip-boilerplate"]);
-        let story = |id: &String| pages.iter().find(|p| &p.id == id).unwrap().story.clone();
-        let mixed = found
-            .iter()
-            .filter(|c| c.iter().map(story).collect::<BTreeSet<_>>().len() > 1)
-            .count();
-        assert_eq!(mixed, 0, "with url: {with_url}: {found:?}");
-        assert!(found.contains(&wire_ids), "with url: {with_url}: {found:?}");
-        assert_eq!(same_site_pairs(&found, &pages), 0, "with url: {with_url}");
+        write_pages(dir.path(), &pages, with_url);
+        assert_every_copy_found_and_nothing_mixed(dir.path(), &pages, with_url);
     }
 }

@@ -21,8 +21,8 @@ fn chromium_installed() -> bool {
     })
 }
 
-/// Loads `page` in headless Chromium: its rendered DOM, and the console messages it logged.
-fn render(page: &Path) -> (String, Vec<String>) {
+/// Runs headless Chromium on `page` with `args`; fails the test when it cannot.
+fn chromium(page: &Path, args: &[&str]) -> std::process::Output {
     let out = Command::new("timeout")
         .args(["120", "chromium"])
         .args([
@@ -30,10 +30,8 @@ fn render(page: &Path) -> (String, Vec<String>) {
             "--no-sandbox",
             "--disable-gpu",
             "--no-first-run",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--dump-dom",
         ])
+        .args(args)
         .arg(format!("file://{}", page.display()))
         .output()
         .expect("timeout (coreutils) runs chromium");
@@ -45,6 +43,12 @@ fn render(page: &Path) -> (String, Vec<String>) {
         page.file_name().unwrap().to_string_lossy(),
         String::from_utf8_lossy(&out.stderr)
     );
+    out
+}
+
+/// Loads `page` in headless Chromium: its rendered DOM, and the console messages it logged.
+fn render(page: &Path) -> (String, Vec<String>) {
+    let out = chromium(page, &["--enable-logging=stderr", "--v=0", "--dump-dom"]);
     let console = String::from_utf8_lossy(&out.stderr)
         .lines()
         .filter(|l| l.contains(":CONSOLE"))
@@ -135,26 +139,9 @@ fn issue_5_reports_render_in_headless_chromium_without_console_errors() {
 /// pixels.
 fn screenshot(page: &Path, height: u32) -> (u32, u32, Vec<[u8; 3]>) {
     let png = page.with_extension("png");
-    let out = Command::new("timeout")
-        .args(["120", "chromium"])
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--hide-scrollbars",
-            &format!("--window-size=1280,{height}"),
-        ])
-        .arg(format!("--screenshot={}", png.display()))
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .expect("timeout (coreutils) runs chromium");
-    assert_ne!(out.status.code(), Some(127), "{NOT_INSTALLED}");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let size = format!("--window-size=1280,{height}");
+    let target = format!("--screenshot={}", png.display());
+    chromium(page, &["--hide-scrollbars", &size, &target]);
     let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png).unwrap()));
     let mut reader = decoder.read_info().unwrap();
     let mut buf = vec![0; reader.output_buffer_size().unwrap()];
