@@ -32,10 +32,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .collect::<Result<_, serde_json::Error>>()?;
     let pages = if let Some(case) = case {
+        let default = SpreadSpec::default();
         let spec = SpreadSpec {
-            sites: number(12)?,
-            carriers: number(9)?,
-            pages_per_site: number(5)?,
+            sites: number(default.sites)?,
+            carriers: number(default.carriers)?,
+            pages_per_site: number(default.pages_per_site)?,
         };
         match case.as_str() {
             "spread" => syndication_spread(&page, &pool, spec),

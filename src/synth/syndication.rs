@@ -157,6 +157,17 @@ pub struct SpreadSpec {
     pub pages_per_site: usize,
 }
 
+/// 12 sites, 9 of them carrying the story, 5 pages a site: the shipped example's case.
+impl Default for SpreadSpec {
+    fn default() -> Self {
+        SpreadSpec {
+            sites: 12,
+            carriers: 9,
+            pages_per_site: 5,
+        }
+    }
+}
+
 /// A corpus where a story is carried by more sites than a template has pages, so that no count
 /// of repetitions tells the story from the templates: `spec.sites` sites (site 0 the crawled
 /// page's), each with `spec.pages_per_site` pages; the first `spec.carriers` carry the wire story,
@@ -322,12 +333,7 @@ mod tests {
                 body: format!("body {i}"),
             })
             .collect();
-        let spec = SpreadSpec {
-            sites: 12,
-            carriers: 9,
-            pages_per_site: 5,
-        };
-        let pages = syndication_spread(PAGE, &pool, spec).unwrap();
+        let pages = syndication_spread(PAGE, &pool, SpreadSpec::default()).unwrap();
         assert_eq!(pages.len(), 60);
         let wire: Vec<_> = pages.iter().filter(|p| p.story == "wire").collect();
         assert_eq!(wire.len(), 9);

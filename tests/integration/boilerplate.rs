@@ -256,11 +256,7 @@ fn issue_5_lines_removes_boilerplate_and_rewrites_only_the_text_field() {
 fn issue14_strip_boilerplate_alone_finds_a_story_carried_by_more_sites_than_a_template_has_pages() {
     use neardup::synth::syndication::{SpreadSpec, syndication_spread};
     let dir = tempfile::tempdir().unwrap();
-    let spec = SpreadSpec {
-        sites: 12,
-        carriers: 9,
-        pages_per_site: 5,
-    };
+    let spec = SpreadSpec::default();
     let pages = syndication_spread(&crawl_page(), &pool(), spec).unwrap();
     let wire = wire_pages(&pages);
     assert_eq!(wire.len(), 9);
@@ -310,11 +306,7 @@ fn assert_every_copy_found_and_nothing_mixed(dir: &Path, pages: &[Page], with_ur
 fn issue14_clusters_spans_point_at_the_story_inside_each_sites_template() {
     use neardup::synth::syndication::{SpreadSpec, split_crawl_page, syndication_spread};
     let dir = tempfile::tempdir().unwrap();
-    let spec = SpreadSpec {
-        sites: 12,
-        carriers: 9,
-        pages_per_site: 5,
-    };
+    let spec = SpreadSpec::default();
     let pages = syndication_spread(&crawl_page(), &pool(), spec).unwrap();
     let (story, _) = split_crawl_page(&crawl_page()).unwrap();
     let mut lines = String::new();
@@ -406,11 +398,7 @@ fn issue14_clusters_spans_point_at_the_story_inside_each_sites_template() {
 fn issue14_a_french_story_on_multilingual_pages_is_found_on_every_site_that_carries_it() {
     use neardup::synth::syndication::{SpreadSpec, multilingual_spread};
     let dir = tempfile::tempdir().unwrap();
-    let spec = SpreadSpec {
-        sites: 12,
-        carriers: 9,
-        pages_per_site: 5,
-    };
+    let spec = SpreadSpec::default();
     let pages = multilingual_spread(&crawl_page(), &pool(), spec).unwrap();
     assert_eq!(wire_pages(&pages).len(), 9);
     assert!(
