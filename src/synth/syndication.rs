@@ -342,6 +342,6 @@ mod tests {
         let last = "according to the Observatory.";
         assert!(wire[0].text.contains(last) && !wire[3].text.contains(last));
         assert!(wire[3].text.contains("Source :AFP"));
-        assert!(syndication_spread(PAGE, &pool[..40], spec).is_none());
+        assert!(syndication_spread(PAGE, &pool[..40], SpreadSpec::default()).is_none());
     }
 }
