@@ -549,6 +549,12 @@ fn detect(
             write_report(page, &data)?;
         }
     }
+    if input.verbose && !input.quiet && !streaming {
+        eprint!(
+            "{}",
+            output.summary.stage_seconds.to_text(output.summary.seconds)
+        );
+    }
     // Outputs are committed before the index learns of the kept documents: a run stopped in
     // between leaves them out of the index, never in it without having been written.
     input.finish(sink, &output.summary)?;

@@ -272,6 +272,62 @@ pub struct CandidateSample {
     pub estimate: f64,
 }
 
+/// Where a batch run's time went, in seconds of wall time per stage. The stages of the first
+/// pass run one after another for each batch of records, with reading beside them: `read` counts
+/// only the waits for the next batch. Timings vary from run to run; nothing else depends on them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct StageSeconds {
+    /// The counting pass of boilerplate stripping.
+    pub count_boilerplate: f64,
+    /// Waiting for records to be read and framed.
+    pub read: f64,
+    /// Parse, strip, normalize, hash and shingle each record (in parallel).
+    pub prepare: f64,
+    /// Exact copies and per-document facts, in input order.
+    pub exact: f64,
+    /// MinHash signatures of the distinct texts (in parallel).
+    pub sign: f64,
+    /// Band keys into the band tables.
+    pub band: f64,
+    /// Candidate pairs, their estimates and their verification, exact checks included.
+    pub pairs: f64,
+    /// Sets of texts, clusters, and the clusters and removals reported.
+    pub clusters: f64,
+    /// Kept records written (one more read of the inputs).
+    pub write: f64,
+}
+
+impl StageSeconds {
+    /// The stages by name, in the order they run.
+    pub fn named(&self) -> [(&'static str, f64); 9] {
+        [
+            ("count boilerplate", self.count_boilerplate),
+            ("read (waits)", self.read),
+            ("parse, normalize, shingle", self.prepare),
+            ("exact copies", self.exact),
+            ("sign", self.sign),
+            ("band", self.band),
+            ("candidates, verify", self.pairs),
+            ("union-find, clusters", self.clusters),
+            ("write", self.write),
+        ]
+    }
+
+    /// One line per stage that took any time, with its share of `total`.
+    pub fn to_text(&self, total: f64) -> String {
+        let mut text = String::from("time by stage\n");
+        for (name, seconds) in self.named() {
+            if seconds > 0.0 {
+                text += &format!(
+                    "  {name:<26} {seconds:>8.2}s  {:>5.1}%\n",
+                    100.0 * seconds / total.max(1e-9)
+                );
+            }
+        }
+        text
+    }
+}
+
 /// The counts of a run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
@@ -296,6 +352,8 @@ pub struct Summary {
     /// of a report (a batch run's; empty otherwise).
     #[serde(skip)]
     pub candidate_samples: Vec<CandidateSample>,
+    /// Where the time went (a batch run's; zeros otherwise).
+    pub stage_seconds: StageSeconds,
     /// Removed documents whose kept copy is in an index (`--against`).
     pub indexed_duplicates: u64,
     /// Sorted runs of band records written to disk under a memory budget.
@@ -347,6 +405,7 @@ impl Summary {
             verified_pairs: 0,
             candidate_similarity_histogram: vec![0; 20],
             candidate_samples: Vec::new(),
+            stage_seconds: StageSeconds::default(),
             indexed_duplicates: 0,
             spilled_runs: 0,
             temp_bytes: 0,

@@ -5,6 +5,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::sync_channel;
+use std::time::Instant;
 
 use rayon::prelude::*;
 use xxhash_rust::xxh3::xxh3_128;
@@ -25,7 +26,7 @@ use crate::error::{Error, Rejection};
 use crate::lsh::{BandKey, BandTables};
 use crate::minhash::SignatureStore;
 use crate::read::{Document, Frame, InputSet, Parser};
-use crate::report::{DocId, Progress, Sink};
+use crate::report::{DocId, Progress, Sink, StageSeconds};
 use crate::spill::{Column, SpillSpace};
 
 /// A resumable first pass saves a checkpoint every sixteenth of its input, but no more often
@@ -70,6 +71,7 @@ impl Dedup {
                     profile: self
                         .profile
                         .map(|_| CorpusProfile::new(space.clone(), self.sort_budget())),
+                    seconds: StageSeconds::default(),
                 };
                 let tables = self.band_tables(space.clone(), work.is_some());
                 let first_copy = ExactTable::new(self.exact_budget(), space.clone());
@@ -96,7 +98,10 @@ impl Dedup {
             (None, _) => None,
         };
         let mut unsaved_rejections: Vec<Rejection> = Vec::new();
+        let pass_started = Instant::now();
+        let mut in_batches = 0.0;
         self.for_each_batch(inputs, |batch, bytes_read| {
+            let batch_started = Instant::now();
             let first = framed;
             framed += batch.len() as u64;
             // Records the checkpoint covers are only framed again (which also counts their inputs'
@@ -114,8 +119,15 @@ impl Dedup {
                 return Ok(());
             }
             {
+                let mut clock = Instant::now();
+                let mut lap = |stage: &mut f64| {
+                    let now = Instant::now();
+                    *stage += (now - clock).as_secs_f64();
+                    clock = now;
+                };
                 let prepared: Vec<Prepared> =
                     batch.par_iter().map(|f| self.prepare(&parser, f)).collect();
+                lap(&mut analysis.seconds.prepare);
 
                 // Exact duplicates, in input order; collect the new distinct texts to sign.
                 let mut to_sign: Vec<Vec<u64>> = Vec::new();
@@ -204,12 +216,14 @@ impl Dedup {
                         columns.push(size).map_err(temp)?;
                     }
                 }
+                lap(&mut analysis.seconds.exact);
                 // Sign the new distinct texts in parallel, into one flat buffer, then band them.
                 let mut signatures = vec![0u32; to_sign.len() * num_perm];
                 signatures
                     .par_chunks_mut(num_perm)
                     .zip(&to_sign)
                     .for_each(|(out, shingles)| self.hasher.sign_into(shingles, out));
+                lap(&mut analysis.seconds.sign);
                 let keys: Vec<Vec<BandKey>> = signatures
                     .par_chunks(num_perm)
                     .map(|sig| {
@@ -225,6 +239,7 @@ impl Dedup {
                 tables
                     .spill_if_over_budget()
                     .map_err(|e| self.temp_error(e))?;
+                lap(&mut analysis.seconds.band);
                 analysis.bytes_read = bytes_read;
                 sink.progress(&Progress {
                     docs: analysis.docs.len() as u64,
@@ -247,8 +262,10 @@ impl Dedup {
                 };
                 self.checkpoint(work, state, log, false)?;
             }
+            in_batches += batch_started.elapsed().as_secs_f64();
             Ok(())
         })?;
+        analysis.seconds.read += (pass_started.elapsed().as_secs_f64() - in_batches).max(0.0);
         if let (Some(work), Some(log)) = (work, rejection_log.as_mut()) {
             let state = TablesState {
                 analysis: &mut analysis,
@@ -354,6 +371,7 @@ impl Dedup {
                 .transpose()
                 .map_err(temp)?,
             profile: None,
+            seconds: StageSeconds::default(),
         };
         let slots = checkpoint.slots as usize;
         let adds_up = analysis.docs.len() as u64 == checkpoint.docs

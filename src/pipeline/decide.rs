@@ -48,6 +48,7 @@ impl Dedup {
         sink: &mut dyn Sink,
         summary: &mut Summary,
     ) -> Result<Decided, Error> {
+        let started = std::time::Instant::now();
         let docs = &analysis.docs;
         let slots = analysis.signatures.len();
         let matches = self.match_indexes(analysis, &tables, options.against)?;
@@ -110,6 +111,7 @@ impl Dedup {
         )?;
         summary.candidate_similarity_histogram = histogram.to_vec();
         summary.candidate_samples = samples.documents(&docs.first_copies(&samples.slots())?);
+        summary.stage_seconds.pairs = started.elapsed().as_secs_f64();
         summary.candidate_pairs = candidates + matches.candidates;
         summary.exact_checks = exact.len() as u64;
         summary.verified_pairs = verified_pairs + matches.num_links() as u64;
@@ -371,6 +373,8 @@ impl Dedup {
             true => Some(self.segment_of_kept(analysis, &tables, &removed)?),
             false => None,
         };
+        summary.stage_seconds.clusters =
+            started.elapsed().as_secs_f64() - summary.stage_seconds.pairs;
         Ok(Decided {
             removed,
             annotations,

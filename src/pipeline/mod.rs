@@ -56,7 +56,7 @@ use crate::lsh::{BandTables, LshParams};
 use crate::minhash::{MinHasher, SignatureStore};
 use crate::normalize::{NormalizeOptions, Normalizer};
 use crate::read::{FieldPath, Fields, InputReport, InputSet, Location};
-use crate::report::{ReadTotals, Sink, Summary, tallied};
+use crate::report::{ReadTotals, Sink, StageSeconds, Summary, tallied};
 use crate::shingle::{ShingleKind, Shingler};
 use crate::spill::{Column, SpillSpace};
 use crate::verify::{MAX_SETS_PER_ROUND, Measure, VerifyMode};
@@ -401,6 +401,8 @@ struct Analysis {
     sizes: Option<Column<u32>>,
     /// Boilerplate and repetition counts (`stats` only).
     profile: Option<CorpusProfile>,
+    /// Where the first pass's time went.
+    seconds: StageSeconds,
 }
 
 impl Analysis {
@@ -701,8 +703,10 @@ impl Dedup {
             self.check_index(index)?;
         }
         if let Some(counted) = self.counted(inputs, options.work_dir)? {
+            let counting = started.elapsed().as_secs_f64();
             let mut output = counted.run_all(inputs, options, sink)?;
             output.summary.seconds = started.elapsed().as_secs_f64();
+            output.summary.stage_seconds.count_boilerplate = counting;
             return Ok(output);
         }
         let for_index = options.collect_kept || !options.against.is_empty();
@@ -716,14 +720,17 @@ impl Dedup {
         summary.boilerplate_bytes_removed = analysis.stripped.1;
         summary.bytes_read = analysis.bytes_read;
         summary.duplicate_ids = analysis.duplicate_ids;
+        summary.stage_seconds = analysis.seconds;
         let decided = self.cluster(inputs, &analysis, tables, options, sink, &mut summary)?;
         let docs = &analysis.docs;
         let index_names = index_names(options.against);
+        let writing = Instant::now();
         summary.kept = if sink.wants_kept_records() || options.annotate {
             self.write_kept(inputs, docs, &decided, &index_names, sink)?
         } else {
             docs.count(|state| state != DocState::Rejected)? - decided.removed.len()
         };
+        summary.stage_seconds.write = writing.elapsed().as_secs_f64();
         summary.docs_read = docs.len() as u64;
         summary.rejected = docs.count(|state| state == DocState::Rejected)?;
         summary.empty = docs.count(|state| state == DocState::Empty)?;

@@ -859,3 +859,59 @@ fn issue10_usage_errors_exit_one_and_help_exits_zero() {
         assert!(!out.stdout.is_empty() && out.stderr.is_empty(), "{args:?}");
     }
 }
+
+/// Issue 15: a batch run says where its time went, stage by stage: every stage in `--stats-json`,
+/// none negative, together no more than the run's time; `-v` prints them.
+#[test]
+fn issue15_a_run_reports_its_time_by_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines: Vec<String> = (0..200u64)
+        .map(|i| record(&format!("d{i}"), &story(i % 150, 80)))
+        .collect();
+    write(dir.path(), "in.jsonl", (lines.join("\n") + "\n").as_bytes());
+    let args = [
+        "dedup",
+        "in.jsonl",
+        "-o",
+        "k.jsonl",
+        "--stats-json",
+        "s.json",
+        "-v",
+        "--strip-boilerplate",
+    ];
+    let stderr = ok(&run_in(dir.path(), &args, b""));
+    assert!(
+        stderr.contains("time by stage") && stderr.contains("candidates, verify"),
+        "{stderr}"
+    );
+    let s = stats_adding_up(&dir.path().join("s.json"));
+    let stages = s["stage_seconds"].as_object().expect("stage_seconds");
+    let names = [
+        "count_boilerplate",
+        "read",
+        "prepare",
+        "exact",
+        "sign",
+        "band",
+        "pairs",
+        "clusters",
+        "write",
+    ];
+    assert_eq!(stages.len(), names.len(), "{stages:?}");
+    let mut total = 0.0;
+    for name in names {
+        let seconds = stages[name].as_f64().unwrap_or(-1.0);
+        assert!(seconds >= 0.0, "{name}: {seconds}");
+        total += seconds;
+    }
+    let run = s["seconds"].as_f64().unwrap();
+    assert!(
+        total <= run + 1e-6,
+        "stages {total} s of a {run} s run: counted twice"
+    );
+    assert!(stages["count_boilerplate"].as_f64().unwrap() > 0.0);
+    assert!(
+        stages["write"].as_f64().unwrap() > 0.0,
+        "kept records were written"
+    );
+}
