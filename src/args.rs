@@ -145,18 +145,6 @@ impl Cli {
     pub fn validated(self) -> Result<Cli, clap::Error> {
         if let Command::Dedup {
             mode: Mode::Stream,
-            spans: true,
-            ..
-        } = &self.command
-        {
-            return Err(conflict(
-                "dedup",
-                "--mode stream keeps no record of where each document's compared text is: it \
-                 cannot give --spans; use --mode batch",
-            ));
-        }
-        if let Command::Dedup {
-            mode: Mode::Stream,
             annotate: true,
             ..
         } = &self.command
@@ -171,10 +159,11 @@ impl Cli {
             common,
             mode: Mode::Stream,
             distributed,
+            spans,
             ..
         } = &self.command
         {
-            if let Some(reason) = common.detect.stream_refusal() {
+            if let Some(reason) = common.detect.stream_refusal(*spans) {
                 return Err(conflict(
                     "dedup",
                     format!(
@@ -917,13 +906,13 @@ fn parse_size_ratio(text: &str) -> Result<f64, String> {
 
 /// A JSON field name: not empty.
 impl DetectArgs {
-    /// Why a streaming run cannot honour these settings, if it cannot: the library's refusal
-    /// (`Dedup::check_streaming`), or a budget option (a streaming run keeps its tables in
-    /// memory: no budget, nothing spilled, nothing to resume).
-    pub fn stream_refusal(&self) -> Option<String> {
+    /// Why a streaming run cannot honour these settings (with `--spans` when `spans`), if it
+    /// cannot: the library's refusal (`Dedup::check_streaming`), or a budget option (a streaming
+    /// run keeps its tables in memory: no budget, nothing spilled, nothing to resume).
+    pub fn stream_refusal(&self, spans: bool) -> Option<String> {
         let checked = self
             .stream_builder()
-            .and_then(|builder| builder.build())
+            .and_then(|builder| builder.spans(spans).build())
             .and_then(|dedup| dedup.check_streaming());
         if let Err(error) = checked {
             return Some(format!("these settings: {error}"));
@@ -1406,7 +1395,11 @@ mod tests {
         match Cli::try_parse_from(words).and_then(Cli::validated) {
             Ok(Cli {
                 command: Command::Dedup { mode, common, .. },
-            }) => Ok((mode, common.detect.verify, common.detect.stream_refusal())),
+            }) => Ok((
+                mode,
+                common.detect.verify,
+                common.detect.stream_refusal(false),
+            )),
             Ok(_) => unreachable!("parsed as another command"),
             Err(error) => Err(error.to_string()),
         }

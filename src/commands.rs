@@ -136,9 +136,8 @@ pub fn run(cli: Cli) -> Result<Status> {
                 Mode::Batch => false,
                 Mode::Stream => true,
                 Mode::Auto => {
-                    common.detect.stream_refusal().is_none()
+                    common.detect.stream_refusal(spans).is_none()
                         && !annotate
-                        && !spans
                         && output == "-"
                         && common.input.inputs.iter().all(|i| i == "-")
                 }

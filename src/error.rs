@@ -205,7 +205,7 @@ pub enum ConfigError {
     )]
     StreamAnnotate,
     #[error(
-        "a streaming run keeps no per-document record of where its compared text is: it cannot report spans; run a batch"
+        "a streaming run keeps no per-document record of where its compared text is, so it cannot report spans"
     )]
     StreamSpans,
     #[error(
@@ -222,6 +222,8 @@ pub enum ConfigError {
         "a distributed run supports neither the containment measure nor boilerplate stripping yet; run them in one process"
     )]
     Distributed,
+    #[error("a distributed run does not report spans yet; run it in one process")]
+    DistributedSpans,
     #[error(
         "input {0} is WARC or WET, which a distributed run does not read yet (its pieces are byte ranges, which would cut records); run it in one process"
     )]

@@ -293,8 +293,9 @@ fn calibration_section(data: &ReportData) -> String {
         "<p class=\"note\">Candidate pairs by the similarity their signatures estimate, and a few \
          of each band side by side (left the first document, right the second; <del>struck</del> \
          words only on the left, <ins>marked</ins> words only on the right), with their exact \
-         similarity{}. The threshold is {}: read down the bands to see where copies stop being \
-         copies, and pick the threshold there.</p>",
+         similarity{} and what it makes of the pair at the threshold, {} (a run that verifies \
+         only borderline pairs decides a pair far from the threshold on its estimate). Read down \
+         the bands to see where copies stop being copies, and pick the threshold there.</p>",
         if data.boilerplate_stripped {
             " (of the texts without their boilerplate, as shown)"
         } else {
@@ -344,7 +345,7 @@ fn calibration_section(data: &ReportData) -> String {
             let _ = writeln!(
                 html,
                 "<div class=\"sample\"><p><code>{}</code> and <code>{}</code>: exact similarity \
-                 <b>{:.3}</b> (estimated {:.3}), {verdict} at threshold {}</p>",
+                 <b>{:.3}</b> (estimated {:.3}), {verdict} by it at threshold {}</p>",
                 escape(&sample.a_id),
                 escape(&sample.b_id),
                 sample.exact,
@@ -724,7 +725,7 @@ mod tests {
             "not linked"
         );
         assert!(section.contains("exact similarity <b>0.500</b> (estimated 0.740)"));
-        assert!(section.contains("not a duplicate</span> at threshold 0.8"));
+        assert!(section.contains("not a duplicate</span> by it at threshold 0.8"));
         assert!(section.contains("<del>here</del>") && section.contains("<ins>there</ins>"));
     }
 

@@ -135,7 +135,7 @@ pub fn run_report(
             texts,
         ),
         calibration_note: streaming.then(|| {
-            "A streaming run keeps no texts to show: run without --stream to see sample pairs."
+            "A streaming run keeps no texts to show: use --mode batch to see sample pairs."
                 .to_string()
         }),
         boilerplate_stripped: dedup.strips_boilerplate().is_some(),

@@ -289,7 +289,8 @@ pub struct StageSeconds {
     pub sign: f64,
     /// Band keys into the band tables.
     pub band: f64,
-    /// Candidate pairs, their estimates and their verification, exact checks included.
+    /// Candidate pairs from the band tables (and matches in `--against` indexes), their
+    /// estimates and their verification, exact checks included.
     pub pairs: f64,
     /// Sets of texts, clusters, and the clusters and removals reported.
     pub clusters: f64,

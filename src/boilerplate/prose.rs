@@ -10,9 +10,10 @@
 //!
 //! - the document's language is the one whose stopword list covers the most of its words (at least
 //!   [`MIN_STOPWORDS`] of them and a tenth of all words); lists from the `stop-words` crate
-//!   (stopwords-iso: 50-odd languages, Arabic, Chinese and Japanese among them). A unit that is
-//!   not prose in the document's language is judged again in its own (found the same way from
-//!   its words), so a story in one language inside a template in another stays prose;
+//!   (stopwords-iso: 50-odd languages, Arabic, Chinese and Japanese among them). When the document
+//!   has a language, a unit that is not prose in it is judged again in the unit's own (found the
+//!   same way from its words), so a story in one language inside a template in another stays
+//!   prose;
 //! - a unit of at least [`LONG`] characters with a stopword density of at least [`HIGH_DENSITY`]
 //!   is prose ("good" in jusText);
 //! - one of at least [`SHORT`] characters with a density of at least [`LOW_DENSITY`] that ends a

@@ -381,7 +381,8 @@ impl Dedup {
                 .text_hashes
                 .as_ref()
                 .is_none_or(|h| h.len() == slots)
-            && analysis.sizes.as_ref().is_none_or(|s| s.len() == slots);
+            && analysis.sizes.as_ref().is_none_or(|s| s.len() == slots)
+            && analysis.docs.spans_len() == self.spans.then_some(checkpoint.docs as usize);
         if !adds_up {
             return Err(work.error(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
@@ -505,25 +506,11 @@ impl Dedup {
         doc: &'a Document<'a>,
         spans: bool,
     ) -> (Cow<'a, str>, (u64, u64), Option<Vec<Span>>) {
-        let text = doc.text.as_ref();
-        match &self.boilerplate {
-            None => {
-                let whole = 0..text.len();
-                let spans = spans.then(|| char_spans(text, std::slice::from_ref(&whole)));
-                (Cow::Borrowed(text), (0, 0), spans)
-            }
-            Some(model) => {
-                let group = group_seed(doc.group.as_deref());
-                let stripped = model.strip(text, group);
-                let counts = (stripped.units_removed, stripped.bytes_removed);
-                let spans = spans.then(|| stripped.char_spans(text));
-                (Cow::Owned(stripped.text), counts, spans)
-            }
-        }
+        compared(self.boilerplate.as_deref(), doc, spans)
     }
 
-    /// The documents at `wanted` positions read again, for reports: each one's original text and
-    /// what a run that stripped `boilerplate` compared of it. Rejected or unreadable positions
+    /// The documents at `wanted` positions read again, for reports: each one's id and what a run
+    /// that stripped `boilerplate` compared of it. Rejected or unreadable positions
     /// are left out.
     pub fn texts(
         &self,
@@ -544,16 +531,9 @@ impl Dedup {
                     && let Frame::Record(record) = frame
                     && let Ok(doc) = parser.parse(record)
                 {
-                    let compared = match boilerplate {
-                        Some(model) => {
-                            model
-                                .strip(&doc.text, group_seed(doc.group.as_deref()))
-                                .text
-                        }
-                        None => doc.text.to_string(),
-                    };
-                    let (id, text) = (doc.id.into_owned(), doc.text.into_owned());
-                    out.insert(position, ShownText { id, text, compared });
+                    let compared = compared(boilerplate, &doc, false).0.into_owned();
+                    let id = doc.id.to_string();
+                    out.insert(position, ShownText { id, compared });
                 }
                 position += 1;
             }
@@ -644,12 +624,33 @@ impl Dedup {
     }
 }
 
+/// What a run that strips `boilerplate` (if any) compares of `doc`: its text without the
+/// boilerplate, the units and bytes removed, and, when `spans` is set, where the rest is.
+fn compared<'a>(
+    boilerplate: Option<&Boilerplate>,
+    doc: &'a Document<'a>,
+    spans: bool,
+) -> (Cow<'a, str>, (u64, u64), Option<Vec<Span>>) {
+    let text = doc.text.as_ref();
+    match boilerplate {
+        None => {
+            let whole = 0..text.len();
+            let spans = spans.then(|| char_spans(text, std::slice::from_ref(&whole)));
+            (Cow::Borrowed(text), (0, 0), spans)
+        }
+        Some(model) => {
+            let stripped = model.strip(text, group_seed(doc.group.as_deref()));
+            let counts = (stripped.units_removed, stripped.bytes_removed);
+            let spans = spans.then(|| stripped.char_spans(text));
+            (Cow::Owned(stripped.text), counts, spans)
+        }
+    }
+}
+
 /// A document read again for a report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShownText {
     pub id: String,
-    /// The text as the input holds it.
-    pub text: String,
     /// What the run compared: the text without its boilerplate, when the run stripped it.
     pub compared: String,
 }

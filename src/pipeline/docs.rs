@@ -240,6 +240,10 @@ impl Blobs {
         self.ends.push(&self.bytes.len())
     }
 
+    pub(super) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
     pub(super) fn get(&self, number: usize) -> std::io::Result<Vec<u8>> {
         let start = match number {
             0 => 0,
@@ -463,6 +467,11 @@ impl DocTable {
             Some(table) => table.push(spans).map_err(|e| self.space.error(e)),
             None => Ok(()),
         }
+    }
+
+    /// How many documents' spans the table holds, when it keeps them.
+    pub(super) fn spans_len(&self) -> Option<usize> {
+        self.spans.as_ref().map(|table| table.0.len())
     }
 
     /// The spans of `doc`, when the table keeps them.

@@ -120,9 +120,8 @@ pub fn syndication_corpus(
     Some(pages)
 }
 
-/// Adds the pages of `site`, each a story inside `template` (site 0's wire page is the crawled
-/// page itself), numbered in order.
-/// Adds a site's pages; site 0's wire page is `crawl_page` itself when given.
+/// Adds the pages of `site`, each a story inside `template`, numbered in order; site 0's wire page
+/// is `crawl_page` itself, when given.
 fn push_site(
     pages: &mut Vec<Page>,
     crawl_page: Option<&str>,

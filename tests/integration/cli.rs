@@ -915,3 +915,74 @@ fn issue15_a_run_reports_its_time_by_stage() {
         "kept records were written"
     );
 }
+
+/// Issue 14: `--spans` is refused where it cannot be given, with a message naming why.
+#[test]
+fn issue14_spans_are_refused_where_a_run_cannot_give_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines: Vec<String> = (0..10u64)
+        .map(|i| record(&format!("d{i}"), &story(i % 5, 40)))
+        .collect();
+    write(dir.path(), "in.jsonl", (lines.join("\n") + "\n").as_bytes());
+    let refusals: [(&[&str], &str); 3] = [
+        (
+            &["dedup", "in.jsonl", "-o", "k.jsonl", "--spans"],
+            "--clusters FILE",
+        ),
+        (
+            &[
+                "dedup",
+                "-",
+                "-o",
+                "-",
+                "--clusters",
+                "c.jsonl",
+                "--spans",
+                "--mode",
+                "stream",
+            ],
+            "cannot report spans",
+        ),
+        (
+            &[
+                "clusters",
+                "in.jsonl",
+                "-o",
+                "c.jsonl",
+                "--spans",
+                "--workers",
+                "2",
+            ],
+            "does not support --spans",
+        ),
+    ];
+    for (args, message) in refusals {
+        let out = run_in(dir.path(), args, b"");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains(message),
+            "{args:?}: {stderr}"
+        );
+        for name in ["k.jsonl", "c.jsonl"] {
+            assert!(!dir.path().join(name).exists(), "{args:?} wrote {name}");
+        }
+    }
+    // Chosen automatically, stdin to stdout with --spans runs a batch and gives them.
+    let input = std::fs::read(dir.path().join("in.jsonl")).unwrap();
+    let args = [
+        "dedup",
+        "-",
+        "-o",
+        "-",
+        "--clusters",
+        "c.jsonl",
+        "--spans",
+        "-q",
+    ];
+    ok(&run_in(dir.path(), &args, &input));
+    let clusters = read_json_lines(&dir.path().join("c.jsonl"));
+    assert!(
+        clusters[0]["members"][0]["spans"].is_array(),
+        "{clusters:?}"
+    );
+}

@@ -83,6 +83,7 @@ fn comparable(stats: &[u8]) -> serde_json::Value {
     for key in [
         "seconds",
         "docs_per_second",
+        "stage_seconds",
         "spilled_runs",
         "temp_bytes",
         "label_rounds",

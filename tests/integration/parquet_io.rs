@@ -556,3 +556,67 @@ fn issue12_annotate_adds_columns_to_parquet_rows() {
         assert!(!d.join(out).exists());
     }
 }
+
+/// Issue 14: `--spans` in every place clusters are written: `clusters` and `dedup --clusters`
+/// give the same spans, in JSON Lines and in a Parquet table (as pyarrow reads it); without
+/// stripping a member's span is its whole text trimmed; a resumable run gives the same file.
+#[test]
+fn issue14_spans_are_the_same_in_every_clusters_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A text with blanks around it and characters of several bytes before its words.
+    let text = format!("  «Zürich» {}  \n", story(3, 60));
+    let lines = [record("a", &text), record("b", &text.replace("  \n", "\n"))];
+    write(d, "in.jsonl", (lines.join("\n") + "\n").as_bytes());
+    let runs: [&[&str]; 4] = [
+        &["clusters", "in.jsonl", "-o", "c1.jsonl", "--spans"],
+        &[
+            "dedup",
+            "in.jsonl",
+            "-o",
+            "k.jsonl",
+            "--clusters",
+            "c2.jsonl",
+            "--spans",
+        ],
+        &["clusters", "in.jsonl", "-o", "c3.parquet", "--spans"],
+        &[
+            "clusters",
+            "in.jsonl",
+            "-o",
+            "c4.jsonl",
+            "--spans",
+            "--work-dir",
+            "work",
+        ],
+    ];
+    for args in runs {
+        let mut args = args.to_vec();
+        args.push("-q");
+        ok(&run_in(d, &args, b""));
+    }
+    let c1 = read_json_lines(&d.join("c1.jsonl"));
+    let trimmed = text.trim().chars().count() as u64;
+    assert_eq!(
+        c1[0]["members"][0]["spans"],
+        serde_json::json!([[2, 2 + trimmed]])
+    );
+    assert_eq!(read_json_lines(&d.join("c2.jsonl")), c1);
+    assert_eq!(read_json_lines(&d.join("c4.jsonl")), c1);
+    let parquet: Vec<Value> = rows(&read_parquet(d, "c3.parquet"))
+        .iter()
+        .map(without_nulls)
+        .collect();
+    assert_eq!(parquet, c1);
+    // Without --spans, no spans.
+    ok(&run_in(
+        d,
+        &["clusters", "in.jsonl", "-o", "c5.jsonl", "-q"],
+        b"",
+    ));
+    assert!(
+        read_json_lines(&d.join("c5.jsonl"))[0]["members"][0]
+            .get("spans")
+            .is_none()
+    );
+}

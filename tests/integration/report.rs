@@ -275,7 +275,6 @@ fn issue14_the_stats_report_gives_the_exact_similarity_of_each_pair_it_shows() {
     edited[100] = "changed";
     let lines = [
         record("a", &text),
-        record("b", &text),
         record("c", &story(8, 200)),
         record("d", &story(8, 200).replacen(' ', "  ", 1)),
         record("e", &edited.join(" ")),
@@ -289,12 +288,18 @@ fn issue14_the_stats_report_gives_the_exact_similarity_of_each_pair_it_shows() {
     ));
     let page = std::fs::read_to_string(dir.path().join("s.html")).unwrap();
     assert!(!page.contains("joined"), "{page}");
-    // Two clusters: {a, b, e} and {c, d}; each shows its kept document and one member.
-    let said: Vec<&str> = page
-        .match_indices("exact similarity ")
-        .map(|(at, _)| &page[at + 17..at + 22])
-        .filter(|v| v.starts_with(['0', '1']))
+    // Two clusters, {a, e} (one word of 200 changed: 5 of 196 shingles each side) and {c, d}
+    // (the same words): each shows its kept document and its other member.
+    let said: Vec<f64> = page
+        .split("exact similarity ")
+        .skip(1)
+        .filter_map(|rest| rest.split(' ').next()?.parse().ok())
         .collect();
+    let expected_near = 191.0 / 201.0;
     assert_eq!(said.len(), 2, "{said:?}");
-    assert!(said.iter().all(|v| *v == "1.000"), "{said:?}");
+    assert!(said.contains(&1.0), "{said:?}");
+    assert!(
+        said.iter().any(|s| (s - expected_near).abs() < 0.002),
+        "{said:?}, expected one of about {expected_near:.3}"
+    );
 }

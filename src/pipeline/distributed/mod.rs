@@ -210,6 +210,9 @@ impl Dedup {
         if self.measure != Measure::Jaccard || self.strip.is_some() {
             return Err(Error::Config(ConfigError::Distributed));
         }
+        if self.spans {
+            return Err(Error::Config(ConfigError::DistributedSpans));
+        }
         // WARC records cannot be cut into byte-range pieces (issue 16 covers them).
         if let Some(warc) = crate::read::expand(inputs.to_vec(), format)?
             .into_iter()
