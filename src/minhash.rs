@@ -69,10 +69,9 @@ impl MinHasher {
         for &x in shingles {
             let h = mix64(x ^ self.key);
             let bin = (((h >> 32) * bins) >> 32) as usize;
-            let value = h as u32;
-            if value < out[bin] {
-                out[bin] = value;
-            }
+            // A branch-free minimum: whether a shingle lowers its bin's value is a coin toss
+            // while the bins fill, which a branch would mispredict about half the time.
+            out[bin] = out[bin].min(h as u32);
             filled[bin / 64] |= 1 << (bin % 64);
         }
         if shingles.is_empty() {
