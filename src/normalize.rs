@@ -188,7 +188,7 @@ impl Normalizer {
 
     /// Like [`Self::normalize_into`], and also records the byte range of every word of the output
     /// in `words` when that comes for free: for ASCII text with punctuation stripped and whitespace
-    /// collapsed (the defaults), one pass finds the words and copies them ([`ascii_words`]). Returns whether
+    /// collapsed (the defaults), one pass finds the words and copies them. Returns whether
     /// `words` was filled; when it returns false, `out` is still the normalized text.
     pub fn normalize_words_into(
         &self,
