@@ -469,7 +469,7 @@ impl Dedup {
             KeepPolicy::Longest => doc.text.len() as f64,
             KeepPolicy::Max(_) => doc.keep_value,
         };
-        let (content, stripped, spans) = self.content_where(&doc, self.spans);
+        let (content, stripped, spans) = compared(self.boilerplate.as_deref(), &doc, self.spans);
         let (text_hash, shingles) = self.normalize_and_shingle(&content);
         let extras = self.profile.map(|options| {
             let group = group_seed(doc.group.as_deref());
@@ -496,17 +496,8 @@ impl Dedup {
     /// The text that is compared: the document's text, without its boilerplate when the run
     /// strips it (with the units and bytes removed).
     pub(super) fn content<'a>(&self, doc: &'a Document<'a>) -> (Cow<'a, str>, (u64, u64)) {
-        let (content, counts, _) = self.content_where(doc, false);
+        let (content, counts, _) = compared(self.boilerplate.as_deref(), doc, false);
         (content, counts)
-    }
-
-    /// [`Dedup::content`], and where in the text it is when `spans` is set.
-    fn content_where<'a>(
-        &self,
-        doc: &'a Document<'a>,
-        spans: bool,
-    ) -> (Cow<'a, str>, (u64, u64), Option<Vec<Span>>) {
-        compared(self.boilerplate.as_deref(), doc, spans)
     }
 
     /// The documents at `wanted` positions read again, for reports: each one's id and what a run

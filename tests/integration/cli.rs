@@ -865,10 +865,7 @@ fn issue10_usage_errors_exit_one_and_help_exits_zero() {
 #[test]
 fn issue15_a_run_reports_its_time_by_stage() {
     let dir = tempfile::tempdir().unwrap();
-    let lines: Vec<String> = (0..200u64)
-        .map(|i| record(&format!("d{i}"), &story(i % 150, 80)))
-        .collect();
-    write(dir.path(), "in.jsonl", (lines.join("\n") + "\n").as_bytes());
+    generated(dir.path(), "in.jsonl", 200, 3, 0.3, 80);
     let args = [
         "dedup",
         "in.jsonl",
@@ -920,10 +917,7 @@ fn issue15_a_run_reports_its_time_by_stage() {
 #[test]
 fn issue14_spans_are_refused_where_a_run_cannot_give_them() {
     let dir = tempfile::tempdir().unwrap();
-    let lines: Vec<String> = (0..10u64)
-        .map(|i| record(&format!("d{i}"), &story(i % 5, 40)))
-        .collect();
-    write(dir.path(), "in.jsonl", (lines.join("\n") + "\n").as_bytes());
+    generated(dir.path(), "in.jsonl", 40, 3, 0.3, 40);
     let refusals: [(&[&str], &str); 3] = [
         (
             &["dedup", "in.jsonl", "-o", "k.jsonl", "--spans"],
