@@ -304,7 +304,20 @@ impl RowCopier {
                             ));
                         }
                     }
-                    None => return Err(self.changed("a kept row is past the file's end")),
+                    // Framing found the row in the columns the run reads; decoding every column
+                    // ends before it: damaged pages in another column (or a file changed since).
+                    None => {
+                        return Err(read_error(
+                            &self.path,
+                            io::Error::new(
+                                io::ErrorKind::InvalidData,
+                                format!(
+                                    "row {} cannot be decoded in every column (decoding them all ends before it: a damaged column, or a file changed while it was read), so it cannot be copied whole",
+                                    row + 1
+                                ),
+                            ),
+                        ));
+                    }
                 }
             }
         }
