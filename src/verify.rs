@@ -120,7 +120,12 @@ pub struct ExactSets {
 
 impl ExactSets {
     pub fn insert(&mut self, slot: u32, set: &[u64]) {
-        self.sets.insert(slot, compact_set(set).into_boxed_slice());
+        self.insert_compact(slot, compact_set(set));
+    }
+
+    /// Inserts a set already made by [`compact_set`] (in parallel, by the loader).
+    pub fn insert_compact(&mut self, slot: u32, set: Vec<u32>) {
+        self.sets.insert(slot, set.into_boxed_slice());
     }
 
     pub fn get(&self, slot: u32) -> Option<&[u32]> {

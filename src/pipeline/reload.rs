@@ -20,8 +20,8 @@ use crate::lsh::{CandidatePair, CandidatePairs};
 use crate::read::{Format, InputSet, Parser, Record};
 use crate::spill::Sorter;
 use crate::spill::{Column, FixedRecord, KeyedColumn, SpillBytes, SpillSpace};
-use crate::verify::ExactSets;
 use crate::verify::LoadSets;
+use crate::verify::{ExactSets, compact_set};
 
 /// The records of the texts to check, copied from inputs that cannot be read back by location.
 #[derive(Debug)]
@@ -159,7 +159,7 @@ impl Dedup {
         let parser = Parser::new(self.fields.clone());
         let reader = inputs.record_reader();
         let space = &analysis.space;
-        let load = |slot: u32| -> Result<Option<Vec<u64>>, Error> {
+        let load = |slot: u32| -> Result<Option<Vec<u32>>, Error> {
             let (bytes, format, location) = match spool {
                 Some(spool) => match spool.read(slot).map_err(|e| space.error(e))? {
                     Some((bytes, format)) => (bytes, format, None),
@@ -191,17 +191,17 @@ impl Dedup {
             Ok(parser
                 .parse(&record)
                 .ok()
-                .map(|doc| self.normalize_and_shingle(&self.content(&doc).0).1))
+                .map(|doc| compact_set(&self.normalize_and_shingle(&self.content(&doc).0).1)))
         };
         let mut sets = ExactSets::default();
         for chunk in needed.chunks(self.batch_docs) {
             let loaded = chunk
                 .par_iter()
                 .map(|&slot| Ok(load(slot)?.map(|set| (slot, set))))
-                .collect::<Result<Vec<Option<(u32, Vec<u64>)>>, Error>>()?;
+                .collect::<Result<Vec<Option<(u32, Vec<u32>)>>, Error>>()?;
             let loaded = loaded.into_iter().flatten();
             for (slot, set) in loaded {
-                sets.insert(slot, &set);
+                sets.insert_compact(slot, set);
             }
         }
         Ok(sets)
