@@ -272,9 +272,12 @@ pub struct CandidateSample {
     pub estimate: f64,
 }
 
-/// Where a batch run's time went, in seconds of wall time per stage. The stages of the first
-/// pass run one after another for each batch of records, with reading beside them: `read` counts
-/// only the waits for the next batch. Timings vary from run to run; nothing else depends on them.
+/// Where a batch run's time went, in seconds of wall time per stage. In the first pass, reading
+/// runs beside everything (`read` counts only the waits for the next batch), and each batch is
+/// prepared and signed in parallel while the previous one's exact copies and band records are
+/// entered in input order: `exact` and `band` overlap `prepare` and `sign`, so the stages can add
+/// up to more than the run. `prepare` and `sign` share their parallel stage's wall time by the CPU
+/// time each took. Timings vary from run to run; nothing else depends on them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct StageSeconds {
     /// The counting pass of boilerplate stripping.
@@ -283,11 +286,13 @@ pub struct StageSeconds {
     pub read: f64,
     /// Parse, strip, normalize, hash and shingle each record (in parallel).
     pub prepare: f64,
-    /// Exact copies and per-document facts, in input order.
+    /// Exact copies and per-document facts, in input order (beside the next batch's `prepare`
+    /// and `sign`).
     pub exact: f64,
-    /// MinHash signatures of the distinct texts (in parallel).
+    /// MinHash signatures and band keys of every record (in parallel, with `prepare`).
     pub sign: f64,
-    /// Band keys into the band tables.
+    /// Band records of the distinct texts into the band tables (beside the next batch's
+    /// `prepare` and `sign`).
     pub band: f64,
     /// Candidate pairs from the band tables (and matches in `--against` indexes), their
     /// estimates and their verification, exact checks included.

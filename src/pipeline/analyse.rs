@@ -14,6 +14,7 @@ use std::borrow::Cow;
 
 use super::docs::{DocState, DocTable};
 use super::exact::{ExactTable, LateCopies};
+use super::signed::SignedBatch;
 use super::stats::CorpusProfile;
 use super::workdir::{Checkpoint, WorkDir};
 use super::{Analysis, Dedup, DocExtras, Prepared};
@@ -100,38 +101,28 @@ impl Dedup {
         let mut unsaved_rejections: Vec<Rejection> = Vec::new();
         let pass_started = Instant::now();
         let mut in_batches = 0.0;
-        self.for_each_batch(inputs, |batch, bytes_read| {
-            let batch_started = Instant::now();
-            let first = framed;
-            framed += batch.len() as u64;
-            // Records the checkpoint covers are only framed again (which also counts their inputs'
-            // byte-order marks again).
-            let replayed = (resumed_docs.saturating_sub(first) as usize).min(batch.len());
-            if replayed > 0 {
-                sink.progress(&Progress {
-                    docs: first + replayed as u64,
-                    bytes: bytes_read,
-                    total_bytes,
-                });
-            }
-            let batch = &batch[replayed..];
-            if batch.is_empty() {
-                return Ok(());
-            }
-            {
-                let mut clock = Instant::now();
-                let mut lap = |stage: &mut f64| {
-                    let now = Instant::now();
-                    *stage += (now - clock).as_secs_f64();
-                    clock = now;
-                };
-                let prepared: Vec<Prepared> =
-                    batch.par_iter().map(|f| self.prepare(&parser, f)).collect();
-                lap(&mut analysis.seconds.prepare);
-
-                // Exact duplicates, in input order; collect the new distinct texts to sign.
-                let mut to_sign: Vec<Vec<u64>> = Vec::new();
-                for mut item in prepared {
+        let with_sizes = analysis.sizes.is_some();
+        // The sequential half of the pass, for one signed batch: exact copies and per-document
+        // facts in input order, then the band records of the new distinct texts.
+        let mut enter = |signed: SignedBatch, sink: &mut dyn Sink| -> Result<(), Error> {
+            let mut clock = Instant::now();
+            let mut lap = |stage: &mut f64| {
+                let now = Instant::now();
+                *stage += (now - clock).as_secs_f64();
+                clock = now;
+            };
+            analysis.seconds.prepare += signed.prepare_seconds;
+            analysis.seconds.sign += signed.sign_seconds;
+            let num_bands = self.params.num_bands;
+            // (slot, chunk, signed index) of each new distinct text, for the band records.
+            let mut new_slots: Vec<(u32, usize, usize)> = Vec::new();
+            let mut keys_of_chunk: Vec<Vec<BandKey>> = Vec::with_capacity(signed.chunks.len());
+            for (chunk_index, chunk) in signed.chunks.into_iter().enumerate() {
+                let mut signed_index = 0usize;
+                for record in chunk.records {
+                    let this = signed_index;
+                    signed_index += usize::from(record.signed);
+                    let mut item = record.prepared;
                     let mut spans = None;
                     if let Prepared::Doc {
                         stripped,
@@ -160,25 +151,18 @@ impl Dedup {
                                 .docs
                                 .push("", DocState::Rejected, f64::NEG_INFINITY)?;
                         }
-                        Prepared::Doc {
-                            id,
-                            score,
-                            shingles,
-                            ..
-                        } if shingles.is_empty() => {
+                        Prepared::Doc { id, score, .. } if !record.signed => {
                             analysis.docs.push(&id, DocState::Empty, score)?;
                         }
                         Prepared::Doc {
                             id,
                             score,
                             text_hash,
-                            shingles,
                             location,
                             ..
                         } => {
-                            let next_slot = analysis.signatures.len() + to_sign.len();
-                            let next_slot =
-                                u32::try_from(next_slot).map_err(|_| Error::TooManyDocuments)?;
+                            let next_slot = u32::try_from(analysis.signatures.len())
+                                .map_err(|_| Error::TooManyDocuments)?;
                             let state = match first_copy
                                 .first_or_insert(text_hash, next_slot)
                                 .map_err(temp)?
@@ -190,7 +174,13 @@ impl Dedup {
                                     if let Some(hashes) = &mut analysis.text_hashes {
                                         hashes.push(&text_hash).map_err(temp)?;
                                     }
-                                    to_sign.push(shingles);
+                                    let values = &chunk.signatures
+                                        [this * self.num_perm()..(this + 1) * self.num_perm()];
+                                    analysis.signatures.push(values)?;
+                                    if let Some(sizes) = &mut analysis.sizes {
+                                        sizes.push(&chunk.sizes[this]).map_err(temp)?;
+                                    }
+                                    new_slots.push((next_slot, chunk_index, this));
                                     DocState::Unique(next_slot)
                                 }
                             };
@@ -201,56 +191,27 @@ impl Dedup {
                         .docs
                         .push_spans(spans.as_deref().unwrap_or_default())?;
                 }
-
-                if let Some(columns) = &mut analysis.sizes {
-                    let sizes: Vec<u32> = to_sign
-                        .par_iter()
-                        .map(|shingles| {
-                            let mut distinct = shingles.clone();
-                            distinct.sort_unstable();
-                            distinct.dedup();
-                            u32::try_from(distinct.len()).unwrap_or(u32::MAX)
-                        })
-                        .collect();
-                    for size in &sizes {
-                        columns.push(size).map_err(temp)?;
-                    }
-                }
-                lap(&mut analysis.seconds.exact);
-                // Sign the new distinct texts in parallel, into one flat buffer, then band them.
-                let mut signatures = vec![0u32; to_sign.len() * num_perm];
-                signatures
-                    .par_chunks_mut(num_perm)
-                    .zip(&to_sign)
-                    .for_each(|(out, shingles)| self.hasher.sign_into(shingles, out));
-                lap(&mut analysis.seconds.sign);
-                let keys: Vec<Vec<BandKey>> = signatures
-                    .par_chunks(num_perm)
-                    .map(|sig| {
-                        let mut keys = Vec::with_capacity(self.params.num_bands);
-                        self.params.band_keys(sig, &mut keys);
-                        keys
-                    })
-                    .collect();
-                for (sig, keys) in signatures.chunks(num_perm).zip(&keys) {
-                    let slot = analysis.signatures.push(sig)? as u32;
-                    tables.insert(slot, keys);
-                }
-                tables
-                    .spill_if_over_budget()
-                    .map_err(|e| self.temp_error(e))?;
-                lap(&mut analysis.seconds.band);
-                analysis.bytes_read = bytes_read;
-                sink.progress(&Progress {
-                    docs: analysis.docs.len() as u64,
-                    bytes: analysis.bytes_read,
-                    total_bytes,
-                });
+                keys_of_chunk.push(chunk.keys);
             }
+            lap(&mut analysis.seconds.exact);
+            for &(slot, chunk, this) in &new_slots {
+                let keys = &keys_of_chunk[chunk][this * num_bands..(this + 1) * num_bands];
+                tables.insert(slot, keys);
+            }
+            tables
+                .spill_if_over_budget()
+                .map_err(|e| self.temp_error(e))?;
+            lap(&mut analysis.seconds.band);
+            analysis.bytes_read = signed.bytes_read;
+            sink.progress(&Progress {
+                docs: analysis.docs.len() as u64,
+                bytes: analysis.bytes_read,
+                total_bytes,
+            });
             if let Some(work) = work
-                && bytes_read >= next_checkpoint
+                && signed.bytes_read >= next_checkpoint
             {
-                next_checkpoint = bytes_read + interval;
+                next_checkpoint = signed.bytes_read + interval;
                 let log = rejection_log
                     .as_mut()
                     .expect("a resumable run logs rejections");
@@ -262,9 +223,49 @@ impl Dedup {
                 };
                 self.checkpoint(work, state, log, false)?;
             }
-            in_batches += batch_started.elapsed().as_secs_f64();
             Ok(())
+        };
+        // One batch is entered while the next is signed: `waiting` is the signed batch not
+        // entered yet.
+        let mut waiting: Option<SignedBatch> = None;
+        self.for_each_batch(inputs, |batch, bytes_read| {
+            let batch_started = Instant::now();
+            let first = framed;
+            framed += batch.len() as u64;
+            // Records the checkpoint covers are only framed again (which also counts their inputs'
+            // byte-order marks again).
+            let replayed = (resumed_docs.saturating_sub(first) as usize).min(batch.len());
+            if replayed > 0 {
+                sink.progress(&Progress {
+                    docs: first + replayed as u64,
+                    bytes: bytes_read,
+                    total_bytes,
+                });
+            }
+            let batch = &batch[replayed..];
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let mut next = None;
+            let entered = rayon::in_place_scope(|scope| {
+                scope.spawn(|_| {
+                    next = Some(self.sign_batch(&parser, batch, bytes_read, with_sizes));
+                });
+                match waiting.take() {
+                    Some(signed) => enter(signed, &mut *sink),
+                    None => Ok(()),
+                }
+            });
+            waiting = next;
+            in_batches += batch_started.elapsed().as_secs_f64();
+            entered
         })?;
+        if let Some(signed) = waiting.take() {
+            let started = Instant::now();
+            enter(signed, &mut *sink)?;
+            in_batches += started.elapsed().as_secs_f64();
+        }
+        drop(enter);
         analysis.seconds.read += (pass_started.elapsed().as_secs_f64() - in_batches).max(0.0);
         if let (Some(work), Some(log)) = (work, rejection_log.as_mut()) {
             let state = TablesState {

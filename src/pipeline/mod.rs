@@ -1,10 +1,10 @@
 //! The pipeline: configure with [`DedupBuilder`], run with [`Dedup::run`].
 //!
 //! One run is two passes over the inputs:
-//! 1. **Analyse.** Frames are read in bounded batches. Each batch is parsed, normalized, exact-hashed
-//!    and shingled in parallel; exact duplicates are then found in input order with a map of 128-bit
-//!    hashes; only the first copy of each text is MinHash-signed (in parallel) and its band keys
-//!    recorded. What stays in memory per document is its id, a few bytes of state, and for each
+//! 1. **Analyse.** Frames are read in bounded batches. Each batch is parsed, normalized,
+//!    exact-hashed, shingled, MinHash-signed and band-keyed in parallel; meanwhile the batch before
+//!    it goes through exact duplicates in input order (a map of 128-bit hashes), and only the first
+//!    copy of each text has its signature and band records kept. What stays in memory per document is its id, a few bytes of state, and for each
 //!    distinct text its signature and band records, never its text.
 //! 2. **Cluster.** Band tables give candidate pairs; each pair is verified (signature estimate or exact
 //!    Jaccard) in parallel; union-find joins verified pairs; exact copies join their first copy's set.
@@ -28,6 +28,7 @@ mod fingerprint;
 mod lines;
 mod reload;
 mod sets;
+mod signed;
 mod stats;
 mod stream;
 mod workdir;

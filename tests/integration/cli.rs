@@ -895,16 +895,23 @@ fn issue15_a_run_reports_its_time_by_stage() {
         "write",
     ];
     assert_eq!(stages.len(), names.len(), "{stages:?}");
-    let mut total = 0.0;
+    let run = s["seconds"].as_f64().unwrap();
+    // Exact copies and band records of one batch are entered beside the next batch's
+    // preparing and signing: those two overlap the rest, which follow one another.
+    let mut one_after_another = 0.0;
     for name in names {
         let seconds = stages[name].as_f64().unwrap_or(-1.0);
-        assert!(seconds >= 0.0, "{name}: {seconds}");
-        total += seconds;
+        assert!(
+            seconds >= 0.0 && seconds <= run + 1e-6,
+            "{name}: {seconds} of {run}"
+        );
+        if name != "exact" && name != "band" {
+            one_after_another += seconds;
+        }
     }
-    let run = s["seconds"].as_f64().unwrap();
     assert!(
-        total <= run + 1e-6,
-        "stages {total} s of a {run} s run: counted twice"
+        one_after_another <= run + 1e-6,
+        "stages {one_after_another} s of a {run} s run: counted twice"
     );
     assert!(stages["count_boilerplate"].as_f64().unwrap() > 0.0);
     assert!(
