@@ -265,7 +265,6 @@ impl Dedup {
             enter(signed, &mut *sink)?;
             in_batches += started.elapsed().as_secs_f64();
         }
-        drop(enter);
         analysis.seconds.read += (pass_started.elapsed().as_secs_f64() - in_batches).max(0.0);
         if let (Some(work), Some(log)) = (work, rejection_log.as_mut()) {
             let state = TablesState {
