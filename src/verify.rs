@@ -123,7 +123,7 @@ impl ExactSets {
         self.insert_compact(slot, compact_set(set));
     }
 
-    /// Inserts a set already made by [`compact_set`] (in parallel, by the loader).
+    /// Inserts a set already made by `compact_set` (in parallel, by the loader).
     pub fn insert_compact(&mut self, slot: u32, set: Vec<u32>) {
         self.sets.insert(slot, set.into_boxed_slice());
     }
