@@ -60,53 +60,67 @@ fn alphanumeric_bits(lane: u64) -> u64 {
     (((letters | digits) >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
 }
 
-/// The fast path of [`Normalizer::normalize_words_into`] for ASCII `text`: its letter-and-digit
-/// runs, lowercased when `lower`, joined by single spaces into `out`, with each word's bounds in
-/// `words`. The bytes are classified 64 at a time into a mask ([`alphanumeric_bits`]), and only
-/// the word/separator changes, found by the mask's bits, are visited; a word of up to 16 bytes is
-/// copied (and lowercased) as one 16-byte value, so copying has no loop to mispredict.
-fn ascii_words(text: &[u8], lower: bool, out: &mut Vec<u8>, words: &mut Vec<(u32, u32)>) {
+/// The fast path of [`Normalizer::normalize_words_with`] for ASCII `text`: its letter-and-digit
+/// runs, lowercased when `lower`, joined by single spaces into `out`, each word handed to
+/// `on_word` as it is written (see [`Normalizer::normalize_words_with`]). The bytes are classified
+/// 64 at a time into a mask ([`alphanumeric_bits`]), and only the word/separator changes, found by
+/// the mask's bits, are visited; a word of up to 16 bytes is copied (and lowercased) as one 16-byte
+/// value, so copying has no loop to mispredict, and that value is what `on_word` gets.
+fn ascii_words(
+    text: &[u8],
+    lower: bool,
+    out: &mut Vec<u8>,
+    mut on_word: impl FnMut(usize, &[u8], Option<u128>),
+) {
     const WIDE: usize = 16;
     let case = if lower {
         u128::from_le_bytes([0x20; WIDE])
     } else {
         0
     };
-    out.clear();
-    // Room for the words, their spaces, and the tail of a last 16-byte copy.
-    out.resize(text.len() + WIDE + 1, 0);
-    words.reserve(text.len() / 2 + 1);
+    // Room for the words, their spaces, and the tail of a last 16-byte copy. Every byte kept is
+    // written first, so a longer buffer left by an earlier text needs no zeroing.
+    let room = text.len() + WIDE + 1;
+    if out.len() < room {
+        out.resize(room, 0);
+    }
     let mut len = 0usize;
     let mut emit = |start: usize, end: usize| {
         // The separating space; the first word writes over it.
         out[len] = b' ';
         len += usize::from(len != 0);
         let word_len = end - start;
-        match text.get(start..start + WIDE) {
+        let padded = match text.get(start..start + WIDE) {
             Some(wide) if word_len <= WIDE => {
                 // Letters and digits only: setting 0x20 lowercases a letter and leaves a digit
                 // as it is; the bytes copied past the word are written over or cut off.
                 let value = u128::from_le_bytes(wide.try_into().expect("16 bytes")) | case;
                 out[len..len + WIDE].copy_from_slice(&value.to_le_bytes());
+                Some(value & (u128::MAX >> (128 - 8 * word_len)))
             }
             _ => {
                 let case = case as u8;
                 for (to, &from) in out[len..len + word_len].iter_mut().zip(&text[start..end]) {
                     *to = from | case;
                 }
+                None
             }
-        }
-        words.push((len as u32, (len + word_len) as u32));
+        };
+        on_word(len, &out[len..len + word_len], padded);
         len += word_len;
     };
     let mut word_start = None;
     let mut previous = 0u64; // whether the byte before the block is a word byte (bit 0)
-    for (number, block) in text.chunks(BLOCK).enumerate() {
+    // One block more than the text fills: the last block is padded with at least one zero byte,
+    // which ends the last word, so `emit` has one call site and is inlined.
+    for number in 0..text.len() / BLOCK + 1 {
+        let base = number * BLOCK;
         let mut padded = [0u8; BLOCK];
-        let block: &[u8] = match block.len() {
-            BLOCK => block,
-            short => {
-                padded[..short].copy_from_slice(block);
+        let block: &[u8] = match text.get(base..base + BLOCK) {
+            Some(full) => full,
+            None => {
+                let rest = &text[base..];
+                padded[..rest.len()].copy_from_slice(rest);
                 &padded
             }
         };
@@ -115,7 +129,6 @@ fn ascii_words(text: &[u8], lower: bool, out: &mut Vec<u8>, words: &mut Vec<(u32
             let lane = u64::from_le_bytes(lane.try_into().expect("8 bytes"));
             mask |= alphanumeric_bits(lane) << (8 * lane_number);
         }
-        let base = number * BLOCK;
         let mut changes = mask ^ ((mask << 1) | previous);
         while changes != 0 {
             let bit = changes.trailing_zeros() as usize;
@@ -127,9 +140,7 @@ fn ascii_words(text: &[u8], lower: bool, out: &mut Vec<u8>, words: &mut Vec<(u32
         }
         previous = mask >> 63;
     }
-    if let Some(start) = word_start {
-        emit(start, text.len());
-    }
+    debug_assert!(word_start.is_none(), "the padding ends every word");
     out.truncate(len);
 }
 
@@ -187,8 +198,7 @@ impl Normalizer {
     }
 
     /// Like [`Self::normalize_into`], and also records the byte range of every word of the output
-    /// in `words` when that comes for free: for ASCII text with punctuation stripped and whitespace
-    /// collapsed (the defaults), one pass finds the words and copies them. Returns whether
+    /// in `words` when that comes for free (see [`Self::normalize_words_with`]). Returns whether
     /// `words` was filled; when it returns false, `out` is still the normalized text.
     pub fn normalize_words_into(
         &self,
@@ -197,6 +207,25 @@ impl Normalizer {
         words: &mut Vec<(u32, u32)>,
     ) -> bool {
         words.clear();
+        self.normalize_words_with(text, out, |start, word, _| {
+            words.push((start as u32, (start + word.len()) as u32));
+        })
+    }
+
+    /// Like [`Self::normalize_into`], and also hands every word of the output to `on_word`, in
+    /// order, as it is written, when that comes for free: for ASCII text with punctuation stripped
+    /// and whitespace collapsed (the defaults), one pass finds the words and copies them.
+    /// `on_word` gets the word's byte offset in the output, its bytes, and, for a word of up to
+    /// 16 bytes, those bytes as a little-endian `u128` padded with zeros (what the copy already
+    /// holds in a register, so a word hash needs no load). Returns whether `on_word` was called
+    /// for the words; when it returns false, it was not called at all and `out` is still the
+    /// normalized text.
+    pub fn normalize_words_with(
+        &self,
+        text: &str,
+        out: &mut String,
+        on_word: impl FnMut(usize, &[u8], Option<u128>),
+    ) -> bool {
         let o = &self.options;
         if !(text.is_ascii()
             && o.strip_punctuation
@@ -207,7 +236,7 @@ impl Normalizer {
             return false;
         }
         let mut bytes = std::mem::take(out).into_bytes();
-        ascii_words(text.as_bytes(), o.lowercase, &mut bytes, words);
+        ascii_words(text.as_bytes(), o.lowercase, &mut bytes, on_word);
         *out = String::from_utf8(bytes).expect("ASCII in, ASCII out");
         true
     }

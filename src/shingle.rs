@@ -101,20 +101,28 @@ impl Shingler {
         }
     }
 
-    /// Like [`Self::shingles_into`] for text whose word ranges are already known (from
-    /// [`crate::normalize::Normalizer::normalize_words_into`]); gives the same hashes without
-    /// scanning for words again. Character shingles ignore `words`.
-    pub fn shingles_from_words(&self, text: &str, words: &[(u32, u32)], out: &mut Vec<u64>) {
-        let ShingleKind::Words(n) = self.kind else {
-            return self.shingles_into(text, out);
-        };
+    /// The hash one word of normalized text gets in word shingles; `padded` is the word as a
+    /// little-endian `u128` padded with zeros when it has at most 16 bytes and the caller has it
+    /// (as [`crate::normalize::Normalizer::normalize_words_with`] does), which saves reading the
+    /// word again.
+    #[inline]
+    pub fn word_hash(&self, word: &[u8], padded: Option<u128>) -> u64 {
+        match padded {
+            Some(value) => self.mix_words(value as u64, (value >> 64) as u64, word.len()),
+            None => self.token_hash(word),
+        }
+    }
+
+    /// Like [`Self::shingles_into`] for a text whose words' hashes ([`Self::word_hash`]) are
+    /// already known, in order: the same shingles without scanning for words again. Returns false
+    /// (and leaves `out` empty) for character shingles, which word hashes cannot give.
+    pub fn shingles_from_word_hashes(&self, word_hashes: &[u64], out: &mut Vec<u64>) -> bool {
         out.clear();
-        let bytes = text.as_bytes();
-        let tokens: Vec<u64> = words
-            .iter()
-            .map(|&(start, end)| self.word_hash_at(bytes, start as usize, end as usize))
-            .collect();
-        self.word_ngrams(&tokens, n, out);
+        let ShingleKind::Words(n) = self.kind else {
+            return false;
+        };
+        self.word_ngrams(word_hashes, n, out);
+        true
     }
 
     /// The sorted set of distinct shingle hashes of `text`.
@@ -400,8 +408,8 @@ mod properties {
             prop_assert_eq!(fast.len(), expected);
         }
 
-        /// Shingles made from the word bounds the normalizer reports equal those from scanning
-        /// the normalized text, for every kind of shingle.
+        /// Word shingles made from the word hashes taken as the normalizer writes each word
+        /// equal those from scanning the normalized text; character shingles are refused.
         #[test]
         fn shingles_from_known_words_equal_shingles_from_scanning(
             options in options(),
@@ -414,13 +422,19 @@ mod properties {
                 collapse_whitespace: true,
                 ..options
             });
-            let (mut normalized, mut words) = (String::new(), Vec::new());
-            prop_assert!(normalizer.normalize_words_into(&raw, &mut normalized, &mut words));
             let s = Shingler::new(kind, seed, true);
+            let (mut normalized, mut hashes) = (String::new(), Vec::new());
+            let fast = normalizer.normalize_words_with(&raw, &mut normalized, |_, word, padded| {
+                hashes.push(s.word_hash(word, padded));
+            });
+            prop_assert!(fast);
             let (mut scanned, mut known) = (Vec::new(), Vec::new());
             s.shingles_into(&normalized, &mut scanned);
-            s.shingles_from_words(&normalized, &words, &mut known);
-            prop_assert_eq!(scanned, known);
+            if s.shingles_from_word_hashes(&hashes, &mut known) {
+                prop_assert_eq!(scanned, known);
+            } else {
+                prop_assert!(matches!(kind, ShingleKind::Chars(_)) && known.is_empty());
+            }
         }
 
         /// Packed hashes of space-separated words (read with masked 8-byte loads where 16 bytes

@@ -137,8 +137,9 @@ impl ExactSets {
 pub type LoadSets<'a> = dyn FnMut(&[u32]) -> Result<ExactSets, Error> + 'a;
 
 /// Most shingle sets held at once by [`exact_similarities`] when records can be read back cheaply:
-/// 65,536 sets of ~400 shingles are about 100 MB.
-pub const MAX_SETS_PER_ROUND: usize = 1 << 16;
+/// 16,384 sets of ~400 shingles are about 26 MB. (65,536 sets, about 100 MB, were a fifth of a 1M
+/// run's peak memory and no faster.)
+pub const MAX_SETS_PER_ROUND: usize = 1 << 14;
 
 /// Exact Jaccard of each pair (NaN where a set could not be loaded), holding at most `max_sets`
 /// sets at a time: the pairs are split into connected components, and components are gathered into

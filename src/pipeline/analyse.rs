@@ -28,6 +28,7 @@ use crate::lsh::{BandKey, BandTables};
 use crate::minhash::SignatureStore;
 use crate::read::{Document, Frame, InputSet, Parser};
 use crate::report::{DocId, Progress, Sink, StageSeconds};
+use crate::shingle::ShingleKind;
 use crate::spill::{Column, SpillSpace};
 
 /// A resumable first pass saves a checkpoint every sixteenth of its input, but no more often
@@ -579,36 +580,45 @@ impl Dedup {
         counter.finish().map_err(|e| space.error(e))
     }
 
-    /// The normalized text and its shingle hashes (in text order, repeats included).
     /// The 128-bit hash of the normalized text, and its shingle hashes (in text order, repeats
-    /// included). The normalized text and word bounds live in per-thread scratch buffers, reused
-    /// from document to document; the shingle vector is allocated once at about its final size.
+    /// included). On the normalizer's fast path each word is hashed as it is written, so the words
+    /// are read once. The normalized text and word hashes live in per-thread scratch buffers,
+    /// reused from document to document; the shingle vector is allocated once at about its final
+    /// size.
     pub(super) fn normalize_and_shingle(&self, text: &str) -> (u128, Vec<u64>) {
         thread_local! {
-            static SCRATCH: std::cell::RefCell<(String, Vec<(u32, u32)>)> =
+            static SCRATCH: std::cell::RefCell<(String, Vec<u64>)> =
                 const { std::cell::RefCell::new((String::new(), Vec::new())) };
         }
         SCRATCH.with(|scratch| {
             let mut scratch = scratch.borrow_mut();
-            let (normalized, words) = &mut *scratch;
+            let (normalized, word_hashes) = &mut *scratch;
             normalized.clear();
-            words.clear();
+            word_hashes.clear();
             // About one shingle per six bytes of text.
             let mut shingles = Vec::with_capacity(text.len() / 6 + 1);
-            if self
-                .normalizer
-                .normalize_words_into(text, normalized, words)
-            {
-                self.shingler
-                    .shingles_from_words(normalized, words, &mut shingles);
-            } else {
-                self.shingler.shingles_into(normalized, &mut shingles);
+            let shingler = &self.shingler;
+            let hashed_words = match shingler.kind() {
+                // Fills `normalized` either way; hashes the words only on the fast path.
+                ShingleKind::Words(_) => {
+                    self.normalizer
+                        .normalize_words_with(text, normalized, |_, word, padded| {
+                            word_hashes.push(shingler.word_hash(word, padded));
+                        })
+                }
+                ShingleKind::Chars(_) => {
+                    self.normalizer.normalize_into(text, normalized);
+                    false
+                }
+            };
+            if !(hashed_words && shingler.shingles_from_word_hashes(word_hashes, &mut shingles)) {
+                shingler.shingles_into(normalized, &mut shingles);
             }
             let hash = xxh3_128(normalized.as_bytes());
             // Do not keep a giant document's buffers for the rest of the run.
             if normalized.capacity() > 1 << 20 {
                 *normalized = String::new();
-                *words = Vec::new();
+                *word_hashes = Vec::new();
             }
             (hash, shingles)
         })
