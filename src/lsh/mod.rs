@@ -238,6 +238,47 @@ impl PartialOrd for BandRecord {
     }
 }
 
+/// Sorts one band's records, into the order `sort_unstable` gives (key, then slot). Keys are
+/// hashes, so one counting pass on the top bits of the key splits the records into buckets of
+/// about eight, each then sorted alone: about two passes over memory instead of ~20 comparisons a
+/// record. Bands are sorted side by side, so this runs on one thread.
+fn sort_band(records: &mut Vec<BandRecord>) {
+    const RECORDS_PER_BUCKET: usize = 8;
+    let n = records.len();
+    if n < 1 << 12 {
+        records.sort_unstable();
+        return;
+    }
+    let bits = (n / RECORDS_PER_BUCKET).ilog2().min(24);
+    let bucket = |record: &BandRecord| (record.key_high >> (32 - bits)) as usize;
+    // starts[b] is where bucket b begins once the counts are summed.
+    let mut starts = vec![0usize; (1 << bits) + 1];
+    for record in records.iter() {
+        starts[bucket(record) + 1] += 1;
+    }
+    for b in 1..starts.len() {
+        starts[b] += starts[b - 1];
+    }
+    let mut sorted = vec![
+        BandRecord {
+            key_high: 0,
+            key_low: 0,
+            slot: 0,
+        };
+        n
+    ];
+    let mut next = starts.clone();
+    for &record in records.iter() {
+        let at = &mut next[bucket(&record)];
+        sorted[*at] = record;
+        *at += 1;
+    }
+    for range in starts.windows(2) {
+        sorted[range[0]..range[1]].sort_unstable();
+    }
+    *records = sorted;
+}
+
 /// A candidate pair of signature slots, smaller slot first.
 pub type CandidatePair = (u32, u32);
 
@@ -479,7 +520,7 @@ impl BandTables {
                 };
                 let band = owned.as_mut().unwrap_or(kept);
                 band.retain(|record| !left_out(record.slot()));
-                band.par_sort_unstable();
+                sort_band(band);
                 let band = &*band;
                 let mut pairs = Vec::new();
                 if !spilled {
@@ -569,7 +610,7 @@ impl CandidatePairs {
 #[cfg(test)]
 mod tests {
     use crate::ConfigError;
-    use crate::lsh::{BandKey, BandTables, LshParams};
+    use crate::lsh::{BandKey, BandRecord, BandTables, LshParams, sort_band};
     use crate::pipeline::core::anchors::ANCHORS;
 
     #[test]
@@ -720,6 +761,28 @@ mod tests {
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        /// Issue 15: the bucketed sort of a band gives the order of a plain sort, for bands
+        /// large enough to take the bucketed path, with skewed keys and repeated records too.
+        #[test]
+        fn bucketed_band_sort_equals_a_plain_sort(
+            records in proptest::collection::vec((0u32..4, proptest::prelude::any::<u32>(), 0u32..64), 4_096..9_000),
+            spread in proptest::prelude::any::<bool>(),
+        ) {
+            let mut band: Vec<BandRecord> = records
+                .iter()
+                .map(|&(high, low, slot)| BandRecord {
+                    // Either nearly all keys in a few top buckets, or keys spread over them all.
+                    key_high: if spread { low.rotate_left(high * 8) } else { high },
+                    key_low: low % 97,
+                    slot,
+                })
+                .collect();
+            let mut expected = band.clone();
+            expected.sort_unstable();
+            sort_band(&mut band);
+            proptest::prop_assert_eq!(band, expected);
+        }
 
         /// Issue 11: the candidate pairs of band tables that spill runs and sort their pairs on
         /// disk are those of tables that keep everything in memory, with slots left out too.

@@ -189,11 +189,7 @@ impl Parser {
         if record.format == Format::Parquet {
             return self.parse_row(record);
         }
-        let utf8 = || {
-            std::str::from_utf8(&record.bytes).map_err(|e| RejectReason::InvalidUtf8 {
-                offset: e.valid_up_to(),
-            })
-        };
+        let utf8 = || utf8(&record.bytes);
         match record.format {
             Format::Lines | Format::Files => Ok(Document {
                 id: Cow::Owned(record.origin.to_string()),
@@ -308,6 +304,17 @@ impl Parser {
             url,
         })
     }
+}
+
+/// `bytes` as UTF-8 text: checked with SIMD (simdutf8, about three times the speed of the
+/// standard check on the text of a record), and on failure checked again by the standard library
+/// for the offset of the first bad byte.
+fn utf8(bytes: &[u8]) -> Result<&str, RejectReason> {
+    simdutf8::basic::from_utf8(bytes).or_else(|_| {
+        std::str::from_utf8(bytes).map_err(|e| RejectReason::InvalidUtf8 {
+            offset: e.valid_up_to(),
+        })
+    })
 }
 
 /// The first keys of a JSON object, for saying which fields a record has (at most 12).
