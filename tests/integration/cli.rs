@@ -291,7 +291,7 @@ fn verbose_prints_the_parameters_and_s_curve() {
         b"",
     );
     let stderr = ok(&out);
-    assert!(stderr.contains("14 bands × 9 rows"), "{stderr}");
+    assert!(stderr.contains("18 bands × 7 rows"), "{stderr}");
     assert!(stderr.contains("0.95"), "{stderr}");
     let out = run_in(
         dir.path(),

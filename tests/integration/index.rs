@@ -219,9 +219,9 @@ fn issue_4_index_with_other_parameters_is_refused_with_a_clear_message() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success()
-            && stderr.contains("bands × rows is 14 × 9 (chosen for threshold 0.8) in the index")
+            && stderr.contains("bands × rows is 18 × 7 (chosen for threshold 0.8) in the index")
             && stderr.contains("hint: run with the index's settings")
-            && stderr.contains("--bands 14 --rows 9"),
+            && stderr.contains("--bands 18 --rows 7"),
         "{stderr}"
     );
     // `index add` takes the index's own parameters.
