@@ -229,7 +229,11 @@ impl Dedup {
         // One batch is entered while the next is signed: `waiting` is the signed batch not
         // entered yet.
         let mut waiting: Option<SignedBatch> = None;
-        self.for_each_batch(inputs, |batch, bytes_read| {
+        // The frames of the batch signed last, freed on a worker beside the next batch's work
+        // instead of on this thread between two batches, when nothing else runs.
+        let mut retired: Option<Vec<Frame>> = None;
+        self.for_each_batch(inputs, |frames, bytes_read| {
+            let batch = &frames;
             let batch_started = Instant::now();
             let first = framed;
             framed += batch.len() as u64;
@@ -248,16 +252,19 @@ impl Dedup {
                 return Ok(());
             }
             let mut next = None;
+            let to_free = retired.take();
             let entered = rayon::in_place_scope(|scope| {
                 scope.spawn(|_| {
                     next = Some(self.sign_batch(&parser, batch, bytes_read, with_sizes));
                 });
+                scope.spawn(move |_| drop(to_free));
                 match waiting.take() {
                     Some(signed) => enter(signed, &mut *sink),
                     None => Ok(()),
                 }
             });
             waiting = next;
+            retired = Some(frames);
             in_batches += batch_started.elapsed().as_secs_f64();
             entered
         })?;
